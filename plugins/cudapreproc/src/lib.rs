@@ -3,8 +3,13 @@
 //! GPU-resident video preprocessing for deep learning.
 
 pub mod colorspace;
+pub mod cuda;
+mod cudacvtcolor;
 
-fn plugin_init(_plugin: &gst::Plugin) -> Result<(), glib::BoolError> {
+pub use cudacvtcolor::{ColorMatrix, ColorRange, CudaCvtColor};
+
+fn plugin_init(plugin: &gst::Plugin) -> Result<(), glib::BoolError> {
+    cudacvtcolor::register(plugin)?;
     Ok(())
 }
 
@@ -16,6 +21,6 @@ gst::plugin_define!(
     "MPL",
     env!("CARGO_PKG_NAME"),
     env!("CARGO_PKG_NAME"),
-    env!("CARGO_PKG_REPOSITORY"),
+    "Unknown package origin",
     env!("BUILD_REL_DATE")
 );

@@ -214,7 +214,7 @@ impl PixelFormat {
         }
     }
 
-    /// The comma-separated list of every supported format, as caps want it.
+    /// The caps names of every supported format.
     pub fn caps_list() -> Vec<&'static str> {
         Self::ALL.iter().map(|f| f.name()).collect()
     }

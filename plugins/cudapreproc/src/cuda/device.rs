@@ -1,0 +1,507 @@
+//! Devices (the primary context of each GPU, shared process-wide), streams, events and raw
+//! device/host allocations, as safe types. Every driver call is checked and named.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicI64, AtomicUsize, Ordering};
+use std::sync::{Arc, LazyLock, Mutex, OnceLock, Weak};
+
+use cudarc::driver::{
+    result, sys, CudaContext, CudaEvent, CudaFunction, CudaModule, CudaStream, DeviceRepr,
+    LaunchConfig, PushKernelArg,
+};
+
+use super::error::{Check, CudaError};
+use super::kernels;
+
+/// Whether `libcuda.so.1` can be loaded. cudarc panics on first use when it cannot, so this is
+/// checked before any other driver call.
+pub fn driver_available() -> Result<(), CudaError> {
+    static PRESENT: OnceLock<bool> = OnceLock::new();
+    // SAFETY: only tries to dlopen the driver library.
+    if !*PRESENT.get_or_init(|| unsafe { sys::is_culib_present() }) {
+        return Err(CudaError::NoDriver);
+    }
+    result::init().check("cuInit")
+}
+
+/// Number of CUDA devices the driver sees.
+pub fn device_count() -> Result<i32, CudaError> {
+    driver_available()?;
+    result::device::get_count().check("cuDeviceGetCount")
+}
+
+/// One GPU, through its primary context: the context PyTorch, CuPy and CV-CUDA use too, so
+/// device pointers handed to them need no context switch.
+pub struct Device {
+    ctx: Arc<CudaContext>,
+    name: String,
+    modules: Mutex<HashMap<&'static str, Arc<CudaModule>>>,
+    functions: Mutex<HashMap<&'static str, CudaFunction>>,
+}
+
+static DEVICES: LazyLock<Mutex<HashMap<usize, Weak<Device>>>> =
+    LazyLock::new(|| Mutex::new(HashMap::new()));
+
+impl Device {
+    /// The device with ordinal `id`, shared with every other user of it in the process.
+    pub fn open(id: i32) -> Result<Arc<Device>, CudaError> {
+        let count = device_count()?;
+        if id < 0 || id >= count {
+            return Err(CudaError::NoDevice { id, count });
+        }
+        let mut devices = DEVICES.lock().unwrap();
+        if let Some(device) = devices.get(&(id as usize)).and_then(Weak::upgrade) {
+            return Ok(device);
+        }
+        let ctx = CudaContext::new(id as usize).check("cuDevicePrimaryCtxRetain")?;
+        // SAFETY: this crate never uses cudarc's CudaSlice, whose bookkeeping this turns off;
+        // ordering is done with our own events.
+        unsafe { ctx.disable_event_tracking() };
+        let name = ctx.name().check("cuDeviceGetName")?;
+        let device = Arc::new(Device {
+            ctx,
+            name,
+            modules: Mutex::new(HashMap::new()),
+            functions: Mutex::new(HashMap::new()),
+        });
+        devices.insert(id as usize, Arc::downgrade(&device));
+        Ok(device)
+    }
+
+    /// The device that owns the allocation `addr` points into.
+    pub fn ordinal_of(addr: u64) -> Result<i32, CudaError> {
+        driver_available()?;
+        let mut ordinal: i32 = -1;
+        // SAFETY: the attribute is an int written to `ordinal`.
+        unsafe {
+            sys::cuPointerGetAttribute(
+                (&mut ordinal as *mut i32).cast(),
+                sys::CUpointer_attribute::CU_POINTER_ATTRIBUTE_DEVICE_ORDINAL,
+                addr,
+            )
+        }
+        .check("cuPointerGetAttribute(DEVICE_ORDINAL)")?;
+        Ok(ordinal)
+    }
+
+    /// Whether the allocation `addr` points into belongs to this device's primary context.
+    pub fn owns(&self, addr: u64) -> Result<bool, CudaError> {
+        let mut ctx: sys::CUcontext = std::ptr::null_mut();
+        // SAFETY: the attribute is a CUcontext written to `ctx`.
+        unsafe {
+            sys::cuPointerGetAttribute(
+                (&mut ctx as *mut sys::CUcontext).cast(),
+                sys::CUpointer_attribute::CU_POINTER_ATTRIBUTE_CONTEXT,
+                addr,
+            )
+        }
+        .check("cuPointerGetAttribute(CONTEXT)")?;
+        Ok(ctx == self.ctx.cu_ctx())
+    }
+
+    pub fn ordinal(&self) -> i32 {
+        self.ctx.ordinal() as i32
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Makes the primary context current on the calling thread (GStreamer calls us from many).
+    pub fn bind(&self) -> Result<(), CudaError> {
+        self.ctx.bind_to_thread().check("cuCtxSetCurrent")
+    }
+
+    /// (free, total) device memory in bytes, as the driver reports it.
+    pub fn memory_info(&self) -> Result<(usize, usize), CudaError> {
+        self.bind()?;
+        result::mem_get_info().check("cuMemGetInfo")
+    }
+
+    pub fn new_stream(self: &Arc<Self>) -> Result<Stream, CudaError> {
+        let inner = self.ctx.new_stream().check("cuStreamCreate")?;
+        Ok(Stream {
+            inner,
+            device: self.clone(),
+        })
+    }
+
+    pub fn new_event(&self) -> Result<Event, CudaError> {
+        let inner = self.ctx.new_event(None).check("cuEventCreate")?;
+        Ok(Event { inner })
+    }
+
+    /// A kernel entry point, loading its module on first use.
+    pub(crate) fn function(
+        &self,
+        module: &'static str,
+        entry: &'static str,
+    ) -> Result<CudaFunction, CudaError> {
+        if let Some(f) = self.functions.lock().unwrap().get(entry) {
+            return Ok(f.clone());
+        }
+        let module = {
+            let mut modules = self.modules.lock().unwrap();
+            match modules.get(module) {
+                Some(m) => m.clone(),
+                None => {
+                    let loaded = kernels::load_module(&self.ctx, module)?;
+                    modules.insert(module, loaded.clone());
+                    loaded
+                }
+            }
+        };
+        let f = module
+            .load_function(entry)
+            .check("cuModuleGetFunction")
+            .map_err(|e| CudaError::Kernel(format!("kernel {entry}: {e}")))?;
+        self.functions.lock().unwrap().insert(entry, f.clone());
+        Ok(f)
+    }
+}
+
+impl std::fmt::Debug for Device {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "CUDA device {} ({})", self.ordinal(), self.name)
+    }
+}
+
+/// A non-blocking CUDA stream. Each element owns one; work on it is ordered with other
+/// elements' streams through [`Event`]s, never through host synchronisation.
+pub struct Stream {
+    inner: Arc<CudaStream>,
+    device: Arc<Device>,
+}
+
+impl Stream {
+    pub fn device(&self) -> &Arc<Device> {
+        &self.device
+    }
+
+    pub(crate) fn raw(&self) -> sys::CUstream {
+        self.inner.cu_stream()
+    }
+
+    /// Blocks the calling thread until all work queued so far has finished.
+    pub fn synchronize(&self) -> Result<(), CudaError> {
+        self.inner.synchronize().check("cuStreamSynchronize")
+    }
+
+    /// Makes later work on this stream wait for what `event` recorded.
+    pub fn wait(&self, event: &Event) -> Result<(), CudaError> {
+        self.inner.wait(&event.inner).check("cuStreamWaitEvent")
+    }
+
+    /// Records in `event` the work queued on this stream so far.
+    pub fn record(&self, event: &Event) -> Result<(), CudaError> {
+        event.inner.record(&self.inner).check("cuEventRecord")
+    }
+
+    /// Launches `entry` of kernel module `module` with the kernel arguments `(a, b, c)`, passed
+    /// by value.
+    ///
+    /// # Safety
+    /// The argument types must match the kernel's parameters, and any device addresses they
+    /// carry must stay valid until the kernel has run.
+    pub(crate) unsafe fn launch<A: DeviceRepr, B: DeviceRepr, C: DeviceRepr>(
+        &self,
+        module: &'static str,
+        entry: &'static str,
+        config: LaunchConfig,
+        (a, b, c): (&A, &B, &C),
+    ) -> Result<(), CudaError> {
+        let function = self.device.function(module, entry)?;
+        let mut builder = self.inner.launch_builder(&function);
+        builder.arg(a).arg(b).arg(c);
+        // SAFETY: per this function's contract.
+        unsafe { builder.launch(config) }
+            .map(|_| ())
+            .check("cuLaunchKernel")
+            .map_err(|e| CudaError::Kernel(format!("{entry}: {e}")))
+    }
+}
+
+impl std::fmt::Debug for Stream {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Stream({:?} on {:?})", self.raw(), self.device)
+    }
+}
+
+/// A CUDA event without timing, for ordering streams.
+pub struct Event {
+    inner: CudaEvent,
+}
+
+impl Event {
+    pub fn synchronize(&self) -> Result<(), CudaError> {
+        self.inner.synchronize().check("cuEventSynchronize")
+    }
+}
+
+/// A timing event pair, for benchmarks.
+pub struct Timer {
+    start: CudaEvent,
+    end: CudaEvent,
+}
+
+impl Timer {
+    pub fn new(device: &Device) -> Result<Self, CudaError> {
+        let flags = Some(sys::CUevent_flags::CU_EVENT_DEFAULT);
+        Ok(Timer {
+            start: device.ctx.new_event(flags).check("cuEventCreate")?,
+            end: device.ctx.new_event(flags).check("cuEventCreate")?,
+        })
+    }
+
+    pub fn start(&self, stream: &Stream) -> Result<(), CudaError> {
+        self.start.record(&stream.inner).check("cuEventRecord")
+    }
+
+    pub fn stop(&self, stream: &Stream) -> Result<(), CudaError> {
+        self.end.record(&stream.inner).check("cuEventRecord")
+    }
+
+    /// Milliseconds between `start` and `stop`, waiting for `stop` to complete.
+    pub fn elapsed_ms(&self) -> Result<f32, CudaError> {
+        self.end.synchronize().check("cuEventSynchronize")?;
+        self.start.elapsed_ms(&self.end).check("cuEventElapsedTime")
+    }
+}
+
+static LIVE_DEVICE_BUFFERS: AtomicUsize = AtomicUsize::new(0);
+static LIVE_DEVICE_BYTES: AtomicI64 = AtomicI64::new(0);
+
+/// (buffers, bytes) of device memory this process currently holds through [`DeviceBuffer`]:
+/// the plugin's own count, to check that nothing leaks or grows.
+pub fn live_device_allocations() -> (usize, i64) {
+    (
+        LIVE_DEVICE_BUFFERS.load(Ordering::Relaxed),
+        LIVE_DEVICE_BYTES.load(Ordering::Relaxed),
+    )
+}
+
+/// One device allocation, freed on drop.
+pub struct DeviceBuffer {
+    device: Arc<Device>,
+    addr: sys::CUdeviceptr,
+    size: usize,
+}
+
+impl DeviceBuffer {
+    pub fn new(device: &Arc<Device>, size: usize) -> Result<Self, CudaError> {
+        device.bind()?;
+        // SAFETY: plain allocation of `size` bytes (at least 256-byte aligned) in the bound context.
+        let addr = unsafe { result::malloc_sync(size.max(1)) }.check("cuMemAlloc")?;
+        LIVE_DEVICE_BUFFERS.fetch_add(1, Ordering::Relaxed);
+        LIVE_DEVICE_BYTES.fetch_add(size as i64, Ordering::Relaxed);
+        Ok(DeviceBuffer {
+            device: device.clone(),
+            addr,
+            size,
+        })
+    }
+
+    pub fn device(&self) -> &Arc<Device> {
+        &self.device
+    }
+
+    /// The device address of the first byte.
+    pub fn addr(&self) -> u64 {
+        self.addr
+    }
+
+    pub fn size(&self) -> usize {
+        self.size
+    }
+}
+
+impl Drop for DeviceBuffer {
+    fn drop(&mut self) {
+        // A failure here cannot be reported to anyone; the driver keeps the context's error.
+        if self.device.bind().is_ok() {
+            // SAFETY: `addr` came from cuMemAlloc and is freed once.
+            let _ = unsafe { result::free_sync(self.addr) };
+        }
+        LIVE_DEVICE_BUFFERS.fetch_sub(1, Ordering::Relaxed);
+        LIVE_DEVICE_BYTES.fetch_sub(self.size as i64, Ordering::Relaxed);
+    }
+}
+
+impl std::fmt::Debug for DeviceBuffer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "DeviceBuffer({:#x}, {} bytes)", self.addr, self.size)
+    }
+}
+
+/// Page-locked host memory, so transfers run asynchronously at full bus speed.
+pub struct PinnedBuffer {
+    device: Arc<Device>,
+    ptr: *mut u8,
+}
+
+// SAFETY: the buffer is plain bytes owned by this value; access goes through &/&mut self.
+unsafe impl Send for PinnedBuffer {}
+unsafe impl Sync for PinnedBuffer {}
+
+impl PinnedBuffer {
+    pub fn new(device: &Arc<Device>, size: usize) -> Result<Self, CudaError> {
+        device.bind()?;
+        // SAFETY: plain page-locked allocation of `size` bytes.
+        let ptr = unsafe { result::malloc_host(size.max(1), 0) }.check("cuMemHostAlloc")?;
+        Ok(PinnedBuffer {
+            device: device.clone(),
+            ptr: ptr.cast(),
+        })
+    }
+
+    pub fn as_ptr(&self) -> *mut u8 {
+        self.ptr
+    }
+}
+
+impl Drop for PinnedBuffer {
+    fn drop(&mut self) {
+        if self.device.bind().is_ok() {
+            // SAFETY: `ptr` came from cuMemHostAlloc and is freed once.
+            let _ = unsafe { result::free_host(self.ptr.cast()) };
+        }
+    }
+}
+
+/// One side of a 2D copy: device memory or host memory, with its row pitch in bytes.
+#[derive(Clone, Copy, Debug)]
+pub enum Place {
+    Device { addr: u64, pitch: usize },
+    Host { ptr: *const u8, pitch: usize },
+    HostMut { ptr: *mut u8, pitch: usize },
+}
+
+/// Queues a copy of `rows` rows of `row_bytes` bytes on `stream`. A pageable host side makes the
+/// driver stage the copy, which returns once the host side may be reused.
+///
+/// # Safety
+/// Both places must be valid for the whole extent until the copy has run (for device places,
+/// until work queued after it on `stream` is known to be complete).
+pub unsafe fn copy_2d(
+    stream: &Stream,
+    dst: Place,
+    src: Place,
+    row_bytes: usize,
+    rows: usize,
+) -> Result<(), CudaError> {
+    stream.device.bind()?;
+    let mut copy: sys::CUDA_MEMCPY2D = unsafe { std::mem::zeroed() };
+    copy.WidthInBytes = row_bytes;
+    copy.Height = rows;
+    match src {
+        Place::Device { addr, pitch } => {
+            copy.srcMemoryType = sys::CUmemorytype::CU_MEMORYTYPE_DEVICE;
+            copy.srcDevice = addr;
+            copy.srcPitch = pitch;
+        }
+        Place::Host { ptr, pitch } => {
+            copy.srcMemoryType = sys::CUmemorytype::CU_MEMORYTYPE_HOST;
+            copy.srcHost = ptr.cast();
+            copy.srcPitch = pitch;
+        }
+        Place::HostMut { ptr, pitch } => {
+            copy.srcMemoryType = sys::CUmemorytype::CU_MEMORYTYPE_HOST;
+            copy.srcHost = ptr.cast_const().cast();
+            copy.srcPitch = pitch;
+        }
+    }
+    match dst {
+        Place::Device { addr, pitch } => {
+            copy.dstMemoryType = sys::CUmemorytype::CU_MEMORYTYPE_DEVICE;
+            copy.dstDevice = addr;
+            copy.dstPitch = pitch;
+        }
+        Place::HostMut { ptr, pitch } => {
+            copy.dstMemoryType = sys::CUmemorytype::CU_MEMORYTYPE_HOST;
+            copy.dstHost = ptr.cast();
+            copy.dstPitch = pitch;
+        }
+        Place::Host { .. } => {
+            return Err(CudaError::Invalid(
+                "copy destination is read-only host memory".into(),
+            ))
+        }
+    }
+    // SAFETY: the descriptor is fully initialised; validity of the places is the caller's.
+    unsafe { sys::cuMemcpy2DAsync_v2(&copy, stream.raw()) }.check("cuMemcpy2DAsync")
+}
+
+/// Queues a copy of `bytes` bytes between two allocations of any contexts (peer copy when they
+/// differ), on `stream`.
+///
+/// # Safety
+/// Both ranges must be valid device memory until the copy has run.
+pub unsafe fn copy_device(
+    stream: &Stream,
+    dst: u64,
+    src: u64,
+    bytes: usize,
+) -> Result<(), CudaError> {
+    stream.device.bind()?;
+    // SAFETY: with unified addressing the driver infers each side's context from the address.
+    unsafe { result::memcpy_dtod_async(dst, src, bytes, stream.raw()) }.check("cuMemcpyDtoDAsync")
+}
+
+/// Queues a copy from a device allocation of another context (e.g. upstream GStreamer's CUDA
+/// memory, which lives in a context of its own) into one of ours.
+///
+/// # Safety
+/// Both ranges must be valid until the copy has run.
+pub unsafe fn copy_from_context(
+    stream: &Stream,
+    dst: u64,
+    src: u64,
+    bytes: usize,
+) -> Result<(), CudaError> {
+    stream.device.bind()?;
+    let mut src_ctx: sys::CUcontext = std::ptr::null_mut();
+    // SAFETY: the attribute is a CUcontext written to `src_ctx`.
+    unsafe {
+        sys::cuPointerGetAttribute(
+            (&mut src_ctx as *mut sys::CUcontext).cast(),
+            sys::CUpointer_attribute::CU_POINTER_ATTRIBUTE_CONTEXT,
+            src,
+        )
+    }
+    .check("cuPointerGetAttribute(CONTEXT)")?;
+    // SAFETY: contexts and ranges are valid per the caller.
+    unsafe {
+        sys::cuMemcpyPeerAsync(
+            dst,
+            stream.device.ctx.cu_ctx(),
+            src,
+            src_ctx,
+            bytes,
+            stream.raw(),
+        )
+    }
+    .check("cuMemcpyPeerAsync")
+}
+
+/// Fills `bytes` bytes at `addr` with `value`, on `stream`.
+///
+/// # Safety
+/// The range must be valid device memory until the fill has run.
+pub unsafe fn fill(stream: &Stream, addr: u64, value: u8, bytes: usize) -> Result<(), CudaError> {
+    stream.device.bind()?;
+    // SAFETY: validity of the range is the caller's.
+    unsafe { sys::cuMemsetD8Async(addr, value, bytes, stream.raw()) }.check("cuMemsetD8Async")
+}
+
+/// Launch geometry covering `width` x `height` work items with 2D blocks of `block` threads.
+pub fn grid_2d(width: u32, height: u32, block: (u32, u32)) -> LaunchConfig {
+    LaunchConfig {
+        grid_dim: (
+            width.div_ceil(block.0).max(1),
+            height.div_ceil(block.1).max(1),
+            1,
+        ),
+        block_dim: (block.0, block.1, 1),
+        shared_mem_bytes: 0,
+    }
+}

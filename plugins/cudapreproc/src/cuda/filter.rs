@@ -1,0 +1,152 @@
+//! What every CUDA filter element shares: picking the device (`cuda-device-id`, or following the
+//! incoming memory), its stream and staging frames, caps in both memory kinds, and a bounded pool
+//! of our device memory for CUDA output.
+
+use std::sync::Arc;
+
+use gst::prelude::*;
+
+use super::device::{Device, Stream};
+use super::error::CudaError;
+use super::frame::Staging;
+use super::memory::{device_memory, CudaMapping, UPSTREAM_MEMORY_TYPE};
+use super::pool::CudaBufferPool;
+use super::CAPS_FEATURE_MEMORY_CUDA;
+
+/// Default of every element's `cuda-device-id`: follow the incoming memory (device 0 when it
+/// is system memory).
+pub const DEFAULT_DEVICE_ID: i32 = -1;
+
+/// Buffers an element's output pool may hold beyond what downstream asked for: enough to keep
+/// the GPU ahead of a queue, few enough that memory stays bounded.
+const POOL_HEADROOM: u32 = 6;
+
+/// The device resources of one running filter.
+pub struct FilterDevice {
+    pub device: Arc<Device>,
+    pub stream: Arc<Stream>,
+    pub input_staging: Staging,
+    pub output_staging: Staging,
+}
+
+impl FilterDevice {
+    /// Opens the device `device_id` asks for (device 0 for -1) and creates the element's stream.
+    pub fn open(device_id: i32) -> Result<Self, CudaError> {
+        let device = Device::open(device_id.max(0))?;
+        let stream = Arc::new(device.new_stream()?);
+        Ok(FilterDevice {
+            device,
+            stream,
+            input_staging: Staging::default(),
+            output_staging: Staging::default(),
+        })
+    }
+
+    /// With `cuda-device-id` -1, the device of `buffer`'s CUDA memory when it differs from the
+    /// one in use.
+    pub fn device_to_follow(&self, device_id: i32, buffer: &gst::BufferRef) -> Option<i32> {
+        if device_id >= 0 || buffer.n_memory() != 1 {
+            return None;
+        }
+        let ordinal = memory_device(buffer.peek_memory(0))?;
+        (ordinal != self.device.ordinal()).then_some(ordinal)
+    }
+}
+
+/// The device ordinal of CUDA memory (ours or upstream's), `None` for other memory.
+pub fn memory_device(memory: &gst::MemoryRef) -> Option<i32> {
+    if let Some(ours) = device_memory(memory) {
+        return Some(ours.device().ordinal());
+    }
+    if memory.is_type(UPSTREAM_MEMORY_TYPE) {
+        let mapping = CudaMapping::new(memory, false).ok()?;
+        return Device::ordinal_of(mapping.addr()).ok();
+    }
+    None
+}
+
+pub fn cuda_features() -> gst::CapsFeatures {
+    gst::CapsFeatures::new([CAPS_FEATURE_MEMORY_CUDA])
+}
+
+/// Whether the first structure of `caps` is in CUDA memory.
+pub fn is_cuda_caps(caps: &gst::CapsRef) -> bool {
+    caps.features(0)
+        .is_some_and(|f| f.contains(CAPS_FEATURE_MEMORY_CUDA))
+}
+
+/// `video/x-raw` caps with `formats`, in CUDA memory first, then in system memory.
+pub fn video_caps(formats: &[&str]) -> gst::Caps {
+    let structure = gst_video::VideoCapsBuilder::new()
+        .format_list(
+            formats
+                .iter()
+                .map(|f| gst_video::VideoFormat::from_string(f)),
+        )
+        .build()
+        .structure(0)
+        .unwrap()
+        .to_owned();
+    let mut caps = gst::Caps::new_empty();
+    {
+        let caps = caps.get_mut().unwrap();
+        caps.append_structure_full(structure.clone(), Some(cuda_features()));
+        caps.append_structure_full(structure, Some(gst::CapsFeatures::new_empty()));
+    }
+    caps
+}
+
+/// The caps a filter that changes only `fields` (and the memory kind) can produce from `caps`:
+/// each structure without those fields, with `formats`, in CUDA memory first, then system memory.
+pub fn transform_video_caps(caps: &gst::Caps, formats: &[&str], fields: &[&str]) -> gst::Caps {
+    if caps.is_any() {
+        return caps.clone();
+    }
+    let format_list = gst::List::new(formats.iter().copied());
+    let mut out = gst::Caps::new_empty();
+    for features in [cuda_features(), gst::CapsFeatures::new_empty()] {
+        for structure in caps.iter() {
+            let mut s = structure.to_owned();
+            s.remove_fields(fields.iter().copied());
+            s.set("format", format_list.clone());
+            out.merge_structure_full(s, Some(features.clone()));
+        }
+    }
+    out
+}
+
+/// Replaces the pools of an allocation query for CUDA output with a bounded pool of our device
+/// memory on `filter`'s device.
+pub fn decide_cuda_pool(
+    query: &mut gst::query::Allocation,
+    filter: &FilterDevice,
+) -> Result<(), gst::LoggableError> {
+    let (caps, _) = query.get_owned();
+    let caps =
+        caps.ok_or_else(|| gst::loggable_error!(gst::CAT_RUST, "allocation without caps"))?;
+    let min = query
+        .allocation_pools()
+        .map(|(_, _, min, _)| min)
+        .max()
+        .unwrap_or(0)
+        .max(2);
+    let pool = CudaBufferPool::new(&filter.device, &filter.stream);
+    let mut config = pool.config();
+    config.set_params(Some(&caps), 0, min, min + POOL_HEADROOM);
+    config.add_option(gst_video::BUFFER_POOL_OPTION_VIDEO_META);
+    pool.set_config(config)
+        .map_err(|e| gst::loggable_error!(gst::CAT_RUST, "CUDA pool config: {e}"))?;
+    let size = pool
+        .layout()
+        .map(|layout| layout.size() as u32)
+        .unwrap_or_default();
+    while query.allocation_pools().count() > 1 {
+        query.remove_nth_allocation_pool(1);
+    }
+    if query.allocation_pools().next().is_none() {
+        query.add_allocation_pool(Some(&pool), size, min, min + POOL_HEADROOM);
+    } else {
+        query.set_nth_allocation_pool(0, Some(&pool), size, min, min + POOL_HEADROOM);
+    }
+    Ok(())
+}

@@ -1,0 +1,368 @@
+//! Getting a filter's input and output frames onto the device, whatever memory they arrive in:
+//! our own device memory (used in place, ordered by events), another library's CUDA memory
+//! (copied into a staging frame), or system memory (uploaded into, or downloaded from, a staging
+//! frame). Elements call [`Input::begin`] / [`Output::begin`], queue their kernels on the
+//! surfaces these give, then `end` both.
+
+use std::sync::Arc;
+
+use gst_video::prelude::*;
+
+use super::device::{copy_2d, copy_from_context, Device, DeviceBuffer, Place, Stream};
+use super::error::CudaError;
+use super::kernels::Surface;
+use super::memory::{device_memory, CudaMapping, DeviceMemory};
+use super::pool::device_layout;
+use crate::colorspace::PixelFormat;
+
+/// (row bytes, rows) of plane `plane` of a frame of `info`.
+pub fn plane_extent(info: &gst_video::VideoInfo, plane: usize) -> (usize, usize) {
+    let finfo = info.format_info();
+    let component = (0..finfo.n_components() as usize)
+        .find(|&c| finfo.plane()[c] as usize == plane)
+        .expect("every plane holds a component");
+    let width = finfo.scale_width(component as u8, info.width()) as usize;
+    let rows = finfo.scale_height(component as u8, info.height()) as usize;
+    (width * finfo.pixel_stride()[component] as usize, rows)
+}
+
+/// Plane offsets and strides of `buffer`: its GstVideoMeta's, or `info`'s when it has none.
+fn buffer_layout(buffer: &gst::BufferRef, info: &gst_video::VideoInfo) -> (Vec<usize>, Vec<i32>) {
+    match buffer.meta::<gst_video::VideoMeta>() {
+        Some(meta) => (meta.offset().to_vec(), meta.stride().to_vec()),
+        None => (info.offset().to_vec(), info.stride().to_vec()),
+    }
+}
+
+/// Refuses a layout whose planes do not fit in `size` bytes, so kernels never read or write
+/// past the memory.
+fn check_extent(
+    info: &gst_video::VideoInfo,
+    offsets: &[usize],
+    strides: &[i32],
+    size: usize,
+) -> Result<(), CudaError> {
+    for plane in 0..info.n_planes() as usize {
+        let (row_bytes, rows) = plane_extent(info, plane);
+        let stride = strides.get(plane).copied().unwrap_or(0);
+        let offset = offsets.get(plane).copied().unwrap_or(usize::MAX);
+        let end = (stride as usize)
+            .checked_mul(rows.saturating_sub(1))
+            .and_then(|v| v.checked_add(row_bytes))
+            .and_then(|v| v.checked_add(offset));
+        if stride <= 0 || (stride as usize) < row_bytes || end.is_none_or(|end| end > size) {
+            return Err(CudaError::Invalid(format!(
+                "buffer of {size} bytes does not hold a {}x{} {} frame (plane {plane}: offset \
+                 {offset}, stride {stride})",
+                info.width(),
+                info.height(),
+                info.format().to_str()
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// The pixel format of `info`, if the kernels know it.
+pub fn pixel_format(info: &gst_video::VideoInfo) -> Result<PixelFormat, CudaError> {
+    PixelFormat::from_video_format(info.format())
+        .ok_or_else(|| CudaError::Invalid(format!("unsupported format {}", info.format().to_str())))
+}
+
+/// A device frame an element keeps to stage data that is not already in its device's memory.
+#[derive(Default)]
+pub struct Staging {
+    frame: Option<(DeviceBuffer, gst_video::VideoInfo)>,
+}
+
+impl Staging {
+    /// The staging frame for `info` (laid out as our pool lays out frames, or as `size` bytes
+    /// at least), reallocated only when the size grows or the device changes.
+    fn get(
+        &mut self,
+        device: &Arc<Device>,
+        info: &gst_video::VideoInfo,
+        min_size: usize,
+    ) -> Result<(&DeviceBuffer, &gst_video::VideoInfo), CudaError> {
+        let layout = device_layout(info)
+            .map_err(|e| CudaError::Invalid(format!("no device layout for {info:?}: {e}")))?;
+        let size = layout.size().max(min_size);
+        let reuse = matches!(&self.frame, Some((buffer, _))
+            if buffer.size() >= size && Arc::ptr_eq(buffer.device(), device));
+        if reuse {
+            self.frame.as_mut().unwrap().1 = layout;
+        } else {
+            self.frame = Some((DeviceBuffer::new(device, size)?, layout));
+        }
+        let (buffer, layout) = self.frame.as_ref().unwrap();
+        Ok((buffer, layout))
+    }
+
+    pub fn clear(&mut self) {
+        self.frame = None;
+    }
+}
+
+/// A filter's input frame, readable on the filter's stream.
+pub struct Input<'a> {
+    pub surface: Surface,
+    memory: Option<&'a DeviceMemory>,
+}
+
+impl<'a> Input<'a> {
+    /// Makes `buffer` (a frame of `info`) readable by work queued on `stream` next.
+    pub fn begin(
+        stream: &Stream,
+        buffer: &'a gst::BufferRef,
+        info: &gst_video::VideoInfo,
+        staging: &mut Staging,
+    ) -> Result<Self, CudaError> {
+        let format = pixel_format(info)?;
+        let device = stream.device();
+        let (offsets, strides) = buffer_layout(buffer, info);
+
+        if buffer.n_memory() == 1 {
+            let memory = buffer.peek_memory(0);
+            if let Some(ours) = device_memory(memory) {
+                check_extent(info, &offsets, &strides, memory.size())?;
+                if ours.device().ordinal() == device.ordinal() {
+                    let base = ours.begin_read(stream)? + memory.offset() as u64;
+                    return Ok(Input {
+                        surface: Surface::new(
+                            format,
+                            info.width(),
+                            info.height(),
+                            base,
+                            &offsets,
+                            &strides,
+                        ),
+                        memory: Some(ours),
+                    });
+                }
+            }
+            if memory.is_type(super::memory::UPSTREAM_MEMORY_TYPE)
+                || device_memory(memory).is_some()
+            {
+                return Self::from_other_context(
+                    stream, memory, info, format, &offsets, &strides, staging,
+                );
+            }
+        }
+
+        // System memory: upload each plane into the staging frame.
+        let frame = gst_video::VideoFrameRef::from_buffer_ref_readable(buffer, info)
+            .map_err(|e| CudaError::Invalid(format!("cannot map input frame: {e}")))?;
+        let (staged, layout) = staging.get(device, info, 0)?;
+        for plane in 0..info.n_planes() {
+            let (row_bytes, rows) = plane_extent(info, plane as usize);
+            let data = frame
+                .plane_data(plane)
+                .map_err(|e| CudaError::Invalid(format!("input plane {plane}: {e}")))?;
+            let src_stride = frame.plane_stride()[plane as usize] as usize;
+            let dst_stride = layout.stride()[plane as usize] as usize;
+            // SAFETY: the mapped plane holds `rows` rows of `src_stride` bytes; the staging
+            // frame is laid out by `layout`. Pageable sources are staged by the driver before
+            // the call returns, so the mapping may end afterwards.
+            unsafe {
+                copy_2d(
+                    stream,
+                    Place::Device {
+                        addr: staged.addr() + layout.offset()[plane as usize] as u64,
+                        pitch: dst_stride,
+                    },
+                    Place::Host {
+                        ptr: data.as_ptr(),
+                        pitch: src_stride,
+                    },
+                    row_bytes,
+                    rows,
+                )?;
+            }
+        }
+        Ok(Input {
+            surface: Surface::new(
+                format,
+                info.width(),
+                info.height(),
+                staged.addr(),
+                layout.offset(),
+                layout.stride(),
+            ),
+            memory: None,
+        })
+    }
+
+    /// CUDA memory of another context or device: map it for its device address and copy the
+    /// whole memory into the staging frame, keeping its layout. The copy is waited for here,
+    /// since its owner knows nothing of our stream.
+    fn from_other_context(
+        stream: &Stream,
+        memory: &gst::MemoryRef,
+        info: &gst_video::VideoInfo,
+        format: PixelFormat,
+        offsets: &[usize],
+        strides: &[i32],
+        staging: &mut Staging,
+    ) -> Result<Self, CudaError> {
+        let size = memory.size();
+        check_extent(info, offsets, strides, size)?;
+        let map = CudaMapping::new(memory, false)?;
+        let src = map.addr();
+        let (staged, _) = staging.get(stream.device(), info, size)?;
+        let dst = staged.addr();
+        // SAFETY: `src` is the mapped range of `size` bytes, kept mapped until the copy is done;
+        // the staging frame holds at least `size` bytes.
+        unsafe { copy_from_context(stream, dst, src, size)? };
+        stream.synchronize()?;
+        drop(map);
+        Ok(Input {
+            surface: Surface::new(format, info.width(), info.height(), dst, offsets, strides),
+            memory: None,
+        })
+    }
+
+    /// Records that the work reading this frame has been queued on `stream`.
+    pub fn end(self, stream: &Stream) -> Result<(), CudaError> {
+        match self.memory {
+            Some(memory) => memory.end_read(stream),
+            None => Ok(()),
+        }
+    }
+}
+
+/// A filter's output frame, writable by work queued on the filter's stream.
+pub struct Output {
+    pub surface: Surface,
+    target: OutputTarget,
+}
+
+enum OutputTarget {
+    /// Our device memory, written in place.
+    Device,
+    /// System memory, downloaded from the staging frame at `end`.
+    System {
+        staged: u64,
+        layout: gst_video::VideoInfo,
+    },
+}
+
+impl Output {
+    /// Makes `buffer` (a frame of `info`) writable by work queued on `stream` next.
+    pub fn begin(
+        stream: &Stream,
+        buffer: &gst::BufferRef,
+        info: &gst_video::VideoInfo,
+        staging: &mut Staging,
+    ) -> Result<Self, CudaError> {
+        let format = pixel_format(info)?;
+        if buffer.n_memory() == 1 {
+            let memory = buffer.peek_memory(0);
+            if let Some(ours) = device_memory(memory) {
+                let (offsets, strides) = buffer_layout(buffer, info);
+                check_extent(info, &offsets, &strides, memory.size())?;
+                let base = ours.begin_write(stream)? + memory.offset() as u64;
+                return Ok(Output {
+                    surface: Surface::new(
+                        format,
+                        info.width(),
+                        info.height(),
+                        base,
+                        &offsets,
+                        &strides,
+                    ),
+                    target: OutputTarget::Device,
+                });
+            }
+        }
+        let (staged, layout) = staging.get(stream.device(), info, 0)?;
+        Ok(Output {
+            surface: Surface::new(
+                format,
+                info.width(),
+                info.height(),
+                staged.addr(),
+                layout.offset(),
+                layout.stride(),
+            ),
+            target: OutputTarget::System {
+                staged: staged.addr(),
+                layout: layout.clone(),
+            },
+        })
+    }
+
+    /// Records the writes queued on `stream`; for system memory, downloads the frame (the one
+    /// place a filter waits on the host: the CPU needs the bytes).
+    pub fn end(
+        self,
+        stream: &Stream,
+        buffer: &mut gst::BufferRef,
+        info: &gst_video::VideoInfo,
+    ) -> Result<(), CudaError> {
+        match self.target {
+            OutputTarget::Device => {
+                let memory = device_memory(buffer.peek_memory(0)).expect("checked in begin");
+                memory.end_write(stream)
+            }
+            OutputTarget::System { staged, layout } => {
+                let mut frame = gst_video::VideoFrameRef::from_buffer_ref_writable(buffer, info)
+                    .map_err(|e| CudaError::Invalid(format!("cannot map output frame: {e}")))?;
+                for plane in 0..info.n_planes() {
+                    let (row_bytes, rows) = plane_extent(info, plane as usize);
+                    let dst_stride = frame.plane_stride()[plane as usize] as usize;
+                    let data = frame
+                        .plane_data_mut(plane)
+                        .map_err(|e| CudaError::Invalid(format!("output plane {plane}: {e}")))?;
+                    // SAFETY: the mapped plane holds `rows` rows of `dst_stride` bytes and
+                    // stays mapped until the stream is synchronised below.
+                    unsafe {
+                        copy_2d(
+                            stream,
+                            Place::HostMut {
+                                ptr: data.as_mut_ptr(),
+                                pitch: dst_stride,
+                            },
+                            Place::Device {
+                                addr: staged + layout.offset()[plane as usize] as u64,
+                                pitch: layout.stride()[plane as usize] as usize,
+                            },
+                            row_bytes,
+                            rows,
+                        )?;
+                    }
+                }
+                stream.synchronize()
+            }
+        }
+    }
+}
+
+/// Queues a plane-by-plane copy of `src` into `dst` (same format and size) on `stream`.
+pub fn copy_frame(
+    stream: &Stream,
+    src: &Surface,
+    dst: &Surface,
+    info: &gst_video::VideoInfo,
+) -> Result<(), CudaError> {
+    for plane in 0..info.n_planes() as usize {
+        let (row_bytes, rows) = plane_extent(info, plane);
+        // SAFETY: both surfaces were made by `Input::begin` / `Output::begin` for `info`, whose
+        // memory is kept alive and ordered by their events.
+        unsafe {
+            copy_2d(
+                stream,
+                Place::Device {
+                    addr: dst.plane[plane],
+                    pitch: dst.stride[plane] as usize,
+                },
+                Place::Device {
+                    addr: src.plane[plane],
+                    pitch: src.stride[plane] as usize,
+                },
+                row_bytes,
+                rows,
+            )?;
+        }
+    }
+    Ok(())
+}

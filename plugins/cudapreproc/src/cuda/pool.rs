@@ -1,0 +1,163 @@
+//! A bounded buffer pool of device frames: each buffer is one [`CudaAllocator`] memory holding
+//! every plane, rows pitched to 256 bytes, described by a GstVideoMeta. Buffers are reused, so a
+//! running pipeline allocates nothing per frame.
+
+use std::sync::{Arc, Mutex, OnceLock};
+
+use glib::subclass::prelude::*;
+use gst::subclass::prelude::*;
+
+use super::device::{fill, Device, Stream};
+use super::memory::{device_memory, CudaAllocator};
+
+/// Row pitch alignment of device frames, in bytes: coalesced access and vector loads and stores.
+pub const PITCH_ALIGN: u32 = 256;
+
+/// Byte every fresh pool buffer is filled with, so output a kernel failed to write is visible
+/// instead of looking like plausible old data.
+pub const POISON: u8 = 0xa5;
+
+static CAT: std::sync::LazyLock<gst::DebugCategory> = std::sync::LazyLock::new(|| {
+    gst::DebugCategory::new(
+        "cudapreprocpool",
+        gst::DebugColorFlags::empty(),
+        Some("CUDA buffer pool"),
+    )
+});
+
+/// The layout of a frame of `info` in device memory: planes one after another in one allocation,
+/// each row pitched to [`PITCH_ALIGN`] bytes.
+pub fn device_layout(info: &gst_video::VideoInfo) -> Result<gst_video::VideoInfo, glib::BoolError> {
+    let mut layout = info.clone();
+    let mut align =
+        gst_video::VideoAlignment::new(0, 0, 0, 0, &[PITCH_ALIGN - 1; gst_video::VIDEO_MAX_PLANES]);
+    layout.align(&mut align)?;
+    Ok(layout)
+}
+
+mod imp {
+    use super::*;
+
+    #[derive(Default)]
+    pub struct CudaBufferPool {
+        pub(super) target: OnceLock<(Arc<Device>, Arc<Stream>, CudaAllocator)>,
+        pub(super) layout: Mutex<Option<gst_video::VideoInfo>>,
+    }
+
+    #[glib::object_subclass]
+    impl ObjectSubclass for CudaBufferPool {
+        const NAME: &'static str = "GstCudaPreprocBufferPool";
+        type Type = super::CudaBufferPool;
+        type ParentType = gst::BufferPool;
+    }
+
+    impl ObjectImpl for CudaBufferPool {}
+    impl GstObjectImpl for CudaBufferPool {}
+
+    impl BufferPoolImpl for CudaBufferPool {
+        fn options() -> &'static [&'static str] {
+            &["GstBufferPoolOptionVideoMeta"]
+        }
+
+        fn set_config(&self, config: &mut gst::BufferPoolConfigRef) -> bool {
+            let Some((Some(caps), _, min, max)) = config.params() else {
+                gst::error!(CAT, imp = self, "pool config without caps");
+                return false;
+            };
+            let info = match gst_video::VideoInfo::from_caps(&caps) {
+                Ok(info) => info,
+                Err(e) => {
+                    gst::error!(CAT, imp = self, "caps {caps} are not video: {e}");
+                    return false;
+                }
+            };
+            let layout = match device_layout(&info) {
+                Ok(layout) => layout,
+                Err(e) => {
+                    gst::error!(CAT, imp = self, "no device layout for {caps}: {e}");
+                    return false;
+                }
+            };
+            config.set_params(Some(&caps), layout.size() as u32, min, max);
+            *self.layout.lock().unwrap() = Some(layout);
+            self.parent_set_config(config)
+        }
+
+        fn alloc_buffer(
+            &self,
+            _params: Option<&gst::BufferPoolAcquireParams>,
+        ) -> Result<gst::Buffer, gst::FlowError> {
+            let layout = self.layout.lock().unwrap().clone().ok_or_else(|| {
+                gst::error!(CAT, imp = self, "pool not configured");
+                gst::FlowError::NotNegotiated
+            })?;
+            let (_, stream, allocator) = self.target.get().ok_or(gst::FlowError::Error)?;
+            let memory = allocator.alloc_device(layout.size()).map_err(|e| {
+                gst::error!(CAT, imp = self, "{e}");
+                gst::FlowError::Error
+            })?;
+            let poisoned = (|| {
+                let state = device_memory(&memory).expect("our allocator makes our memory");
+                let addr = state.begin_write(stream)?;
+                // SAFETY: `addr` is the start of this memory's `size()` bytes.
+                unsafe { fill(stream, addr, POISON, state.size())? };
+                state.end_write(stream)
+            })();
+            if let Err(e) = poisoned {
+                gst::error!(CAT, imp = self, "{e}");
+                return Err(gst::FlowError::Error);
+            }
+
+            let mut buffer = gst::Buffer::new();
+            {
+                let buffer = buffer.get_mut().unwrap();
+                buffer.append_memory(memory);
+                gst_video::VideoMeta::add_full(
+                    buffer,
+                    gst_video::VideoFrameFlags::empty(),
+                    layout.format(),
+                    layout.width(),
+                    layout.height(),
+                    layout.offset(),
+                    layout.stride(),
+                )
+                .map_err(|e| {
+                    gst::error!(CAT, imp = self, "{e}");
+                    gst::FlowError::Error
+                })?;
+            }
+            Ok(buffer)
+        }
+    }
+}
+
+glib::wrapper! {
+    pub struct CudaBufferPool(ObjectSubclass<imp::CudaBufferPool>)
+        @extends gst::BufferPool, gst::Object;
+}
+
+// SAFETY: the pool's own state is immutable after `new()` or behind a mutex.
+unsafe impl Send for CudaBufferPool {}
+unsafe impl Sync for CudaBufferPool {}
+
+impl CudaBufferPool {
+    /// A pool of frames on `device`; host transfers of its memories run on `stream`.
+    pub fn new(device: &Arc<Device>, stream: &Arc<Stream>) -> Self {
+        let pool: Self = glib::Object::new();
+        let allocator = CudaAllocator::new(device, stream);
+        pool.imp()
+            .target
+            .set((device.clone(), stream.clone(), allocator))
+            .unwrap_or_else(|_| unreachable!("a new pool has no target yet"));
+        pool
+    }
+
+    pub fn device(&self) -> &Arc<Device> {
+        &self.imp().target.get().expect("pool made by new()").0
+    }
+
+    /// The layout of the pool's frames, once configured.
+    pub fn layout(&self) -> Option<gst_video::VideoInfo> {
+        self.imp().layout.lock().unwrap().clone()
+    }
+}

@@ -1,0 +1,56 @@
+//! `cudacvtcolor`: colour conversion between Y'CbCr, gray and RGB formats on the GPU, in CUDA
+//! or system memory.
+
+use gst::glib;
+use gst::prelude::*;
+
+mod imp;
+
+glib::wrapper! {
+    pub struct CudaCvtColor(ObjectSubclass<imp::CudaCvtColor>)
+        @extends gst_base::BaseTransform, gst::Element, gst::Object;
+}
+
+/// Y'CbCr matrix to use instead of the caps' colorimetry.
+#[derive(Debug, Eq, PartialEq, Ord, PartialOrd, Hash, Clone, Copy, Default, glib::Enum)]
+#[repr(u32)]
+#[enum_type(name = "GstCudaPreprocColorMatrix")]
+pub enum ColorMatrix {
+    #[default]
+    #[enum_value(
+        name = "Auto: from the caps (or GStreamer's default for the size)",
+        nick = "auto"
+    )]
+    Auto = 0,
+    #[enum_value(name = "ITU-R BT.601", nick = "bt601")]
+    Bt601 = 1,
+    #[enum_value(name = "ITU-R BT.709", nick = "bt709")]
+    Bt709 = 2,
+    #[enum_value(name = "ITU-R BT.2020", nick = "bt2020")]
+    Bt2020 = 3,
+    #[enum_value(name = "SMPTE 240M", nick = "smpte240m")]
+    Smpte240m = 4,
+}
+
+/// Quantisation range to use instead of the caps' colorimetry.
+#[derive(Debug, Eq, PartialEq, Ord, PartialOrd, Hash, Clone, Copy, Default, glib::Enum)]
+#[repr(u32)]
+#[enum_type(name = "GstCudaPreprocColorRange")]
+pub enum ColorRange {
+    #[default]
+    #[enum_value(name = "Auto: from the caps (or GStreamer's default)", nick = "auto")]
+    Auto = 0,
+    #[enum_value(name = "Limited range (16-235 for 8 bits)", nick = "limited")]
+    Limited = 1,
+    #[enum_value(name = "Full range (0-255 for 8 bits)", nick = "full")]
+    Full = 2,
+}
+
+pub fn register(plugin: &gst::Plugin) -> Result<(), glib::BoolError> {
+    gst::Element::register(
+        Some(plugin),
+        "cudacvtcolor",
+        gst::Rank::NONE,
+        CudaCvtColor::static_type(),
+    )
+}
