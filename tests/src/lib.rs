@@ -1,1 +1,164 @@
+//! Helpers shared by the CPU and GPU test suites: plugin set-up, video infos with explicit
+//! colorimetry, moving frames between GStreamer buffers and reference images, and running
+//! small pipelines.
 
+use std::sync::Once;
+
+use gst::prelude::*;
+use gst_video::prelude::*;
+use gstcudapreproc::colorspace::reference::Image;
+use gstcudapreproc::colorspace::{Encoding, Family, Matrix, PixelFormat, Range};
+
+/// Initialises GStreamer and registers the plugin from this build (no GST_PLUGIN_PATH needed).
+pub fn init() {
+    static INIT: Once = Once::new();
+    INIT.call_once(|| {
+        gst::init().unwrap();
+        gstcudapreproc::plugin_register_static().expect("plugin registers");
+    });
+}
+
+/// The GStreamer colorimetry for a matrix and range (transfer and primaries of that standard).
+pub fn colorimetry(matrix: Matrix, range: Range) -> gst_video::VideoColorimetry {
+    let (gst_matrix, transfer, primaries) = match matrix {
+        Matrix::Bt601 => (
+            gst_video::VideoColorMatrix::Bt601,
+            gst_video::VideoTransferFunction::Bt601,
+            gst_video::VideoColorPrimaries::Smpte170m,
+        ),
+        Matrix::Bt709 => (
+            gst_video::VideoColorMatrix::Bt709,
+            gst_video::VideoTransferFunction::Bt709,
+            gst_video::VideoColorPrimaries::Bt709,
+        ),
+        Matrix::Bt2020 => (
+            gst_video::VideoColorMatrix::Bt2020,
+            gst_video::VideoTransferFunction::Bt202010,
+            gst_video::VideoColorPrimaries::Bt2020,
+        ),
+        Matrix::Smpte240m => (
+            gst_video::VideoColorMatrix::Smpte240m,
+            gst_video::VideoTransferFunction::Smpte240m,
+            gst_video::VideoColorPrimaries::Smpte240m,
+        ),
+    };
+    let gst_range = match range {
+        Range::Limited => gst_video::VideoColorRange::Range16_235,
+        Range::Full => gst_video::VideoColorRange::Range0_255,
+    };
+    gst_video::VideoColorimetry::new(gst_range, gst_matrix, transfer, primaries)
+}
+
+/// A video info for `format` at `width` x `height`, with the colorimetry of `encoding` for
+/// Y'CbCr and gray formats (RGB keeps GStreamer's sRGB default).
+pub fn video_info(
+    format: PixelFormat,
+    width: u32,
+    height: u32,
+    encoding: Option<(Matrix, Range)>,
+) -> gst_video::VideoInfo {
+    let mut builder = gst_video::VideoInfo::builder(format.video_format(), width, height)
+        .fps(gst::Fraction::new(30, 1));
+    let c;
+    if let (Some((matrix, range)), false) = (encoding, format.family() == Family::Rgb) {
+        c = colorimetry(matrix, range);
+        builder = builder.colorimetry(&c);
+    }
+    builder.build().unwrap()
+}
+
+/// The encoding a frame of `info` is in, read from its colorimetry the way docs/colour.md
+/// defines it (written independently of the element's own reading).
+pub fn encoding_of(info: &gst_video::VideoInfo) -> Encoding {
+    let format = PixelFormat::from_video_format(info.format()).expect("supported format");
+    let c = info.colorimetry();
+    let matrix = match c.matrix() {
+        gst_video::VideoColorMatrix::Bt601 | gst_video::VideoColorMatrix::Fcc => Matrix::Bt601,
+        gst_video::VideoColorMatrix::Bt709 => Matrix::Bt709,
+        gst_video::VideoColorMatrix::Bt2020 => Matrix::Bt2020,
+        gst_video::VideoColorMatrix::Smpte240m => Matrix::Smpte240m,
+        _ if info.height() >= 2160 => Matrix::Bt2020,
+        _ if info.height() > 576 => Matrix::Bt709,
+        _ => Matrix::Bt601,
+    };
+    let range = match (c.range(), format.family()) {
+        (gst_video::VideoColorRange::Range16_235, _) => Range::Limited,
+        (gst_video::VideoColorRange::Range0_255, _) => Range::Full,
+        (_, Family::Yuv) => Range::Limited,
+        _ => Range::Full,
+    };
+    Encoding {
+        format,
+        matrix,
+        range,
+    }
+}
+
+/// A system-memory buffer holding `image` laid out as `info` says (no video meta needed).
+pub fn image_to_buffer(image: &Image, info: &gst_video::VideoInfo) -> gst::Buffer {
+    let mut buffer = gst::Buffer::with_size(info.size()).unwrap();
+    {
+        let mut map = buffer.get_mut().unwrap().map_writable().unwrap();
+        let mut rest = map.as_mut_slice();
+        let n = info.n_planes() as usize;
+        let mut planes: Vec<&mut [u8]> = Vec::new();
+        for p in 0..n {
+            let end = if p + 1 < n {
+                info.offset()[p + 1] - info.offset()[p]
+            } else {
+                rest.len()
+            };
+            let (plane, tail) = rest.split_at_mut(end);
+            planes.push(plane);
+            rest = tail;
+        }
+        let strides: Vec<usize> = info.stride().iter().map(|s| *s as usize).collect();
+        image.write_strided(&mut planes, &strides);
+    }
+    buffer
+}
+
+/// The frame in `buffer` (any memory: a plain map gives a host view) as a reference image.
+pub fn buffer_to_image(buffer: &gst::BufferRef, info: &gst_video::VideoInfo) -> Image {
+    let frame = gst_video::VideoFrameRef::from_buffer_ref_readable(buffer, info).unwrap();
+    let format = PixelFormat::from_video_format(info.format()).unwrap();
+    let planes: Vec<&[u8]> = (0..frame.n_planes())
+        .map(|p| frame.plane_data(p).unwrap())
+        .collect();
+    let strides: Vec<usize> = frame.plane_stride().iter().map(|s| *s as usize).collect();
+    Image::from_strided(
+        format,
+        info.width() as usize,
+        info.height() as usize,
+        &planes,
+        &strides,
+    )
+}
+
+/// Runs `pipeline` until EOS or error; returns the first error message's text, if any.
+pub fn run_to_end(pipeline: &gst::Pipeline) -> Option<String> {
+    pipeline.set_state(gst::State::Playing).ok();
+    let bus = pipeline.bus().unwrap();
+    let mut error = None;
+    for msg in bus.iter_timed(gst::ClockTime::from_seconds(120)) {
+        match msg.view() {
+            gst::MessageView::Eos(_) => break,
+            gst::MessageView::Error(e) => {
+                error = Some(format!("{}", e.error()));
+                break;
+            }
+            _ => {}
+        }
+    }
+    pipeline.set_state(gst::State::Null).unwrap();
+    error
+}
+
+/// Parses a `gst-launch-1.0` style description into a pipeline.
+pub fn pipeline(description: &str) -> gst::Pipeline {
+    init();
+    gst::parse::launch(description)
+        .unwrap_or_else(|e| panic!("{description}: {e}"))
+        .downcast::<gst::Pipeline>()
+        .unwrap()
+}

@@ -7,6 +7,23 @@ use crate::colorspace::{conversion_coefficients, Encoding, Family, PixelFormat};
 
 const MODULE: &str = "cvtcolor";
 
+/// Kernel for every format pair and size.
+pub const GENERIC_ENTRY: &str = "cvtcolor_generic";
+
+/// Vectorised 8-bit 4:2:0 -> RGB-family kernels, named after their output format.
+pub const FAST_ENTRIES: &[&str] = &[
+    "cvtcolor_yuv420_to_RGB",
+    "cvtcolor_yuv420_to_BGR",
+    "cvtcolor_yuv420_to_RGBA",
+    "cvtcolor_yuv420_to_BGRA",
+    "cvtcolor_yuv420_to_RGBx",
+    "cvtcolor_yuv420_to_BGRx",
+    "cvtcolor_yuv420_to_ARGB",
+    "cvtcolor_yuv420_to_ABGR",
+    "cvtcolor_yuv420_to_RGBP",
+    "cvtcolor_yuv420_to_BGRP",
+];
+
 /// Mirrors `Conversion` in `kernels/cvtcolor.cu`.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -72,21 +89,14 @@ impl ColorConversion {
             && src.aligned_to(4)
             && dst.aligned_to(dst_align);
         if !fast {
-            return "cvtcolor_generic";
+            return GENERIC_ENTRY;
         }
-        match self.dst {
-            PixelFormat::Rgb => "cvtcolor_yuv420_to_RGB",
-            PixelFormat::Bgr => "cvtcolor_yuv420_to_BGR",
-            PixelFormat::Rgba => "cvtcolor_yuv420_to_RGBA",
-            PixelFormat::Bgra => "cvtcolor_yuv420_to_BGRA",
-            PixelFormat::Rgbx => "cvtcolor_yuv420_to_RGBx",
-            PixelFormat::Bgrx => "cvtcolor_yuv420_to_BGRx",
-            PixelFormat::Argb => "cvtcolor_yuv420_to_ARGB",
-            PixelFormat::Abgr => "cvtcolor_yuv420_to_ABGR",
-            PixelFormat::Rgbp => "cvtcolor_yuv420_to_RGBP",
-            PixelFormat::Bgrp => "cvtcolor_yuv420_to_BGRP",
-            _ => "cvtcolor_generic",
-        }
+        let name = self.dst.name();
+        FAST_ENTRIES
+            .iter()
+            .find(|entry| entry.strip_prefix("cvtcolor_yuv420_to_") == Some(name))
+            .copied()
+            .unwrap_or(GENERIC_ENTRY)
     }
 
     /// Queues the conversion of `src` into `dst` on `stream`.
@@ -117,7 +127,7 @@ impl ColorConversion {
         }
         let entry = self.entry_point(src, dst);
         let (w, h) = (src.width as u32, src.height as u32);
-        let config = if entry == "cvtcolor_generic" {
+        let config = if entry == GENERIC_ENTRY {
             grid_2d(w.div_ceil(2), h.div_ceil(2), (32, 8))
         } else {
             grid_2d(w / 4, h / 2, (32, 8))

@@ -119,6 +119,8 @@ impl Surface {
     /// Whether every plane address and pitch is a multiple of `align` bytes.
     pub fn aligned_to(&self, align: u64) -> bool {
         let n = self.pixel_format().n_planes();
-        (0..n).all(|i| self.plane[i] % align == 0 && (self.stride[i] as u64) % align == 0)
+        (0..n).all(|i| {
+            self.plane[i].is_multiple_of(align) && (self.stride[i] as u64).is_multiple_of(align)
+        })
     }
 }

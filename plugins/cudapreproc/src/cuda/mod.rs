@@ -2,7 +2,7 @@
 //! events for ordering without host synchronisation, device memory as GstMemory with a bounded
 //! buffer pool, frame access for any incoming memory, and the kernels from `kernels/`.
 
-mod colorconvert;
+pub mod colorconvert;
 mod device;
 mod error;
 pub mod filter;
@@ -14,8 +14,8 @@ mod pool;
 
 pub use colorconvert::ColorConversion;
 pub use device::{
-    copy_2d, device_count, driver_available, live_device_allocations, Device, DeviceBuffer, Event,
-    Place, Stream, Timer,
+    copy_2d, copy_device, device_count, driver_available, live_device_allocations, Device,
+    DeviceBuffer, Event, Place, Stream, Timer,
 };
 pub use error::CudaError;
 pub use kernels::Surface;

@@ -163,82 +163,81 @@ impl CudaCvtColor {
         self.obj().post_error_message(error.to_error_message());
         gst::FlowError::Error
     }
+}
 
-    /// Fixates `othercaps` (what the other pad allows) given the fixed `caps` of this pad:
-    /// CUDA memory when allowed, the same format when allowed (so conversion is skipped), and the
-    /// colorimetry this element will produce.
-    fn fixate(&self, caps: &gst::Caps, othercaps: gst::Caps) -> gst::Caps {
-        let settings = *self.settings.lock().unwrap();
-        let Some(in_s) = caps.structure(0) else {
-            let mut othercaps = othercaps;
-            othercaps.fixate();
-            return othercaps;
-        };
-        let in_format = in_s.get::<&str>("format").unwrap_or_default();
-        let chosen = othercaps
-            .iter_with_features()
-            .position(|(_, f)| f.contains(crate::cuda::CAPS_FEATURE_MEMORY_CUDA))
-            .unwrap_or(0);
-        let Some((s, features)) = othercaps.iter_with_features().nth(chosen) else {
-            return othercaps;
-        };
-        let mut s = s.to_owned();
-        let features = features.to_owned();
-        s.fixate_field_str("format", in_format);
-        for field in ["width", "height", "framerate", "pixel-aspect-ratio"] {
-            if let Ok(value) = in_s.value(field) {
-                s.set_value(field, value.clone());
-            }
+/// Fixates `othercaps` (what the other pad allows) given the fixed `caps` of this pad: CUDA
+/// memory when allowed, the same format when allowed (so conversion is skipped), and the
+/// colorimetry the element will produce.
+fn fixate_output(settings: &Settings, caps: &gst::Caps, othercaps: gst::Caps) -> gst::Caps {
+    let Some(in_s) = caps.structure(0) else {
+        let mut othercaps = othercaps;
+        othercaps.fixate();
+        return othercaps;
+    };
+    let in_format = in_s.get::<&str>("format").unwrap_or_default();
+    let chosen = othercaps
+        .iter_with_features()
+        .position(|(_, f)| f.contains(crate::cuda::CAPS_FEATURE_MEMORY_CUDA))
+        .unwrap_or(0);
+    let Some((s, features)) = othercaps.iter_with_features().nth(chosen) else {
+        return othercaps;
+    };
+    let mut s = s.to_owned();
+    let features = features.to_owned();
+    s.fixate_field_str("format", in_format);
+    for field in ["width", "height", "framerate", "pixel-aspect-ratio"] {
+        if let Ok(value) = in_s.value(field) {
+            s.set_value(field, value.clone());
         }
-
-        let mut out = gst::Caps::new_empty();
-        out.get_mut()
-            .unwrap()
-            .append_structure_full(s, Some(features));
-        out.fixate();
-
-        // Announce the colorimetry of what we will produce, unless the peer fixed one.
-        let (Ok(in_info), Some(out_s)) = (
-            gst_video::VideoInfo::from_caps(caps),
-            out.get_mut().unwrap().structure_mut(0),
-        ) else {
-            return out;
-        };
-        let out_format = out_s
-            .get::<&str>("format")
-            .ok()
-            .map(gst_video::VideoFormat::from_string)
-            .and_then(PixelFormat::from_video_format);
-        let Some(out_format) = out_format else {
-            return out;
-        };
-        let peer_fixed = out_s.has_field("colorimetry");
-        let overridden = settings.output_matrix != ColorMatrix::Auto
-            || settings.output_range != ColorRange::Auto;
-        if peer_fixed && !overridden {
-            return out;
-        }
-        let in_enc = encoding(&in_info, settings.input_matrix, settings.input_range).ok();
-        let matrix = matrix_override(settings.output_matrix)
-            .or(in_enc
-                .filter(|e| e.format.family() == Family::Yuv)
-                .map(|e| e.matrix))
-            .unwrap_or_else(|| default_matrix(in_info.height()));
-        let range = range_override(settings.output_range)
-            .or(in_enc
-                .filter(|e| e.format.family() != Family::Rgb)
-                .map(|e| e.range))
-            .unwrap_or(match out_format.family() {
-                Family::Yuv => Range::Limited,
-                Family::Gray | Family::Rgb => Range::Full,
-            });
-        let input_colorimetry = (in_info.format_info().is_yuv()).then(|| in_info.colorimetry());
-        out_s.set(
-            "colorimetry",
-            output_colorimetry(out_format, matrix, range, input_colorimetry.as_ref()),
-        );
-        out
     }
+
+    let mut out = gst::Caps::new_empty();
+    out.get_mut()
+        .unwrap()
+        .append_structure_full(s, Some(features));
+    out.fixate();
+
+    // Announce the colorimetry of what we will produce, unless the peer fixed one.
+    let (Ok(in_info), Some(out_s)) = (
+        gst_video::VideoInfo::from_caps(caps),
+        out.get_mut().unwrap().structure_mut(0),
+    ) else {
+        return out;
+    };
+    let out_format = out_s
+        .get::<&str>("format")
+        .ok()
+        .map(gst_video::VideoFormat::from_string)
+        .and_then(PixelFormat::from_video_format);
+    let Some(out_format) = out_format else {
+        return out;
+    };
+    let peer_fixed = out_s.has_field("colorimetry");
+    let overridden =
+        settings.output_matrix != ColorMatrix::Auto || settings.output_range != ColorRange::Auto;
+    if peer_fixed && !overridden {
+        return out;
+    }
+    let in_enc = encoding(&in_info, settings.input_matrix, settings.input_range).ok();
+    let matrix = matrix_override(settings.output_matrix)
+        .or(in_enc
+            .filter(|e| e.format.family() == Family::Yuv)
+            .map(|e| e.matrix))
+        .unwrap_or_else(|| default_matrix(in_info.height()));
+    let range = range_override(settings.output_range)
+        .or(in_enc
+            .filter(|e| e.format.family() != Family::Rgb)
+            .map(|e| e.range))
+        .unwrap_or(match out_format.family() {
+            Family::Yuv => Range::Limited,
+            Family::Gray | Family::Rgb => Range::Full,
+        });
+    let input_colorimetry = (in_info.format_info().is_yuv()).then(|| in_info.colorimetry());
+    out_s.set(
+        "colorimetry",
+        output_colorimetry(out_format, matrix, range, input_colorimetry.as_ref()),
+    );
+    out
 }
 
 #[glib::object_subclass]
@@ -401,7 +400,8 @@ impl BaseTransformImpl for CudaCvtColor {
         caps: &gst::Caps,
         othercaps: gst::Caps,
     ) -> gst::Caps {
-        let fixated = self.fixate(caps, othercaps);
+        let settings = *self.settings.lock().unwrap();
+        let fixated = fixate_output(&settings, caps, othercaps);
         gst::debug!(CAT, imp = self, "fixated to {fixated}");
         fixated
     }
@@ -549,5 +549,167 @@ impl BaseTransformImpl for CudaCvtColor {
 
         result.map_err(|e| self.post_cuda_error(&e))?;
         Ok(gst::FlowSuccess::Ok)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn input_caps(
+        format: PixelFormat,
+        width: u32,
+        height: u32,
+        colorimetry: Option<&str>,
+    ) -> gst::Caps {
+        let mut caps = gst_video::VideoCapsBuilder::new()
+            .format(format.video_format())
+            .width(width as i32)
+            .height(height as i32)
+            .framerate(gst::Fraction::new(30, 1))
+            .build();
+        if let Some(c) = colorimetry {
+            caps.get_mut().unwrap().set("colorimetry", c);
+        }
+        caps
+    }
+
+    /// What the element's transform_caps offers downstream for `caps`, narrowed as a downstream
+    /// peer asking for `format` in `cuda` or system memory would.
+    fn offered(caps: &gst::Caps, format: PixelFormat, cuda: bool) -> gst::Caps {
+        let all = filter::transform_video_caps(caps, &PixelFormat::caps_list(), CONVERTED_FIELDS);
+        let mut wanted = gst_video::VideoCapsBuilder::new()
+            .format(format.video_format())
+            .build();
+        if cuda {
+            wanted
+                .get_mut()
+                .unwrap()
+                .set_features_simple(Some(filter::cuda_features()));
+        }
+        all.intersect_with_mode(&wanted, gst::CapsIntersectMode::First)
+    }
+
+    fn out_info(caps: &gst::Caps) -> gst_video::VideoInfo {
+        gst_video::VideoInfo::from_caps(caps).unwrap_or_else(|e| panic!("{caps}: {e}"))
+    }
+
+    #[test]
+    fn every_format_pair_fixates_in_both_memories() {
+        gst::init().unwrap();
+        let settings = Settings::default();
+        for src in PixelFormat::ALL {
+            let caps = input_caps(src, 37, 23, None);
+            for dst in PixelFormat::ALL {
+                for cuda in [true, false] {
+                    let fixed = fixate_output(&settings, &caps, offered(&caps, dst, cuda));
+                    assert!(fixed.is_fixed(), "{src} -> {dst}: {fixed}");
+                    assert_eq!(
+                        filter::is_cuda_caps(&fixed),
+                        cuda,
+                        "{src} -> {dst}: {fixed}"
+                    );
+                    let info = out_info(&fixed);
+                    assert_eq!(info.format(), dst.video_format());
+                    assert_eq!((info.width(), info.height()), (37, 23));
+                    assert_eq!(info.fps(), gst::Fraction::new(30, 1));
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn cuda_memory_and_input_format_are_preferred() {
+        gst::init().unwrap();
+        let caps = input_caps(PixelFormat::Nv12, 64, 32, Some("bt709"));
+        let all = filter::transform_video_caps(&caps, &PixelFormat::caps_list(), CONVERTED_FIELDS);
+        let fixed = fixate_output(&Settings::default(), &caps, all);
+        assert!(filter::is_cuda_caps(&fixed), "{fixed}");
+        assert_eq!(out_info(&fixed).format(), gst_video::VideoFormat::Nv12);
+    }
+
+    #[test]
+    fn yuv_output_keeps_the_input_colorimetry() {
+        gst::init().unwrap();
+        let caps = input_caps(PixelFormat::Nv12, 64, 32, Some("bt2020"));
+        let fixed = fixate_output(
+            &Settings::default(),
+            &caps,
+            offered(&caps, PixelFormat::I420, true),
+        );
+        let c = out_info(&fixed).colorimetry();
+        assert_eq!(c.matrix(), gst_video::VideoColorMatrix::Bt2020);
+        assert_eq!(c.range(), gst_video::VideoColorRange::Range16_235);
+    }
+
+    #[test]
+    fn rgb_to_yuv_uses_the_default_for_the_size() {
+        gst::init().unwrap();
+        for (height, matrix) in [
+            (480, gst_video::VideoColorMatrix::Bt601),
+            (576, gst_video::VideoColorMatrix::Bt601),
+            (720, gst_video::VideoColorMatrix::Bt709),
+            (1080, gst_video::VideoColorMatrix::Bt709),
+            (2160, gst_video::VideoColorMatrix::Bt2020),
+        ] {
+            let caps = input_caps(PixelFormat::Rgba, 64, height, None);
+            let fixed = fixate_output(
+                &Settings::default(),
+                &caps,
+                offered(&caps, PixelFormat::Nv12, true),
+            );
+            let c = out_info(&fixed).colorimetry();
+            assert_eq!(c.matrix(), matrix, "height {height}: {fixed}");
+            assert_eq!(c.range(), gst_video::VideoColorRange::Range16_235);
+        }
+    }
+
+    #[test]
+    fn output_overrides_are_announced() {
+        gst::init().unwrap();
+        let settings = Settings {
+            output_matrix: ColorMatrix::Smpte240m,
+            output_range: ColorRange::Full,
+            ..Settings::default()
+        };
+        let caps = input_caps(PixelFormat::Nv12, 1920, 1080, Some("bt709"));
+        let fixed = fixate_output(&settings, &caps, offered(&caps, PixelFormat::Nv12, true));
+        let c = out_info(&fixed).colorimetry();
+        assert_eq!(c.matrix(), gst_video::VideoColorMatrix::Smpte240m);
+        assert_eq!(c.range(), gst_video::VideoColorRange::Range0_255);
+    }
+
+    #[test]
+    fn rgb_output_is_srgb() {
+        gst::init().unwrap();
+        let caps = input_caps(PixelFormat::Nv12, 64, 32, Some("bt601"));
+        let fixed = fixate_output(
+            &Settings::default(),
+            &caps,
+            offered(&caps, PixelFormat::Rgbp, false),
+        );
+        let c = out_info(&fixed).colorimetry();
+        assert_eq!(c.matrix(), gst_video::VideoColorMatrix::Rgb);
+        assert_eq!(c.range(), gst_video::VideoColorRange::Range0_255);
+    }
+
+    #[test]
+    fn hd_without_colorimetry_is_read_as_bt709() {
+        gst::init().unwrap();
+        let info = out_info(&input_caps(PixelFormat::Nv12, 1920, 1080, None));
+        let enc = encoding(&info, ColorMatrix::Auto, ColorRange::Auto).unwrap();
+        assert_eq!(enc.matrix, Matrix::Bt709);
+        assert_eq!(enc.range, Range::Limited);
+        let info = out_info(&input_caps(PixelFormat::Nv12, 640, 480, None));
+        let enc = encoding(&info, ColorMatrix::Auto, ColorRange::Auto).unwrap();
+        assert_eq!(enc.matrix, Matrix::Bt601);
+    }
+
+    #[test]
+    fn input_overrides_win_over_caps() {
+        gst::init().unwrap();
+        let info = out_info(&input_caps(PixelFormat::Nv12, 64, 32, Some("bt601")));
+        let enc = encoding(&info, ColorMatrix::Bt2020, ColorRange::Full).unwrap();
+        assert_eq!((enc.matrix, enc.range), (Matrix::Bt2020, Range::Full));
     }
 }

@@ -1,0 +1,141 @@
+//! Caps the element offers and accepts, queried on its pads (no GPU needed: negotiation
+//! queries run before the element starts).
+
+use gst::prelude::*;
+use gstcudapreproc::colorspace::PixelFormat;
+use gstcudapreproc::cuda::CAPS_FEATURE_MEMORY_CUDA;
+
+fn caps_of(format: PixelFormat, cuda: bool) -> gst::Caps {
+    let mut caps = gst_video::VideoCapsBuilder::new()
+        .format(format.video_format())
+        .width(37)
+        .height(23)
+        .framerate(gst::Fraction::new(25, 1))
+        .build();
+    if cuda {
+        caps.get_mut()
+            .unwrap()
+            .set_features_simple(Some(gst::CapsFeatures::new([CAPS_FEATURE_MEMORY_CUDA])));
+    }
+    caps
+}
+
+/// The formats and memory kinds in `caps`, as (format, is CUDA) pairs.
+fn offered(caps: &gst::Caps) -> Vec<(String, bool)> {
+    let mut out = Vec::new();
+    for (s, features) in caps.iter_with_features() {
+        let cuda = features.contains(CAPS_FEATURE_MEMORY_CUDA);
+        let formats: Vec<String> = match s.get::<gst::List>("format") {
+            Ok(list) => list.iter().map(|v| v.get::<String>().unwrap()).collect(),
+            Err(_) => vec![s.get::<String>("format").unwrap()],
+        };
+        out.extend(formats.into_iter().map(|f| (f, cuda)));
+    }
+    out
+}
+
+#[test]
+fn src_pad_offers_every_format_in_both_memories_for_every_input() {
+    cudapreproc_tests::init();
+    for format in PixelFormat::ALL {
+        for cuda in [false, true] {
+            let element = gst::ElementFactory::make("cudacvtcolor").build().unwrap();
+            let sink = element.static_pad("sink").unwrap();
+            let src = element.static_pad("src").unwrap();
+            // What the src pad can produce from this input, asked the way a peer would.
+            let input = caps_of(format, cuda);
+            let upstream = gst::Pad::builder(gst::PadDirection::Src)
+                .query_function(move |_, _, query| match query.view_mut() {
+                    gst::QueryViewMut::Caps(q) => {
+                        q.set_result(&input);
+                        true
+                    }
+                    _ => false,
+                })
+                .build();
+            upstream.link(&sink).unwrap();
+            let caps = src.query_caps(None);
+            let offered = offered(&caps);
+            for out in PixelFormat::ALL {
+                for out_cuda in [true, false] {
+                    assert!(
+                        offered.contains(&(out.name().to_string(), out_cuda)),
+                        "{format} (cuda {cuda}) cannot become {out} (cuda {out_cuda}): {caps}"
+                    );
+                }
+            }
+            // The unchanged input comes first (passthrough), then conversions, CUDA memory
+            // before system memory.
+            assert!(caps.iter().next().unwrap().get::<String>("format").unwrap() == format.name());
+            let first_cuda = caps
+                .iter_with_features()
+                .position(|(_, f)| f.contains(CAPS_FEATURE_MEMORY_CUDA));
+            let last_system = caps
+                .iter_with_features()
+                .rposition(|(_, f)| !f.contains(CAPS_FEATURE_MEMORY_CUDA));
+            assert!(first_cuda < last_system, "{caps}");
+            // Size and rate pass through unchanged.
+            let s = caps.structure(0).unwrap();
+            assert_eq!(s.get::<i32>("width").unwrap(), 37);
+            assert_eq!(s.get::<i32>("height").unwrap(), 23);
+        }
+    }
+}
+
+#[test]
+fn sink_pad_accepts_every_format_pair() {
+    cudapreproc_tests::init();
+    let element = gst::ElementFactory::make("cudacvtcolor").build().unwrap();
+    let sink = element.static_pad("sink").unwrap();
+    for format in PixelFormat::ALL {
+        for cuda in [false, true] {
+            assert!(
+                sink.query_accept_caps(&caps_of(format, cuda)),
+                "{format} cuda {cuda}"
+            );
+        }
+    }
+    let unsupported = gst_video::VideoCapsBuilder::new()
+        .format(gst_video::VideoFormat::Yuy2)
+        .width(37)
+        .height(23)
+        .framerate(gst::Fraction::new(25, 1))
+        .build();
+    assert!(!sink.query_accept_caps(&unsupported));
+}
+
+#[test]
+fn output_filter_narrows_the_input_side() {
+    cudapreproc_tests::init();
+    for format in PixelFormat::ALL {
+        let element = gst::ElementFactory::make("cudacvtcolor").build().unwrap();
+        let sink = element.static_pad("sink").unwrap();
+        let src = element.static_pad("src").unwrap();
+        let wanted = caps_of(format, true);
+        let downstream = gst::Pad::builder(gst::PadDirection::Sink)
+            .query_function(move |_, _, query| match query.view_mut() {
+                gst::QueryViewMut::Caps(q) => {
+                    q.set_result(&wanted);
+                    true
+                }
+                _ => false,
+            })
+            .build();
+        src.link(&downstream).unwrap();
+        // Whatever downstream wants, every input format can feed it, in either memory.
+        let caps = sink.query_caps(None);
+        let offered = offered(&caps);
+        for input in PixelFormat::ALL {
+            assert!(
+                offered.contains(&(input.name().to_string(), true)),
+                "{input} -> {format}"
+            );
+            assert!(
+                offered.contains(&(input.name().to_string(), false)),
+                "{input} -> {format}"
+            );
+        }
+        let s = caps.structure(0).unwrap();
+        assert_eq!(s.get::<i32>("width").unwrap(), 37);
+    }
+}

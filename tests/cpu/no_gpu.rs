@@ -1,0 +1,40 @@
+//! Starting a pipeline without a usable GPU fails with an error that says what is missing.
+
+use gstcudapreproc::cuda;
+
+#[test]
+fn pipeline_start_names_what_is_missing() {
+    match cuda::device_count() {
+        Err(cuda::CudaError::NoDriver) => {
+            let pipeline =
+                cudapreproc_tests::pipeline("videotestsrc num-buffers=1 ! cudacvtcolor ! fakesink");
+            let error = cudapreproc_tests::run_to_end(&pipeline).expect("start must fail");
+            assert!(error.contains("no CUDA driver"), "{error}");
+            assert!(error.contains("libcuda.so.1"), "{error}");
+        }
+        Ok(count) => {
+            // With a driver the same path reports a device that does not exist.
+            let id = count + 7;
+            let pipeline = cudapreproc_tests::pipeline(&format!(
+                "videotestsrc num-buffers=1 ! cudacvtcolor cuda-device-id={id} ! fakesink"
+            ));
+            let error = cudapreproc_tests::run_to_end(&pipeline).expect("start must fail");
+            assert!(
+                error.contains(&format!("no CUDA device with id {id}")),
+                "{error}"
+            );
+        }
+        Err(e) => panic!("unexpected driver state: {e}"),
+    }
+}
+
+#[test]
+fn no_driver_message_is_specific() {
+    let text = cuda::CudaError::NoDriver.to_string();
+    assert!(text.contains("libcuda.so.1"), "{text}");
+    let text = cuda::CudaError::NoDevice { id: 3, count: 1 }.to_string();
+    assert_eq!(
+        text,
+        "no CUDA device with id 3: the driver reports 1 device(s)"
+    );
+}

@@ -1,0 +1,82 @@
+use gst::prelude::*;
+
+#[test]
+fn plugin_registers_every_element() {
+    cudapreproc_tests::init();
+    let plugin = gst::Registry::get()
+        .find_plugin("cudapreproc")
+        .expect("plugin registered");
+    let features: Vec<String> = gst::Registry::get()
+        .features_by_plugin("cudapreproc")
+        .into_iter()
+        .map(|f| f.name().to_string())
+        .collect();
+    assert!(
+        features.contains(&"cudacvtcolor".to_string()),
+        "{features:?}"
+    );
+    assert_eq!(plugin.plugin_name(), "cudapreproc");
+}
+
+#[test]
+fn cudacvtcolor_metadata_and_type_name() {
+    cudapreproc_tests::init();
+    let factory = gst::ElementFactory::find("cudacvtcolor").unwrap();
+    assert_eq!(
+        factory.metadata(gst::ELEMENT_METADATA_KLASS),
+        Some("Filter/Converter/Video/Hardware")
+    );
+    let element = factory.create().build().unwrap();
+    // Prefixed so it never clashes with upstream GStreamer's CUDA elements.
+    assert_eq!(element.type_().name(), "GstRsCudaCvtColor");
+}
+
+#[test]
+fn cudacvtcolor_properties() {
+    cudapreproc_tests::init();
+    let element = gst::ElementFactory::make("cudacvtcolor").build().unwrap();
+    assert_eq!(element.property::<i32>("cuda-device-id"), -1);
+    for name in [
+        "input-matrix",
+        "output-matrix",
+        "input-range",
+        "output-range",
+    ] {
+        let value = element.property_value(name);
+        let (_, enum_value) = glib::EnumValue::from_value(&value).unwrap();
+        assert_eq!(enum_value.nick(), "auto", "{name}");
+    }
+
+    element.set_property("cuda-device-id", 1i32);
+    assert_eq!(element.property::<i32>("cuda-device-id"), 1);
+    for (name, nick) in [
+        ("input-matrix", "bt601"),
+        ("input-matrix", "bt709"),
+        ("input-matrix", "bt2020"),
+        ("output-matrix", "smpte240m"),
+        ("input-range", "limited"),
+        ("output-range", "full"),
+    ] {
+        element.set_property_from_str(name, nick);
+        let value = element.property_value(name);
+        let (_, enum_value) = glib::EnumValue::from_value(&value).unwrap();
+        assert_eq!(enum_value.nick(), nick, "{name}");
+    }
+
+    let pspec = element.find_property("cuda-device-id").unwrap();
+    let pspec = pspec.downcast_ref::<glib::ParamSpecInt>().unwrap();
+    assert_eq!(pspec.minimum(), -1);
+}
+
+#[test]
+fn unknown_matrix_nick_is_rejected() {
+    cudapreproc_tests::init();
+    let element = gst::ElementFactory::make("cudacvtcolor").build().unwrap();
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        element.set_property_from_str("input-matrix", "bt999")
+    }));
+    assert!(result.is_err(), "an unknown matrix must not be accepted");
+    let value = element.property_value("input-matrix");
+    let (_, enum_value) = glib::EnumValue::from_value(&value).unwrap();
+    assert_eq!(enum_value.nick(), "auto");
+}

@@ -1,0 +1,648 @@
+//! `cudacvtcolor` on a GPU, against the float64 CPU reference (docs/colour.md). Needs an NVIDIA
+//! GPU and driver: without them every test fails.
+
+use std::sync::Arc;
+
+use gst::prelude::*;
+use gstcudapreproc::colorspace::reference::{compare, convert, Image};
+use gstcudapreproc::colorspace::{Encoding, Matrix, PixelFormat, Range};
+use gstcudapreproc::cuda::{self, Device};
+
+use cudapreproc_tests::{buffer_to_image, encoding_of, image_to_buffer, init, video_info};
+
+/// Keeps device 0's primary context alive across pipelines (re-creating it costs ~0.1 s each).
+fn device() -> Arc<Device> {
+    init();
+    Device::open(0).unwrap_or_else(|e| panic!("GPU tests need a CUDA device: {e}"))
+}
+
+const COLORIMETRIES: [(Matrix, Range); 8] = [
+    (Matrix::Bt601, Range::Limited),
+    (Matrix::Bt709, Range::Full),
+    (Matrix::Bt2020, Range::Limited),
+    (Matrix::Smpte240m, Range::Full),
+    (Matrix::Bt709, Range::Limited),
+    (Matrix::Bt601, Range::Full),
+    (Matrix::Bt2020, Range::Full),
+    (Matrix::Smpte240m, Range::Limited),
+];
+
+/// Pushes `frames` (system memory, `in_info`) through `middle` and returns every output frame
+/// with the video info of its caps.
+fn run_frames(
+    middle: &str,
+    in_info: &gst_video::VideoInfo,
+    frames: &[gst::Buffer],
+) -> Vec<(gst::Buffer, gst_video::VideoInfo)> {
+    let description =
+        format!("appsrc name=src format=time ! {middle} ! appsink name=sink sync=false");
+    let pipeline = cudapreproc_tests::pipeline(&description);
+    let src = pipeline
+        .by_name("src")
+        .unwrap()
+        .downcast::<gst_app::AppSrc>()
+        .unwrap();
+    let sink = pipeline
+        .by_name("sink")
+        .unwrap()
+        .downcast::<gst_app::AppSink>()
+        .unwrap();
+    src.set_caps(Some(&in_info.to_caps().unwrap()));
+    pipeline.set_state(gst::State::Playing).unwrap();
+    for (i, frame) in frames.iter().enumerate() {
+        let mut frame = frame.clone();
+        frame
+            .make_mut()
+            .set_pts(gst::ClockTime::from_mseconds(40 * i as u64));
+        src.push_buffer(frame).unwrap();
+    }
+    src.end_of_stream().unwrap();
+    let mut out = Vec::new();
+    while let Ok(sample) = sample_or_error(&pipeline, &sink) {
+        let info = gst_video::VideoInfo::from_caps(sample.caps().unwrap()).unwrap();
+        out.push((sample.buffer_owned().unwrap(), info));
+    }
+    pipeline.set_state(gst::State::Null).unwrap();
+    assert_eq!(out.len(), frames.len(), "{description}: frames lost");
+    out
+}
+
+/// The next sample, `Err` at EOS; a pipeline error fails the test with its message.
+fn sample_or_error(pipeline: &gst::Pipeline, sink: &gst_app::AppSink) -> Result<gst::Sample, ()> {
+    match sink.try_pull_sample(gst::ClockTime::from_seconds(30)) {
+        Some(sample) => Ok(sample),
+        None => {
+            let bus = pipeline.bus().unwrap();
+            if let Some(msg) = bus.pop_filtered(&[gst::MessageType::Error]) {
+                if let gst::MessageView::Error(e) = msg.view() {
+                    panic!("pipeline error: {} ({:?})", e.error(), e.debug());
+                }
+            }
+            assert!(sink.is_eos(), "no sample within 30 s and no EOS");
+            Err(())
+        }
+    }
+}
+
+/// Tolerance for an output format: +-1 of its own depth (docs/colour.md).
+const TOLERANCE: u32 = 1;
+
+struct Case {
+    src: Encoding,
+    dst_format: PixelFormat,
+    width: u32,
+    height: u32,
+}
+
+/// Runs `case` through `middle` (which must end in caps for the output) on two random frames
+/// and returns the worst difference against the reference, as a printable line on failure.
+fn check_case(case: &Case, middle: &str, seed: u64) -> Result<u32, String> {
+    let in_info = video_info(
+        case.src.format,
+        case.width,
+        case.height,
+        Some((case.src.matrix, case.src.range)),
+    );
+    let images: Vec<Image> = (0..2)
+        .map(|i| {
+            Image::random(
+                case.src.format,
+                case.width as usize,
+                case.height as usize,
+                seed + i,
+            )
+        })
+        .collect();
+    let buffers: Vec<gst::Buffer> = images
+        .iter()
+        .map(|i| image_to_buffer(i, &in_info))
+        .collect();
+    let outputs = run_frames(middle, &in_info, &buffers);
+    let mut worst = 0;
+    for (image, (buffer, out_info)) in images.iter().zip(outputs.iter()) {
+        assert_eq!(
+            out_info.format(),
+            case.dst_format.video_format(),
+            "{middle}"
+        );
+        let dst = encoding_of(out_info);
+        let expected = convert(image, &case.src, &dst);
+        let actual = buffer_to_image(buffer, out_info);
+        let diff = compare(&expected, &actual);
+        if diff.max > TOLERANCE {
+            return Err(format!(
+                "{} {:?}/{:?} -> {} {:?}/{:?} {}x{}: off by {} at plane {} sample {} row {} \
+                 (expected {}, got {})",
+                case.src.format,
+                case.src.matrix,
+                case.src.range,
+                dst.format,
+                dst.matrix,
+                dst.range,
+                case.width,
+                case.height,
+                diff.max,
+                diff.plane,
+                diff.x,
+                diff.y,
+                diff.expected,
+                diff.actual
+            ));
+        }
+        worst = worst.max(diff.max);
+    }
+    Ok(worst)
+}
+
+fn cuda_caps(format: PixelFormat) -> String {
+    format!("video/x-raw(memory:CUDAMemory),format={}", format.name())
+}
+
+/// Every input format to every output format, CUDA memory in and out (the input is uploaded by
+/// a first `cudacvtcolor`, which exercises the same-format copy), at an odd size (generic
+/// kernel) and a 4:2:0-friendly size (vectorised kernels where they apply).
+#[test]
+fn every_format_pair_matches_reference_in_cuda_memory() {
+    let _device = device();
+    let mut failures = Vec::new();
+    let mut cases = 0;
+    for (i, src) in PixelFormat::ALL.into_iter().enumerate() {
+        for (j, dst) in PixelFormat::ALL.into_iter().enumerate() {
+            let (matrix, range) = COLORIMETRIES[(i + j) % COLORIMETRIES.len()];
+            for (width, height) in [(37, 23), (64, 32)] {
+                let case = Case {
+                    src: Encoding {
+                        format: src,
+                        matrix,
+                        range,
+                    },
+                    dst_format: dst,
+                    width,
+                    height,
+                };
+                let middle = format!(
+                    "cudacvtcolor ! {} ! cudacvtcolor ! {}",
+                    cuda_caps(src),
+                    cuda_caps(dst)
+                );
+                cases += 1;
+                if let Err(e) = check_case(&case, &middle, (i * 100 + j) as u64) {
+                    failures.push(e);
+                }
+            }
+        }
+    }
+    println!("{cases} cases, {} failed", failures.len());
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+/// Every input format into system memory output (download path) and from system memory input.
+#[test]
+fn system_memory_in_and_out_match_reference() {
+    let _device = device();
+    let mut failures = Vec::new();
+    for (i, src) in PixelFormat::ALL.into_iter().enumerate() {
+        for dst in [
+            PixelFormat::Rgb,
+            PixelFormat::Nv12,
+            PixelFormat::P010,
+            PixelFormat::Bgrp,
+            PixelFormat::Gray8,
+        ] {
+            let (matrix, range) = COLORIMETRIES[i % COLORIMETRIES.len()];
+            let case = Case {
+                src: Encoding {
+                    format: src,
+                    matrix,
+                    range,
+                },
+                dst_format: dst,
+                width: 41,
+                height: 17,
+            };
+            let middle = format!("cudacvtcolor ! video/x-raw,format={}", dst.name());
+            if let Err(e) = check_case(&case, &middle, 7 + i as u64) {
+                failures.push(e);
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+/// Matrix and range as the caps say, for both directions and every combination.
+#[test]
+fn every_matrix_and_range_both_directions() {
+    let _device = device();
+    let mut failures = Vec::new();
+    for (matrix, range) in COLORIMETRIES {
+        for (src, dst) in [
+            (PixelFormat::Nv12, PixelFormat::Rgba),
+            (PixelFormat::P010, PixelFormat::Rgb),
+            (PixelFormat::Y444, PixelFormat::Bgrx),
+        ] {
+            let case = Case {
+                src: Encoding {
+                    format: src,
+                    matrix,
+                    range,
+                },
+                dst_format: dst,
+                width: 64,
+                height: 32,
+            };
+            if let Err(e) = check_case(&case, &format!("cudacvtcolor ! {}", cuda_caps(dst)), 3) {
+                failures.push(e);
+            }
+        }
+        // RGB -> Y'CbCr with the output colorimetry fixed downstream.
+        let colorimetry = cudapreproc_tests::colorimetry(matrix, range).to_string();
+        for dst in [PixelFormat::Nv12, PixelFormat::I420_10, PixelFormat::Y42b] {
+            let case = Case {
+                src: Encoding {
+                    format: PixelFormat::Rgba,
+                    matrix,
+                    range,
+                },
+                dst_format: dst,
+                width: 35,
+                height: 19,
+            };
+            let middle = format!(
+                "cudacvtcolor ! {},colorimetry=(string){colorimetry}",
+                cuda_caps(dst)
+            );
+            if let Err(e) = check_case(&case, &middle, 5) {
+                failures.push(e);
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+/// Y'CbCr -> Y'CbCr across matrices, ranges and depths (downstream fixes the output colorimetry).
+#[test]
+fn yuv_to_yuv_across_matrices_and_depths() {
+    let _device = device();
+    let mut failures = Vec::new();
+    for (src, src_col, dst, dst_col) in [
+        (
+            PixelFormat::Nv12,
+            COLORIMETRIES[0],
+            PixelFormat::I420,
+            COLORIMETRIES[4],
+        ),
+        (
+            PixelFormat::P010,
+            COLORIMETRIES[2],
+            PixelFormat::Nv12,
+            COLORIMETRIES[1],
+        ),
+        (
+            PixelFormat::I420_10,
+            COLORIMETRIES[6],
+            PixelFormat::P016,
+            COLORIMETRIES[2],
+        ),
+        (
+            PixelFormat::Y444,
+            COLORIMETRIES[3],
+            PixelFormat::Nv16,
+            COLORIMETRIES[5],
+        ),
+        (
+            PixelFormat::Gray8,
+            COLORIMETRIES[5],
+            PixelFormat::P010,
+            COLORIMETRIES[4],
+        ),
+    ] {
+        let case = Case {
+            src: Encoding {
+                format: src,
+                matrix: src_col.0,
+                range: src_col.1,
+            },
+            dst_format: dst,
+            width: 33,
+            height: 21,
+        };
+        let colorimetry = cudapreproc_tests::colorimetry(dst_col.0, dst_col.1).to_string();
+        let middle = format!(
+            "cudacvtcolor ! {},colorimetry=(string){colorimetry}",
+            cuda_caps(dst)
+        );
+        if let Err(e) = check_case(&case, &middle, 11) {
+            failures.push(e);
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+/// `input-matrix`/`input-range` win over the caps; HD without colorimetry is BT.709.
+#[test]
+fn overrides_and_hd_default() {
+    let _device = device();
+    // The caps say BT.601 limited, the properties BT.2020 full: the result must be BT.2020 full.
+    let info = video_info(
+        PixelFormat::Nv12,
+        64,
+        32,
+        Some((Matrix::Bt601, Range::Limited)),
+    );
+    let image = Image::random(PixelFormat::Nv12, 64, 32, 99);
+    let out = run_frames(
+        "cudacvtcolor input-matrix=bt2020 input-range=full ! video/x-raw,format=RGB",
+        &info,
+        &[image_to_buffer(&image, &info)],
+    );
+    let src = Encoding {
+        format: PixelFormat::Nv12,
+        matrix: Matrix::Bt2020,
+        range: Range::Full,
+    };
+    let expected = convert(&image, &src, &encoding_of(&out[0].1));
+    let diff = compare(&expected, &buffer_to_image(&out[0].0, &out[0].1));
+    assert!(diff.max <= TOLERANCE, "{diff:?}");
+
+    // 1920x1080 NV12 without colorimetry in the caps: BT.709 limited, never BT.601.
+    let caps = gst_video::VideoCapsBuilder::new()
+        .format(gst_video::VideoFormat::Nv12)
+        .width(1920)
+        .height(1080)
+        .framerate(gst::Fraction::new(30, 1))
+        .build();
+    let info = gst_video::VideoInfo::from_caps(&caps).unwrap();
+    let image = Image::random(PixelFormat::Nv12, 1920, 1080, 5);
+    let out = run_frames(
+        "cudacvtcolor ! video/x-raw,format=RGBA",
+        &info,
+        &[image_to_buffer(&image, &info)],
+    );
+    let bt709 = Encoding {
+        format: PixelFormat::Nv12,
+        matrix: Matrix::Bt709,
+        range: Range::Limited,
+    };
+    let expected = convert(&image, &bt709, &encoding_of(&out[0].1));
+    let diff = compare(&expected, &buffer_to_image(&out[0].0, &out[0].1));
+    assert!(diff.max <= TOLERANCE, "1080p default matrix: {diff:?}");
+}
+
+/// Same caps in and out: the element passes buffers through untouched.
+#[test]
+fn passthrough_when_caps_match() {
+    let _device = device();
+    let info = video_info(
+        PixelFormat::I420,
+        32,
+        16,
+        Some((Matrix::Bt709, Range::Limited)),
+    );
+    let image = Image::random(PixelFormat::I420, 32, 16, 1);
+    let input = image_to_buffer(&image, &info);
+    let out = run_frames(
+        &format!("cudacvtcolor ! {}", info.to_caps().unwrap()),
+        &info,
+        std::slice::from_ref(&input),
+    );
+    let in_map = input.map_readable().unwrap();
+    let out_map = out[0].0.map_readable().unwrap();
+    assert_eq!(
+        in_map.as_ptr(),
+        out_map.as_ptr(),
+        "passthrough keeps the same memory"
+    );
+}
+
+/// A chain of converters, each on its own stream and thread (queues), with small pools: the
+/// event ordering between streams must keep every frame intact.
+#[test]
+fn chain_across_streams_keeps_frames_intact() {
+    let _device = device();
+    let formats = [
+        PixelFormat::Nv12,
+        PixelFormat::Rgba,
+        PixelFormat::I420,
+        PixelFormat::Bgrx,
+        PixelFormat::Y444,
+        PixelFormat::Rgbp,
+        PixelFormat::Nv12,
+    ];
+    let mut middle = Vec::new();
+    for f in &formats[1..] {
+        middle.push(format!(
+            "cudacvtcolor ! {},colorimetry=(string)bt709 ! queue max-size-buffers=2",
+            cuda_caps(*f)
+        ));
+    }
+    let info = video_info(
+        PixelFormat::Nv12,
+        128,
+        64,
+        Some((Matrix::Bt709, Range::Limited)),
+    );
+    let images: Vec<Image> = (0..40)
+        .map(|i| Image::random(PixelFormat::Nv12, 128, 64, 1000 + i))
+        .collect();
+    let buffers: Vec<gst::Buffer> = images.iter().map(|i| image_to_buffer(i, &info)).collect();
+    let outputs = run_frames(&middle.join(" ! "), &info, &buffers);
+    let bt709 = |format| Encoding {
+        format,
+        matrix: Matrix::Bt709,
+        range: if format == PixelFormat::Nv12
+            || format == PixelFormat::I420
+            || format == PixelFormat::Y444
+        {
+            Range::Limited
+        } else {
+            Range::Full
+        },
+    };
+    for (n, (image, (buffer, out_info))) in images.iter().zip(outputs.iter()).enumerate() {
+        // The reference runs the same chain step by step.
+        let mut expected = image.clone();
+        for pair in formats.windows(2) {
+            expected = convert(&expected, &bt709(pair[0]), &bt709(pair[1]));
+        }
+        let diff = compare(&expected, &buffer_to_image(buffer, out_info));
+        // Each of the six steps may round differently by one; errors do not grow past a few.
+        assert!(diff.max <= 3, "frame {n}: {diff:?}");
+    }
+}
+
+/// The pipeline of the issue: videotestsrc -> RGBA in CUDA memory -> I420, compared with the
+/// source frames. Prints the round-trip error.
+#[test]
+fn rgba_round_trip_of_videotestsrc() {
+    let _device = device();
+    let pipeline = cudapreproc_tests::pipeline(
+        "videotestsrc num-buffers=300 ! video/x-raw,format=I420,width=320,height=240 ! tee name=t \
+         t. ! queue ! appsink name=original sync=false \
+         t. ! queue ! cudacvtcolor ! video/x-raw(memory:CUDAMemory),format=RGBA ! cudacvtcolor ! \
+         video/x-raw,format=I420 ! appsink name=roundtrip sync=false",
+    );
+    let original = pipeline
+        .by_name("original")
+        .unwrap()
+        .downcast::<gst_app::AppSink>()
+        .unwrap();
+    let roundtrip = pipeline
+        .by_name("roundtrip")
+        .unwrap()
+        .downcast::<gst_app::AppSink>()
+        .unwrap();
+    pipeline.set_state(gst::State::Playing).unwrap();
+    let mut frames = 0;
+    let mut worst_vs_source = 0;
+    let mut worst_vs_reference = 0;
+    while let (Ok(a), Ok(b)) = (
+        sample_or_error(&pipeline, &original),
+        sample_or_error(&pipeline, &roundtrip),
+    ) {
+        let info_a = gst_video::VideoInfo::from_caps(a.caps().unwrap()).unwrap();
+        let info_b = gst_video::VideoInfo::from_caps(b.caps().unwrap()).unwrap();
+        let source = buffer_to_image(a.buffer().unwrap(), &info_a);
+        let result = buffer_to_image(b.buffer().unwrap(), &info_b);
+        let yuv = encoding_of(&info_a);
+        let rgba = Encoding {
+            format: PixelFormat::Rgba,
+            matrix: yuv.matrix,
+            range: Range::Full,
+        };
+        let reference = convert(&convert(&source, &yuv, &rgba), &rgba, &encoding_of(&info_b));
+        worst_vs_source = worst_vs_source.max(compare(&source, &result).max);
+        worst_vs_reference = worst_vs_reference.max(compare(&reference, &result).max);
+        frames += 1;
+    }
+    pipeline.set_state(gst::State::Null).unwrap();
+    println!(
+        "round trip over {frames} frames: max error {worst_vs_source} against the source, \
+         {worst_vs_reference} against the float64 reference of the same two conversions"
+    );
+    assert_eq!(frames, 300);
+    assert!(worst_vs_reference <= 2);
+    assert!(worst_vs_source <= 3);
+}
+
+/// 10,000 frames through two converters: after warm-up the plugin's own device allocations and
+/// the driver's used memory stay flat (pools reuse their buffers).
+#[test]
+fn device_memory_is_flat_over_10000_frames() {
+    let device = device();
+    let pipeline = cudapreproc_tests::pipeline(
+        "videotestsrc num-buffers=10000 ! video/x-raw,format=NV12,width=1280,height=720 ! \
+         cudacvtcolor ! video/x-raw(memory:CUDAMemory),format=RGBA ! queue ! cudacvtcolor ! \
+         video/x-raw(memory:CUDAMemory),format=I420 ! fakesink name=sink",
+    );
+    let samples = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let sink_pad = pipeline
+        .by_name("sink")
+        .unwrap()
+        .static_pad("sink")
+        .unwrap();
+    let (probe_samples, probe_device) = (samples.clone(), device.clone());
+    let count = std::sync::atomic::AtomicU64::new(0);
+    sink_pad.add_probe(gst::PadProbeType::BUFFER, move |_, _| {
+        let count = count.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+        if count.is_multiple_of(1000) {
+            let (free, total) = probe_device.memory_info().unwrap();
+            let (buffers, bytes) = cuda::live_device_allocations();
+            probe_samples
+                .lock()
+                .unwrap()
+                .push((count, total - free, buffers, bytes));
+        }
+        gst::PadProbeReturn::Ok
+    });
+    assert_eq!(cudapreproc_tests::run_to_end(&pipeline), None);
+    let samples = samples.lock().unwrap();
+    for (frame, used, buffers, bytes) in samples.iter() {
+        println!(
+            "frame {frame:>6}: device memory used {:>8.1} MiB, plugin allocations {buffers} ({:.1} MiB)",
+            *used as f64 / 1048576.0,
+            *bytes as f64 / 1048576.0
+        );
+    }
+    assert_eq!(samples.len(), 10);
+    let after_warmup = &samples[1..];
+    let (_, used0, buffers0, bytes0) = after_warmup[0];
+    for (frame, used, buffers, bytes) in after_warmup {
+        assert_eq!(
+            (*buffers, *bytes),
+            (buffers0, bytes0),
+            "allocations changed at frame {frame}"
+        );
+        let drift = (*used as i64 - used0 as i64).abs();
+        assert!(
+            drift <= 2 << 20,
+            "device memory moved {drift} bytes by frame {frame}"
+        );
+    }
+}
+
+/// Upstream GStreamer's CUDA memory (`cudaupload` from gst-plugins-bad) is accepted as input.
+#[test]
+fn upstream_cuda_memory_is_accepted() {
+    let _device = device();
+    assert!(
+        gst::ElementFactory::find("cudaupload").is_some(),
+        "gst-plugins-bad's nvcodec plugin (cudaupload) must be available on the GPU host"
+    );
+    let info = video_info(
+        PixelFormat::Nv12,
+        64,
+        48,
+        Some((Matrix::Bt709, Range::Limited)),
+    );
+    let image = Image::random(PixelFormat::Nv12, 64, 48, 77);
+    let out = run_frames(
+        "cudaupload ! cudacvtcolor ! video/x-raw(memory:CUDAMemory),format=RGBA",
+        &info,
+        &[image_to_buffer(&image, &info)],
+    );
+    let src = encoding_of(&info);
+    let expected = convert(&image, &src, &encoding_of(&out[0].1));
+    let diff = compare(&expected, &buffer_to_image(&out[0].0, &out[0].1));
+    assert!(diff.max <= TOLERANCE, "{diff:?}");
+}
+
+/// A device that does not exist is named in the error.
+#[test]
+fn missing_device_is_reported() {
+    let _device = device();
+    let count = cuda::device_count().unwrap();
+    let pipeline = cudapreproc_tests::pipeline(&format!(
+        "videotestsrc num-buffers=1 ! cudacvtcolor cuda-device-id={count} ! fakesink"
+    ));
+    let error = cudapreproc_tests::run_to_end(&pipeline).expect("must fail");
+    assert!(
+        error.contains(&format!("no CUDA device with id {count}")),
+        "{error}"
+    );
+}
+
+/// Output of a kernel is what it wrote: pool buffers start poisoned, and a frame whose
+/// conversion is skipped would show the poison. Also checks the host view after device writes.
+#[test]
+fn fresh_pool_buffers_are_poisoned_then_overwritten() {
+    let _device = device();
+    let info = video_info(
+        PixelFormat::Gray8,
+        16,
+        8,
+        Some((Matrix::Bt601, Range::Full)),
+    );
+    let image = Image::random(PixelFormat::Gray8, 16, 8, 4);
+    let out = run_frames(
+        "cudacvtcolor ! video/x-raw(memory:CUDAMemory),format=RGBx",
+        &info,
+        &[image_to_buffer(&image, &info)],
+    );
+    let actual = buffer_to_image(&out[0].0, &out[0].1);
+    assert!(actual.planes[0].iter().any(|&b| b != cuda::POISON));
+    let map = out[0].0.map_readable().unwrap();
+    // Row padding beyond the frame keeps the poison: nothing writes outside the frame.
+    let stride = out[0].0.meta::<gst_video::VideoMeta>().unwrap().stride()[0] as usize;
+    assert!(stride > 16 * 4);
+    assert!(map[16 * 4..stride].iter().all(|&b| b == cuda::POISON));
+}
