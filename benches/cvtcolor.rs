@@ -148,8 +148,15 @@ fn run() -> Result<(), CudaError> {
 
     println!();
     println!(
-        "{:<12} {:<26} {:>9} {:>9} {:>14} {:>9} {:>10}",
-        "conversion", "kernel", "us/frame", "GB/s", "copy same B", "copy GB/s", "% of copy"
+        "{:<12} {:<26} {:>9} {:>9} {:>14} {:>9} {:>10} {:>10}",
+        "conversion",
+        "kernel",
+        "us/frame",
+        "GB/s",
+        "copy same B",
+        "copy GB/s",
+        "% of copy",
+        "% of peak"
     );
     for out in [PixelFormat::Rgb, PixelFormat::Rgba, PixelFormat::Rgbp] {
         let target = frame(&device, out)?;
@@ -170,14 +177,15 @@ fn run() -> Result<(), CudaError> {
         let achieved = moved as f64 / us / 1e3;
         let (_, copy) = copy_bandwidth(&device, &stream, moved, iterations)?;
         println!(
-            "{:<12} {:<26} {:>9.2} {:>9.0} {:>12.1}MB {:>9.0} {:>9.0}%",
+            "{:<12} {:<26} {:>9.2} {:>9.0} {:>12.1}MB {:>9.0} {:>9.0}% {:>9.0}%",
             format!("NV12->{}", out.name()),
             kernel,
             us,
             achieved,
             moved as f64 / 1e6,
             copy,
-            100.0 * achieved / copy
+            100.0 * achieved / copy,
+            100.0 * achieved / peak
         );
         drop(target.buffer);
     }

@@ -13,8 +13,9 @@ mod nvrtc;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
-/// Oldest virtual architecture the PTX targets (Maxwell): the driver JIT-compiles it for newer GPUs.
-const PTX_ARCH: &str = "compute_52";
+/// Oldest virtual architecture the PTX targets (Maxwell) when NVRTC still supports it; the
+/// driver JIT-compiles it for newer GPUs.
+const OLDEST_PTX_ARCH: u32 = 52;
 
 fn main() {
     gst_plugin_version_helper::info();
@@ -44,7 +45,12 @@ fn main() {
     let compiler = match nvrtc::Nvrtc::find(&explicit) {
         Ok(compiler) => {
             let (major, minor) = compiler.version().unwrap();
-            Some((compiler, format!("{major}.{minor}")))
+            let arch = compiler.oldest_arch().unwrap().max(OLDEST_PTX_ARCH);
+            Some((
+                compiler,
+                format!("{major}.{minor}"),
+                format!("compute_{arch}"),
+            ))
         }
         Err(e) => {
             println!(
@@ -69,20 +75,20 @@ fn main() {
     writeln!(
         generated,
         "pub const PTX_NVRTC_VERSION: Option<&str> = {:?};",
-        compiler.as_ref().map(|(_, v)| v.as_str())
+        compiler.as_ref().map(|(_, v, _)| v.as_str())
     )
     .unwrap();
     writeln!(generated, "pub const MODULES: &[KernelModule] = &[").unwrap();
     for module in &modules {
         let name = file_name(module).trim_end_matches(".cu").to_string();
-        let ptx = compiler.as_ref().map(|(compiler, _)| {
+        let ptx = compiler.as_ref().map(|(compiler, _, arch)| {
             let source = std::fs::read_to_string(module).unwrap();
             let ptx = compiler
                 .compile(
                     &source,
                     &file_name(module),
                     &header_refs,
-                    PTX_ARCH,
+                    arch,
                     nvrtc::Target::Ptx,
                 )
                 .unwrap_or_else(|e| panic!("{e}"));

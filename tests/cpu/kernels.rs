@@ -51,10 +51,12 @@ fn embedded_ptx_has_every_launched_entry() {
 #[test]
 fn every_module_compiles_with_nvrtc() {
     let nvrtc = nvrtc();
+    // The oldest target this NVRTC has (CUDA 12: compute_52; CUDA 13: compute_75).
+    let oldest = format!("compute_{}", nvrtc.oldest_arch().unwrap().max(52));
     for module in MODULES {
         let name = format!("{}.cu", module.name);
         let ptx = nvrtc
-            .compile(module.source, &name, HEADERS, "compute_52", Target::Ptx)
+            .compile(module.source, &name, HEADERS, &oldest, Target::Ptx)
             .unwrap_or_else(|e| panic!("{e}"));
         let ptx = String::from_utf8(ptx).unwrap();
         for entry in launched_entries(module.name) {
@@ -76,7 +78,7 @@ fn compile_errors_carry_the_log() {
             "extern \"C\" __global__ void broken() { undeclared = 1; }",
             "broken.cu",
             &[],
-            "compute_52",
+            "compute_75",
             Target::Ptx,
         )
         .unwrap_err();

@@ -8,7 +8,9 @@ use gstcudapreproc::colorspace::reference::{compare, convert, Image};
 use gstcudapreproc::colorspace::{Encoding, Matrix, PixelFormat, Range};
 use gstcudapreproc::cuda::{self, Device};
 
-use cudapreproc_tests::{buffer_to_image, encoding_of, image_to_buffer, init, video_info};
+use cudapreproc_tests::{
+    buffer_to_image, encoding_of, image_to_buffer, init, video_info, Stopping,
+};
 
 /// Keeps device 0's primary context alive across pipelines (re-creating it costs ~0.1 s each).
 fn device() -> Arc<Device> {
@@ -27,16 +29,18 @@ const COLORIMETRIES: [(Matrix, Range); 8] = [
     (Matrix::Smpte240m, Range::Limited),
 ];
 
-/// Pushes `frames` (system memory, `in_info`) through `middle` and returns every output frame
-/// with the video info of its caps.
+/// Pushes `frames` (system memory, `in_info`) through `middle` and hands every output frame,
+/// with the video info of its caps, to `check` (then drops it: pools are bounded, so a test
+/// that kept every output would stall the pipeline, as an application would).
 fn run_frames(
     middle: &str,
     in_info: &gst_video::VideoInfo,
     frames: &[gst::Buffer],
-) -> Vec<(gst::Buffer, gst_video::VideoInfo)> {
+    mut check: impl FnMut(usize, &gst::BufferRef, &gst_video::VideoInfo),
+) {
     let description =
         format!("appsrc name=src format=time ! {middle} ! appsink name=sink sync=false");
-    let pipeline = cudapreproc_tests::pipeline(&description);
+    let pipeline = Stopping(cudapreproc_tests::pipeline(&description));
     let src = pipeline
         .by_name("src")
         .unwrap()
@@ -57,14 +61,27 @@ fn run_frames(
         src.push_buffer(frame).unwrap();
     }
     src.end_of_stream().unwrap();
-    let mut out = Vec::new();
+    let mut n = 0;
     while let Ok(sample) = sample_or_error(&pipeline, &sink) {
         let info = gst_video::VideoInfo::from_caps(sample.caps().unwrap()).unwrap();
-        out.push((sample.buffer_owned().unwrap(), info));
+        check(n, sample.buffer().unwrap(), &info);
+        n += 1;
     }
-    pipeline.set_state(gst::State::Null).unwrap();
-    assert_eq!(out.len(), frames.len(), "{description}: frames lost");
-    out
+    assert_eq!(n, frames.len(), "{description}: frames lost");
+}
+
+/// The one output frame of `middle` for `frame`, as a reference image with its encoding.
+fn run_one(middle: &str, in_info: &gst_video::VideoInfo, frame: &Image) -> (Image, Encoding) {
+    let mut out = None;
+    run_frames(
+        middle,
+        in_info,
+        &[image_to_buffer(frame, in_info)],
+        |_, buffer, info| {
+            out = Some((buffer_to_image(buffer, info), encoding_of(info)));
+        },
+    );
+    out.unwrap()
 }
 
 /// The next sample, `Err` at EOS; a pipeline error fails the test with its message.
@@ -117,18 +134,19 @@ fn check_case(case: &Case, middle: &str, seed: u64) -> Result<u32, String> {
         .iter()
         .map(|i| image_to_buffer(i, &in_info))
         .collect();
-    let outputs = run_frames(middle, &in_info, &buffers);
-    let mut worst = 0;
-    for (image, (buffer, out_info)) in images.iter().zip(outputs.iter()) {
+    let mut results = Vec::new();
+    run_frames(middle, &in_info, &buffers, |n, buffer, out_info| {
         assert_eq!(
             out_info.format(),
             case.dst_format.video_format(),
             "{middle}"
         );
         let dst = encoding_of(out_info);
-        let expected = convert(image, &case.src, &dst);
-        let actual = buffer_to_image(buffer, out_info);
-        let diff = compare(&expected, &actual);
+        let expected = convert(&images[n], &case.src, &dst);
+        results.push((compare(&expected, &buffer_to_image(buffer, out_info)), dst));
+    });
+    let mut worst = 0;
+    for (diff, dst) in results {
         if diff.max > TOLERANCE {
             return Err(format!(
                 "{} {:?}/{:?} -> {} {:?}/{:?} {}x{}: off by {} at plane {} sample {} row {} \
@@ -350,18 +368,17 @@ fn overrides_and_hd_default() {
         Some((Matrix::Bt601, Range::Limited)),
     );
     let image = Image::random(PixelFormat::Nv12, 64, 32, 99);
-    let out = run_frames(
+    let (actual, dst) = run_one(
         "cudacvtcolor input-matrix=bt2020 input-range=full ! video/x-raw,format=RGB",
         &info,
-        &[image_to_buffer(&image, &info)],
+        &image,
     );
     let src = Encoding {
         format: PixelFormat::Nv12,
         matrix: Matrix::Bt2020,
         range: Range::Full,
     };
-    let expected = convert(&image, &src, &encoding_of(&out[0].1));
-    let diff = compare(&expected, &buffer_to_image(&out[0].0, &out[0].1));
+    let diff = compare(&convert(&image, &src, &dst), &actual);
     assert!(diff.max <= TOLERANCE, "{diff:?}");
 
     // 1920x1080 NV12 without colorimetry in the caps: BT.709 limited, never BT.601.
@@ -373,18 +390,13 @@ fn overrides_and_hd_default() {
         .build();
     let info = gst_video::VideoInfo::from_caps(&caps).unwrap();
     let image = Image::random(PixelFormat::Nv12, 1920, 1080, 5);
-    let out = run_frames(
-        "cudacvtcolor ! video/x-raw,format=RGBA",
-        &info,
-        &[image_to_buffer(&image, &info)],
-    );
+    let (actual, dst) = run_one("cudacvtcolor ! video/x-raw,format=RGBA", &info, &image);
     let bt709 = Encoding {
         format: PixelFormat::Nv12,
         matrix: Matrix::Bt709,
         range: Range::Limited,
     };
-    let expected = convert(&image, &bt709, &encoding_of(&out[0].1));
-    let diff = compare(&expected, &buffer_to_image(&out[0].0, &out[0].1));
+    let diff = compare(&convert(&image, &bt709, &dst), &actual);
     assert!(diff.max <= TOLERANCE, "1080p default matrix: {diff:?}");
 }
 
@@ -400,18 +412,15 @@ fn passthrough_when_caps_match() {
     );
     let image = Image::random(PixelFormat::I420, 32, 16, 1);
     let input = image_to_buffer(&image, &info);
-    let out = run_frames(
+    let in_ptr = input.map_readable().unwrap().as_ptr();
+    let mut out_ptr = None;
+    run_frames(
         &format!("cudacvtcolor ! {}", info.to_caps().unwrap()),
         &info,
         std::slice::from_ref(&input),
+        |_, buffer, _| out_ptr = Some(buffer.map_readable().unwrap().as_ptr()),
     );
-    let in_map = input.map_readable().unwrap();
-    let out_map = out[0].0.map_readable().unwrap();
-    assert_eq!(
-        in_map.as_ptr(),
-        out_map.as_ptr(),
-        "passthrough keeps the same memory"
-    );
+    assert_eq!(Some(in_ptr), out_ptr, "passthrough keeps the same memory");
 }
 
 /// A chain of converters, each on its own stream and thread (queues), with small pools: the
@@ -445,7 +454,6 @@ fn chain_across_streams_keeps_frames_intact() {
         .map(|i| Image::random(PixelFormat::Nv12, 128, 64, 1000 + i))
         .collect();
     let buffers: Vec<gst::Buffer> = images.iter().map(|i| image_to_buffer(i, &info)).collect();
-    let outputs = run_frames(&middle.join(" ! "), &info, &buffers);
     let bt709 = |format| Encoding {
         format,
         matrix: Matrix::Bt709,
@@ -458,13 +466,21 @@ fn chain_across_streams_keeps_frames_intact() {
             Range::Full
         },
     };
-    for (n, (image, (buffer, out_info))) in images.iter().zip(outputs.iter()).enumerate() {
-        // The reference runs the same chain step by step.
-        let mut expected = image.clone();
-        for pair in formats.windows(2) {
-            expected = convert(&expected, &bt709(pair[0]), &bt709(pair[1]));
-        }
-        let diff = compare(&expected, &buffer_to_image(buffer, out_info));
+    let mut worst = Vec::new();
+    run_frames(
+        &middle.join(" ! "),
+        &info,
+        &buffers,
+        |n, buffer, out_info| {
+            // The reference runs the same chain step by step.
+            let mut expected = images[n].clone();
+            for pair in formats.windows(2) {
+                expected = convert(&expected, &bt709(pair[0]), &bt709(pair[1]));
+            }
+            worst.push(compare(&expected, &buffer_to_image(buffer, out_info)));
+        },
+    );
+    for (n, diff) in worst.iter().enumerate() {
         // Each of the six steps may round differently by one; errors do not grow past a few.
         assert!(diff.max <= 3, "frame {n}: {diff:?}");
     }
@@ -475,12 +491,12 @@ fn chain_across_streams_keeps_frames_intact() {
 #[test]
 fn rgba_round_trip_of_videotestsrc() {
     let _device = device();
-    let pipeline = cudapreproc_tests::pipeline(
+    let pipeline = Stopping(cudapreproc_tests::pipeline(
         "videotestsrc num-buffers=300 ! video/x-raw,format=I420,width=320,height=240 ! tee name=t \
          t. ! queue ! appsink name=original sync=false \
          t. ! queue ! cudacvtcolor ! video/x-raw(memory:CUDAMemory),format=RGBA ! cudacvtcolor ! \
          video/x-raw,format=I420 ! appsink name=roundtrip sync=false",
-    );
+    ));
     let original = pipeline
         .by_name("original")
         .unwrap()
@@ -595,14 +611,12 @@ fn upstream_cuda_memory_is_accepted() {
         Some((Matrix::Bt709, Range::Limited)),
     );
     let image = Image::random(PixelFormat::Nv12, 64, 48, 77);
-    let out = run_frames(
+    let (actual, dst) = run_one(
         "cudaupload ! cudacvtcolor ! video/x-raw(memory:CUDAMemory),format=RGBA",
         &info,
-        &[image_to_buffer(&image, &info)],
+        &image,
     );
-    let src = encoding_of(&info);
-    let expected = convert(&image, &src, &encoding_of(&out[0].1));
-    let diff = compare(&expected, &buffer_to_image(&out[0].0, &out[0].1));
+    let diff = compare(&convert(&image, &encoding_of(&info), &dst), &actual);
     assert!(diff.max <= TOLERANCE, "{diff:?}");
 }
 
@@ -633,16 +647,21 @@ fn fresh_pool_buffers_are_poisoned_then_overwritten() {
         Some((Matrix::Bt601, Range::Full)),
     );
     let image = Image::random(PixelFormat::Gray8, 16, 8, 4);
-    let out = run_frames(
+    let mut checked = false;
+    run_frames(
         "cudacvtcolor ! video/x-raw(memory:CUDAMemory),format=RGBx",
         &info,
         &[image_to_buffer(&image, &info)],
+        |_, buffer, out_info| {
+            let actual = buffer_to_image(buffer, out_info);
+            assert!(actual.planes[0].iter().any(|&b| b != cuda::POISON));
+            let map = buffer.map_readable().unwrap();
+            // Row padding beyond the frame keeps the poison: nothing writes outside the frame.
+            let stride = buffer.meta::<gst_video::VideoMeta>().unwrap().stride()[0] as usize;
+            assert!(stride > 16 * 4);
+            assert!(map[16 * 4..stride].iter().all(|&b| b == cuda::POISON));
+            checked = true;
+        },
     );
-    let actual = buffer_to_image(&out[0].0, &out[0].1);
-    assert!(actual.planes[0].iter().any(|&b| b != cuda::POISON));
-    let map = out[0].0.map_readable().unwrap();
-    // Row padding beyond the frame keeps the poison: nothing writes outside the frame.
-    let stride = out[0].0.meta::<gst_video::VideoMeta>().unwrap().stride()[0] as usize;
-    assert!(stride > 16 * 4);
-    assert!(map[16 * 4..stride].iter().all(|&b| b == cuda::POISON));
+    assert!(checked);
 }

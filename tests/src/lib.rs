@@ -135,8 +135,26 @@ pub fn buffer_to_image(buffer: &gst::BufferRef, info: &gst_video::VideoInfo) -> 
     )
 }
 
+/// A pipeline that is set to NULL when dropped, also when a test panics half-way (dropping a
+/// playing pipeline would leave its threads running into the next test).
+pub struct Stopping(pub gst::Pipeline);
+
+impl Drop for Stopping {
+    fn drop(&mut self) {
+        let _ = self.0.set_state(gst::State::Null);
+    }
+}
+
+impl std::ops::Deref for Stopping {
+    type Target = gst::Pipeline;
+    fn deref(&self) -> &gst::Pipeline {
+        &self.0
+    }
+}
+
 /// Runs `pipeline` until EOS or error; returns the first error message's text, if any.
 pub fn run_to_end(pipeline: &gst::Pipeline) -> Option<String> {
+    let pipeline = Stopping(pipeline.clone());
     pipeline.set_state(gst::State::Playing).ok();
     let bus = pipeline.bus().unwrap();
     let mut error = None;
@@ -150,7 +168,7 @@ pub fn run_to_end(pipeline: &gst::Pipeline) -> Option<String> {
             _ => {}
         }
     }
-    pipeline.set_state(gst::State::Null).unwrap();
+    drop(pipeline);
     error
 }
 

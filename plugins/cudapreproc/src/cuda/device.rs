@@ -390,43 +390,51 @@ pub unsafe fn copy_2d(
     rows: usize,
 ) -> Result<(), CudaError> {
     stream.device.bind()?;
-    let mut copy: sys::CUDA_MEMCPY2D = unsafe { std::mem::zeroed() };
-    copy.WidthInBytes = row_bytes;
-    copy.Height = rows;
-    match src {
-        Place::Device { addr, pitch } => {
-            copy.srcMemoryType = sys::CUmemorytype::CU_MEMORYTYPE_DEVICE;
-            copy.srcDevice = addr;
-            copy.srcPitch = pitch;
-        }
-        Place::Host { ptr, pitch } => {
-            copy.srcMemoryType = sys::CUmemorytype::CU_MEMORYTYPE_HOST;
-            copy.srcHost = ptr.cast();
-            copy.srcPitch = pitch;
-        }
-        Place::HostMut { ptr, pitch } => {
-            copy.srcMemoryType = sys::CUmemorytype::CU_MEMORYTYPE_HOST;
-            copy.srcHost = ptr.cast_const().cast();
-            copy.srcPitch = pitch;
-        }
-    }
-    match dst {
-        Place::Device { addr, pitch } => {
-            copy.dstMemoryType = sys::CUmemorytype::CU_MEMORYTYPE_DEVICE;
-            copy.dstDevice = addr;
-            copy.dstPitch = pitch;
-        }
-        Place::HostMut { ptr, pitch } => {
-            copy.dstMemoryType = sys::CUmemorytype::CU_MEMORYTYPE_HOST;
-            copy.dstHost = ptr.cast();
-            copy.dstPitch = pitch;
-        }
-        Place::Host { .. } => {
-            return Err(CudaError::Invalid(
-                "copy destination is read-only host memory".into(),
-            ))
+    /// (memory type, host pointer, device address, pitch) of one side.
+    fn side(place: Place) -> (sys::CUmemorytype, *const std::ffi::c_void, u64, usize) {
+        match place {
+            Place::Device { addr, pitch } => (
+                sys::CUmemorytype::CU_MEMORYTYPE_DEVICE,
+                std::ptr::null(),
+                addr,
+                pitch,
+            ),
+            Place::Host { ptr, pitch } => {
+                (sys::CUmemorytype::CU_MEMORYTYPE_HOST, ptr.cast(), 0, pitch)
+            }
+            Place::HostMut { ptr, pitch } => (
+                sys::CUmemorytype::CU_MEMORYTYPE_HOST,
+                ptr.cast_const().cast(),
+                0,
+                pitch,
+            ),
         }
     }
+    if let Place::Host { .. } = dst {
+        return Err(CudaError::Invalid(
+            "copy destination is read-only host memory".into(),
+        ));
+    }
+    let (src_type, src_host, src_device, src_pitch) = side(src);
+    let (dst_type, dst_host, dst_device, dst_pitch) = side(dst);
+    let copy = sys::CUDA_MEMCPY2D {
+        srcXInBytes: 0,
+        srcY: 0,
+        srcMemoryType: src_type,
+        srcHost: src_host,
+        srcDevice: src_device,
+        srcArray: std::ptr::null_mut(),
+        srcPitch: src_pitch,
+        dstXInBytes: 0,
+        dstY: 0,
+        dstMemoryType: dst_type,
+        dstHost: dst_host.cast_mut(),
+        dstDevice: dst_device,
+        dstArray: std::ptr::null_mut(),
+        dstPitch: dst_pitch,
+        WidthInBytes: row_bytes,
+        Height: rows,
+    };
     // SAFETY: the descriptor is fully initialised; validity of the places is the caller's.
     unsafe { sys::cuMemcpy2DAsync_v2(&copy, stream.raw()) }.check("cuMemcpy2DAsync")
 }

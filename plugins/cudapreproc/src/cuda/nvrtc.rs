@@ -98,6 +98,30 @@ impl Nvrtc {
         Ok((major, minor))
     }
 
+    /// The oldest GPU architecture (e.g. 52 for compute_52) this NVRTC compiles for: CUDA 13
+    /// dropped what CUDA 12 still had.
+    pub fn oldest_arch(&self) -> Result<u32, String> {
+        let count = self.symbol::<unsafe extern "C" fn(*mut c_int) -> NvrtcResult>(
+            b"nvrtcGetNumSupportedArchs\0",
+        )?;
+        let list = self.symbol::<unsafe extern "C" fn(*mut c_int) -> NvrtcResult>(
+            b"nvrtcGetSupportedArchs\0",
+        )?;
+        let mut n: c_int = 0;
+        // SAFETY: writes one int.
+        self.check("nvrtcGetNumSupportedArchs", unsafe { count(&mut n) })?;
+        let mut archs = vec![0 as c_int; n.max(0) as usize];
+        // SAFETY: the buffer holds the `n` ints NVRTC reported.
+        self.check("nvrtcGetSupportedArchs", unsafe {
+            list(archs.as_mut_ptr())
+        })?;
+        archs
+            .into_iter()
+            .min()
+            .map(|a| a as u32)
+            .ok_or_else(|| format!("{}: no supported architectures", self.path.display()))
+    }
+
     fn error_string(&self, code: NvrtcResult) -> String {
         match self
             .symbol::<unsafe extern "C" fn(NvrtcResult) -> *const c_char>(b"nvrtcGetErrorString\0")
