@@ -397,6 +397,12 @@ pub fn convert(src: &Image, src_enc: &Encoding, dst_enc: &Encoding) -> Image {
         "the source encoding describes another format"
     );
     src.check();
+    // Step 0: the same format in the same encoding is a transfer, not a conversion.
+    let same_encoding = src_enc.format.family() == Family::Rgb
+        || (src_enc.matrix == dst_enc.matrix && src_enc.range == dst_enc.range);
+    if src_enc.format == dst_enc.format && same_encoding {
+        return src.clone();
+    }
     let (width, height) = (src.width, src.height);
     let mut dst = Image::blank(dst_enc.format, width, height);
     let depth = dst.format.depth();
@@ -864,6 +870,21 @@ mod tests {
             convert(&rgba, &rgb(Rgba), &rgb(Bgrx)).planes[0],
             [30, 20, 10, 255]
         );
+    }
+
+    #[test]
+    fn same_format_and_encoding_is_a_byte_copy() {
+        let rgbx = image(Rgbx, 1, 1, vec![vec![10, 20, 30, 40]]);
+        assert_eq!(
+            convert(&rgbx, &rgb(Rgbx), &rgb(Rgbx)).planes[0],
+            [10, 20, 30, 40]
+        );
+        // A range change of the same format is a conversion.
+        let gray = image(Gray8, 1, 1, vec![vec![235]]);
+        let limited = enc(Gray8, Matrix::Bt709, Range::Limited);
+        let full = enc(Gray8, Matrix::Bt709, Range::Full);
+        assert_eq!(convert(&gray, &limited, &limited).planes[0], [235]);
+        assert_eq!(convert(&gray, &limited, &full).planes[0], [255]);
     }
 
     #[test]
