@@ -488,7 +488,8 @@ fn chain_across_streams_keeps_frames_intact() {
 }
 
 /// Which luma positions of an I420 `frame` are inside the RGB gamut (their float64 R'G'B' lies
-/// in [0, 255] before clamping): only those can survive a trip through 8-bit RGB unchanged.
+/// within [0, 255], give or take the 2 codes that rounding the Y'CbCr source itself can add):
+/// only those can survive a trip through 8-bit RGB.
 fn in_gamut(frame: &Image, enc: &Encoding) -> Vec<bool> {
     let (oy, sy, oc, sc) = enc.range.offsets_scales(8);
     let m = ypbpr_to_rgb(enc.matrix);
@@ -505,7 +506,7 @@ fn in_gamut(frame: &Image, enc: &Encoding) -> Vec<bool> {
             ];
             m.iter().all(|row| {
                 let v = 255.0 * (row[0] * ypbpr[0] + row[1] * ypbpr[1] + row[2] * ypbpr[2]);
-                (-0.5..=255.5).contains(&v)
+                (-2.0..=257.0).contains(&v)
             })
         })
         .collect()
