@@ -84,21 +84,6 @@ impl Device {
         Ok(ordinal)
     }
 
-    /// Whether the allocation `addr` points into belongs to this device's primary context.
-    pub fn owns(&self, addr: u64) -> Result<bool, CudaError> {
-        let mut ctx: sys::CUcontext = std::ptr::null_mut();
-        // SAFETY: the attribute is a CUcontext written to `ctx`.
-        unsafe {
-            sys::cuPointerGetAttribute(
-                (&mut ctx as *mut sys::CUcontext).cast(),
-                sys::CUpointer_attribute::CU_POINTER_ATTRIBUTE_CONTEXT,
-                addr,
-            )
-        }
-        .check("cuPointerGetAttribute(CONTEXT)")?;
-        Ok(ctx == self.ctx.cu_ctx())
-    }
-
     pub fn ordinal(&self) -> i32 {
         self.ctx.ordinal() as i32
     }
@@ -455,6 +440,21 @@ pub unsafe fn copy_device(
     unsafe { result::memcpy_dtod_async(dst, src, bytes, stream.raw()) }.check("cuMemcpyDtoDAsync")
 }
 
+/// The context that owns the allocation `addr` points into.
+fn pointer_context(addr: u64) -> Result<sys::CUcontext, CudaError> {
+    let mut ctx: sys::CUcontext = std::ptr::null_mut();
+    // SAFETY: the attribute is a CUcontext written to `ctx`.
+    unsafe {
+        sys::cuPointerGetAttribute(
+            (&mut ctx as *mut sys::CUcontext).cast(),
+            sys::CUpointer_attribute::CU_POINTER_ATTRIBUTE_CONTEXT,
+            addr,
+        )
+    }
+    .check("cuPointerGetAttribute(CONTEXT)")?;
+    Ok(ctx)
+}
+
 /// Queues a copy from a device allocation of another context (e.g. upstream GStreamer's CUDA
 /// memory, which lives in a context of its own) into one of ours.
 ///
@@ -467,16 +467,7 @@ pub unsafe fn copy_from_context(
     bytes: usize,
 ) -> Result<(), CudaError> {
     stream.device.bind()?;
-    let mut src_ctx: sys::CUcontext = std::ptr::null_mut();
-    // SAFETY: the attribute is a CUcontext written to `src_ctx`.
-    unsafe {
-        sys::cuPointerGetAttribute(
-            (&mut src_ctx as *mut sys::CUcontext).cast(),
-            sys::CUpointer_attribute::CU_POINTER_ATTRIBUTE_CONTEXT,
-            src,
-        )
-    }
-    .check("cuPointerGetAttribute(CONTEXT)")?;
+    let src_ctx = pointer_context(src)?;
     // SAFETY: contexts and ranges are valid per the caller.
     unsafe {
         sys::cuMemcpyPeerAsync(
