@@ -4,7 +4,8 @@
 //!   cvtcolor-bench [ITERATIONS]      (default 2000; needs an NVIDIA GPU)
 //!
 //! Bytes moved per conversion = bytes read + bytes written. The copy reference moves the same
-//! number of bytes (reads half, writes half), and a 256 MiB copy shows the device's peak.
+//! number of bytes (reads half, writes half), timed in rounds alternating with the kernel's, and
+//! each figure is the median of its rounds; a 256 MiB copy shows the device's peak.
 
 use std::sync::Arc;
 
@@ -16,6 +17,8 @@ use gstcudapreproc::cuda::{
 };
 
 const WIDTH: u32 = 1920;
+/// Timed rounds per figure; the median is reported.
+const ROUNDS: usize = 5;
 const HEIGHT: u32 = 1080;
 
 /// A device frame of `format` laid out as the plugin's pool lays frames out.
@@ -96,6 +99,11 @@ fn time_us(
     Ok(timer.elapsed_ms()? as f64 * 1000.0 / iterations as f64)
 }
 
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
 fn copy_bandwidth(
     device: &Arc<Device>,
     stream: &Stream,
@@ -169,13 +177,24 @@ fn run() -> Result<(), CudaError> {
             },
         );
         let kernel = conversion.entry_point(&source.surface, &target.surface);
-        // SAFETY: both frames are live device allocations laid out as their surfaces say.
-        let us = time_us(&stream, iterations, || unsafe {
-            conversion.launch(&stream, &source.surface, &target.surface)
-        })?;
         let moved = source.bytes + target.bytes;
+        let copy_src = DeviceBuffer::new(&device, moved / 2)?;
+        let copy_dst = DeviceBuffer::new(&device, moved / 2)?;
+        // Kernel and copy timed in alternating rounds, medians kept: clocks and the memory
+        // system warm up and drift, and both figures should see the same conditions.
+        let (mut kernel_us, mut copy_us) = (Vec::new(), Vec::new());
+        for _ in 0..ROUNDS {
+            // SAFETY: all frames and buffers are live device allocations of the right sizes.
+            kernel_us.push(time_us(&stream, iterations, || unsafe {
+                conversion.launch(&stream, &source.surface, &target.surface)
+            })?);
+            copy_us.push(time_us(&stream, iterations, || unsafe {
+                copy_device(&stream, copy_dst.addr(), copy_src.addr(), moved / 2)
+            })?);
+        }
+        let (us, copy_us) = (median(kernel_us), median(copy_us));
         let achieved = moved as f64 / us / 1e3;
-        let (_, copy) = copy_bandwidth(&device, &stream, moved, iterations)?;
+        let copy = moved as f64 / copy_us / 1e3;
         println!(
             "{:<12} {:<26} {:>9.2} {:>9.0} {:>12.1}MB {:>9.0} {:>9.0}% {:>9.0}%",
             format!("NV12->{}", out.name()),
@@ -187,7 +206,6 @@ fn run() -> Result<(), CudaError> {
             100.0 * achieved / copy,
             100.0 * achieved / peak
         );
-        drop(target.buffer);
     }
     Ok(())
 }
