@@ -23,7 +23,8 @@ const HEIGHT: u32 = 1080;
 
 /// A device frame of `format` laid out as the plugin's pool lays frames out.
 struct Frame {
-    buffer: DeviceBuffer,
+    /// Owns the memory `surface` points into.
+    _memory: DeviceBuffer,
     surface: Surface,
     /// Bytes of pixel data (without row padding).
     bytes: usize,
@@ -50,7 +51,7 @@ fn frame(device: &Arc<Device>, format: PixelFormat) -> Result<Frame, CudaError> 
         })
         .sum();
     Ok(Frame {
-        buffer,
+        _memory: buffer,
         surface,
         bytes,
     })
