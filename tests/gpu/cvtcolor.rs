@@ -4,6 +4,7 @@
 use std::sync::Arc;
 
 use gst::prelude::*;
+use gst_video::prelude::*;
 use gstcudapreproc::colorspace::matrix::ypbpr_to_rgb;
 use gstcudapreproc::colorspace::reference::{compare, convert, Image};
 use gstcudapreproc::colorspace::{Encoding, Matrix, PixelFormat, Range};
@@ -35,7 +36,7 @@ const COLORIMETRIES: [(Matrix, Range); 8] = [
 /// that kept every output would stall the pipeline, as an application would).
 fn run_frames(
     middle: &str,
-    in_info: &gst_video::VideoInfo,
+    in_caps: &gst::Caps,
     frames: &[gst::Buffer],
     mut check: impl FnMut(usize, &gst::BufferRef, &gst_video::VideoInfo),
 ) {
@@ -52,7 +53,7 @@ fn run_frames(
         .unwrap()
         .downcast::<gst_app::AppSink>()
         .unwrap();
-    src.set_caps(Some(&in_info.to_caps().unwrap()));
+    src.set_caps(Some(in_caps));
     pipeline.set_state(gst::State::Playing).unwrap();
     for (i, frame) in frames.iter().enumerate() {
         let mut frame = frame.clone();
@@ -76,7 +77,7 @@ fn run_one(middle: &str, in_info: &gst_video::VideoInfo, frame: &Image) -> (Imag
     let mut out = None;
     run_frames(
         middle,
-        in_info,
+        &in_info.to_caps().unwrap(),
         &[image_to_buffer(frame, in_info)],
         |_, buffer, info| {
             out = Some((buffer_to_image(buffer, info), encoding_of(info)));
@@ -136,16 +137,21 @@ fn check_case(case: &Case, middle: &str, seed: u64) -> Result<u32, String> {
         .map(|i| image_to_buffer(i, &in_info))
         .collect();
     let mut results = Vec::new();
-    run_frames(middle, &in_info, &buffers, |n, buffer, out_info| {
-        assert_eq!(
-            out_info.format(),
-            case.dst_format.video_format(),
-            "{middle}"
-        );
-        let dst = encoding_of(out_info);
-        let expected = convert(&images[n], &case.src, &dst);
-        results.push((compare(&expected, &buffer_to_image(buffer, out_info)), dst));
-    });
+    run_frames(
+        middle,
+        &in_info.to_caps().unwrap(),
+        &buffers,
+        |n, buffer, out_info| {
+            assert_eq!(
+                out_info.format(),
+                case.dst_format.video_format(),
+                "{middle}"
+            );
+            let dst = encoding_of(out_info);
+            let expected = convert(&images[n], &case.src, &dst);
+            results.push((compare(&expected, &buffer_to_image(buffer, out_info)), dst));
+        },
+    );
     let mut worst = 0;
     for (diff, dst) in results {
         if diff.max > TOLERANCE {
@@ -417,7 +423,7 @@ fn passthrough_when_caps_match() {
     let mut out_ptr = None;
     run_frames(
         &format!("cudacvtcolor ! {}", info.to_caps().unwrap()),
-        &info,
+        &info.to_caps().unwrap(),
         std::slice::from_ref(&input),
         |_, buffer, _| out_ptr = Some(buffer.map_readable().unwrap().as_ptr()),
     );
@@ -470,7 +476,7 @@ fn chain_across_streams_keeps_frames_intact() {
     let mut worst = Vec::new();
     run_frames(
         &middle.join(" ! "),
-        &info,
+        &info.to_caps().unwrap(),
         &buffers,
         |n, buffer, out_info| {
             // The reference runs the same chain step by step.
@@ -696,7 +702,7 @@ fn fresh_pool_buffers_are_poisoned_then_overwritten() {
     let mut checked = false;
     run_frames(
         "cudacvtcolor ! video/x-raw(memory:CUDAMemory),format=RGBx",
-        &info,
+        &info.to_caps().unwrap(),
         &[image_to_buffer(&image, &info)],
         |_, buffer, out_info| {
             let actual = buffer_to_image(buffer, out_info);
@@ -710,4 +716,67 @@ fn fresh_pool_buffers_are_poisoned_then_overwritten() {
         },
     );
     assert!(checked);
+}
+
+/// An application writing into our CUDA memory through a plain (host) map: the bytes reach the
+/// GPU before the next kernel reads them, and a deep copy of the buffer (device to device) holds
+/// the same frame.
+#[test]
+fn host_writes_and_deep_copies_of_cuda_memory() {
+    let device = device();
+    let stream = Arc::new(device.new_stream().unwrap());
+    let info = video_info(
+        PixelFormat::Nv12,
+        64,
+        32,
+        Some((Matrix::Bt709, Range::Limited)),
+    );
+    let pool = cuda::CudaBufferPool::new(&device, &stream);
+    let mut config = pool.config();
+    config.set_params(Some(&info.to_caps().unwrap()), 0, 2, 4);
+    pool.set_config(config).unwrap();
+    pool.set_active(true).unwrap();
+
+    let image = Image::random(PixelFormat::Nv12, 64, 32, 31);
+    let mut written = pool.acquire_buffer(None).unwrap();
+    {
+        let mut frame =
+            gst_video::VideoFrameRef::from_buffer_ref_writable(written.get_mut().unwrap(), &info)
+                .unwrap();
+        for (p, plane) in image.planes.iter().enumerate() {
+            let (row, rows) = Image::plane_size(PixelFormat::Nv12, 64, 32, p);
+            let stride = frame.plane_stride()[p] as usize;
+            let data = frame.plane_data_mut(p as u32).unwrap();
+            for y in 0..rows {
+                data[y * stride..y * stride + row].copy_from_slice(&plane[y * row..(y + 1) * row]);
+            }
+        }
+    }
+    let copied = written.copy_deep().unwrap();
+    assert!(
+        cuda::device_memory(copied.peek_memory(0)).is_some(),
+        "the copy stays on the GPU"
+    );
+
+    let mut cuda_caps = info.to_caps().unwrap();
+    cuda_caps
+        .get_mut()
+        .unwrap()
+        .set_features_simple(Some(gst::CapsFeatures::new([
+            cuda::CAPS_FEATURE_MEMORY_CUDA,
+        ])));
+    let mut diffs = Vec::new();
+    run_frames(
+        "cudacvtcolor ! video/x-raw(memory:CUDAMemory),format=RGBA",
+        &cuda_caps,
+        &[written, copied],
+        |_, buffer, out_info| {
+            let expected = convert(&image, &encoding_of(&info), &encoding_of(out_info));
+            diffs.push(compare(&expected, &buffer_to_image(buffer, out_info)));
+        },
+    );
+    pool.set_active(false).unwrap();
+    for diff in diffs {
+        assert!(diff.max <= TOLERANCE, "{diff:?}");
+    }
 }
