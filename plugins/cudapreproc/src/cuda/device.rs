@@ -71,17 +71,14 @@ impl Device {
     /// The device that owns the allocation `addr` points into.
     pub fn ordinal_of(addr: u64) -> Result<i32, CudaError> {
         driver_available()?;
-        let mut ordinal: i32 = -1;
-        // SAFETY: the attribute is an int written to `ordinal`.
+        // SAFETY: DEVICE_ORDINAL is an int.
         unsafe {
-            sys::cuPointerGetAttribute(
-                (&mut ordinal as *mut i32).cast(),
-                sys::CUpointer_attribute::CU_POINTER_ATTRIBUTE_DEVICE_ORDINAL,
+            pointer_attribute(
                 addr,
+                sys::CUpointer_attribute::CU_POINTER_ATTRIBUTE_DEVICE_ORDINAL,
+                "cuPointerGetAttribute(DEVICE_ORDINAL)",
             )
         }
-        .check("cuPointerGetAttribute(DEVICE_ORDINAL)")?;
-        Ok(ordinal)
     }
 
     pub fn ordinal(&self) -> i32 {
@@ -440,19 +437,20 @@ pub unsafe fn copy_device(
     unsafe { result::memcpy_dtod_async(dst, src, bytes, stream.raw()) }.check("cuMemcpyDtoDAsync")
 }
 
-/// The context that owns the allocation `addr` points into.
-fn pointer_context(addr: u64) -> Result<sys::CUcontext, CudaError> {
-    let mut ctx: sys::CUcontext = std::ptr::null_mut();
-    // SAFETY: the attribute is a CUcontext written to `ctx`.
-    unsafe {
-        sys::cuPointerGetAttribute(
-            (&mut ctx as *mut sys::CUcontext).cast(),
-            sys::CUpointer_attribute::CU_POINTER_ATTRIBUTE_CONTEXT,
-            addr,
-        )
-    }
-    .check("cuPointerGetAttribute(CONTEXT)")?;
-    Ok(ctx)
+/// Attribute `attribute` of the allocation `addr` points into.
+///
+/// # Safety
+/// `T` must be the type the driver writes for `attribute`.
+unsafe fn pointer_attribute<T: Default>(
+    addr: u64,
+    attribute: sys::CUpointer_attribute,
+    call: &'static str,
+) -> Result<T, CudaError> {
+    let mut value = T::default();
+    // SAFETY: `value` is a T, which the caller guarantees is what the driver writes.
+    unsafe { sys::cuPointerGetAttribute((&mut value as *mut T).cast(), attribute, addr) }
+        .check(call)?;
+    Ok(value)
 }
 
 /// Queues a copy from a device allocation of another context (e.g. upstream GStreamer's CUDA
@@ -467,7 +465,14 @@ pub unsafe fn copy_from_context(
     bytes: usize,
 ) -> Result<(), CudaError> {
     stream.device.bind()?;
-    let src_ctx = pointer_context(src)?;
+    // SAFETY: CONTEXT is a CUcontext.
+    let src_ctx: sys::CUcontext = unsafe {
+        pointer_attribute(
+            src,
+            sys::CUpointer_attribute::CU_POINTER_ATTRIBUTE_CONTEXT,
+            "cuPointerGetAttribute(CONTEXT)",
+        )
+    }?;
     // SAFETY: contexts and ranges are valid per the caller.
     unsafe {
         sys::cuMemcpyPeerAsync(

@@ -212,7 +212,7 @@ impl DeviceMemory {
     /// Device address for `gst_memory_map()` with [`MAP_CUDA`]: the caller may use it at once.
     fn map_device(&self, write: bool) -> Result<u64, CudaError> {
         let mut state = self.lock();
-        self.upload_if_needed(&mut state, &self.transfer.clone())?;
+        self.upload_if_needed(&mut state, &self.transfer)?;
         state.write_event.synchronize()?;
         if write {
             for (_, event) in &state.reads {
