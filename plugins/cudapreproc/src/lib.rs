@@ -5,6 +5,7 @@
 pub mod colorspace;
 pub mod cuda;
 mod cudacvtcolor;
+pub mod cuvid;
 
 pub use cudacvtcolor::{ColorMatrix, ColorRange, CudaCvtColor};
 

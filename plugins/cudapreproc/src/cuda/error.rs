@@ -7,6 +7,8 @@ use cudarc::driver::{result::DriverError, sys};
 pub enum CudaError {
     /// `libcuda.so.1` could not be loaded.
     NoDriver,
+    /// A driver library other than libcuda (e.g. the video decoder's) could not be loaded.
+    Library(String),
     /// No device with this ordinal.
     NoDevice { id: i32, count: i32 },
     /// A driver call returned an error.
@@ -43,7 +45,9 @@ impl std::fmt::Display for CudaError {
                     .unwrap_or_default();
                 write!(f, "{call} failed: {name} ({text})")
             }
-            CudaError::Kernel(msg) | CudaError::Invalid(msg) => f.write_str(msg),
+            CudaError::Kernel(msg) | CudaError::Invalid(msg) | CudaError::Library(msg) => {
+                f.write_str(msg)
+            }
         }
     }
 }
@@ -55,7 +59,7 @@ impl CudaError {
     pub fn to_error_message(&self) -> gst::ErrorMessage {
         let text = self.to_string();
         match self {
-            CudaError::NoDriver | CudaError::NoDevice { .. } => {
+            CudaError::NoDriver | CudaError::NoDevice { .. } | CudaError::Library(_) => {
                 gst::error_msg!(gst::ResourceError::NotFound, ("{}", text))
             }
             CudaError::Invalid(_) => gst::error_msg!(gst::StreamError::Format, ("{}", text)),

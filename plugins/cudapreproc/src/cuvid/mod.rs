@@ -1,0 +1,695 @@
+//! Safe wrappers over NVCUVID: NVIDIA's bitstream parser, the NVDEC hardware decoder and its
+//! capabilities. The parser calls back into a [`ParserClient`] from inside [`Parser::parse`];
+//! the client decodes and displays pictures through a [`Decoder`].
+
+pub mod ffi;
+
+use std::cell::Cell;
+use std::ffi::{c_int, c_void};
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::Arc;
+
+use cudarc::driver::sys::CUresult;
+
+use crate::cuda::{CudaError, Device, Stream};
+use ffi::Nvcuvid;
+
+fn library() -> Result<&'static Nvcuvid, CudaError> {
+    Nvcuvid::get().map_err(|e| {
+        CudaError::Library(format!(
+            "NVIDIA video decoder library {} not available ({e}); it ships with the NVIDIA \
+             driver (in containers, enable the driver's video capability)",
+            ffi::LIBRARY
+        ))
+    })
+}
+
+fn check(call: &'static str, result: CUresult) -> Result<(), CudaError> {
+    if result == CUresult::CUDA_SUCCESS {
+        Ok(())
+    } else {
+        Err(CudaError::Driver { call, code: result })
+    }
+}
+
+/// A compression format NVDEC may decode.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Codec {
+    Mpeg1,
+    Mpeg2,
+    Mpeg4,
+    H264,
+    Hevc,
+    Vp8,
+    Vp9,
+    Jpeg,
+    Av1,
+}
+
+impl Codec {
+    fn raw(self) -> u32 {
+        match self {
+            Codec::Mpeg1 => ffi::codec::MPEG1,
+            Codec::Mpeg2 => ffi::codec::MPEG2,
+            Codec::Mpeg4 => ffi::codec::MPEG4,
+            Codec::H264 => ffi::codec::H264,
+            Codec::Hevc => ffi::codec::HEVC,
+            Codec::Vp8 => ffi::codec::VP8,
+            Codec::Vp9 => ffi::codec::VP9,
+            Codec::Jpeg => ffi::codec::JPEG,
+            Codec::Av1 => ffi::codec::AV1,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Codec::Mpeg1 => "MPEG-1",
+            Codec::Mpeg2 => "MPEG-2",
+            Codec::Mpeg4 => "MPEG-4 Part 2",
+            Codec::H264 => "H.264",
+            Codec::Hevc => "HEVC",
+            Codec::Vp8 => "VP8",
+            Codec::Vp9 => "VP9",
+            Codec::Jpeg => "JPEG",
+            Codec::Av1 => "AV1",
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ChromaFormat {
+    Monochrome,
+    Yuv420,
+    Yuv422,
+    Yuv444,
+}
+
+impl ChromaFormat {
+    fn from_raw(raw: u32) -> Self {
+        match raw {
+            ffi::chroma::MONOCHROME => ChromaFormat::Monochrome,
+            ffi::chroma::YUV422 => ChromaFormat::Yuv422,
+            ffi::chroma::YUV444 => ChromaFormat::Yuv444,
+            _ => ChromaFormat::Yuv420,
+        }
+    }
+
+    fn raw(self) -> u32 {
+        match self {
+            ChromaFormat::Monochrome => ffi::chroma::MONOCHROME,
+            ChromaFormat::Yuv420 => ffi::chroma::YUV420,
+            ChromaFormat::Yuv422 => ffi::chroma::YUV422,
+            ChromaFormat::Yuv444 => ffi::chroma::YUV444,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            ChromaFormat::Monochrome => "4:0:0",
+            ChromaFormat::Yuv420 => "4:2:0",
+            ChromaFormat::Yuv422 => "4:2:2",
+            ChromaFormat::Yuv444 => "4:4:4",
+        }
+    }
+}
+
+/// The layout the decoder writes its output surfaces in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum SurfaceFormat {
+    /// 8-bit 4:2:0, Y plane then interleaved UV.
+    Nv12,
+    /// 16-bit 4:2:0 with the significant bits at the top (10-bit: P010 layout).
+    P016,
+    /// 8-bit 4:4:4, three planes.
+    Yuv444,
+    /// 16-bit 4:4:4, three planes, significant bits at the top.
+    Yuv444_16,
+}
+
+impl SurfaceFormat {
+    fn raw(self) -> u32 {
+        match self {
+            SurfaceFormat::Nv12 => ffi::surface::NV12,
+            SurfaceFormat::P016 => ffi::surface::P016,
+            SurfaceFormat::Yuv444 => ffi::surface::YUV444,
+            SurfaceFormat::Yuv444_16 => ffi::surface::YUV444_16BIT,
+        }
+    }
+
+    fn mask_bit(self) -> u16 {
+        1 << self.raw()
+    }
+}
+
+/// What the decoder does with interlaced pictures.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Deinterlace {
+    /// Both fields in one frame, as coded.
+    Weave,
+    /// One field, line-doubled.
+    Bob,
+    /// Motion-adaptive deinterlacing.
+    Adaptive,
+}
+
+impl Deinterlace {
+    fn raw(self) -> u32 {
+        match self {
+            Deinterlace::Weave => ffi::deinterlace::WEAVE,
+            Deinterlace::Bob => ffi::deinterlace::BOB,
+            Deinterlace::Adaptive => ffi::deinterlace::ADAPTIVE,
+        }
+    }
+}
+
+/// What a sequence header announced.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SequenceInfo {
+    pub coded_width: u32,
+    pub coded_height: u32,
+    /// Visible rectangle: left, top, right, bottom (exclusive).
+    pub display_area: (i32, i32, i32, i32),
+    pub bit_depth: u32,
+    pub chroma: ChromaFormat,
+    /// Fewest decode surfaces the stream needs.
+    pub min_surfaces: u32,
+    pub progressive: bool,
+    /// (numerator, denominator); 0 when unknown.
+    pub frame_rate: (u32, u32),
+    /// Display aspect ratio (x, y); 0 when unknown.
+    pub aspect_ratio: (i32, i32),
+    pub full_range: bool,
+    /// ISO/IEC 23091-4 (H.273) codes.
+    pub color_primaries: u8,
+    pub transfer_characteristics: u8,
+    pub matrix_coefficients: u8,
+}
+
+impl SequenceInfo {
+    fn from_raw(f: &ffi::CUVIDEOFORMAT) -> Self {
+        SequenceInfo {
+            coded_width: f.coded_width,
+            coded_height: f.coded_height,
+            display_area: (
+                f.display_area.left,
+                f.display_area.top,
+                f.display_area.right,
+                f.display_area.bottom,
+            ),
+            bit_depth: u32::from(f.bit_depth_luma_minus8) + 8,
+            chroma: ChromaFormat::from_raw(f.chroma_format),
+            min_surfaces: u32::from(f.min_num_decode_surfaces),
+            progressive: f.progressive_sequence != 0,
+            frame_rate: (f.frame_rate_numerator, f.frame_rate_denominator),
+            aspect_ratio: (f.display_aspect_ratio_x, f.display_aspect_ratio_y),
+            full_range: f.video_signal_flags & 0x08 != 0,
+            color_primaries: f.color_primaries,
+            transfer_characteristics: f.transfer_characteristics,
+            matrix_coefficients: f.matrix_coefficients,
+        }
+    }
+
+    /// Width and height of the visible picture.
+    pub fn display_size(&self) -> (u32, u32) {
+        let (l, t, r, b) = self.display_area;
+        ((r - l).max(0) as u32, (b - t).max(0) as u32)
+    }
+}
+
+/// What NVDEC on this device can do for one codec, chroma format and bit depth.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DecoderCaps {
+    pub supported: bool,
+    pub engines: u32,
+    pub min_width: u32,
+    pub min_height: u32,
+    pub max_width: u32,
+    pub max_height: u32,
+    pub max_macroblocks: u32,
+    output_formats: u16,
+}
+
+impl DecoderCaps {
+    pub fn supports_output(&self, format: SurfaceFormat) -> bool {
+        self.output_formats & format.mask_bit() != 0
+    }
+
+    /// Why `width` x `height` cannot be decoded, if it cannot.
+    pub fn size_problem(&self, width: u32, height: u32) -> Option<String> {
+        let macroblocks = width.div_ceil(16) * height.div_ceil(16);
+        if width < self.min_width || height < self.min_height {
+            Some(format!(
+                "{width}x{height} is below the minimum {}x{}",
+                self.min_width, self.min_height
+            ))
+        } else if width > self.max_width || height > self.max_height {
+            Some(format!(
+                "{width}x{height} is above the maximum {}x{}",
+                self.max_width, self.max_height
+            ))
+        } else if macroblocks > self.max_macroblocks {
+            Some(format!(
+                "{width}x{height} has {macroblocks} macroblocks, above the maximum {}",
+                self.max_macroblocks
+            ))
+        } else {
+            None
+        }
+    }
+}
+
+/// Asks the driver what NVDEC on `device` supports.
+pub fn decoder_caps(
+    device: &Device,
+    codec: Codec,
+    chroma: ChromaFormat,
+    bit_depth: u32,
+) -> Result<DecoderCaps, CudaError> {
+    let lib = library()?;
+    device.bind()?;
+    let mut caps = ffi::CUVIDDECODECAPS {
+        eCodecType: codec.raw(),
+        eChromaFormat: chroma.raw(),
+        nBitDepthMinus8: bit_depth.saturating_sub(8),
+        ..Default::default()
+    };
+    // SAFETY: `caps` is a valid CUVIDDECODECAPS with its IN fields set.
+    check("cuvidGetDecoderCaps", unsafe {
+        (lib.cuvidGetDecoderCaps)(&mut caps)
+    })?;
+    Ok(DecoderCaps {
+        supported: caps.bIsSupported != 0,
+        engines: u32::from(caps.nNumNVDECs),
+        min_width: u32::from(caps.nMinWidth),
+        min_height: u32::from(caps.nMinHeight),
+        max_width: caps.nMaxWidth,
+        max_height: caps.nMaxHeight,
+        max_macroblocks: caps.nMaxMBCount,
+        output_formats: caps.nOutputFormatMask,
+    })
+}
+
+/// A picture the parser hands over for decoding.
+pub struct Picture<'a>(&'a mut ffi::CUVIDPICPARAMS_HEAD);
+
+impl Picture<'_> {
+    /// Decode surface the picture goes to.
+    pub fn index(&self) -> i32 {
+        self.0.CurrPicIdx
+    }
+
+    /// Whether later pictures predict from this one.
+    pub fn is_reference(&self) -> bool {
+        self.0.ref_pic_flag != 0
+    }
+
+    /// The second field of a field pair (its frame was already started by the first field).
+    pub fn is_second_field(&self) -> bool {
+        self.0.field_pic_flag != 0 && self.0.second_field != 0
+    }
+}
+
+/// A picture ready for display, in display order.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Display {
+    pub index: i32,
+    pub progressive: bool,
+    pub top_field_first: bool,
+    /// The timestamp given with the packet the picture came from.
+    pub timestamp: i64,
+}
+
+/// Receives the parser's callbacks during [`Parser::parse`].
+pub trait ParserClient {
+    /// A new or changed sequence: the number of decode surfaces to use (at least
+    /// `info.min_surfaces`), or `None` to stop.
+    fn sequence(&mut self, info: &SequenceInfo) -> Option<u32>;
+    /// A picture to decode, in decode order; `false` stops.
+    fn decode(&mut self, picture: Picture<'_>) -> bool;
+    /// A decoded picture to output, in display order; `false` stops.
+    fn display(&mut self, display: &Display) -> bool;
+}
+
+/// Where the parser's callbacks find the client of the `parse` call in progress.
+#[derive(Default)]
+struct ClientSlot {
+    client: Cell<Option<*mut (dyn ParserClient + 'static)>>,
+    panicked: Cell<bool>,
+}
+
+impl ClientSlot {
+    /// Runs `f` on the client, catching panics (they must not unwind into the C library).
+    ///
+    /// # Safety
+    /// `user` must be the `ClientSlot` registered with the parser.
+    unsafe fn with<R>(
+        user: *mut c_void,
+        fail: R,
+        f: impl FnOnce(&mut dyn ParserClient) -> R,
+    ) -> R {
+        // SAFETY: per this function's contract.
+        let slot = unsafe { &*(user as *const ClientSlot) };
+        let Some(client) = slot.client.get() else {
+            return fail;
+        };
+        // SAFETY: the client pointer is set only for the duration of `Parser::parse`, whose
+        // caller holds the exclusive borrow it came from.
+        let client = unsafe { &mut *client };
+        match catch_unwind(AssertUnwindSafe(|| f(client))) {
+            Ok(r) => r,
+            Err(_) => {
+                slot.panicked.set(true);
+                fail
+            }
+        }
+    }
+}
+
+unsafe extern "C" fn on_sequence(user: *mut c_void, format: *mut ffi::CUVIDEOFORMAT) -> c_int {
+    // SAFETY: NVCUVID passes the user data registered at creation and a valid format.
+    unsafe {
+        let info = SequenceInfo::from_raw(&*format);
+        ClientSlot::with(user, 0, |c| c.sequence(&info).map_or(0, |n| n as c_int))
+    }
+}
+
+unsafe extern "C" fn on_decode(user: *mut c_void, picture: *mut ffi::CUVIDPICPARAMS_HEAD) -> c_int {
+    // SAFETY: NVCUVID passes the user data registered at creation and valid picture parameters.
+    unsafe { ClientSlot::with(user, 0, |c| c_int::from(c.decode(Picture(&mut *picture)))) }
+}
+
+unsafe extern "C" fn on_display(user: *mut c_void, info: *mut ffi::CUVIDPARSERDISPINFO) -> c_int {
+    // A null info marks the end of the stream (CUVID_PKT_NOTIFY_EOS, which we do not use).
+    if info.is_null() {
+        return 1;
+    }
+    // SAFETY: NVCUVID passes the user data registered at creation and a valid display info.
+    unsafe {
+        let info = &*info;
+        let display = Display {
+            index: info.picture_index,
+            progressive: info.progressive_frame != 0,
+            top_field_first: info.top_field_first != 0,
+            timestamp: info.timestamp,
+        };
+        ClientSlot::with(user, 0, |c| c_int::from(c.display(&display)))
+    }
+}
+
+/// NVIDIA's bitstream parser for one stream.
+pub struct Parser {
+    handle: ffi::CUvideoparser,
+    slot: Box<ClientSlot>,
+}
+
+// SAFETY: the parser is used by one thread at a time (&mut self); its slot is only read from
+// callbacks running inside `parse` on that thread.
+unsafe impl Send for Parser {}
+
+impl Parser {
+    /// A parser for `codec` that keeps up to `display_delay` decoded pictures queued before
+    /// display (throughput against latency).
+    pub fn new(codec: Codec, display_delay: u32) -> Result<Self, CudaError> {
+        let lib = library()?;
+        let slot = Box::<ClientSlot>::default();
+        let mut params = ffi::CUVIDPARSERPARAMS {
+            CodecType: codec.raw(),
+            // Raised by the sequence callback's return value once the stream's needs are known.
+            ulMaxNumDecodeSurfaces: 1,
+            ulClockRate: 0,
+            // Decode pictures even when their bitstream is damaged: errors are concealed and
+            // counted, not fatal.
+            ulErrorThreshold: 100,
+            ulMaxDisplayDelay: display_delay,
+            flags: 0,
+            uReserved1: [0; 4],
+            pUserData: &*slot as *const ClientSlot as *mut c_void,
+            pfnSequenceCallback: Some(on_sequence),
+            pfnDecodePicture: Some(on_decode),
+            pfnDisplayPicture: Some(on_display),
+            pfnGetOperatingPoint: std::ptr::null_mut(),
+            pfnGetSEIMsg: std::ptr::null_mut(),
+            pvReserved2: [std::ptr::null_mut(); 5],
+            pExtVideoInfo: std::ptr::null_mut(),
+        };
+        let mut handle = std::ptr::null_mut();
+        // SAFETY: `params` is fully initialised; the slot outlives the parser (both owned here).
+        check("cuvidCreateVideoParser", unsafe {
+            (lib.cuvidCreateVideoParser)(&mut handle, &mut params)
+        })?;
+        Ok(Parser { handle, slot })
+    }
+
+    fn feed(
+        &mut self,
+        packet: &mut ffi::CUVIDSOURCEDATAPACKET,
+        client: &mut dyn ParserClient,
+    ) -> Result<(), CudaError> {
+        let lib = library()?;
+        // SAFETY: the client lives for this call; the slot forgets it before returning, so the
+        // erased lifetime is never observed past the borrow.
+        let client: *mut (dyn ParserClient + 'static) =
+            unsafe { std::mem::transmute(client as *mut dyn ParserClient) };
+        self.slot.client.set(Some(client));
+        self.slot.panicked.set(false);
+        // SAFETY: a valid parser and packet; callbacks run on this thread, inside this call.
+        let result = unsafe { (lib.cuvidParseVideoData)(self.handle, packet) };
+        self.slot.client.set(None);
+        if self.slot.panicked.get() {
+            return Err(CudaError::Invalid(
+                "a decoder callback panicked; see the log".into(),
+            ));
+        }
+        check("cuvidParseVideoData", result)
+    }
+
+    /// Parses `data` (one access unit / frame when `end_of_picture`), tagged with `timestamp`,
+    /// calling `client` for every sequence, picture to decode and picture to display.
+    pub fn parse(
+        &mut self,
+        data: &[u8],
+        timestamp: i64,
+        end_of_picture: bool,
+        client: &mut dyn ParserClient,
+    ) -> Result<(), CudaError> {
+        let mut flags = ffi::CUVID_PKT_TIMESTAMP;
+        if end_of_picture {
+            flags |= ffi::CUVID_PKT_ENDOFPICTURE;
+        }
+        let mut packet = ffi::CUVIDSOURCEDATAPACKET {
+            flags,
+            payload_size: data.len() as _,
+            payload: data.as_ptr(),
+            timestamp,
+        };
+        self.feed(&mut packet, client)
+    }
+
+    /// Ends the stream: every picture still queued is displayed through `client`, and the
+    /// parser starts afresh (waiting for a sequence header) with the next data.
+    pub fn end_of_stream(&mut self, client: &mut dyn ParserClient) -> Result<(), CudaError> {
+        let mut packet = ffi::CUVIDSOURCEDATAPACKET {
+            flags: ffi::CUVID_PKT_ENDOFSTREAM,
+            payload_size: 0,
+            payload: std::ptr::null(),
+            timestamp: 0,
+        };
+        self.feed(&mut packet, client)
+    }
+}
+
+impl Drop for Parser {
+    fn drop(&mut self) {
+        if let Ok(lib) = library() {
+            // SAFETY: the handle came from cuvidCreateVideoParser and is destroyed once.
+            unsafe { (lib.cuvidDestroyVideoParser)(self.handle) };
+        }
+    }
+}
+
+/// How to create a [`Decoder`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DecoderConfig {
+    pub codec: Codec,
+    pub chroma: ChromaFormat,
+    pub bit_depth: u32,
+    pub coded_width: u32,
+    pub coded_height: u32,
+    /// Visible rectangle to output: left, top, right, bottom.
+    pub display_area: (i32, i32, i32, i32),
+    pub surfaces: u32,
+    /// Frames that may be mapped at once.
+    pub output_surfaces: u32,
+    pub output_format: SurfaceFormat,
+    pub deinterlace: Deinterlace,
+}
+
+impl DecoderConfig {
+    /// Size of the output surfaces (the visible rectangle).
+    pub fn output_size(&self) -> (u32, u32) {
+        let (l, t, r, b) = self.display_area;
+        ((r - l) as u32, (b - t) as u32)
+    }
+}
+
+/// A decoded frame mapped for CUDA: planes one after the other from `addr`, each row `pitch`
+/// bytes, the second plane starting `plane_rows` rows after the first.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MappedFrame {
+    pub addr: u64,
+    pub pitch: u32,
+    pub plane_rows: u32,
+}
+
+/// Outcome of decoding one picture, when the driver can tell.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DecodeStatus {
+    Ok,
+    /// The bitstream was damaged and the errors were concealed.
+    Concealed,
+    /// The bitstream was damaged and the picture is not usable.
+    Failed,
+}
+
+/// One NVDEC decoder session.
+pub struct Decoder {
+    handle: ffi::CUvideodecoder,
+    device: Arc<Device>,
+    config: DecoderConfig,
+}
+
+// SAFETY: the decoder handle may be used from any thread with its context bound (done before
+// every call); the element serialises calls.
+unsafe impl Send for Decoder {}
+
+impl Decoder {
+    pub fn new(device: &Arc<Device>, config: DecoderConfig) -> Result<Self, CudaError> {
+        let lib = library()?;
+        device.bind()?;
+        let (l, t, r, b) = config.display_area;
+        let (width, height) = config.output_size();
+        let mut info = ffi::CUVIDDECODECREATEINFO {
+            ulWidth: config.coded_width.into(),
+            ulHeight: config.coded_height.into(),
+            ulNumDecodeSurfaces: config.surfaces.into(),
+            CodecType: config.codec.raw(),
+            ChromaFormat: config.chroma.raw(),
+            // cudaVideoCreate_PreferCUVID: the dedicated decode engines.
+            ulCreationFlags: 0x04,
+            bitDepthMinus8: (config.bit_depth - 8).into(),
+            ulIntraDecodeOnly: 0,
+            ulMaxWidth: config.coded_width.into(),
+            ulMaxHeight: config.coded_height.into(),
+            Reserved1: 0,
+            display_area: ffi::Rect16 {
+                left: l as i16,
+                top: t as i16,
+                right: r as i16,
+                bottom: b as i16,
+            },
+            OutputFormat: config.output_format.raw(),
+            DeinterlaceMode: config.deinterlace.raw(),
+            ulTargetWidth: width.into(),
+            ulTargetHeight: height.into(),
+            ulNumOutputSurfaces: config.output_surfaces.into(),
+            vidLock: std::ptr::null_mut(),
+            target_rect: ffi::Rect16::default(),
+            enableHistogram: 0,
+            Reserved2: [0; 4],
+        };
+        let mut handle = std::ptr::null_mut();
+        // SAFETY: `info` is fully initialised; the device's context is current.
+        check("cuvidCreateDecoder", unsafe {
+            (lib.cuvidCreateDecoder)(&mut handle, &mut info)
+        })?;
+        Ok(Decoder {
+            handle,
+            device: device.clone(),
+            config,
+        })
+    }
+
+    pub fn config(&self) -> &DecoderConfig {
+        &self.config
+    }
+
+    /// Starts decoding `picture` (asynchronous, on the decode engine).
+    pub fn decode(&self, picture: &mut Picture<'_>) -> Result<(), CudaError> {
+        let lib = library()?;
+        self.device.bind()?;
+        // SAFETY: the picture parameters come from the parser, for this stream.
+        check("cuvidDecodePicture", unsafe {
+            (lib.cuvidDecodePicture)(self.handle, picture.0)
+        })
+    }
+
+    /// Whether decoding picture `index` went wrong, where the driver can say (H.264, HEVC,
+    /// JPEG); `Ok` where it cannot.
+    pub fn status(&self, index: i32) -> Result<DecodeStatus, CudaError> {
+        let lib = library()?;
+        self.device.bind()?;
+        // SAFETY: an all-zero status struct is a valid out-parameter.
+        let mut status: ffi::CUVIDGETDECODESTATUS = unsafe { std::mem::zeroed() };
+        // SAFETY: valid decoder and out-parameter.
+        let result = unsafe { (lib.cuvidGetDecodeStatus)(self.handle, index, &mut status) };
+        if result == CUresult::CUDA_ERROR_NOT_SUPPORTED {
+            return Ok(DecodeStatus::Ok);
+        }
+        check("cuvidGetDecodeStatus", result)?;
+        Ok(match status.decodeStatus {
+            ffi::decode_status::ERROR => DecodeStatus::Failed,
+            ffi::decode_status::ERROR_CONCEALED => DecodeStatus::Concealed,
+            _ => DecodeStatus::Ok,
+        })
+    }
+
+    /// Maps the decoded picture of `display` for reading; post-processing (cropping, format
+    /// conversion, deinterlacing) runs on `stream`, so work queued after on `stream` sees the
+    /// frame. Must be unmapped with [`Self::unmap`] once that work is done.
+    pub fn map(&self, display: &Display, stream: &Stream) -> Result<MappedFrame, CudaError> {
+        let lib = library()?;
+        self.device.bind()?;
+        // SAFETY: an all-zero CUVIDPROCPARAMS is the documented default.
+        let mut params: ffi::CUVIDPROCPARAMS = unsafe { std::mem::zeroed() };
+        params.progressive_frame = c_int::from(display.progressive);
+        params.top_field_first = c_int::from(display.top_field_first);
+        params.output_stream = stream.raw();
+        let (mut addr, mut pitch) = (0u64, 0u32);
+        // SAFETY: valid decoder, picture index from the parser, valid out-parameters.
+        check("cuvidMapVideoFrame", unsafe {
+            (lib.cuvidMapVideoFrame64)(
+                self.handle,
+                display.index,
+                &mut addr,
+                &mut pitch,
+                &mut params,
+            )
+        })?;
+        let (_, height) = self.config.output_size();
+        Ok(MappedFrame {
+            addr,
+            pitch,
+            // Planes follow each other at an even row count.
+            plane_rows: (height + 1) & !1,
+        })
+    }
+
+    /// Releases a frame from [`Self::map`]; work reading it must have completed.
+    pub fn unmap(&self, frame: MappedFrame) -> Result<(), CudaError> {
+        let lib = library()?;
+        self.device.bind()?;
+        // SAFETY: the address came from cuvidMapVideoFrame64 on this decoder.
+        check("cuvidUnmapVideoFrame", unsafe {
+            (lib.cuvidUnmapVideoFrame64)(self.handle, frame.addr)
+        })
+    }
+}
+
+impl Drop for Decoder {
+    fn drop(&mut self) {
+        if let (Ok(lib), Ok(())) = (library(), self.device.bind()) {
+            // SAFETY: the handle came from cuvidCreateDecoder and is destroyed once.
+            unsafe { (lib.cuvidDestroyDecoder)(self.handle) };
+        }
+    }
+}
