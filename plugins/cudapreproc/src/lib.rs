@@ -6,11 +6,14 @@ pub mod colorspace;
 pub mod cuda;
 mod cudacvtcolor;
 pub mod cuvid;
+mod nvdec;
 
 pub use cudacvtcolor::{ColorMatrix, ColorRange, CudaCvtColor};
+pub use nvdec::{DeinterlaceMode, NvDec};
 
 fn plugin_init(plugin: &gst::Plugin) -> Result<(), glib::BoolError> {
     cudacvtcolor::register(plugin)?;
+    nvdec::register(plugin)?;
     Ok(())
 }
 

@@ -116,10 +116,11 @@ pub fn transform_video_caps(caps: &gst::Caps, formats: &[&str], fields: &[&str])
 }
 
 /// Replaces the pools of an allocation query for CUDA output with a bounded pool of our device
-/// memory on `filter`'s device.
+/// memory on `device`, whose host transfers run on `stream`.
 pub fn decide_cuda_pool(
     query: &mut gst::query::Allocation,
-    filter: &FilterDevice,
+    device: &Arc<Device>,
+    stream: &Arc<Stream>,
 ) -> Result<(), gst::LoggableError> {
     let (caps, _) = query.get_owned();
     let caps =
@@ -130,7 +131,7 @@ pub fn decide_cuda_pool(
         .max()
         .unwrap_or(0)
         .max(2);
-    let pool = CudaBufferPool::new(&filter.device, &filter.stream);
+    let pool = CudaBufferPool::new(device, stream);
     let mut config = pool.config();
     config.set_params(Some(&caps), 0, min, min + POOL_HEADROOM);
     config.add_option(gst_video::BUFFER_POOL_OPTION_VIDEO_META);

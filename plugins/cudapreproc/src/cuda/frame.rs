@@ -15,6 +15,42 @@ use super::memory::{device_memory, CudaMapping, DeviceMemory};
 use super::pool::device_layout;
 use crate::colorspace::PixelFormat;
 
+/// Where the planes of one frame are in device memory: address and row pitch of each.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Planes {
+    pub addr: [u64; gst_video::VIDEO_MAX_PLANES],
+    pub stride: [usize; gst_video::VIDEO_MAX_PLANES],
+}
+
+impl Planes {
+    /// The planes of a frame laid out by `offsets` and `strides` from `base`.
+    pub fn new(base: u64, offsets: &[usize], strides: &[i32]) -> Self {
+        let mut planes = Planes::default();
+        for (i, (offset, stride)) in offsets.iter().zip(strides).enumerate() {
+            planes.addr[i] = base + *offset as u64;
+            planes.stride[i] = *stride as usize;
+        }
+        planes
+    }
+
+    /// These planes as a kernel surface for a frame of `info`.
+    pub fn surface(&self, info: &gst_video::VideoInfo) -> Result<Surface, CudaError> {
+        let format = pixel_format(info)?;
+        let (mut plane, mut stride) = ([0u64; 3], [0i32; 3]);
+        for i in 0..format.n_planes() {
+            plane[i] = self.addr[i];
+            stride[i] = self.stride[i] as i32;
+        }
+        Ok(Surface {
+            plane,
+            stride,
+            width: info.width() as i32,
+            height: info.height() as i32,
+            format: format as i32,
+        })
+    }
+}
+
 /// (row bytes, rows) of plane `plane` of a frame of `info`.
 pub fn plane_extent(info: &gst_video::VideoInfo, plane: usize) -> (usize, usize) {
     let finfo = info.format_info();
@@ -105,7 +141,7 @@ impl Staging {
 
 /// A filter's input frame, readable on the filter's stream.
 pub struct Input<'a> {
-    pub surface: Surface,
+    pub planes: Planes,
     memory: Option<&'a DeviceMemory>,
 }
 
@@ -117,7 +153,6 @@ impl<'a> Input<'a> {
         info: &gst_video::VideoInfo,
         staging: &mut Staging,
     ) -> Result<Self, CudaError> {
-        let format = pixel_format(info)?;
         let device = stream.device();
         let (offsets, strides) = buffer_layout(buffer, info);
 
@@ -128,14 +163,7 @@ impl<'a> Input<'a> {
                 if ours.device().ordinal() == device.ordinal() {
                     let base = ours.begin_read(stream)? + memory.offset() as u64;
                     return Ok(Input {
-                        surface: Surface::new(
-                            format,
-                            info.width(),
-                            info.height(),
-                            base,
-                            &offsets,
-                            &strides,
-                        ),
+                        planes: Planes::new(base, &offsets, &strides),
                         memory: Some(ours),
                     });
                 }
@@ -143,9 +171,7 @@ impl<'a> Input<'a> {
             if memory.is_type(super::memory::UPSTREAM_MEMORY_TYPE)
                 || device_memory(memory).is_some()
             {
-                return Self::from_other_context(
-                    stream, memory, info, format, &offsets, &strides, staging,
-                );
+                return Self::from_other_context(stream, memory, info, &offsets, &strides, staging);
             }
         }
 
@@ -180,14 +206,7 @@ impl<'a> Input<'a> {
             }
         }
         Ok(Input {
-            surface: Surface::new(
-                format,
-                info.width(),
-                info.height(),
-                staged.addr(),
-                layout.offset(),
-                layout.stride(),
-            ),
+            planes: Planes::new(staged.addr(), layout.offset(), layout.stride()),
             memory: None,
         })
     }
@@ -199,7 +218,6 @@ impl<'a> Input<'a> {
         stream: &Stream,
         memory: &gst::MemoryRef,
         info: &gst_video::VideoInfo,
-        format: PixelFormat,
         offsets: &[usize],
         strides: &[i32],
         staging: &mut Staging,
@@ -216,7 +234,7 @@ impl<'a> Input<'a> {
         stream.synchronize()?;
         drop(map);
         Ok(Input {
-            surface: Surface::new(format, info.width(), info.height(), dst, offsets, strides),
+            planes: Planes::new(dst, offsets, strides),
             memory: None,
         })
     }
@@ -232,7 +250,7 @@ impl<'a> Input<'a> {
 
 /// A filter's output frame, writable by work queued on the filter's stream.
 pub struct Output {
-    pub surface: Surface,
+    pub planes: Planes,
     target: OutputTarget,
 }
 
@@ -254,7 +272,6 @@ impl Output {
         info: &gst_video::VideoInfo,
         staging: &mut Staging,
     ) -> Result<Self, CudaError> {
-        let format = pixel_format(info)?;
         if buffer.n_memory() == 1 {
             let memory = buffer.peek_memory(0);
             if let Some(ours) = device_memory(memory) {
@@ -262,28 +279,14 @@ impl Output {
                 check_extent(info, &offsets, &strides, memory.size())?;
                 let base = ours.begin_write(stream)? + memory.offset() as u64;
                 return Ok(Output {
-                    surface: Surface::new(
-                        format,
-                        info.width(),
-                        info.height(),
-                        base,
-                        &offsets,
-                        &strides,
-                    ),
+                    planes: Planes::new(base, &offsets, &strides),
                     target: OutputTarget::Device,
                 });
             }
         }
         let (staged, layout) = staging.get(stream.device(), info, 0)?;
         Ok(Output {
-            surface: Surface::new(
-                format,
-                info.width(),
-                info.height(),
-                staged.addr(),
-                layout.offset(),
-                layout.stride(),
-            ),
+            planes: Planes::new(staged.addr(), layout.offset(), layout.stride()),
             target: OutputTarget::System {
                 staged: staged.addr(),
                 layout: layout.clone(),
@@ -337,27 +340,27 @@ impl Output {
     }
 }
 
-/// Queues a plane-by-plane copy of `src` into `dst` (same format and size) on `stream`.
+/// Queues a plane-by-plane copy of `src` into `dst` (frames of `info`) on `stream`.
 pub fn copy_frame(
     stream: &Stream,
-    src: &Surface,
-    dst: &Surface,
+    src: &Planes,
+    dst: &Planes,
     info: &gst_video::VideoInfo,
 ) -> Result<(), CudaError> {
     for plane in 0..info.n_planes() as usize {
         let (row_bytes, rows) = plane_extent(info, plane);
-        // SAFETY: both surfaces were made by `Input::begin` / `Output::begin` for `info`, whose
-        // memory is kept alive and ordered by their events.
+        // SAFETY: both plane sets describe live frames of `info` whose memory is kept alive
+        // and ordered by their events.
         unsafe {
             copy_2d(
                 stream,
                 Place::Device {
-                    addr: dst.plane[plane],
-                    pitch: dst.stride[plane] as usize,
+                    addr: dst.addr[plane],
+                    pitch: dst.stride[plane],
                 },
                 Place::Device {
-                    addr: src.plane[plane],
-                    pitch: src.stride[plane] as usize,
+                    addr: src.addr[plane],
+                    pitch: src.stride[plane],
                 },
                 row_bytes,
                 rows,

@@ -474,7 +474,7 @@ impl BaseTransformImpl for CudaCvtColor {
             let state = state
                 .as_ref()
                 .ok_or_else(|| gst::loggable_error!(CAT, "allocation while stopped"))?;
-            filter::decide_cuda_pool(query, &state.cuda)?;
+            filter::decide_cuda_pool(query, &state.cuda.device, &state.cuda.stream)?;
             return Ok(());
         }
         self.parent_decide_allocation(query)
@@ -532,16 +532,16 @@ impl BaseTransformImpl for CudaCvtColor {
                 &mut cuda.output_staging,
             )?;
             match &negotiated.mode {
-                // SAFETY: the surfaces come from Input/Output::begin for the negotiated infos.
-                Mode::Convert(conversion) => unsafe {
-                    conversion.launch(&stream, &input.surface, &output.surface)?
-                },
-                Mode::Copy => frame::copy_frame(
-                    &stream,
-                    &input.surface,
-                    &output.surface,
-                    &negotiated.in_info,
-                )?,
+                Mode::Convert(conversion) => {
+                    let src = input.planes.surface(&negotiated.in_info)?;
+                    let dst = output.planes.surface(&negotiated.out_info)?;
+                    // SAFETY: the surfaces come from Input/Output::begin for the negotiated
+                    // infos; their memory stays alive and ordered by events.
+                    unsafe { conversion.launch(&stream, &src, &dst)? }
+                }
+                Mode::Copy => {
+                    frame::copy_frame(&stream, &input.planes, &output.planes, &negotiated.in_info)?
+                }
             }
             input.end(&stream)?;
             output.end(&stream, outbuf, &negotiated.out_info)

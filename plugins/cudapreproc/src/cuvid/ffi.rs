@@ -300,7 +300,10 @@ impl Nvcuvid {
     /// The library, loaded on first use.
     pub fn get() -> Result<&'static Nvcuvid, String> {
         static NVCUVID: OnceLock<Result<Nvcuvid, String>> = OnceLock::new();
-        NVCUVID.get_or_init(Nvcuvid::load).as_ref().map_err(Clone::clone)
+        NVCUVID
+            .get_or_init(Nvcuvid::load)
+            .as_ref()
+            .map_err(Clone::clone)
     }
 }
 

@@ -342,11 +342,7 @@ impl ClientSlot {
     ///
     /// # Safety
     /// `user` must be the `ClientSlot` registered with the parser.
-    unsafe fn with<R>(
-        user: *mut c_void,
-        fail: R,
-        f: impl FnOnce(&mut dyn ParserClient) -> R,
-    ) -> R {
+    unsafe fn with<R>(user: *mut c_void, fail: R, f: impl FnOnce(&mut dyn ParserClient) -> R) -> R {
         // SAFETY: per this function's contract.
         let slot = unsafe { &*(user as *const ClientSlot) };
         let Some(client) = slot.client.get() else {

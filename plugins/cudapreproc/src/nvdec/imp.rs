@@ -1,0 +1,939 @@
+use std::collections::VecDeque;
+use std::sync::{Arc, LazyLock, Mutex};
+
+use gst::glib;
+use gst::prelude::*;
+use gst::subclass::prelude::*;
+use gst_video::prelude::*;
+use gst_video::subclass::prelude::*;
+
+use super::DeinterlaceMode;
+use crate::cuda::filter::{self, cuda_features};
+use crate::cuda::frame::{self, Output, Planes, Staging};
+use crate::cuda::{CudaError, Device, Event, Stream};
+use crate::cuvid::{
+    self, ChromaFormat, Codec, DecodeStatus, Decoder, DecoderConfig, Deinterlace, Display,
+    MappedFrame, Parser, ParserClient, Picture, SequenceInfo, SurfaceFormat,
+};
+
+static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
+    gst::DebugCategory::new(
+        "nvdec",
+        gst::DebugColorFlags::empty(),
+        Some("NVDEC video decoder"),
+    )
+});
+
+const DEFAULT_DEVICE_ID: i32 = 0;
+const DEFAULT_DISPLAY_DELAY: u32 = 4;
+const DEFAULT_DECODE_SURFACES: u32 = 0;
+const DEFAULT_DEINTERLACE: DeinterlaceMode = DeinterlaceMode::Weave;
+const DEFAULT_OUTPUT_EVERY: u32 = 1;
+const DEFAULT_KEYFRAMES_ONLY: bool = false;
+
+/// Decoded frames that may be mapped at once: one being copied, the rest waiting for their
+/// copies to finish before being unmapped.
+const OUTPUT_SURFACES: u32 = 4;
+/// The decoder's limit on decode surfaces.
+const MAX_DECODE_SURFACES: u32 = 32;
+/// Highest picture index a parser uses (decode surfaces are indexed from 0).
+const MAX_PICTURES: usize = 64;
+
+const SINK_CAPS: &str = "video/x-h264, stream-format=(string)byte-stream, alignment=(string)au; \
+    video/x-h265, stream-format=(string)byte-stream, alignment=(string)au; \
+    video/x-vp8; \
+    video/x-vp9; \
+    video/mpeg, mpegversion=(int){ 1, 2 }, systemstream=(boolean)false, parsed=(boolean)true; \
+    video/mpeg, mpegversion=(int)4, systemstream=(boolean)false, parsed=(boolean)true; \
+    image/jpeg, parsed=(boolean)true; \
+    video/x-av1, stream-format=(string)obu-stream, alignment=(string){ tu, frame }";
+
+const OUTPUT_FORMATS: &[&str] = &["NV12", "P010_10LE", "P016_LE", "Y444", "Y444_16LE"];
+
+#[derive(Debug, Clone, Copy)]
+struct Settings {
+    device_id: i32,
+    display_delay: u32,
+    decode_surfaces: u32,
+    deinterlace: DeinterlaceMode,
+    output_every: u32,
+    keyframes_only: bool,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            device_id: DEFAULT_DEVICE_ID,
+            display_delay: DEFAULT_DISPLAY_DELAY,
+            decode_surfaces: DEFAULT_DECODE_SURFACES,
+            deinterlace: DEFAULT_DEINTERLACE,
+            output_every: DEFAULT_OUTPUT_EVERY,
+            keyframes_only: DEFAULT_KEYFRAMES_ONLY,
+        }
+    }
+}
+
+/// The GPU the decoder runs on; also needed by allocation queries, outside the stream lock.
+#[derive(Clone)]
+struct Gpu {
+    device: Arc<Device>,
+    stream: Arc<Stream>,
+}
+
+/// The negotiated output.
+struct OutputFormat {
+    info: gst_video::VideoInfo,
+    /// Interlaced frames are output woven, flagged per buffer.
+    woven: bool,
+}
+
+/// Everything the parser's callbacks work on.
+struct DecodeState {
+    codec: Codec,
+    settings: Settings,
+    /// Framerate and pixel aspect ratio from the input caps, preferred to the bitstream's.
+    input_fps: Option<gst::Fraction>,
+    input_par: Option<gst::Fraction>,
+    decoder: Option<Decoder>,
+    output: Option<OutputFormat>,
+    staging: Staging,
+    /// Mapped frames whose copies are queued, with the event that marks each copy done.
+    mapped: VecDeque<(MappedFrame, Event)>,
+    spare_events: Vec<Event>,
+    /// Pictures (by index) decoded or skipped but not to be output (`output-every`).
+    hidden: [bool; MAX_PICTURES],
+    /// Pictures seen in decode order since the start (for `output-every`).
+    decoded: u64,
+}
+
+struct Session {
+    parser: Parser,
+    /// Codec configuration from the caps (`codec_data`), fed before the first frame.
+    codec_data: Option<gst::Buffer>,
+    codec_data_sent: bool,
+    state: DecodeState,
+}
+
+#[derive(Default)]
+pub struct NvDec {
+    settings: Mutex<Settings>,
+    gpu: Mutex<Option<Gpu>>,
+    /// Taken out while the parser runs (its callbacks negotiate and push downstream, which may
+    /// call back into this element).
+    session: Mutex<Option<Session>>,
+}
+
+fn codec_of(caps: &gst::CapsRef) -> Option<Codec> {
+    let s = caps.structure(0)?;
+    match s.name().as_str() {
+        "video/x-h264" => Some(Codec::H264),
+        "video/x-h265" => Some(Codec::Hevc),
+        "video/x-vp8" => Some(Codec::Vp8),
+        "video/x-vp9" => Some(Codec::Vp9),
+        "image/jpeg" => Some(Codec::Jpeg),
+        "video/x-av1" => Some(Codec::Av1),
+        "video/mpeg" => match s.get::<i32>("mpegversion").ok()? {
+            1 => Some(Codec::Mpeg1),
+            2 => Some(Codec::Mpeg2),
+            4 => Some(Codec::Mpeg4),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+/// The surface format and GStreamer format the decoder outputs for a sequence.
+fn output_formats(
+    chroma: ChromaFormat,
+    bit_depth: u32,
+) -> Option<(SurfaceFormat, gst_video::VideoFormat)> {
+    use gst_video::VideoFormat as F;
+    match (chroma, bit_depth) {
+        (ChromaFormat::Monochrome | ChromaFormat::Yuv420, 8) => {
+            Some((SurfaceFormat::Nv12, F::Nv12))
+        }
+        (ChromaFormat::Monochrome | ChromaFormat::Yuv420, 10) => {
+            Some((SurfaceFormat::P016, F::P01010le))
+        }
+        (ChromaFormat::Monochrome | ChromaFormat::Yuv420, 12) => {
+            Some((SurfaceFormat::P016, F::P016Le))
+        }
+        (ChromaFormat::Yuv444, 8) => Some((SurfaceFormat::Yuv444, F::Y444)),
+        (ChromaFormat::Yuv444, 10 | 12) => Some((SurfaceFormat::Yuv444_16, F::Y44416le)),
+        _ => None,
+    }
+}
+
+/// Colorimetry from the bitstream's signal description; GStreamer's default for the size when
+/// the stream leaves the matrix unspecified.
+fn colorimetry(
+    seq: &SequenceInfo,
+    default: &gst_video::VideoColorimetry,
+) -> gst_video::VideoColorimetry {
+    const UNSPECIFIED: u8 = 2;
+    let range = if seq.full_range {
+        gst_video::VideoColorRange::Range0_255
+    } else {
+        gst_video::VideoColorRange::Range16_235
+    };
+    let pick = |code: u8, from_iso: gst_video::VideoColorMatrix, fallback| {
+        if code == UNSPECIFIED || from_iso == gst_video::VideoColorMatrix::Unknown {
+            fallback
+        } else {
+            from_iso
+        }
+    };
+    let matrix = pick(
+        seq.matrix_coefficients,
+        gst_video::VideoColorMatrix::from_iso(u32::from(seq.matrix_coefficients)),
+        default.matrix(),
+    );
+    let transfer =
+        match gst_video::VideoTransferFunction::from_iso(u32::from(seq.transfer_characteristics)) {
+            gst_video::VideoTransferFunction::Unknown => default.transfer(),
+            t if seq.transfer_characteristics == UNSPECIFIED => {
+                let _ = t;
+                default.transfer()
+            }
+            t => t,
+        };
+    let primaries = match gst_video::VideoColorPrimaries::from_iso(u32::from(seq.color_primaries)) {
+        gst_video::VideoColorPrimaries::Unknown => default.primaries(),
+        _ if seq.color_primaries == UNSPECIFIED => default.primaries(),
+        p => p,
+    };
+    gst_video::VideoColorimetry::new(range, matrix, transfer, primaries)
+}
+
+/// The parser's client for one `parse` call: decodes, and outputs displayed pictures through
+/// the element.
+struct Client<'a> {
+    imp: &'a NvDec,
+    gpu: &'a Gpu,
+    state: &'a mut DecodeState,
+    /// System frame number of the packet being parsed.
+    current: Option<u32>,
+    /// Frames whose packet held only the second field of a picture: never displayed.
+    second_fields: Vec<u32>,
+    /// The first failure, which ends the parse call.
+    result: Result<gst::FlowSuccess, gst::FlowError>,
+}
+
+impl Client<'_> {
+    fn fail(&mut self, error: gst::FlowError) {
+        if self.result.is_ok() {
+            self.result = Err(error);
+        }
+    }
+
+    fn post(&mut self, error: &CudaError) -> bool {
+        self.imp.obj().post_error_message(error.to_error_message());
+        self.fail(gst::FlowError::Error);
+        false
+    }
+
+    /// Counts a damaged picture against `max-errors`; `false` once past the limit.
+    fn damaged(&mut self, what: &str, frame: Option<&gst_video::VideoCodecFrame>) -> bool {
+        match self.imp.count_damage(what, frame) {
+            Ok(_) => true,
+            Err(e) => {
+                self.fail(e);
+                false
+            }
+        }
+    }
+
+    fn sequence_result(&mut self, seq: &SequenceInfo) -> Result<u32, CudaError> {
+        let codec = self.state.codec;
+        let caps = cuvid::decoder_caps(&self.gpu.device, codec, seq.chroma, seq.bit_depth)?;
+        let unsupported = |why: String| {
+            CudaError::Invalid(format!(
+                "NVDEC on {} cannot decode this {} stream ({} {}-bit, {}x{}): {why}",
+                self.gpu.device.name(),
+                codec.name(),
+                seq.chroma.name(),
+                seq.bit_depth,
+                seq.coded_width,
+                seq.coded_height
+            ))
+        };
+        if !caps.supported {
+            return Err(unsupported("not supported by this GPU".into()));
+        }
+        if let Some(problem) = caps.size_problem(seq.coded_width, seq.coded_height) {
+            return Err(unsupported(problem));
+        }
+        let (surface_format, video_format) = output_formats(seq.chroma, seq.bit_depth)
+            .filter(|(s, _)| caps.supports_output(*s))
+            .ok_or_else(|| unsupported("no output format for it".into()))?;
+
+        let settings = self.state.settings;
+        let wanted = if settings.decode_surfaces > 0 {
+            settings.decode_surfaces
+        } else {
+            seq.min_surfaces + settings.display_delay + 2
+        };
+        let surfaces = wanted.clamp(seq.min_surfaces.max(1), MAX_DECODE_SURFACES);
+        let deinterlace = match settings.deinterlace {
+            DeinterlaceMode::Weave => Deinterlace::Weave,
+            DeinterlaceMode::Bob => Deinterlace::Bob,
+            DeinterlaceMode::Adaptive => Deinterlace::Adaptive,
+        };
+        let config = DecoderConfig {
+            codec,
+            chroma: seq.chroma,
+            bit_depth: seq.bit_depth,
+            coded_width: seq.coded_width,
+            coded_height: seq.coded_height,
+            display_area: seq.display_area,
+            surfaces,
+            output_surfaces: OUTPUT_SURFACES,
+            output_format: surface_format,
+            deinterlace,
+        };
+        if self.state.decoder.as_ref().map(|d| *d.config()) != Some(config) {
+            self.unmap_all()?;
+            self.state.decoder = None;
+            self.state.decoder = Some(Decoder::new(&self.gpu.device, config)?);
+            gst::info!(
+                CAT,
+                imp = self.imp,
+                "decoding {codec:?} {seq:?} with {config:?}"
+            );
+        }
+        self.negotiate(seq, video_format, deinterlace == Deinterlace::Weave)
+            .map_err(|e| CudaError::Invalid(format!("output negotiation failed: {e:?}")))?;
+        Ok(surfaces)
+    }
+
+    fn negotiate(
+        &mut self,
+        seq: &SequenceInfo,
+        format: gst_video::VideoFormat,
+        weave: bool,
+    ) -> Result<(), gst::FlowError> {
+        let obj = self.imp.obj();
+        let (width, height) = seq.display_size();
+        let woven = weave && !seq.progressive;
+        let mode = if woven {
+            gst_video::VideoInterlaceMode::Mixed
+        } else {
+            gst_video::VideoInterlaceMode::Progressive
+        };
+        let fps = self
+            .state
+            .input_fps
+            .unwrap_or_else(|| match seq.frame_rate {
+                (n, d) if n > 0 && d > 0 => gst::Fraction::new(n as i32, d as i32),
+                _ => gst::Fraction::new(0, 1),
+            });
+        let par = self
+            .state
+            .input_par
+            .unwrap_or_else(|| match seq.aspect_ratio {
+                (x, y) if x > 0 && y > 0 && width > 0 && height > 0 => {
+                    gst::Fraction::new(x * height as i32, y * width as i32)
+                }
+                _ => gst::Fraction::new(1, 1),
+            });
+        let default = gst_video::VideoInfo::builder(format, width, height)
+            .build()
+            .map_err(|_| gst::FlowError::NotNegotiated)?;
+        let info = gst_video::VideoInfo::builder(format, width, height)
+            .interlace_mode(mode)
+            .fps(fps)
+            .par(par)
+            .colorimetry(&colorimetry(seq, &default.colorimetry()))
+            .build()
+            .map_err(|_| gst::FlowError::NotNegotiated)?;
+
+        let mut caps = info.to_caps().map_err(|_| gst::FlowError::NotNegotiated)?;
+        let mut cuda_caps = caps.clone();
+        cuda_caps
+            .get_mut()
+            .unwrap()
+            .set_features_simple(Some(cuda_features()));
+        if obj.src_pad().peer_query_accept_caps(&cuda_caps) {
+            caps = cuda_caps;
+        }
+        let mut state = obj.set_interlaced_output_state(format, mode, width, height, None)?;
+        state.set_info(info.clone());
+        state.set_caps(&caps);
+        obj.negotiate(state)?;
+        gst::info!(CAT, imp = self.imp, "output {caps}");
+
+        if fps.numer() > 0 {
+            let frame = gst::ClockTime::SECOND
+                .mul_div_floor(fps.denom() as u64, fps.numer() as u64)
+                .unwrap_or(gst::ClockTime::ZERO);
+            let latency = frame * u64::from(self.state.settings.display_delay);
+            obj.set_latency(latency, latency);
+        }
+        self.state.output = Some(OutputFormat { info, woven });
+        Ok(())
+    }
+
+    /// Copies the displayed picture into the frame's output buffer and finishes the frame.
+    fn output(
+        &mut self,
+        display: &Display,
+        mut frame: gst_video::VideoCodecFrame<'_>,
+    ) -> Result<gst::FlowSuccess, CudaError> {
+        let obj = self.imp.obj();
+        let (Some(decoder), Some(output)) = (&self.state.decoder, &self.state.output) else {
+            return Err(CudaError::Invalid(
+                "picture displayed before its sequence".into(),
+            ));
+        };
+        obj.allocate_output_frame(&mut frame, None)
+            .map_err(|e| CudaError::Invalid(format!("no output buffer: {e:?}")))?;
+        let stream = &self.gpu.stream;
+        let mapped = decoder.map(display, stream)?;
+        let row = u64::from(mapped.pitch) * u64::from(mapped.plane_rows);
+        let pitch = mapped.pitch as usize;
+        let src = Planes {
+            addr: [mapped.addr, mapped.addr + row, mapped.addr + 2 * row, 0],
+            stride: [pitch, pitch, pitch, 0],
+        };
+        let buffer = frame.output_buffer_mut().expect("allocated above");
+        let copied = (|| {
+            let out = Output::begin(stream, buffer, &output.info, &mut self.state.staging)?;
+            frame::copy_frame(stream, &src, &out.planes, &output.info)?;
+            out.end(stream, buffer, &output.info)
+        })();
+        // The mapping is released once the copy has run (see `retire_mapped`).
+        let event = match self.state.spare_events.pop() {
+            Some(event) => event,
+            None => self.gpu.device.new_event()?,
+        };
+        stream.record(&event)?;
+        self.state.mapped.push_back((mapped, event));
+        copied?;
+        if output.woven && !display.progressive {
+            let mut flags = gst_video::VideoBufferFlags::INTERLACED;
+            if display.top_field_first {
+                flags |= gst_video::VideoBufferFlags::TFF;
+            }
+            buffer.set_flags(gst::BufferFlags::from_bits_retain(flags.bits()));
+        }
+        self.retire_mapped(OUTPUT_SURFACES as usize - 1)?;
+        obj.finish_frame(frame)
+            .map_err(|e| CudaError::Invalid(format!("pushing downstream: {e:?}")))
+    }
+
+    /// Unmaps frames whose copies have run until at most `keep` stay mapped (waiting on the
+    /// host only when the oldest copy is still running).
+    fn retire_mapped(&mut self, keep: usize) -> Result<(), CudaError> {
+        while self.state.mapped.len() > keep {
+            let (mapped, event) = self.state.mapped.pop_front().unwrap();
+            event.synchronize()?;
+            if let Some(decoder) = &self.state.decoder {
+                decoder.unmap(mapped)?;
+            }
+            self.state.spare_events.push(event);
+        }
+        Ok(())
+    }
+
+    fn unmap_all(&mut self) -> Result<(), CudaError> {
+        self.retire_mapped(0)
+    }
+}
+
+impl ParserClient for Client<'_> {
+    fn sequence(&mut self, seq: &SequenceInfo) -> Option<u32> {
+        match self.sequence_result(seq) {
+            Ok(surfaces) => Some(surfaces),
+            Err(e) => {
+                self.post(&e);
+                None
+            }
+        }
+    }
+
+    fn decode(&mut self, mut picture: Picture<'_>) -> bool {
+        let index = picture.index();
+        if !(0..MAX_PICTURES as i32).contains(&index) {
+            return self.damaged("picture index out of range", None);
+        }
+        if picture.is_second_field() {
+            if let Some(current) = self.current {
+                self.second_fields.push(current);
+            }
+        }
+        // `output-every`: count pictures in decode order; those not output are not decoded
+        // either, unless later pictures refer to them.
+        let every = u64::from(self.state.settings.output_every.max(1));
+        let hidden = !picture.is_second_field() && {
+            let n = self.state.decoded;
+            self.state.decoded += 1;
+            !n.is_multiple_of(every)
+        };
+        self.state.hidden[index as usize] = hidden;
+        if hidden && !picture.is_reference() {
+            return true;
+        }
+        let Some(decoder) = &self.state.decoder else {
+            return self.damaged("picture before any sequence header", None);
+        };
+        match decoder.decode(&mut picture) {
+            Ok(()) => true,
+            Err(e) => {
+                let obj = self.imp.obj();
+                let frame = self.current.and_then(|n| obj.frame(n as i32));
+                self.damaged(&format!("undecodable picture ({e})"), frame.as_ref())
+            }
+        }
+    }
+
+    fn display(&mut self, display: &Display) -> bool {
+        let obj = self.imp.obj();
+        let Some(frame) = u32::try_from(display.timestamp)
+            .ok()
+            .and_then(|n| obj.frame(n as i32))
+        else {
+            // Its frame is gone (flushed): nothing to output.
+            return true;
+        };
+        let index = display.index as usize;
+        if self.state.hidden.get(index).copied().unwrap_or(false) {
+            obj.release_frame(frame);
+            return true;
+        }
+        let status = self
+            .state
+            .decoder
+            .as_ref()
+            .map_or(Ok(DecodeStatus::Ok), |d| d.status(display.index));
+        match status {
+            Ok(DecodeStatus::Failed) => {
+                let ok = self.damaged("picture decoded with errors", Some(&frame));
+                let _ = obj.drop_frame(frame);
+                return ok;
+            }
+            Ok(DecodeStatus::Concealed) => {
+                if !self.damaged("damaged picture, errors concealed", Some(&frame)) {
+                    return false;
+                }
+            }
+            Ok(DecodeStatus::Ok) => {}
+            Err(e) => return self.post(&e),
+        }
+        match self.output(display, frame) {
+            Ok(_) => true,
+            Err(CudaError::Invalid(msg)) if msg.starts_with("pushing downstream") => {
+                // Flushing, EOS or not linked downstream: stop and report it from handle_frame.
+                self.fail(gst::FlowError::Flushing);
+                false
+            }
+            Err(e) => self.post(&e),
+        }
+    }
+}
+
+impl NvDec {
+    fn gpu(&self) -> Result<Gpu, gst::FlowError> {
+        self.gpu
+            .lock()
+            .unwrap()
+            .clone()
+            .ok_or(gst::FlowError::Flushing)
+    }
+
+    /// Counts a damaged picture against `max-errors`: a warning naming the stream position,
+    /// or an error past the limit.
+    fn count_damage(
+        &self,
+        what: &str,
+        frame: Option<&gst_video::VideoCodecFrame>,
+    ) -> Result<gst::FlowSuccess, gst::FlowError> {
+        let position = match frame {
+            Some(f) => format!(
+                "frame {} (pts {}, byte offset {})",
+                f.system_frame_number(),
+                f.pts().display(),
+                f.input_buffer()
+                    .map(|b| b.offset())
+                    .filter(|o| *o != u64::MAX)
+                    .map_or("unknown".into(), |o| o.to_string())
+            ),
+            None => "an unknown position".into(),
+        };
+        gst_video::video_decoder_error!(
+            self.obj(),
+            1,
+            gst::StreamError::Decode,
+            ("{what} at {position}")
+        )
+    }
+
+    /// Runs `f` with the session taken out of its mutex and a parser client over it.
+    fn with_session(
+        &self,
+        current: Option<u32>,
+        f: impl FnOnce(&mut Parser, &mut Client<'_>) -> Result<(), CudaError>,
+    ) -> Result<gst::FlowSuccess, gst::FlowError> {
+        let gpu = self.gpu()?;
+        let mut session = self
+            .session
+            .lock()
+            .unwrap()
+            .take()
+            .ok_or(gst::FlowError::NotNegotiated)?;
+        let mut client = Client {
+            imp: self,
+            gpu: &gpu,
+            state: &mut session.state,
+            current,
+            second_fields: Vec::new(),
+            result: Ok(gst::FlowSuccess::Ok),
+        };
+        let parsed = gpu
+            .device
+            .bind()
+            .and_then(|()| f(&mut session.parser, &mut client));
+        let Client {
+            mut result,
+            second_fields,
+            ..
+        } = client;
+        if let (Err(e), Ok(_)) = (&parsed, &result) {
+            // The parser refused the data itself: a damaged bitstream.
+            let obj = self.obj();
+            let frame = current.and_then(|n| obj.frame(n as i32));
+            result = self.count_damage(&format!("unparsable data ({e})"), frame.as_ref());
+        }
+        for number in second_fields {
+            if let Some(frame) = self.obj().frame(number as i32) {
+                self.obj().release_frame(frame);
+            }
+        }
+        *self.session.lock().unwrap() = Some(session);
+        result
+    }
+
+    /// Feeds everything queued in the parser out and releases frames that will never be shown.
+    fn drain_session(&self) -> Result<gst::FlowSuccess, gst::FlowError> {
+        if self.session.lock().unwrap().is_none() {
+            return Ok(gst::FlowSuccess::Ok);
+        }
+        let result = self.with_session(None, |parser, client| {
+            parser.end_of_stream(client)?;
+            client.unmap_all()
+        });
+        for frame in self.obj().frames() {
+            self.obj().release_frame(frame);
+        }
+        result
+    }
+}
+
+#[glib::object_subclass]
+impl ObjectSubclass for NvDec {
+    const NAME: &'static str = "GstRsNvDec";
+    type Type = super::NvDec;
+    type ParentType = gst_video::VideoDecoder;
+}
+
+impl ObjectImpl for NvDec {
+    fn properties() -> &'static [glib::ParamSpec] {
+        static PROPERTIES: LazyLock<Vec<glib::ParamSpec>> = LazyLock::new(|| {
+            vec![
+                glib::ParamSpecInt::builder("cuda-device-id")
+                    .nick("CUDA device ID")
+                    .blurb("GPU to decode on")
+                    .minimum(0)
+                    .default_value(DEFAULT_DEVICE_ID)
+                    .mutable_ready()
+                    .build(),
+                glib::ParamSpecUInt::builder("display-delay")
+                    .nick("Display delay")
+                    .blurb(
+                        "Decoded pictures queued before output: higher keeps the decode engine \
+                         busier (throughput), 0 outputs each picture as soon as possible \
+                         (latency)",
+                    )
+                    .maximum(16)
+                    .default_value(DEFAULT_DISPLAY_DELAY)
+                    .mutable_ready()
+                    .build(),
+                glib::ParamSpecUInt::builder("decode-surfaces")
+                    .nick("Decode surfaces")
+                    .blurb(
+                        "Decoder surfaces to allocate; 0: the stream's minimum plus the display \
+                         delay plus 2",
+                    )
+                    .maximum(MAX_DECODE_SURFACES)
+                    .default_value(DEFAULT_DECODE_SURFACES)
+                    .mutable_ready()
+                    .build(),
+                glib::ParamSpecEnum::builder_with_default("deinterlace-mode", DEFAULT_DEINTERLACE)
+                    .nick("Deinterlace mode")
+                    .blurb("What to do with interlaced pictures")
+                    .mutable_ready()
+                    .build(),
+                glib::ParamSpecUInt::builder("output-every")
+                    .nick("Output every Nth picture")
+                    .blurb(
+                        "Output one picture in N, counted in decode order; pictures not output \
+                         are not decoded either unless others refer to them",
+                    )
+                    .minimum(1)
+                    .default_value(DEFAULT_OUTPUT_EVERY)
+                    .mutable_ready()
+                    .build(),
+                glib::ParamSpecBoolean::builder("keyframes-only")
+                    .nick("Key frames only")
+                    .blurb("Decode only key frames; other frames are dropped before parsing")
+                    .default_value(DEFAULT_KEYFRAMES_ONLY)
+                    .mutable_ready()
+                    .build(),
+            ]
+        });
+        PROPERTIES.as_ref()
+    }
+
+    fn set_property(&self, _id: usize, value: &glib::Value, pspec: &glib::ParamSpec) {
+        let mut settings = self.settings.lock().unwrap();
+        match pspec.name() {
+            "cuda-device-id" => settings.device_id = value.get().expect("type checked upstream"),
+            "display-delay" => settings.display_delay = value.get().expect("type checked upstream"),
+            "decode-surfaces" => {
+                settings.decode_surfaces = value.get().expect("type checked upstream")
+            }
+            "deinterlace-mode" => {
+                settings.deinterlace = value.get().expect("type checked upstream")
+            }
+            "output-every" => settings.output_every = value.get().expect("type checked upstream"),
+            "keyframes-only" => {
+                settings.keyframes_only = value.get().expect("type checked upstream")
+            }
+            _ => unimplemented!(),
+        }
+    }
+
+    fn property(&self, _id: usize, pspec: &glib::ParamSpec) -> glib::Value {
+        let settings = self.settings.lock().unwrap();
+        match pspec.name() {
+            "cuda-device-id" => settings.device_id.to_value(),
+            "display-delay" => settings.display_delay.to_value(),
+            "decode-surfaces" => settings.decode_surfaces.to_value(),
+            "deinterlace-mode" => settings.deinterlace.to_value(),
+            "output-every" => settings.output_every.to_value(),
+            "keyframes-only" => settings.keyframes_only.to_value(),
+            _ => unimplemented!(),
+        }
+    }
+}
+
+impl GstObjectImpl for NvDec {}
+
+impl ElementImpl for NvDec {
+    fn metadata() -> Option<&'static gst::subclass::ElementMetadata> {
+        static ELEMENT_METADATA: LazyLock<gst::subclass::ElementMetadata> = LazyLock::new(|| {
+            gst::subclass::ElementMetadata::new(
+                "NVDEC video decoder",
+                "Codec/Decoder/Video/Hardware",
+                "Decodes H.264, HEVC, VP8, VP9, MPEG-1/2/4, JPEG and AV1 (where the GPU has it) \
+                 with NVIDIA's hardware decoder, into CUDA or system memory",
+                "The gst-cudapreproc authors",
+            )
+        });
+        Some(&*ELEMENT_METADATA)
+    }
+
+    fn pad_templates() -> &'static [gst::PadTemplate] {
+        static PAD_TEMPLATES: LazyLock<Vec<gst::PadTemplate>> = LazyLock::new(|| {
+            let sink_caps = SINK_CAPS.parse::<gst::Caps>().expect("valid caps");
+            vec![
+                gst::PadTemplate::new(
+                    "sink",
+                    gst::PadDirection::Sink,
+                    gst::PadPresence::Always,
+                    &sink_caps,
+                )
+                .unwrap(),
+                gst::PadTemplate::new(
+                    "src",
+                    gst::PadDirection::Src,
+                    gst::PadPresence::Always,
+                    &filter::video_caps(OUTPUT_FORMATS),
+                )
+                .unwrap(),
+            ]
+        });
+        PAD_TEMPLATES.as_ref()
+    }
+}
+
+impl VideoDecoderImpl for NvDec {
+    fn start(&self) -> Result<(), gst::ErrorMessage> {
+        let device_id = self.settings.lock().unwrap().device_id;
+        let gpu = (|| {
+            let device = Device::open(device_id)?;
+            let stream = Arc::new(device.new_stream()?);
+            Ok::<_, CudaError>(Gpu { device, stream })
+        })()
+        .map_err(|e| e.to_error_message())?;
+        gst::info!(CAT, imp = self, "decoding on {:?}", gpu.device);
+        *self.gpu.lock().unwrap() = Some(gpu);
+        // Frames come in parsed (one picture per buffer).
+        self.obj().set_packetized(true);
+        Ok(())
+    }
+
+    fn stop(&self) -> Result<(), gst::ErrorMessage> {
+        *self.session.lock().unwrap() = None;
+        *self.gpu.lock().unwrap() = None;
+        Ok(())
+    }
+
+    fn set_format(
+        &self,
+        input: &gst_video::VideoCodecState<'static, gst_video::video_codec_state::Readable>,
+    ) -> Result<(), gst::LoggableError> {
+        let caps = input
+            .caps()
+            .ok_or_else(|| gst::loggable_error!(CAT, "input state without caps"))?;
+        let codec = codec_of(caps)
+            .ok_or_else(|| gst::loggable_error!(CAT, "unsupported input caps {caps}"))?;
+        // A new format mid-stream: finish the pictures of the old one first.
+        let _ = self.drain_session();
+
+        let gpu = self
+            .gpu()
+            .map_err(|_| gst::loggable_error!(CAT, "caps before start"))?;
+        let settings = *self.settings.lock().unwrap();
+        let supported = cuvid::decoder_caps(&gpu.device, codec, ChromaFormat::Yuv420, 8)
+            .map(|c| c.supported || codec == Codec::Jpeg);
+        match supported {
+            Ok(true) => {}
+            Ok(false) => {
+                gst::element_imp_error!(
+                    self,
+                    gst::StreamError::CodecNotFound,
+                    (
+                        "NVDEC on {} does not decode {}",
+                        gpu.device.name(),
+                        codec.name()
+                    )
+                );
+                return Err(gst::loggable_error!(CAT, "codec not supported"));
+            }
+            Err(e) => {
+                self.obj().post_error_message(e.to_error_message());
+                return Err(gst::loggable_error!(CAT, "{e}"));
+            }
+        }
+        let parser = Parser::new(codec, settings.display_delay).map_err(|e| {
+            self.obj().post_error_message(e.to_error_message());
+            gst::loggable_error!(CAT, "{e}")
+        })?;
+        let s = caps.structure(0).unwrap();
+        let input_fps = s
+            .get::<gst::Fraction>("framerate")
+            .ok()
+            .filter(|f| f.numer() > 0);
+        let input_par = s.get::<gst::Fraction>("pixel-aspect-ratio").ok();
+        *self.session.lock().unwrap() = Some(Session {
+            parser,
+            codec_data: input.codec_data_owned(),
+            codec_data_sent: false,
+            state: DecodeState {
+                codec,
+                settings,
+                input_fps,
+                input_par,
+                decoder: None,
+                output: None,
+                staging: Staging::default(),
+                mapped: VecDeque::new(),
+                spare_events: Vec::new(),
+                hidden: [false; MAX_PICTURES],
+                decoded: 0,
+            },
+        });
+        gst::info!(CAT, imp = self, "input {caps}");
+        Ok(())
+    }
+
+    fn handle_frame(
+        &self,
+        frame: gst_video::VideoCodecFrame,
+    ) -> Result<gst::FlowSuccess, gst::FlowError> {
+        let number = frame.system_frame_number();
+        let input = frame.input_buffer_owned().ok_or(gst::FlowError::Error)?;
+        let keyframes_only = self.settings.lock().unwrap().keyframes_only;
+        if keyframes_only && input.flags().contains(gst::BufferFlags::DELTA_UNIT) {
+            self.obj().release_frame(frame);
+            return Ok(gst::FlowSuccess::Ok);
+        }
+        // The frame is looked up again by number when the parser displays it.
+        drop(frame);
+
+        let codec_data = {
+            let mut session = self.session.lock().unwrap();
+            let session = session.as_mut().ok_or(gst::FlowError::NotNegotiated)?;
+            if session.codec_data_sent {
+                None
+            } else {
+                session.codec_data_sent = true;
+                session.codec_data.clone()
+            }
+        };
+        let map = input.map_readable().map_err(|_| gst::FlowError::Error)?;
+        self.with_session(Some(number), |parser, client| {
+            if let Some(config) = &codec_data {
+                let config = config
+                    .map_readable()
+                    .map_err(|_| CudaError::Invalid("codec_data cannot be read".into()))?;
+                parser.parse(&config, i64::from(number), false, client)?;
+            }
+            parser.parse(&map, i64::from(number), true, client)
+        })
+    }
+
+    fn drain(&self) -> Result<gst::FlowSuccess, gst::FlowError> {
+        self.drain_session()
+    }
+
+    fn finish(&self) -> Result<gst::FlowSuccess, gst::FlowError> {
+        self.drain_session()
+    }
+
+    fn flush(&self) -> bool {
+        let mut guard = self.session.lock().unwrap();
+        let Some(session) = guard.as_mut() else {
+            return true;
+        };
+        // A new parser forgets the old stream position; the decoder stays for the same
+        // sequence. Mapped frames are released once their copies are done.
+        if let Ok(parser) = Parser::new(session.state.codec, session.state.settings.display_delay) {
+            session.parser = parser;
+        }
+        session.codec_data_sent = false;
+        session.state.hidden = [false; MAX_PICTURES];
+        while let Some((mapped, event)) = session.state.mapped.pop_front() {
+            let _ = event.synchronize();
+            if let Some(decoder) = &session.state.decoder {
+                let _ = decoder.unmap(mapped);
+            }
+            session.state.spare_events.push(event);
+        }
+        true
+    }
+
+    fn decide_allocation(
+        &self,
+        query: &mut gst::query::Allocation,
+    ) -> Result<(), gst::LoggableError> {
+        let (caps, _) = query.get_owned();
+        if caps.as_ref().is_some_and(|c| filter::is_cuda_caps(c)) {
+            let gpu = self
+                .gpu()
+                .map_err(|_| gst::loggable_error!(CAT, "allocation while stopped"))?;
+            return filter::decide_cuda_pool(query, &gpu.device, &gpu.stream);
+        }
+        self.parent_decide_allocation(query)
+    }
+}

@@ -1,0 +1,36 @@
+//! `nvdec`: hardware decoding with NVDEC through NVIDIA's bitstream parser, into CUDA memory
+//! (or system memory when downstream needs it).
+
+use gst::glib;
+use gst::prelude::*;
+
+mod imp;
+
+glib::wrapper! {
+    pub struct NvDec(ObjectSubclass<imp::NvDec>)
+        @extends gst_video::VideoDecoder, gst::Element, gst::Object;
+}
+
+/// What the decoder does with interlaced pictures.
+#[derive(Debug, Eq, PartialEq, Ord, PartialOrd, Hash, Clone, Copy, Default, glib::Enum)]
+#[repr(u32)]
+#[enum_type(name = "GstCudaPreprocDeinterlaceMode")]
+pub enum DeinterlaceMode {
+    #[default]
+    #[enum_value(
+        name = "Weave: both fields in one frame, as coded (interlaced caps)",
+        nick = "weave"
+    )]
+    Weave = 0,
+    #[enum_value(name = "Bob: one field, line-doubled (progressive caps)", nick = "bob")]
+    Bob = 1,
+    #[enum_value(
+        name = "Adaptive: motion-adaptive deinterlacing (progressive caps)",
+        nick = "adaptive"
+    )]
+    Adaptive = 2,
+}
+
+pub fn register(plugin: &gst::Plugin) -> Result<(), glib::BoolError> {
+    gst::Element::register(Some(plugin), "nvdec", gst::Rank::NONE, NvDec::static_type())
+}
