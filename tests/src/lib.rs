@@ -180,3 +180,30 @@ pub fn pipeline(description: &str) -> gst::Pipeline {
         .downcast::<gst::Pipeline>()
         .unwrap()
 }
+
+/// The visible picture of `buffer` (a frame of `info`, any memory) as one tight plane per
+/// plane: rows without padding.
+pub fn tight_planes(buffer: &gst::BufferRef, info: &gst_video::VideoInfo) -> Vec<Vec<u8>> {
+    let frame = gst_video::VideoFrameRef::from_buffer_ref_readable(buffer, info).unwrap();
+    (0..frame.n_planes())
+        .map(|p| {
+            let (row_bytes, rows) = gstcudapreproc::cuda::frame::plane_extent(info, p as usize);
+            let stride = frame.plane_stride()[p as usize] as usize;
+            let data = frame.plane_data(p).unwrap();
+            (0..rows)
+                .flat_map(|y| &data[y * stride..y * stride + row_bytes])
+                .copied()
+                .collect()
+        })
+        .collect()
+}
+
+/// MD5 (lower-case hex) of the visible picture, planes in order, rows without padding: what
+/// `ffmpeg -f framemd5` computes for the same pixel format.
+pub fn frame_md5(buffer: &gst::BufferRef, info: &gst_video::VideoInfo) -> String {
+    let mut context = md5::Context::new();
+    for plane in tight_planes(buffer, info) {
+        context.consume(&plane);
+    }
+    format!("{:x}", context.compute())
+}

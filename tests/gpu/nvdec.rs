@@ -1,0 +1,593 @@
+//! `nvdec` on a GPU against libavcodec's decode of the same clips (`scripts/make-test-media`
+//! makes the clips and the references). Needs an NVIDIA GPU and driver: without them every test
+//! fails.
+
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use gst::prelude::*;
+use gstcudapreproc::cuda::{self, Device};
+use gstcudapreproc::cuvid::{self, ChromaFormat, Codec};
+
+use cudapreproc_tests::{frame_md5, init, tight_planes, Stopping};
+
+fn device() -> Arc<Device> {
+    init();
+    Device::open(0).unwrap_or_else(|e| panic!("GPU tests need a CUDA device: {e}"))
+}
+
+/// The folder `scripts/make-test-media` filled (`CUDAPREPROC_DECODE_MEDIA`, or
+/// `.gpu/media/decode` under the current folder).
+fn media_dir() -> PathBuf {
+    let dir = std::env::var_os("CUDAPREPROC_DECODE_MEDIA")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(".gpu/media/decode"));
+    assert!(
+        dir.join("manifest.tsv").exists(),
+        "no decode test media in {} (scripts/make-test-media makes it)",
+        dir.display()
+    );
+    dir
+}
+
+/// The real clip bundled with the project (copied next to the test clips, with its reference).
+fn real_clip() -> PathBuf {
+    media_dir().join("bigbuckbunny.mp4")
+}
+
+#[derive(Clone, Debug)]
+struct Clip {
+    name: String,
+    codec: String,
+    format: String,
+    exact: bool,
+    notes: String,
+}
+
+fn manifest() -> Vec<Clip> {
+    let text = std::fs::read_to_string(media_dir().join("manifest.tsv")).unwrap();
+    text.lines()
+        .skip(1)
+        .filter(|l| !l.trim().is_empty())
+        .map(|line| {
+            let f: Vec<&str> = line.split('\t').collect();
+            Clip {
+                name: f[0].to_string(),
+                codec: f[1].to_string(),
+                format: f[6].to_string(),
+                exact: f[7] == "exact",
+                notes: f.get(8).unwrap_or(&"").to_string(),
+            }
+        })
+        .collect()
+}
+
+/// The reference frames of a clip, in display order: (WIDTHxHEIGHT, md5).
+fn references(name: &str) -> Vec<(String, String)> {
+    let stem = Path::new(name).file_stem().unwrap().to_string_lossy();
+    let path = media_dir().join(format!("{stem}.md5"));
+    std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+        .lines()
+        .map(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            (f[1].to_string(), f[2].to_string())
+        })
+        .collect()
+}
+
+fn codec_of(name: &str) -> Codec {
+    match name {
+        "h264" => Codec::H264,
+        "h265" => Codec::Hevc,
+        "vp9" => Codec::Vp9,
+        "vp8" => Codec::Vp8,
+        "mpeg2" => Codec::Mpeg2,
+        "mpeg4" => Codec::Mpeg4,
+        "jpeg" => Codec::Jpeg,
+        "av1" => Codec::Av1,
+        other => panic!("unknown codec {other} in the manifest"),
+    }
+}
+
+fn supported(device: &Device, codec: Codec) -> bool {
+    codec == Codec::Jpeg
+        || cuvid::decoder_caps(device, codec, ChromaFormat::Yuv420, 8)
+            .unwrap()
+            .supported
+}
+
+/// One decoded frame.
+struct Frame {
+    size: String,
+    md5: String,
+    pts: Option<gst::ClockTime>,
+    planes: Option<Vec<Vec<u8>>>,
+}
+
+/// What decoding a file gave.
+struct Decoded {
+    frames: Vec<Frame>,
+    warnings: Vec<String>,
+    error: Option<String>,
+}
+
+/// A pipeline `filesrc ! parsebin ! nvdec PROPS ! CAPS ! appsink`, other streams to fakesinks.
+fn decode_pipeline(path: &Path, props: &str, caps: &str) -> (Stopping, gst_app::AppSink) {
+    init();
+    let pipeline = gst::Pipeline::new();
+    let src = gst::ElementFactory::make("filesrc")
+        .property("location", path.to_str().unwrap())
+        .build()
+        .unwrap();
+    let parse = gst::ElementFactory::make("parsebin").build().unwrap();
+    let tail = gst::parse::bin_from_description(
+        &format!("nvdec {props} ! {caps} ! appsink name=sink sync=false"),
+        true,
+    )
+    .unwrap();
+    pipeline
+        .add_many([&src, &parse, tail.upcast_ref()])
+        .unwrap();
+    src.link(&parse).unwrap();
+    let weak = pipeline.downgrade();
+    let video_sink = tail.static_pad("sink").unwrap();
+    parse.connect_pad_added(move |_, pad| {
+        let caps = pad.current_caps().unwrap_or_else(|| pad.query_caps(None));
+        let name = caps
+            .structure(0)
+            .map(|s| s.name().to_string())
+            .unwrap_or_default();
+        let is_video = name.starts_with("video/") || name == "image/jpeg";
+        if is_video && !video_sink.is_linked() {
+            pad.link(&video_sink).unwrap();
+            return;
+        }
+        let Some(pipeline) = weak.upgrade() else {
+            return;
+        };
+        let sink = gst::ElementFactory::make("fakesink")
+            .property("sync", false)
+            .build()
+            .unwrap();
+        pipeline.add(&sink).unwrap();
+        sink.sync_state_with_parent().unwrap();
+        pad.link(&sink.static_pad("sink").unwrap()).unwrap();
+    });
+    let sink = tail
+        .by_name("sink")
+        .unwrap()
+        .downcast::<gst_app::AppSink>()
+        .unwrap();
+    (Stopping(pipeline), sink)
+}
+
+/// Decodes `path` to the end (or to the first error), `limit` at most.
+fn decode(path: &Path, props: &str, caps: &str, keep_planes: bool, limit: Duration) -> Decoded {
+    let (pipeline, sink) = decode_pipeline(path, props, caps);
+    let bus = pipeline.bus().unwrap();
+    let mut decoded = Decoded {
+        frames: Vec::new(),
+        warnings: Vec::new(),
+        error: None,
+    };
+    let started = Instant::now();
+    let _ = pipeline.set_state(gst::State::Playing);
+    loop {
+        let sample = sink.try_pull_sample(gst::ClockTime::from_mseconds(200));
+        while let Some(msg) =
+            bus.pop_filtered(&[gst::MessageType::Error, gst::MessageType::Warning])
+        {
+            match msg.view() {
+                gst::MessageView::Error(e) => {
+                    decoded.error.get_or_insert_with(|| e.error().to_string());
+                }
+                gst::MessageView::Warning(w) => decoded.warnings.push(w.error().to_string()),
+                _ => {}
+            }
+        }
+        match sample {
+            Some(sample) => {
+                let info = gst_video::VideoInfo::from_caps(sample.caps().unwrap()).unwrap();
+                let buffer = sample.buffer().unwrap();
+                decoded.frames.push(Frame {
+                    size: format!("{}x{}", info.width(), info.height()),
+                    md5: frame_md5(buffer, &info),
+                    pts: buffer.pts(),
+                    planes: keep_planes.then(|| tight_planes(buffer, &info)),
+                });
+            }
+            None if sink.is_eos() || decoded.error.is_some() => break,
+            None => assert!(
+                started.elapsed() < limit,
+                "{}: no frame and no end after {limit:?}: hung",
+                path.display()
+            ),
+        }
+    }
+    decoded
+}
+
+fn output_caps(format: &str) -> String {
+    format!("video/x-raw,format={format}")
+}
+
+const LIMIT: Duration = Duration::from_secs(60);
+
+/// Every frame of every clip the references say must match bit for bit, in display order
+/// (B-frames, odd sizes, interlaced (woven), HEVC 8/10-bit, VP9, VP8, a resolution change, a
+/// raw elementary stream), compared by MD5 of the visible picture.
+#[test]
+fn every_clip_matches_libavcodec_bit_exactly() {
+    let device = device();
+    let mut failures = Vec::new();
+    let mut checked = Vec::new();
+    for clip in manifest().into_iter().filter(|c| c.exact) {
+        let codec = codec_of(&clip.codec);
+        let path = media_dir().join(&clip.name);
+        let decoded = decode(&path, "", &output_caps(&clip.format), false, LIMIT);
+        if !supported(&device, codec) {
+            match &decoded.error {
+                Some(e) if e.contains("does not decode") => {
+                    checked.push(format!("{}: not on this GPU: {e}", clip.name))
+                }
+                other => failures.push(format!("{}: unsupported, but got {other:?}", clip.name)),
+            }
+            continue;
+        }
+        if let Some(e) = &decoded.error {
+            failures.push(format!("{}: {e}", clip.name));
+            continue;
+        }
+        let expected = references(&clip.name);
+        let got: Vec<(String, String)> = decoded
+            .frames
+            .iter()
+            .map(|f| (f.size.clone(), f.md5.clone()))
+            .collect();
+        if got.len() != expected.len() {
+            failures.push(format!(
+                "{}: {} frames, libavcodec gave {}",
+                clip.name,
+                got.len(),
+                expected.len()
+            ));
+        }
+        if let Some(i) = (0..got.len().min(expected.len())).find(|&i| got[i] != expected[i]) {
+            failures.push(format!(
+                "{}: frame {i} differs: {:?} vs libavcodec {:?}",
+                clip.name, got[i], expected[i]
+            ));
+        }
+        checked.push(format!(
+            "{}: {} frames bit-exact ({}{})",
+            clip.name,
+            got.len(),
+            clip.codec,
+            if clip.notes.is_empty() {
+                String::new()
+            } else {
+                format!(", {}", clip.notes)
+            }
+        ));
+    }
+    for line in &checked {
+        println!("{line}");
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+/// MPEG-2, MPEG-4 Part 2 and JPEG leave the inverse DCT's rounding to the decoder: frames
+/// match libavcodec's within IDCT tolerance, not bit for bit.
+#[test]
+fn idct_codecs_match_within_tolerance() {
+    let device = device();
+    let mut failures = Vec::new();
+    for clip in manifest().into_iter().filter(|c| !c.exact) {
+        let codec = codec_of(&clip.codec);
+        let path = media_dir().join(&clip.name);
+        let decoded = decode(&path, "", &output_caps(&clip.format), true, LIMIT);
+        if !supported(&device, codec) {
+            let e = decoded.error.unwrap_or_default();
+            println!("{}: not on this GPU: {e}", clip.name);
+            if !e.contains("does not decode") {
+                failures.push(format!(
+                    "{}: unsupported codec without a clear error",
+                    clip.name
+                ));
+            }
+            continue;
+        }
+        if let Some(e) = decoded.error {
+            failures.push(format!("{}: {e}", clip.name));
+            continue;
+        }
+        let stem = Path::new(&clip.name).file_stem().unwrap().to_string_lossy();
+        let raw = std::fs::read(media_dir().join(format!("{stem}.nv12"))).unwrap();
+        let decoded_bytes: Vec<u8> = decoded
+            .frames
+            .iter()
+            .flat_map(|f| f.planes.as_ref().unwrap().concat())
+            .collect();
+        if decoded_bytes.len() != raw.len() {
+            failures.push(format!(
+                "{}: {} bytes decoded, libavcodec {}",
+                clip.name,
+                decoded_bytes.len(),
+                raw.len()
+            ));
+            continue;
+        }
+        let (mut max, mut sq, mut beyond_one) = (0u8, 0f64, 0usize);
+        for (a, b) in decoded_bytes.iter().zip(&raw) {
+            let d = a.abs_diff(*b);
+            max = max.max(d);
+            sq += f64::from(d) * f64::from(d);
+            beyond_one += usize::from(d > 1);
+        }
+        let mse = sq / raw.len() as f64;
+        let psnr = if mse == 0.0 {
+            f64::INFINITY
+        } else {
+            10.0 * (255.0f64 * 255.0 / mse).log10()
+        };
+        println!(
+            "{}: {} frames, PSNR {psnr:.1} dB against libavcodec, max difference {max}, \
+             {:.4}% of samples off by more than 1",
+            clip.name,
+            decoded.frames.len(),
+            100.0 * beyond_one as f64 / raw.len() as f64
+        );
+        if psnr < 45.0 {
+            failures.push(format!("{}: PSNR {psnr:.1} dB", clip.name));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+/// The bundled real clip (Big Buck Bunny, 132 frames, with audio) decodes fully, bit-exact.
+#[test]
+fn real_clip_decodes_fully() {
+    let _device = device();
+    let decoded = decode(&real_clip(), "", &output_caps("NV12"), false, LIMIT);
+    assert_eq!(decoded.error, None);
+    let expected = references("bigbuckbunny.mp4");
+    assert_eq!(decoded.frames.len(), 132);
+    assert_eq!(decoded.frames.len(), expected.len());
+    for (i, (frame, (size, md5))) in decoded.frames.iter().zip(&expected).enumerate() {
+        assert_eq!((&frame.size, &frame.md5), (size, md5), "frame {i}");
+    }
+    let pts: Vec<_> = decoded.frames.iter().map(|f| f.pts.unwrap()).collect();
+    assert!(
+        pts.windows(2).all(|w| w[0] < w[1]),
+        "display order: {pts:?}"
+    );
+}
+
+/// Output in CUDA memory: the same frames (read through a host map of the device memory).
+#[test]
+fn cuda_memory_output_is_the_same() {
+    let _device = device();
+    let clip = "h264_bframes_720p.mp4";
+    let decoded = decode(
+        &media_dir().join(clip),
+        "",
+        "video/x-raw(memory:CUDAMemory),format=NV12",
+        false,
+        LIMIT,
+    );
+    assert_eq!(decoded.error, None);
+    let md5s: Vec<_> = decoded.frames.iter().map(|f| f.md5.clone()).collect();
+    let expected: Vec<_> = references(clip).into_iter().map(|(_, m)| m).collect();
+    assert_eq!(md5s, expected);
+}
+
+/// Frame-accurate seeks (FLUSH | ACCURATE) to 10 positions land on the frame libavcodec has at
+/// that time.
+#[test]
+fn accurate_seeks_land_on_the_right_frames() {
+    let _device = device();
+    let clip = "h264_bframes_720p.mp4";
+    let expected = references(clip);
+    let (pipeline, sink) = decode_pipeline(&media_dir().join(clip), "", &output_caps("NV12"));
+    pipeline.set_state(gst::State::Paused).unwrap();
+    pipeline.state(gst::ClockTime::from_seconds(10)).0.unwrap();
+    // 25 fps: frame i is shown from i * 40 ms.
+    for index in [37usize, 5, 59, 30, 1, 44, 29, 12, 58, 0] {
+        let position = gst::ClockTime::from_mseconds(40 * index as u64 + 10);
+        pipeline
+            .seek_simple(gst::SeekFlags::FLUSH | gst::SeekFlags::ACCURATE, position)
+            .unwrap();
+        pipeline.state(gst::ClockTime::from_seconds(10)).0.unwrap();
+        let sample = sink.pull_preroll().unwrap();
+        let info = gst_video::VideoInfo::from_caps(sample.caps().unwrap()).unwrap();
+        let buffer = sample.buffer().unwrap();
+        assert_eq!(
+            frame_md5(buffer, &info),
+            expected[index].1,
+            "seek to {position}: got frame at pts {}",
+            buffer.pts().display()
+        );
+        assert_eq!(
+            buffer.pts(),
+            Some(gst::ClockTime::from_mseconds(40 * index as u64)),
+            "seek to {position}"
+        );
+    }
+}
+
+/// Damaged input (cut at many points, bits flipped) ends with EOS or an error in bounded time,
+/// never a crash or hang; the undamaged file decodes correctly in the same process afterwards.
+#[test]
+fn damaged_input_ends_cleanly() {
+    let _device = device();
+    let clip = "h264_raw.h264";
+    let original = std::fs::read(media_dir().join(clip)).unwrap();
+    let dir = std::env::temp_dir().join("cudapreproc-damaged");
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut outcomes = Vec::new();
+    for percent in [5usize, 15, 30, 45, 60, 75, 90, 99] {
+        let path = dir.join(format!("cut{percent}.h264"));
+        std::fs::write(&path, &original[..original.len() * percent / 100]).unwrap();
+        let d = decode(
+            &path,
+            "",
+            &output_caps("NV12"),
+            false,
+            Duration::from_secs(20),
+        );
+        outcomes.push(format!(
+            "cut at {percent}%: {} frames, {} warnings, error {:?}",
+            d.frames.len(),
+            d.warnings.len(),
+            d.error
+        ));
+    }
+    let mut seed = 0x2545_f491_4f6c_dd1du64;
+    for round in 0..6 {
+        let mut damaged = original.clone();
+        for _ in 0..(8 << round) {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            // Keep the first 64 bytes (parameter sets) so the stream still starts.
+            let byte = 64 + (seed as usize) % (damaged.len() - 64);
+            damaged[byte] ^= 1 << (seed >> 61);
+        }
+        let path = dir.join(format!("flipped{round}.h264"));
+        std::fs::write(&path, &damaged).unwrap();
+        let d = decode(
+            &path,
+            "max-errors=-1",
+            &output_caps("NV12"),
+            false,
+            Duration::from_secs(20),
+        );
+        outcomes.push(format!(
+            "{} bits flipped: {} frames, {} warnings, error {:?}{}",
+            8 << round,
+            d.frames.len(),
+            d.warnings.len(),
+            d.error,
+            d.warnings
+                .first()
+                .map(|w| format!(", first warning: {w}"))
+                .unwrap_or_default()
+        ));
+    }
+    for line in &outcomes {
+        println!("{line}");
+    }
+    let clean = decode(
+        &media_dir().join(clip),
+        "",
+        &output_caps("NV12"),
+        false,
+        LIMIT,
+    );
+    let md5s: Vec<_> = clean.frames.iter().map(|f| f.md5.clone()).collect();
+    let expected: Vec<_> = references(clip).into_iter().map(|(_, m)| m).collect();
+    assert_eq!(md5s, expected, "the clean file after the damaged ones");
+}
+
+/// `output-every=3` outputs a third of the pictures (counted in decode order) and
+/// `keyframes-only` the key frames; every picture output is one libavcodec has.
+#[test]
+fn frame_sampling() {
+    let _device = device();
+    let clip = "h264_bframes_720p.mp4";
+    let reference: HashSet<String> = references(clip).into_iter().map(|(_, m)| m).collect();
+    let every3 = decode(
+        &media_dir().join(clip),
+        "output-every=3",
+        &output_caps("NV12"),
+        false,
+        LIMIT,
+    );
+    assert_eq!(every3.error, None);
+    assert_eq!(every3.frames.len(), 20, "60 pictures, one in 3");
+    assert!(every3.frames.iter().all(|f| reference.contains(&f.md5)));
+    let keys = decode(
+        &media_dir().join(clip),
+        "keyframes-only=true",
+        &output_caps("NV12"),
+        false,
+        LIMIT,
+    );
+    assert_eq!(keys.error, None);
+    assert_eq!(keys.frames.len(), 2, "two key frames (every 30 frames)");
+    assert!(keys.frames.iter().all(|f| reference.contains(&f.md5)));
+}
+
+/// The real clip decoded 20 times in one pipeline, seeking back to the start at each end:
+/// device memory and the plugin's allocations stay flat.
+#[test]
+fn memory_flat_over_20_loops() {
+    let device = device();
+    let (pipeline, sink) = decode_pipeline(
+        &real_clip(),
+        "",
+        "video/x-raw(memory:CUDAMemory),format=NV12",
+    );
+    let frames = Arc::new(Mutex::new(0usize));
+    let counter = frames.clone();
+    sink.set_callbacks(
+        gst_app::AppSinkCallbacks::builder()
+            .new_sample(move |sink| {
+                sink.pull_sample().map_err(|_| gst::FlowError::Eos)?;
+                *counter.lock().unwrap() += 1;
+                Ok(gst::FlowSuccess::Ok)
+            })
+            .build(),
+    );
+    let bus = pipeline.bus().unwrap();
+    pipeline.set_state(gst::State::Playing).unwrap();
+    let mut samples = Vec::new();
+    while samples.len() < 20 {
+        let msg = bus
+            .timed_pop_filtered(
+                gst::ClockTime::from_seconds(30),
+                &[gst::MessageType::Eos, gst::MessageType::Error],
+            )
+            .expect("no EOS within 30 s");
+        if let gst::MessageView::Error(e) = msg.view() {
+            panic!("{}", e.error());
+        }
+        let (free, total) = device.memory_info().unwrap();
+        samples.push((
+            *frames.lock().unwrap(),
+            total - free,
+            cuda::live_device_allocations(),
+        ));
+        pipeline
+            .seek_simple(gst::SeekFlags::FLUSH, gst::ClockTime::ZERO)
+            .unwrap();
+    }
+    for (loop_, (frames, used, (buffers, bytes))) in samples.iter().enumerate() {
+        println!(
+            "loop {:>2}: {frames:>5} frames, device memory used {:>8.1} MiB, plugin allocations \
+             {buffers} ({:.1} MiB)",
+            loop_ + 1,
+            *used as f64 / 1048576.0,
+            *bytes as f64 / 1048576.0
+        );
+    }
+    assert_eq!(samples.last().unwrap().0, 20 * 132);
+    let (_, used1, allocations1) = samples[1];
+    for (i, (_, used, allocations)) in samples.iter().enumerate().skip(1) {
+        assert_eq!(
+            *allocations,
+            allocations1,
+            "allocations changed by loop {}",
+            i + 1
+        );
+        let drift = (*used as i64 - used1 as i64).abs();
+        assert!(
+            drift <= 4 << 20,
+            "device memory moved {drift} bytes by loop {}",
+            i + 1
+        );
+    }
+}
