@@ -315,7 +315,7 @@ pub struct Display {
     pub index: i32,
     pub progressive: bool,
     pub top_field_first: bool,
-    /// The timestamp given with the packet the picture came from.
+    /// A timestamp given with the packets (see [`Parser::parse`]).
     pub timestamp: i64,
 }
 
@@ -459,16 +459,23 @@ impl Parser {
         check("cuvidParseVideoData", result)
     }
 
-    /// Parses `data` (one access unit / frame when `end_of_picture`), tagged with `timestamp`,
-    /// calling `client` for every sequence, picture to decode and picture to display.
+    /// Parses `data` (one access unit / frame when `end_of_picture`), calling `client` for
+    /// every sequence, picture to decode and picture to display.
+    ///
+    /// The parser hands the timestamps it was given to displayed pictures in increasing order
+    /// (it does not keep each picture's own): with presentation timestamps, each displayed
+    /// picture gets its own.
     pub fn parse(
         &mut self,
         data: &[u8],
-        timestamp: i64,
+        timestamp: Option<i64>,
         end_of_picture: bool,
         client: &mut dyn ParserClient,
     ) -> Result<(), CudaError> {
-        let mut flags = ffi::CUVID_PKT_TIMESTAMP;
+        let mut flags = 0;
+        if timestamp.is_some() {
+            flags |= ffi::CUVID_PKT_TIMESTAMP;
+        }
         if end_of_picture {
             flags |= ffi::CUVID_PKT_ENDOFPICTURE;
         }
@@ -476,7 +483,7 @@ impl Parser {
             flags,
             payload_size: data.len() as _,
             payload: data.as_ptr(),
-            timestamp,
+            timestamp: timestamp.unwrap_or(0),
         };
         self.feed(&mut packet, client)
     }

@@ -348,13 +348,20 @@ impl Client<'_> {
             .map_err(|_| gst::FlowError::NotNegotiated)?;
 
         let mut caps = info.to_caps().map_err(|_| gst::FlowError::NotNegotiated)?;
-        let mut cuda_caps = caps.clone();
+        let mut cuda_caps = caps.copy();
         cuda_caps
-            .get_mut()
-            .unwrap()
+            .make_mut()
             .set_features_simple(Some(cuda_features()));
         if obj.src_pad().peer_query_accept_caps(&cuda_caps) {
             caps = cuda_caps;
+        }
+        let same = self.state.output.as_ref().is_some_and(|o| o.info == info)
+            && obj
+                .src_pad()
+                .current_caps()
+                .is_some_and(|current| current == caps);
+        if same {
+            return Ok(());
         }
         let mut state = obj.set_interlaced_output_state(format, mode, width, height, None)?;
         state.set_info(info.clone());
@@ -488,13 +495,26 @@ impl ParserClient for Client<'_> {
 
     fn display(&mut self, display: &Display) -> bool {
         let obj = self.imp.obj();
-        let Some(frame) = u32::try_from(display.timestamp)
-            .ok()
-            .and_then(|n| obj.frame(n as i32))
-        else {
+        // The displayed picture carries a presentation timestamp of the packets fed (see
+        // `Parser::parse`): its frame is the pending frame with that PTS, or the oldest when
+        // the input has no timestamps.
+        let frame = obj
+            .frames()
+            .into_iter()
+            .find(|f| f.pts().map(|p| p.nseconds() as i64) == Some(display.timestamp))
+            .or_else(|| obj.oldest_frame());
+        let Some(frame) = frame else {
             // Its frame is gone (flushed): nothing to output.
             return true;
         };
+        gst::log!(
+            CAT,
+            imp = self.imp,
+            "display picture {} of frame {} (pts {})",
+            display.index,
+            frame.system_frame_number(),
+            frame.pts().display()
+        );
         let index = display.index as usize;
         if self.state.hidden.get(index).copied().unwrap_or(false) {
             obj.release_frame(frame);
@@ -868,7 +888,16 @@ impl VideoDecoderImpl for NvDec {
             self.obj().release_frame(frame);
             return Ok(gst::FlowSuccess::Ok);
         }
-        // The frame is looked up again by number when the parser displays it.
+        gst::log!(
+            CAT,
+            imp = self,
+            "frame {number}: pts {} dts {}, {} bytes",
+            frame.pts().display(),
+            frame.dts().display(),
+            input.size()
+        );
+        let pts = frame.pts();
+        // The frame is looked up again when the parser displays its picture.
         drop(frame);
 
         let codec_data = {
@@ -882,14 +911,15 @@ impl VideoDecoderImpl for NvDec {
             }
         };
         let map = input.map_readable().map_err(|_| gst::FlowError::Error)?;
+        let timestamp = pts.map(|p| p.nseconds() as i64);
         self.with_session(Some(number), |parser, client| {
             if let Some(config) = &codec_data {
                 let config = config
                     .map_readable()
                     .map_err(|_| CudaError::Invalid("codec_data cannot be read".into()))?;
-                parser.parse(&config, i64::from(number), false, client)?;
+                parser.parse(&config, None, false, client)?;
             }
-            parser.parse(&map, i64::from(number), true, client)
+            parser.parse(&map, timestamp, true, client)
         })
     }
 
