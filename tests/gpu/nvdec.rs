@@ -134,8 +134,10 @@ fn decode_pipeline(path: &Path, props: &str, caps: &str) -> (Stopping, gst_app::
         .add_many([&src, &parse, tail.upcast_ref()])
         .unwrap();
     src.link(&parse).unwrap();
-    let weak = pipeline.downgrade();
     let video_sink = tail.static_pad("sink").unwrap();
+    // Other streams (audio) stay unlinked: demuxers carry on with the linked one. A sink on
+    // them without a queue would hold the demuxer's one thread in preroll after a flush while
+    // the decoder still waits for video.
     parse.connect_pad_added(move |_, pad| {
         let caps = pad.current_caps().unwrap_or_else(|| pad.query_caps(None));
         let name = caps
@@ -145,18 +147,7 @@ fn decode_pipeline(path: &Path, props: &str, caps: &str) -> (Stopping, gst_app::
         let is_video = name.starts_with("video/") || name == "image/jpeg";
         if is_video && !video_sink.is_linked() {
             pad.link(&video_sink).unwrap();
-            return;
         }
-        let Some(pipeline) = weak.upgrade() else {
-            return;
-        };
-        let sink = gst::ElementFactory::make("fakesink")
-            .property("sync", false)
-            .build()
-            .unwrap();
-        pipeline.add(&sink).unwrap();
-        sink.sync_state_with_parent().unwrap();
-        pad.link(&sink.static_pad("sink").unwrap()).unwrap();
     });
     let sink = tail
         .by_name("sink")

@@ -449,6 +449,7 @@ impl Client<'_> {
 
 impl ParserClient for Client<'_> {
     fn sequence(&mut self, seq: &SequenceInfo) -> Option<u32> {
+        gst::debug!(CAT, imp = self.imp, "sequence {seq:?}");
         match self.sequence_result(seq) {
             Ok(surfaces) => Some(surfaces),
             Err(e) => {
@@ -483,6 +484,12 @@ impl ParserClient for Client<'_> {
         let Some(decoder) = &self.state.decoder else {
             return self.damaged("picture before any sequence header", None);
         };
+        gst::trace!(
+            CAT,
+            imp = self.imp,
+            "decode picture {index} (reference {})",
+            picture.is_reference()
+        );
         match decoder.decode(&mut picture) {
             Ok(()) => true,
             Err(e) => {
@@ -936,20 +943,27 @@ impl VideoDecoderImpl for NvDec {
         let Some(session) = guard.as_mut() else {
             return true;
         };
-        // A new parser forgets the old stream position; the decoder stays for the same
-        // sequence. Mapped frames are released once their copies are done.
-        if let Ok(parser) = Parser::new(session.state.codec, session.state.settings.display_delay) {
-            session.parser = parser;
-        }
-        session.codec_data_sent = false;
-        session.state.hidden = [false; MAX_PICTURES];
-        while let Some((mapped, event)) = session.state.mapped.pop_front() {
+        // Start afresh: a new parser forgets the old stream position, and the decoder (whose
+        // surfaces the old parser managed) is made again at the next sequence header.
+        // Mapped frames are released once their copies are done.
+        let state = &mut session.state;
+        while let Some((mapped, event)) = state.mapped.pop_front() {
             let _ = event.synchronize();
-            if let Some(decoder) = &session.state.decoder {
+            if let Some(decoder) = &state.decoder {
                 let _ = decoder.unmap(mapped);
             }
-            session.state.spare_events.push(event);
+            state.spare_events.push(event);
         }
+        state.decoder = None;
+        state.hidden = [false; MAX_PICTURES];
+        match Parser::new(state.codec, state.settings.display_delay) {
+            Ok(parser) => session.parser = parser,
+            Err(e) => {
+                self.obj().post_error_message(e.to_error_message());
+                return false;
+            }
+        }
+        session.codec_data_sent = false;
         true
     }
 
