@@ -1,0 +1,244 @@
+//! NVDEC decode throughput of `nvdec` (CUDA memory out), one stream and N at once (N pipelines
+//! in this process, and N processes), next to an anchor's figure from the same run.
+//!
+//!   decode-bench CLIP [--streams N] [--props "nvdec properties"] [--anchor "COMMAND"]
+//!
+//! Each pipeline is `filesrc ! parsebin ! nvdec ! video/x-raw(memory:CUDAMemory) ! fakesink`.
+//! Pipelines preroll first (decoder created, first frame out), then all start together; a
+//! pipeline's figure is the frames its sink received after the start over the time from the
+//! start to its end of stream. The anchor command (e.g. NVIDIA's PyNvVideoCodec script) is run
+//! as is, with N appended for the multi-stream row, and its last line printed beside ours.
+
+use std::io::{BufRead, Write};
+use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use gst::prelude::*;
+
+struct Options {
+    clip: String,
+    streams: usize,
+    props: String,
+    anchor: Option<String>,
+}
+
+fn options() -> Options {
+    let mut args = std::env::args().skip(1);
+    let mut options = Options {
+        clip: String::new(),
+        streams: 7,
+        props: String::new(),
+        anchor: None,
+    };
+    while let Some(arg) = args.next() {
+        match arg.as_str() {
+            "--streams" => options.streams = args.next().unwrap().parse().expect("a number"),
+            "--props" => options.props = args.next().unwrap(),
+            "--anchor" => options.anchor = args.next(),
+            _ => options.clip = arg,
+        }
+    }
+    assert!(
+        !options.clip.is_empty(),
+        "usage: decode-bench CLIP [--streams N] [--props P] [--anchor CMD]"
+    );
+    options
+}
+
+/// One prerolled pipeline and the count of frames its sink has received.
+struct Run {
+    pipeline: gst::Pipeline,
+    frames: Arc<AtomicU64>,
+}
+
+fn prepare(clip: &str, props: &str) -> Run {
+    let pipeline = gst::parse::launch(&format!(
+        "filesrc location=\"{clip}\" ! parsebin ! nvdec {props} ! \
+         video/x-raw(memory:CUDAMemory) ! fakesink name=sink sync=false"
+    ))
+    .unwrap()
+    .downcast::<gst::Pipeline>()
+    .unwrap();
+    let frames = Arc::new(AtomicU64::new(0));
+    let counter = frames.clone();
+    pipeline
+        .by_name("sink")
+        .unwrap()
+        .static_pad("sink")
+        .unwrap()
+        .add_probe(gst::PadProbeType::BUFFER, move |_, _| {
+            counter.fetch_add(1, Ordering::Relaxed);
+            gst::PadProbeReturn::Ok
+        });
+    pipeline.set_state(gst::State::Paused).unwrap();
+    let (result, _, _) = pipeline.state(gst::ClockTime::from_seconds(30));
+    if result.is_err() {
+        let error = pipeline
+            .bus()
+            .unwrap()
+            .pop_filtered(&[gst::MessageType::Error])
+            .map(|m| format!("{m:?}"))
+            .unwrap_or_default();
+        panic!("{clip} does not preroll: {error}");
+    }
+    Run { pipeline, frames }
+}
+
+/// Starts every run at once; returns (frames after the start, seconds) of each.
+fn race(runs: &[Run]) -> Vec<(u64, f64)> {
+    let before: Vec<u64> = runs
+        .iter()
+        .map(|r| r.frames.load(Ordering::Relaxed))
+        .collect();
+    let start = Instant::now();
+    for run in runs {
+        run.pipeline.set_state(gst::State::Playing).unwrap();
+    }
+    let mut results = vec![None; runs.len()];
+    while results.iter().any(Option::is_none) {
+        for (i, run) in runs.iter().enumerate() {
+            if results[i].is_some() {
+                continue;
+            }
+            let bus = run.pipeline.bus().unwrap();
+            if let Some(msg) = bus.timed_pop_filtered(
+                gst::ClockTime::from_mseconds(1),
+                &[gst::MessageType::Eos, gst::MessageType::Error],
+            ) {
+                if let gst::MessageView::Error(e) = msg.view() {
+                    panic!("pipeline {i}: {}", e.error());
+                }
+                let frames = run.frames.load(Ordering::Relaxed) - before[i];
+                results[i] = Some((frames, start.elapsed().as_secs_f64()));
+            }
+        }
+    }
+    for run in runs {
+        run.pipeline.set_state(gst::State::Null).unwrap();
+    }
+    results.into_iter().map(Option::unwrap).collect()
+}
+
+/// Aggregate fps of runs started together: all frames over the time the last one took.
+fn aggregate(results: &[(u64, f64)]) -> (u64, f64, f64) {
+    let frames: u64 = results.iter().map(|r| r.0).sum();
+    let seconds = results.iter().map(|r| r.1).fold(0.0, f64::max);
+    (frames, seconds, frames as f64 / seconds)
+}
+
+/// Child mode: prepare one pipeline, say "ready", wait for a line on stdin, run, print
+/// "FRAMES SECONDS".
+fn child(clip: &str, props: &str) {
+    let run = prepare(clip, props);
+    println!("ready");
+    std::io::stdout().flush().unwrap();
+    let mut line = String::new();
+    std::io::stdin().read_line(&mut line).unwrap();
+    let (frames, seconds) = race(std::slice::from_ref(&run))[0];
+    println!("{frames} {seconds}");
+}
+
+fn processes(clip: &str, props: &str, n: usize) -> (u64, f64, f64) {
+    let exe = std::env::current_exe().unwrap();
+    let mut children: Vec<_> = (0..n)
+        .map(|_| {
+            Command::new(&exe)
+                .args(["--child", clip, props])
+                .stdin(Stdio::piped())
+                .stdout(Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    let mut readers: Vec<_> = children
+        .iter_mut()
+        .map(|c| std::io::BufReader::new(c.stdout.take().unwrap()))
+        .collect();
+    for reader in &mut readers {
+        let mut line = String::new();
+        reader.read_line(&mut line).unwrap();
+        assert_eq!(line.trim(), "ready", "a child failed to start");
+    }
+    let start = Instant::now();
+    for child in &mut children {
+        writeln!(child.stdin.as_mut().unwrap(), "go").unwrap();
+    }
+    let mut frames = 0;
+    for reader in &mut readers {
+        let mut line = String::new();
+        reader.read_line(&mut line).unwrap();
+        frames += line
+            .split_whitespace()
+            .next()
+            .unwrap()
+            .parse::<u64>()
+            .unwrap();
+    }
+    let seconds = start.elapsed().as_secs_f64();
+    for mut child in children {
+        child.wait().unwrap();
+    }
+    (frames, seconds, frames as f64 / seconds)
+}
+
+/// Runs the anchor command and returns its last output line.
+fn anchor(command: &str, n: usize) -> String {
+    let output = Command::new("sh")
+        .arg("-c")
+        .arg(format!("{command} {n}"))
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&output.stdout);
+    let last = text.lines().last().unwrap_or("").to_string();
+    if last.is_empty() {
+        format!(
+            "anchor failed: {}",
+            String::from_utf8_lossy(&output.stderr).trim()
+        )
+    } else {
+        last
+    }
+}
+
+fn main() {
+    gst::init().unwrap();
+    gstcudapreproc::plugin_register_static().unwrap();
+    let args: Vec<String> = std::env::args().collect();
+    if args.get(1).map(String::as_str) == Some("--child") {
+        child(&args[2], &args[3]);
+        return;
+    }
+    let options = options();
+    let row = |name: &str, (frames, seconds, fps): (u64, f64, f64)| {
+        println!("{name:<44} {frames:>7} {seconds:>9.3} {fps:>9.0}");
+    };
+
+    // Warm-up: CUDA and NVDEC initialisation, file cache.
+    race(&[prepare(&options.clip, &options.props)]);
+
+    println!("clip {} | nvdec {}", options.clip, options.props);
+    println!("{:<44} {:>7} {:>9} {:>9}", "", "frames", "seconds", "fps");
+    let one = aggregate(&race(&[prepare(&options.clip, &options.props)]));
+    row("nvdec, 1 stream", one);
+    if let Some(command) = &options.anchor {
+        println!("anchor, 1 stream: {}", anchor(command, 1));
+    }
+    let n = options.streams;
+    let runs: Vec<Run> = (0..n)
+        .map(|_| prepare(&options.clip, &options.props))
+        .collect();
+    row(
+        &format!("nvdec, {n} pipelines in one process"),
+        aggregate(&race(&runs)),
+    );
+    row(
+        &format!("nvdec, {n} processes"),
+        processes(&options.clip, &options.props, n),
+    );
+    if let Some(command) = &options.anchor {
+        println!("anchor, {n} streams: {}", anchor(command, n));
+    }
+    std::thread::sleep(Duration::from_millis(10));
+}
