@@ -6,11 +6,17 @@ use gstcudapreproc::cuda;
 fn pipeline_start_names_what_is_missing() {
     match cuda::device_count() {
         Err(cuda::CudaError::NoDriver) => {
-            let pipeline =
-                cudapreproc_tests::pipeline("videotestsrc num-buffers=1 ! cudacvtcolor ! fakesink");
-            let error = cudapreproc_tests::run_to_end(&pipeline).expect("start must fail");
-            assert!(error.contains("no CUDA driver"), "{error}");
-            assert!(error.contains("libcuda.so.1"), "{error}");
+            let clip = concat!(env!("CARGO_MANIFEST_DIR"), "/../media/bigbuckbunny.mp4");
+            for description in [
+                "videotestsrc num-buffers=1 ! cudacvtcolor ! fakesink".to_string(),
+                format!("filesrc location={clip} ! qtdemux ! h264parse ! nvdec ! fakesink"),
+                format!("nvdecsrc location={clip} ! fakesink"),
+            ] {
+                let pipeline = cudapreproc_tests::pipeline(&description);
+                let error = cudapreproc_tests::run_to_end(&pipeline).expect("start must fail");
+                assert!(error.contains("no CUDA driver"), "{description}: {error}");
+                assert!(error.contains("libcuda.so.1"), "{description}: {error}");
+            }
         }
         Ok(count) => {
             // With a driver the same path reports a device that does not exist.

@@ -80,3 +80,70 @@ fn unknown_matrix_nick_is_rejected() {
     let (_, enum_value) = glib::EnumValue::from_value(&value).unwrap();
     assert_eq!(enum_value.nick(), "auto");
 }
+
+#[test]
+fn decoder_elements_are_registered() {
+    cudapreproc_tests::init();
+    for (name, klass, type_name) in [
+        ("nvdec", "Codec/Decoder/Video/Hardware", "GstRsNvDec"),
+        ("nvdecsrc", "Source/Video/Hardware", "GstRsNvDecSrc"),
+    ] {
+        let factory = gst::ElementFactory::find(name).unwrap();
+        assert_eq!(factory.metadata(gst::ELEMENT_METADATA_KLASS), Some(klass));
+        assert_eq!(factory.create().build().unwrap().type_().name(), type_name);
+    }
+}
+
+#[test]
+fn nvdec_properties() {
+    cudapreproc_tests::init();
+    let nvdec = gst::ElementFactory::make("nvdec").build().unwrap();
+    assert_eq!(nvdec.property::<i32>("cuda-device-id"), 0);
+    assert_eq!(nvdec.property::<u32>("display-delay"), 4);
+    assert_eq!(nvdec.property::<u32>("decode-surfaces"), 0);
+    assert_eq!(nvdec.property::<u32>("output-every"), 1);
+    assert!(!nvdec.property::<bool>("keyframes-only"));
+    nvdec.set_property_from_str("deinterlace-mode", "adaptive");
+    let value = nvdec.property_value("deinterlace-mode");
+    assert_eq!(
+        glib::EnumValue::from_value(&value).unwrap().1.nick(),
+        "adaptive"
+    );
+    let pspec = nvdec.find_property("output-every").unwrap();
+    assert_eq!(
+        pspec
+            .downcast_ref::<glib::ParamSpecUInt>()
+            .unwrap()
+            .minimum(),
+        1
+    );
+}
+
+#[test]
+fn nvdecsrc_forwards_decoder_properties() {
+    cudapreproc_tests::init();
+    let src = gst::ElementFactory::make("nvdecsrc").build().unwrap();
+    src.set_property("display-delay", 0u32);
+    src.set_property("output-every", 5u32);
+    src.set_property_from_str("deinterlace-mode", "bob");
+    let bin = src.downcast_ref::<gst::Bin>().unwrap();
+    let decoder = bin.by_name("decoder").unwrap();
+    assert_eq!(decoder.property::<u32>("display-delay"), 0);
+    assert_eq!(decoder.property::<u32>("output-every"), 5);
+    let value = decoder.property_value("deinterlace-mode");
+    assert_eq!(glib::EnumValue::from_value(&value).unwrap().1.nick(), "bob");
+
+    src.set_property("location", "media/bigbuckbunny.mp4");
+    let uri = src.property::<String>("uri");
+    assert!(
+        uri.starts_with("file:///") && uri.ends_with("/media/bigbuckbunny.mp4"),
+        "{uri}"
+    );
+}
+
+#[test]
+fn nvdecsrc_without_location_says_so() {
+    let pipeline = cudapreproc_tests::pipeline("nvdecsrc ! fakesink");
+    let error = cudapreproc_tests::run_to_end(&pipeline).expect("must fail");
+    assert!(error.contains("no location or uri set"), "{error}");
+}

@@ -7,13 +7,16 @@ pub mod cuda;
 mod cudacvtcolor;
 pub mod cuvid;
 mod nvdec;
+mod nvdecsrc;
 
 pub use cudacvtcolor::{ColorMatrix, ColorRange, CudaCvtColor};
 pub use nvdec::{DeinterlaceMode, NvDec};
+pub use nvdecsrc::NvDecSrc;
 
 fn plugin_init(plugin: &gst::Plugin) -> Result<(), glib::BoolError> {
     cudacvtcolor::register(plugin)?;
     nvdec::register(plugin)?;
+    nvdecsrc::register(plugin)?;
     Ok(())
 }
 

@@ -205,6 +205,19 @@ fn colorimetry(
     gst_video::VideoColorimetry::new(range, matrix, transfer, primaries)
 }
 
+/// Why a picture could not be output.
+enum OutputError {
+    Cuda(CudaError),
+    /// Downstream or the base class stopped the flow.
+    Flow(gst::FlowError),
+}
+
+impl From<CudaError> for OutputError {
+    fn from(e: CudaError) -> Self {
+        OutputError::Cuda(e)
+    }
+}
+
 /// The parser's client for one `parse` call: decodes, and outputs displayed pictures through
 /// the element.
 struct Client<'a> {
@@ -385,17 +398,32 @@ impl Client<'_> {
         &mut self,
         display: &Display,
         mut frame: gst_video::VideoCodecFrame<'_>,
-    ) -> Result<gst::FlowSuccess, CudaError> {
+    ) -> Result<gst::FlowSuccess, OutputError> {
         let obj = self.imp.obj();
         let (Some(decoder), Some(output)) = (&self.state.decoder, &self.state.output) else {
-            return Err(CudaError::Invalid(
-                "picture displayed before its sequence".into(),
-            ));
+            return Err(CudaError::Invalid("picture displayed before its sequence".into()).into());
         };
         obj.allocate_output_frame(&mut frame, None)
-            .map_err(|e| CudaError::Invalid(format!("no output buffer: {e:?}")))?;
+            .map_err(OutputError::Flow)?;
         let stream = &self.gpu.stream;
         let mapped = decoder.map(display, stream)?;
+        // Mapping waits for the decode, so its outcome is known now.
+        match decoder.status(display.index)? {
+            DecodeStatus::Failed => {
+                decoder.unmap(mapped)?;
+                let counted = self
+                    .imp
+                    .count_damage("picture decoded with errors", Some(&frame));
+                let _ = obj.drop_frame(frame);
+                return counted.map_err(OutputError::Flow);
+            }
+            DecodeStatus::Concealed => {
+                self.imp
+                    .count_damage("damaged picture, errors concealed", Some(&frame))
+                    .map_err(OutputError::Flow)?;
+            }
+            DecodeStatus::Ok => {}
+        }
         let row = u64::from(mapped.pitch) * u64::from(mapped.plane_rows);
         let pitch = mapped.pitch as usize;
         let src = Planes {
@@ -424,8 +452,7 @@ impl Client<'_> {
             buffer.set_flags(gst::BufferFlags::from_bits_retain(flags.bits()));
         }
         self.retire_mapped(OUTPUT_SURFACES as usize - 1)?;
-        obj.finish_frame(frame)
-            .map_err(|e| CudaError::Invalid(format!("pushing downstream: {e:?}")))
+        obj.finish_frame(frame).map_err(OutputError::Flow)
     }
 
     /// Unmaps frames whose copies have run until at most `keep` stay mapped (waiting on the
@@ -527,33 +554,15 @@ impl ParserClient for Client<'_> {
             obj.release_frame(frame);
             return true;
         }
-        let status = self
-            .state
-            .decoder
-            .as_ref()
-            .map_or(Ok(DecodeStatus::Ok), |d| d.status(display.index));
-        match status {
-            Ok(DecodeStatus::Failed) => {
-                let ok = self.damaged("picture decoded with errors", Some(&frame));
-                let _ = obj.drop_frame(frame);
-                return ok;
-            }
-            Ok(DecodeStatus::Concealed) => {
-                if !self.damaged("damaged picture, errors concealed", Some(&frame)) {
-                    return false;
-                }
-            }
-            Ok(DecodeStatus::Ok) => {}
-            Err(e) => return self.post(&e),
-        }
         match self.output(display, frame) {
             Ok(_) => true,
-            Err(CudaError::Invalid(msg)) if msg.starts_with("pushing downstream") => {
-                // Flushing, EOS or not linked downstream: stop and report it from handle_frame.
-                self.fail(gst::FlowError::Flushing);
+            Err(OutputError::Flow(flow)) => {
+                // Flushing, EOS, not linked downstream or past max-errors: stop, and report it
+                // from handle_frame.
+                self.fail(flow);
                 false
             }
-            Err(e) => self.post(&e),
+            Err(OutputError::Cuda(e)) => self.post(&e),
         }
     }
 }

@@ -1,0 +1,370 @@
+use std::sync::{LazyLock, Mutex, OnceLock};
+
+use gst::glib;
+use gst::prelude::*;
+use gst::subclass::prelude::*;
+
+static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
+    gst::DebugCategory::new(
+        "nvdecsrc",
+        gst::DebugColorFlags::empty(),
+        Some("NVDEC source bin"),
+    )
+});
+
+/// `nvdec` properties the bin offers as its own, forwarded to the decoder.
+const DECODER_PROPERTIES: &[&str] = &[
+    "cuda-device-id",
+    "display-delay",
+    "decode-surfaces",
+    "deinterlace-mode",
+    "output-every",
+    "keyframes-only",
+    "max-errors",
+];
+
+#[derive(Default)]
+struct Settings {
+    /// What to read, as a URI (a `location` is turned into a `file://` URI).
+    uri: Option<String>,
+    /// The `location` as given, for messages.
+    location: Option<String>,
+}
+
+impl Settings {
+    /// How messages name the input.
+    fn name(&self) -> String {
+        self.location
+            .clone()
+            .or_else(|| self.uri.clone())
+            .unwrap_or_else(|| "(no location)".into())
+    }
+}
+
+#[derive(Default)]
+pub struct NvDecSrc {
+    settings: Mutex<Settings>,
+    decoder: OnceLock<gst::Element>,
+    /// The reading and demuxing part, made when the bin goes to READY.
+    source: Mutex<Option<(gst::Element, gst::Element)>>,
+}
+
+/// A copy of `spec` (same name, type, range and default) for another class to install.
+fn copy_pspec(spec: &glib::ParamSpec) -> glib::ParamSpec {
+    let (name, nick, blurb) = (spec.name(), spec.nick(), spec.blurb().unwrap_or_default());
+    let flags = spec.flags();
+    let mutable_playing = flags.contains(gst::PARAM_FLAG_MUTABLE_PLAYING);
+    let ready = flags.contains(gst::PARAM_FLAG_MUTABLE_READY);
+    macro_rules! common {
+        ($builder:expr) => {{
+            let b = $builder.nick(nick).blurb(blurb);
+            let b = if mutable_playing {
+                b.mutable_playing()
+            } else if ready {
+                b.mutable_ready()
+            } else {
+                b
+            };
+            b.build()
+        }};
+    }
+    if let Some(s) = spec.downcast_ref::<glib::ParamSpecInt>() {
+        common!(glib::ParamSpecInt::builder(name)
+            .minimum(s.minimum())
+            .maximum(s.maximum())
+            .default_value(s.default_value()))
+    } else if let Some(s) = spec.downcast_ref::<glib::ParamSpecUInt>() {
+        common!(glib::ParamSpecUInt::builder(name)
+            .minimum(s.minimum())
+            .maximum(s.maximum())
+            .default_value(s.default_value()))
+    } else if let Some(s) = spec.downcast_ref::<glib::ParamSpecBoolean>() {
+        common!(glib::ParamSpecBoolean::builder(name).default_value(s.default_value()))
+    } else if let Some(s) = spec.downcast_ref::<glib::ParamSpecEnum>() {
+        let default: crate::DeinterlaceMode = s
+            .default_value()
+            .expect("the only enum property of nvdec is deinterlace-mode");
+        common!(glib::ParamSpecEnum::builder_with_default(name, default))
+    } else {
+        unreachable!("nvdec property {name} of an unexpected type")
+    }
+}
+
+impl NvDecSrc {
+    fn decoder(&self) -> &gst::Element {
+        self.decoder.get().expect("made in constructed()")
+    }
+
+    /// The reading and demuxing part for the configured URI.
+    fn build_source(&self) -> Result<(), gst::StateChangeError> {
+        let (uri, name) = {
+            let settings = self.settings.lock().unwrap();
+            (settings.uri.clone(), settings.name())
+        };
+        let Some(uri) = uri else {
+            gst::element_imp_error!(
+                self,
+                gst::ResourceError::NotFound,
+                ("nvdecsrc: no location or uri set")
+            );
+            return Err(gst::StateChangeError);
+        };
+        let make = |factory: &str| {
+            gst::ElementFactory::make(factory).build().map_err(|_| {
+                gst::element_imp_error!(
+                    self,
+                    gst::CoreError::MissingPlugin,
+                    ("{name}: GStreamer element {factory} is missing")
+                );
+                gst::StateChangeError
+            })
+        };
+        let reader = make("urisourcebin")?;
+        reader.set_property("uri", &uri);
+        let parser = make("parsebin")?;
+        let obj = self.obj();
+        obj.add_many([&reader, &parser]).unwrap();
+
+        let parser_sink = parser.static_pad("sink").unwrap();
+        reader.connect_pad_added(move |_, pad| {
+            if !parser_sink.is_linked() {
+                let _ = pad.link(&parser_sink);
+            }
+        });
+        // The first video stream goes to the decoder; the demuxer carries on with the others
+        // unlinked.
+        let decoder_sink = self.decoder().static_pad("sink").unwrap();
+        parser.connect_pad_added(move |_, pad| {
+            let caps = pad.current_caps().unwrap_or_else(|| pad.query_caps(None));
+            let media = caps
+                .structure(0)
+                .map(|s| s.name().to_string())
+                .unwrap_or_default();
+            if (media.starts_with("video/") || media == "image/jpeg") && !decoder_sink.is_linked() {
+                if let Err(e) = pad.link(&decoder_sink) {
+                    gst::warning!(CAT, "cannot decode {media} stream: {e:?}");
+                }
+            }
+        });
+        let weak = obj.downgrade();
+        let decoder_sink = self.decoder().static_pad("sink").unwrap();
+        parser.connect_no_more_pads(move |_| {
+            if let Some(obj) = weak.upgrade() {
+                if !decoder_sink.is_linked() {
+                    let name = obj.imp().settings.lock().unwrap().name();
+                    gst::element_error!(
+                        obj,
+                        gst::StreamError::WrongType,
+                        ("{name}: no video stream nvdec can decode")
+                    );
+                }
+            }
+        });
+        *self.source.lock().unwrap() = Some((reader, parser));
+        Ok(())
+    }
+
+    fn remove_source(&self) {
+        if let Some((reader, parser)) = self.source.lock().unwrap().take() {
+            for element in [&reader, &parser] {
+                let _ = element.set_state(gst::State::Null);
+                let _ = self.obj().remove(element);
+            }
+        }
+    }
+}
+
+#[glib::object_subclass]
+impl ObjectSubclass for NvDecSrc {
+    const NAME: &'static str = "GstRsNvDecSrc";
+    type Type = super::NvDecSrc;
+    type ParentType = gst::Bin;
+    type Interfaces = (gst::URIHandler,);
+}
+
+impl ObjectImpl for NvDecSrc {
+    fn properties() -> &'static [glib::ParamSpec] {
+        static PROPERTIES: LazyLock<Vec<glib::ParamSpec>> = LazyLock::new(|| {
+            let decoder = gst::ElementFactory::make("nvdec")
+                .build()
+                .expect("nvdec is registered with this plugin");
+            let mut properties = vec![
+                glib::ParamSpecString::builder("location")
+                    .nick("Location")
+                    .blurb("File to read (MP4, Matroska/WebM, MPEG-TS, raw elementary streams...)")
+                    .mutable_ready()
+                    .build(),
+                glib::ParamSpecString::builder("uri")
+                    .nick("URI")
+                    .blurb("URI to read (file://, http://...), instead of a location")
+                    .mutable_ready()
+                    .build(),
+            ];
+            properties.extend(
+                DECODER_PROPERTIES
+                    .iter()
+                    .map(|name| copy_pspec(&decoder.find_property(name).unwrap())),
+            );
+            properties
+        });
+        PROPERTIES.as_ref()
+    }
+
+    fn set_property(&self, _id: usize, value: &glib::Value, pspec: &glib::ParamSpec) {
+        match pspec.name() {
+            "location" => {
+                let location: Option<String> = value.get().expect("type checked upstream");
+                let uri = location.as_ref().map(|l| {
+                    let path = std::path::absolute(l).unwrap_or_else(|_| l.into());
+                    glib::filename_to_uri(&path, None)
+                        .map(|u| u.to_string())
+                        .unwrap_or_else(|_| format!("file://{}", path.display()))
+                });
+                let mut settings = self.settings.lock().unwrap();
+                settings.location = location;
+                settings.uri = uri;
+            }
+            "uri" => {
+                let uri: Option<String> = value.get().expect("type checked upstream");
+                let mut settings = self.settings.lock().unwrap();
+                settings.location = None;
+                settings.uri = uri;
+            }
+            name => self.decoder().set_property_from_value(name, value),
+        }
+    }
+
+    fn property(&self, _id: usize, pspec: &glib::ParamSpec) -> glib::Value {
+        let settings = self.settings.lock().unwrap();
+        match pspec.name() {
+            "location" => settings.location.to_value(),
+            "uri" => settings.uri.to_value(),
+            name => self.decoder().property_value(name),
+        }
+    }
+
+    fn constructed(&self) {
+        self.parent_constructed();
+        let decoder = gst::ElementFactory::make("nvdec")
+            .name("decoder")
+            .build()
+            .expect("nvdec is registered with this plugin");
+        let obj = self.obj();
+        obj.add(&decoder).unwrap();
+        let target = decoder.static_pad("src").unwrap();
+        let templ = obj.pad_template("src").unwrap();
+        let src = gst::GhostPad::builder_from_template_with_target(&templ, &target)
+            .unwrap()
+            .name("src")
+            .build();
+        obj.add_pad(&src).unwrap();
+        self.decoder.set(decoder).unwrap();
+    }
+}
+
+impl GstObjectImpl for NvDecSrc {}
+
+impl ElementImpl for NvDecSrc {
+    fn metadata() -> Option<&'static gst::subclass::ElementMetadata> {
+        static ELEMENT_METADATA: LazyLock<gst::subclass::ElementMetadata> = LazyLock::new(|| {
+            gst::subclass::ElementMetadata::new(
+                "NVDEC source",
+                "Source/Video/Hardware",
+                "Reads a file or URI, demuxes and parses its video and decodes it with NVDEC \
+                 (nvdec), into CUDA or system memory",
+                "The gst-cudapreproc authors",
+            )
+        });
+        Some(&*ELEMENT_METADATA)
+    }
+
+    fn pad_templates() -> &'static [gst::PadTemplate] {
+        static PAD_TEMPLATES: LazyLock<Vec<gst::PadTemplate>> = LazyLock::new(|| {
+            let decoder = gst::ElementFactory::find("nvdec").expect("nvdec is registered");
+            let caps = decoder
+                .static_pad_templates()
+                .into_iter()
+                .find(|t| t.direction() == gst::PadDirection::Src)
+                .unwrap()
+                .caps();
+            vec![gst::PadTemplate::new(
+                "src",
+                gst::PadDirection::Src,
+                gst::PadPresence::Always,
+                &caps,
+            )
+            .unwrap()]
+        });
+        PAD_TEMPLATES.as_ref()
+    }
+
+    fn change_state(
+        &self,
+        transition: gst::StateChange,
+    ) -> Result<gst::StateChangeSuccess, gst::StateChangeError> {
+        if transition == gst::StateChange::NullToReady {
+            self.build_source()?;
+        }
+        let result = self.parent_change_state(transition);
+        if transition == gst::StateChange::ReadyToNull || result.is_err() {
+            self.remove_source();
+        }
+        result
+    }
+}
+
+impl BinImpl for NvDecSrc {
+    /// Errors and warnings of the inner elements name the input they are about.
+    fn handle_message(&self, message: gst::Message) {
+        let name = self.settings.lock().unwrap().name();
+        let renamed = match message.view() {
+            gst::MessageView::Error(e) if !e.error().message().contains(&name) => {
+                let error = glib::Error::with_domain(
+                    e.error().domain(),
+                    e.error().code(),
+                    &format!("{name}: {}", e.error().message()),
+                );
+                let debug = e.debug().map(|d| d.to_string());
+                let mut builder = gst::message::Error::builder_from_error(error);
+                if let Some(debug) = &debug {
+                    builder = builder.debug(debug);
+                }
+                Some(builder.src(&*self.obj()).build())
+            }
+            gst::MessageView::Warning(w) if !w.error().message().contains(&name) => {
+                let error = glib::Error::with_domain(
+                    w.error().domain(),
+                    w.error().code(),
+                    &format!("{name}: {}", w.error().message()),
+                );
+                let debug = w.debug().map(|d| d.to_string());
+                let mut builder = gst::message::Warning::builder_from_error(error);
+                if let Some(debug) = &debug {
+                    builder = builder.debug(debug);
+                }
+                Some(builder.src(&*self.obj()).build())
+            }
+            _ => None,
+        };
+        self.parent_handle_message(renamed.unwrap_or(message));
+    }
+}
+
+impl URIHandlerImpl for NvDecSrc {
+    const URI_TYPE: gst::URIType = gst::URIType::Src;
+
+    fn protocols() -> &'static [&'static str] {
+        &["file", "http", "https"]
+    }
+
+    fn uri(&self) -> Option<String> {
+        self.settings.lock().unwrap().uri.clone()
+    }
+
+    fn set_uri(&self, uri: &str) -> Result<(), glib::Error> {
+        let mut settings = self.settings.lock().unwrap();
+        settings.location = None;
+        settings.uri = Some(uri.to_string());
+        Ok(())
+    }
+}
