@@ -657,7 +657,12 @@ impl NvDec {
             parser.end_of_stream(client)?;
             client.unmap_all()
         });
+        // Frames that never produced a picture: their data was damaged or cut short.
+        let mut result = result;
         for frame in self.obj().frames() {
+            if result.is_ok() {
+                result = self.count_damage("no picture decoded from this frame", Some(&frame));
+            }
             self.obj().release_frame(frame);
         }
         result
