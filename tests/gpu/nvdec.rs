@@ -610,3 +610,71 @@ fn memory_flat_over_20_loops() {
         "{most} allocations: the pools are bounded well below that"
     );
 }
+
+/// `nvdecsrc location=...` reads MP4 (with audio), Matroska, WebM, MPEG-TS and raw elementary
+/// streams and gives libavcodec's frames.
+#[test]
+fn nvdecsrc_reads_every_container() {
+    let _device = device();
+    let mut failures = Vec::new();
+    for clip in [
+        "h264_bframes_720p.mp4",
+        "h264_1918x1078.mkv",
+        "vp9.webm",
+        "h264_642x362.ts",
+        "h264_raw.h264",
+        "hevc_10bit.mkv",
+    ] {
+        let format = manifest()
+            .into_iter()
+            .find(|c| c.name == clip)
+            .unwrap()
+            .format;
+        let pipeline = Stopping(cudapreproc_tests::pipeline(&format!(
+            "nvdecsrc location={} ! {} ! appsink name=sink sync=false",
+            media_dir().join(clip).display(),
+            output_caps(&format)
+        )));
+        let sink = pipeline
+            .by_name("sink")
+            .unwrap()
+            .downcast::<gst_app::AppSink>()
+            .unwrap();
+        pipeline.set_state(gst::State::Playing).unwrap();
+        let mut md5s = Vec::new();
+        while let Some(sample) = sink.try_pull_sample(gst::ClockTime::from_seconds(20)) {
+            let info = gst_video::VideoInfo::from_caps(sample.caps().unwrap()).unwrap();
+            md5s.push(frame_md5(sample.buffer().unwrap(), &info));
+        }
+        let expected: Vec<_> = references(clip).into_iter().map(|(_, m)| m).collect();
+        if md5s != expected {
+            failures.push(format!(
+                "{clip}: {} of {} frames match",
+                md5s.iter().zip(&expected).filter(|(a, b)| a == b).count(),
+                expected.len()
+            ));
+        } else {
+            println!("nvdecsrc {clip}: {} frames bit-exact", md5s.len());
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+/// Errors from inside `nvdecsrc` reach the bus naming the file: one that does not exist, and
+/// one that is not video.
+#[test]
+fn nvdecsrc_errors_name_the_file() {
+    let _device = device();
+    let missing = std::env::temp_dir().join("cudapreproc-no-such-file.mp4");
+    let not_video = std::env::temp_dir().join("cudapreproc-not-video.mp4");
+    std::fs::write(&not_video, "this is a text file, not an MP4\n".repeat(200)).unwrap();
+    for path in [&missing, &not_video] {
+        let pipeline = cudapreproc_tests::pipeline(&format!(
+            "nvdecsrc location={} ! fakesink",
+            path.display()
+        ));
+        let error = cudapreproc_tests::run_to_end(&pipeline).expect("must fail");
+        println!("{}: {error}", path.display());
+        assert!(error.contains(path.to_str().unwrap()), "{error}");
+    }
+}
