@@ -106,6 +106,22 @@ struct DecodeState {
     decoded: u64,
 }
 
+impl DecodeState {
+    /// Unmaps frames whose copies have run until at most `keep` stay mapped (waiting on the
+    /// host only when the oldest copy is still running).
+    fn retire_mapped(&mut self, keep: usize) -> Result<(), CudaError> {
+        while self.mapped.len() > keep {
+            let (mapped, event) = self.mapped.pop_front().unwrap();
+            event.synchronize()?;
+            if let Some(decoder) = &self.decoder {
+                decoder.unmap(mapped)?;
+            }
+            self.spare_events.push(event);
+        }
+        Ok(())
+    }
+}
+
 struct Session {
     parser: Parser,
     /// Codec configuration from the caps (`codec_data`), fed before the first frame.
@@ -455,18 +471,9 @@ impl Client<'_> {
         obj.finish_frame(frame).map_err(OutputError::Flow)
     }
 
-    /// Unmaps frames whose copies have run until at most `keep` stay mapped (waiting on the
-    /// host only when the oldest copy is still running).
+    /// Unmaps frames whose copies have run until at most `keep` stay mapped.
     fn retire_mapped(&mut self, keep: usize) -> Result<(), CudaError> {
-        while self.state.mapped.len() > keep {
-            let (mapped, event) = self.state.mapped.pop_front().unwrap();
-            event.synchronize()?;
-            if let Some(decoder) = &self.state.decoder {
-                decoder.unmap(mapped)?;
-            }
-            self.state.spare_events.push(event);
-        }
-        Ok(())
+        self.state.retire_mapped(keep)
     }
 
     fn unmap_all(&mut self) -> Result<(), CudaError> {
@@ -961,12 +968,9 @@ impl VideoDecoderImpl for NvDec {
         // surfaces the old parser managed) is made again at the next sequence header.
         // Mapped frames are released once their copies are done.
         let state = &mut session.state;
-        while let Some((mapped, event)) = state.mapped.pop_front() {
-            let _ = event.synchronize();
-            if let Some(decoder) = &state.decoder {
-                let _ = decoder.unmap(mapped);
-            }
-            state.spare_events.push(event);
+        if let Err(e) = state.retire_mapped(0) {
+            gst::warning!(CAT, imp = self, "releasing decoded frames: {e}");
+            state.mapped.clear();
         }
         state.decoder = None;
         state.hidden = [false; MAX_PICTURES];
