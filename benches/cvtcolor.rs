@@ -11,6 +11,7 @@ use std::sync::Arc;
 
 use gstcudapreproc::colorspace::reference::Image;
 use gstcudapreproc::colorspace::{Encoding, Matrix, PixelFormat, Range};
+use gstcudapreproc::cuda::frame::Planes;
 use gstcudapreproc::cuda::{
     copy_2d, copy_device, device_layout, ColorConversion, CudaError, Device, DeviceBuffer, Place,
     Stream, Surface, Timer,
@@ -36,14 +37,7 @@ fn frame(device: &Arc<Device>, format: PixelFormat) -> Result<Frame, CudaError> 
         .unwrap();
     let layout = device_layout(&info).unwrap();
     let buffer = DeviceBuffer::new(device, layout.size())?;
-    let surface = Surface::new(
-        format,
-        WIDTH,
-        HEIGHT,
-        buffer.addr(),
-        layout.offset(),
-        layout.stride(),
-    );
+    let surface = Planes::new(buffer.addr(), layout.offset(), layout.stride()).surface(&info)?;
     let bytes = (0..format.n_planes())
         .map(|p| {
             let (row, rows) = Image::plane_size(format, WIDTH as usize, HEIGHT as usize, p);
@@ -179,8 +173,6 @@ fn run() -> Result<(), CudaError> {
         );
         let kernel = conversion.entry_point(&source.surface, &target.surface);
         let moved = source.bytes + target.bytes;
-        let copy_src = DeviceBuffer::new(&device, moved / 2)?;
-        let copy_dst = DeviceBuffer::new(&device, moved / 2)?;
         // Kernel and copy timed in alternating rounds, medians kept: clocks and the memory
         // system warm up and drift, and both figures should see the same conditions.
         let (mut kernel_us, mut copy_us) = (Vec::new(), Vec::new());
@@ -189,9 +181,7 @@ fn run() -> Result<(), CudaError> {
             kernel_us.push(time_us(&stream, iterations, || unsafe {
                 conversion.launch(&stream, &source.surface, &target.surface)
             })?);
-            copy_us.push(time_us(&stream, iterations, || unsafe {
-                copy_device(&stream, copy_dst.addr(), copy_src.addr(), moved / 2)
-            })?);
+            copy_us.push(copy_bandwidth(&device, &stream, moved, iterations)?.0);
         }
         let (us, copy_us) = (median(kernel_us), median(copy_us));
         let achieved = moved as f64 / us / 1e3;

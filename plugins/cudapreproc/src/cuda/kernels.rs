@@ -87,31 +87,6 @@ pub struct Surface {
 unsafe impl DeviceRepr for Surface {}
 
 impl Surface {
-    /// Describes an image of `format` whose plane `i` starts at `base + offsets[i]` with row
-    /// pitch `strides[i]`.
-    pub fn new(
-        format: PixelFormat,
-        width: u32,
-        height: u32,
-        base: u64,
-        offsets: &[usize],
-        strides: &[i32],
-    ) -> Self {
-        let mut plane = [0u64; 3];
-        let mut stride = [0i32; 3];
-        for i in 0..format.n_planes() {
-            plane[i] = base + offsets[i] as u64;
-            stride[i] = strides[i];
-        }
-        Surface {
-            plane,
-            stride,
-            width: width as i32,
-            height: height as i32,
-            format: format as i32,
-        }
-    }
-
     pub fn pixel_format(&self) -> PixelFormat {
         PixelFormat::ALL[self.format as usize]
     }
