@@ -14,6 +14,11 @@ fn launched_entries(module: &str) -> Vec<&'static str> {
         "cvtcolor" => std::iter::once(GENERIC_ENTRY)
             .chain(FAST_ENTRIES.iter().copied())
             .collect(),
+        "warp" => gstcudapreproc::cuda::warp::entries(),
+        "tensor" => vec![
+            gstcudapreproc::cuda::tensor::TO_TENSOR_ENTRY,
+            gstcudapreproc::cuda::tensor::TO_VIDEO_ENTRY,
+        ],
         other => panic!("module {other} has no list of launched entry points in this test"),
     }
 }

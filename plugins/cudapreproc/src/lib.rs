@@ -6,6 +6,7 @@ pub mod colorspace;
 pub mod cuda;
 mod cudacvtcolor;
 pub mod cuvid;
+pub mod geometry;
 mod nvdec;
 mod nvdecsrc;
 

@@ -116,11 +116,13 @@ pub fn transform_video_caps(caps: &gst::Caps, formats: &[&str], fields: &[&str])
 }
 
 /// Replaces the pools of an allocation query for CUDA output with a bounded pool of our device
-/// memory on `device`, whose host transfers run on `stream`.
+/// memory on `device`, whose host transfers run on `stream`. Video caps size the buffers from the
+/// frame layout; other caps (tensors) need `flat_size`, the bytes of one buffer.
 pub fn decide_cuda_pool(
     query: &mut gst::query::Allocation,
     device: &Arc<Device>,
     stream: &Arc<Stream>,
+    flat_size: Option<usize>,
 ) -> Result<(), gst::LoggableError> {
     let (caps, _) = query.get_owned();
     let caps =
@@ -133,14 +135,18 @@ pub fn decide_cuda_pool(
         .max(2);
     let pool = CudaBufferPool::new(device, stream);
     let mut config = pool.config();
-    config.set_params(Some(&caps), 0, min, min + POOL_HEADROOM);
-    config.add_option(gst_video::BUFFER_POOL_OPTION_VIDEO_META);
+    config.set_params(
+        Some(&caps),
+        flat_size.unwrap_or(0) as u32,
+        min,
+        min + POOL_HEADROOM,
+    );
+    if flat_size.is_none() {
+        config.add_option(gst_video::BUFFER_POOL_OPTION_VIDEO_META);
+    }
     pool.set_config(config)
         .map_err(|e| gst::loggable_error!(gst::CAT_RUST, "CUDA pool config: {e}"))?;
-    let size = pool
-        .layout()
-        .map(|layout| layout.size() as u32)
-        .unwrap_or_default();
+    let size = pool.buffer_size().unwrap_or_default() as u32;
     while query.allocation_pools().count() > 1 {
         query.remove_nth_allocation_pool(1);
     }

@@ -11,6 +11,8 @@ pub mod kernels;
 mod memory;
 pub mod nvrtc;
 mod pool;
+pub mod tensor;
+pub mod warp;
 
 pub use colorconvert::ColorConversion;
 pub use device::{

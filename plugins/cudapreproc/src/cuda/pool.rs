@@ -1,6 +1,7 @@
-//! A bounded buffer pool of device frames: each buffer is one [`CudaAllocator`] memory holding
-//! every plane, rows pitched to 256 bytes, described by a GstVideoMeta. Buffers are reused, so a
-//! running pipeline allocates nothing per frame.
+//! A bounded buffer pool of device memory: for video, each buffer is one [`CudaAllocator`]
+//! memory holding every plane, rows pitched to 256 bytes, described by a GstVideoMeta; for other
+//! caps (tensors), one memory of the configured size. Buffers are reused, so a running pipeline
+//! allocates nothing per frame.
 
 use std::sync::{Arc, Mutex, OnceLock};
 
@@ -41,7 +42,24 @@ mod imp {
     #[derive(Default)]
     pub struct CudaBufferPool {
         pub(super) target: OnceLock<(Arc<Device>, Arc<Stream>, CudaAllocator)>,
-        pub(super) layout: Mutex<Option<gst_video::VideoInfo>>,
+        pub(super) layout: Mutex<Option<Layout>>,
+    }
+
+    /// What each buffer of the pool holds.
+    #[derive(Clone, Debug)]
+    pub(super) enum Layout {
+        Video(gst_video::VideoInfo),
+        /// Plain bytes (tensors), no video meta.
+        Flat(usize),
+    }
+
+    impl Layout {
+        pub(super) fn size(&self) -> usize {
+            match self {
+                Layout::Video(info) => info.size(),
+                Layout::Flat(size) => *size,
+            }
+        }
     }
 
     #[glib::object_subclass]
@@ -60,23 +78,30 @@ mod imp {
         }
 
         fn set_config(&self, config: &mut gst::BufferPoolConfigRef) -> bool {
-            let Some((Some(caps), _, min, max)) = config.params() else {
+            let Some((Some(caps), size, min, max)) = config.params() else {
                 gst::error!(CAT, imp = self, "pool config without caps");
                 return false;
             };
-            let info = match gst_video::VideoInfo::from_caps(&caps) {
-                Ok(info) => info,
-                Err(e) => {
-                    gst::error!(CAT, imp = self, "caps {caps} are not video: {e}");
-                    return false;
+            let layout = if caps.structure(0).is_some_and(|s| s.name() == "video/x-raw") {
+                let info = match gst_video::VideoInfo::from_caps(&caps) {
+                    Ok(info) => info,
+                    Err(e) => {
+                        gst::error!(CAT, imp = self, "invalid video caps {caps}: {e}");
+                        return false;
+                    }
+                };
+                match device_layout(&info) {
+                    Ok(layout) => Layout::Video(layout),
+                    Err(e) => {
+                        gst::error!(CAT, imp = self, "no device layout for {caps}: {e}");
+                        return false;
+                    }
                 }
-            };
-            let layout = match device_layout(&info) {
-                Ok(layout) => layout,
-                Err(e) => {
-                    gst::error!(CAT, imp = self, "no device layout for {caps}: {e}");
-                    return false;
-                }
+            } else if size > 0 {
+                Layout::Flat(size as usize)
+            } else {
+                gst::error!(CAT, imp = self, "pool for {caps} configured without a size");
+                return false;
             };
             config.set_params(Some(&caps), layout.size() as u32, min, max);
             *self.layout.lock().unwrap() = Some(layout);
@@ -109,11 +134,10 @@ mod imp {
             }
 
             let mut buffer = gst::Buffer::new();
-            {
-                let buffer = buffer.get_mut().unwrap();
-                buffer.append_memory(memory);
+            buffer.get_mut().unwrap().append_memory(memory);
+            if let Layout::Video(layout) = layout {
                 gst_video::VideoMeta::add_full(
-                    buffer,
+                    buffer.get_mut().unwrap(),
                     gst_video::VideoFrameFlags::empty(),
                     layout.format(),
                     layout.width(),
@@ -156,8 +180,16 @@ impl CudaBufferPool {
         &self.imp().target.get().expect("pool made by new()").0
     }
 
-    /// The layout of the pool's frames, once configured.
+    /// The layout of the pool's video frames, once configured for video.
     pub fn layout(&self) -> Option<gst_video::VideoInfo> {
-        self.imp().layout.lock().unwrap().clone()
+        match self.imp().layout.lock().unwrap().clone()? {
+            imp::Layout::Video(info) => Some(info),
+            imp::Layout::Flat(_) => None,
+        }
+    }
+
+    /// Bytes per buffer, once configured.
+    pub fn buffer_size(&self) -> Option<usize> {
+        self.imp().layout.lock().unwrap().as_ref().map(|l| l.size())
     }
 }

@@ -474,7 +474,7 @@ impl BaseTransformImpl for CudaCvtColor {
             let state = state
                 .as_ref()
                 .ok_or_else(|| gst::loggable_error!(CAT, "allocation while stopped"))?;
-            filter::decide_cuda_pool(query, &state.cuda.device, &state.cuda.stream)?;
+            filter::decide_cuda_pool(query, &state.cuda.device, &state.cuda.stream, None)?;
             return Ok(());
         }
         self.parent_decide_allocation(query)

@@ -994,7 +994,7 @@ impl VideoDecoderImpl for NvDec {
             let gpu = self
                 .gpu()
                 .map_err(|_| gst::loggable_error!(CAT, "allocation while stopped"))?;
-            return filter::decide_cuda_pool(query, &gpu.device, &gpu.stream);
+            return filter::decide_cuda_pool(query, &gpu.device, &gpu.stream, None);
         }
         self.parent_decide_allocation(query)
     }
