@@ -4,18 +4,27 @@
 
 pub mod colorspace;
 pub mod cuda;
+mod cudaconvert;
 mod cudacvtcolor;
+mod cudawarpaffine;
 pub mod cuvid;
 pub mod geometry;
 mod nvdec;
 mod nvdecsrc;
 
+pub use cudaconvert::{ChannelOrder, CudaConvert, NormalizationPreset, TensorDType, TensorLayout};
 pub use cudacvtcolor::{ColorMatrix, ColorRange, CudaCvtColor};
+pub use cudawarpaffine::{
+    CudaWarpAffine, WarpBorder, WarpFit, WarpInterpolation, MATRIX_EVENT as WARP_MATRIX_EVENT,
+    MATRIX_META as WARP_MATRIX_META,
+};
 pub use nvdec::{DeinterlaceMode, NvDec};
 pub use nvdecsrc::NvDecSrc;
 
 fn plugin_init(plugin: &gst::Plugin) -> Result<(), glib::BoolError> {
     cudacvtcolor::register(plugin)?;
+    cudaconvert::register(plugin)?;
+    cudawarpaffine::register(plugin)?;
     nvdec::register(plugin)?;
     nvdecsrc::register(plugin)?;
     Ok(())

@@ -369,3 +369,171 @@ pub fn copy_frame(
     }
     Ok(())
 }
+
+/// A tensor's bytes in device memory, for the work a filter queues on its stream: our memory in
+/// place, other CUDA memory or system memory through a staging buffer.
+pub struct FlatInput<'a> {
+    pub addr: u64,
+    memory: Option<&'a DeviceMemory>,
+}
+
+/// The staging buffer an element keeps for tensors not already in its device's memory.
+#[derive(Default)]
+pub struct FlatStaging {
+    buffer: Option<DeviceBuffer>,
+}
+
+impl FlatStaging {
+    fn get(&mut self, device: &Arc<Device>, bytes: usize) -> Result<u64, CudaError> {
+        let reuse = matches!(&self.buffer, Some(b)
+            if b.size() >= bytes && Arc::ptr_eq(b.device(), device));
+        if !reuse {
+            self.buffer = Some(DeviceBuffer::new(device, bytes)?);
+        }
+        Ok(self.buffer.as_ref().unwrap().addr())
+    }
+}
+
+fn single_memory(buffer: &gst::BufferRef, bytes: usize) -> Result<&gst::MemoryRef, CudaError> {
+    if buffer.size() < bytes {
+        return Err(CudaError::Invalid(format!(
+            "buffer of {} bytes does not hold a tensor of {bytes} bytes",
+            buffer.size()
+        )));
+    }
+    Ok(buffer.peek_memory(0))
+}
+
+impl<'a> FlatInput<'a> {
+    /// Makes the first `bytes` bytes of `buffer` readable by work queued on `stream` next.
+    pub fn begin(
+        stream: &Stream,
+        buffer: &'a gst::BufferRef,
+        bytes: usize,
+        staging: &mut FlatStaging,
+    ) -> Result<Self, CudaError> {
+        let device = stream.device();
+        let memory = single_memory(buffer, bytes)?;
+        if buffer.n_memory() == 1 && memory.size() >= bytes {
+            if let Some(ours) = device_memory(memory) {
+                if ours.device().ordinal() == device.ordinal() {
+                    let addr = ours.begin_read(stream)? + memory.offset() as u64;
+                    return Ok(FlatInput {
+                        addr,
+                        memory: Some(ours),
+                    });
+                }
+            }
+            if memory.is_type(super::memory::UPSTREAM_MEMORY_TYPE)
+                || device_memory(memory).is_some()
+            {
+                let map = CudaMapping::new(memory, false)?;
+                let dst = staging.get(device, bytes)?;
+                // SAFETY: the mapping holds at least `bytes` bytes and stays mapped until the
+                // copy is waited for; the staging buffer holds `bytes`.
+                unsafe { copy_from_context(stream, dst, map.addr(), bytes)? };
+                stream.synchronize()?;
+                return Ok(FlatInput {
+                    addr: dst,
+                    memory: None,
+                });
+            }
+        }
+        let map = buffer
+            .map_readable()
+            .map_err(|e| CudaError::Invalid(format!("cannot map input tensor: {e}")))?;
+        let dst = staging.get(device, bytes)?;
+        // SAFETY: the map holds at least `bytes` bytes; a pageable source is staged by the
+        // driver before the call returns.
+        unsafe {
+            copy_2d(
+                stream,
+                Place::Device {
+                    addr: dst,
+                    pitch: bytes,
+                },
+                Place::Host {
+                    ptr: map.as_ptr(),
+                    pitch: bytes,
+                },
+                bytes,
+                1,
+            )?;
+        }
+        Ok(FlatInput {
+            addr: dst,
+            memory: None,
+        })
+    }
+
+    /// Records that the work reading the tensor has been queued on `stream`.
+    pub fn end(self, stream: &Stream) -> Result<(), CudaError> {
+        match self.memory {
+            Some(memory) => memory.end_read(stream),
+            None => Ok(()),
+        }
+    }
+}
+
+/// A tensor output buffer, writable by work queued on the filter's stream.
+pub struct FlatOutput {
+    pub addr: u64,
+    in_place: bool,
+    bytes: usize,
+}
+
+impl FlatOutput {
+    /// Makes the first `bytes` bytes of `buffer` writable by work queued on `stream` next.
+    pub fn begin(
+        stream: &Stream,
+        buffer: &gst::BufferRef,
+        bytes: usize,
+        staging: &mut FlatStaging,
+    ) -> Result<Self, CudaError> {
+        let memory = single_memory(buffer, bytes)?;
+        if buffer.n_memory() == 1 && memory.size() >= bytes {
+            if let Some(ours) = device_memory(memory) {
+                let addr = ours.begin_write(stream)? + memory.offset() as u64;
+                return Ok(FlatOutput {
+                    addr,
+                    in_place: true,
+                    bytes,
+                });
+            }
+        }
+        Ok(FlatOutput {
+            addr: staging.get(stream.device(), bytes)?,
+            in_place: false,
+            bytes,
+        })
+    }
+
+    /// Records the writes; for system memory, downloads the tensor and waits for it.
+    pub fn end(self, stream: &Stream, buffer: &mut gst::BufferRef) -> Result<(), CudaError> {
+        if self.in_place {
+            let memory = device_memory(buffer.peek_memory(0)).expect("checked in begin");
+            return memory.end_write(stream);
+        }
+        let mut map = buffer
+            .map_writable()
+            .map_err(|e| CudaError::Invalid(format!("cannot map output tensor: {e}")))?;
+        // SAFETY: the map holds at least `bytes` bytes (checked in begin) and stays mapped
+        // until the stream is synchronised below.
+        unsafe {
+            copy_2d(
+                stream,
+                Place::HostMut {
+                    ptr: map.as_mut_ptr(),
+                    pitch: self.bytes,
+                },
+                Place::Device {
+                    addr: self.addr,
+                    pitch: self.bytes,
+                },
+                self.bytes,
+                1,
+            )?;
+        }
+        stream.synchronize()
+    }
+}
