@@ -11,7 +11,8 @@ use gstcudapreproc::colorspace::{Encoding, Matrix, PixelFormat, Range};
 use gstcudapreproc::cuda::{self, Device};
 
 use cudapreproc_tests::{
-    buffer_to_image, encoding_of, image_to_buffer, init, video_info, Stopping,
+    buffer_to_image, encoding_of, image_to_buffer, init, run_frames, sample_or_error, video_info,
+    Stopping,
 };
 
 /// Keeps device 0's primary context alive across pipelines (re-creating it costs ~0.1 s each).
@@ -31,47 +32,6 @@ const COLORIMETRIES: [(Matrix, Range); 8] = [
     (Matrix::Smpte240m, Range::Limited),
 ];
 
-/// Pushes `frames` (system memory, `in_info`) through `middle` and hands every output frame,
-/// with the video info of its caps, to `check` (then drops it: pools are bounded, so a test
-/// that kept every output would stall the pipeline, as an application would).
-fn run_frames(
-    middle: &str,
-    in_caps: &gst::Caps,
-    frames: &[gst::Buffer],
-    mut check: impl FnMut(usize, &gst::BufferRef, &gst_video::VideoInfo),
-) {
-    let description =
-        format!("appsrc name=src format=time ! {middle} ! appsink name=sink sync=false");
-    let pipeline = Stopping(cudapreproc_tests::pipeline(&description));
-    let src = pipeline
-        .by_name("src")
-        .unwrap()
-        .downcast::<gst_app::AppSrc>()
-        .unwrap();
-    let sink = pipeline
-        .by_name("sink")
-        .unwrap()
-        .downcast::<gst_app::AppSink>()
-        .unwrap();
-    src.set_caps(Some(in_caps));
-    pipeline.set_state(gst::State::Playing).unwrap();
-    for (i, frame) in frames.iter().enumerate() {
-        let mut frame = frame.clone();
-        frame
-            .make_mut()
-            .set_pts(gst::ClockTime::from_mseconds(40 * i as u64));
-        src.push_buffer(frame).unwrap();
-    }
-    src.end_of_stream().unwrap();
-    let mut n = 0;
-    while let Ok(sample) = sample_or_error(&pipeline, &sink) {
-        let info = gst_video::VideoInfo::from_caps(sample.caps().unwrap()).unwrap();
-        check(n, sample.buffer().unwrap(), &info);
-        n += 1;
-    }
-    assert_eq!(n, frames.len(), "{description}: frames lost");
-}
-
 /// The one output frame of `middle` for `frame`, as a reference image with its encoding.
 fn run_one(middle: &str, in_info: &gst_video::VideoInfo, frame: &Image) -> (Image, Encoding) {
     let mut out = None;
@@ -84,23 +44,6 @@ fn run_one(middle: &str, in_info: &gst_video::VideoInfo, frame: &Image) -> (Imag
         },
     );
     out.unwrap()
-}
-
-/// The next sample, `Err` at EOS; a pipeline error fails the test with its message.
-fn sample_or_error(pipeline: &gst::Pipeline, sink: &gst_app::AppSink) -> Result<gst::Sample, ()> {
-    match sink.try_pull_sample(gst::ClockTime::from_seconds(30)) {
-        Some(sample) => Ok(sample),
-        None => {
-            let bus = pipeline.bus().unwrap();
-            if let Some(msg) = bus.pop_filtered(&[gst::MessageType::Error]) {
-                if let gst::MessageView::Error(e) = msg.view() {
-                    panic!("pipeline error: {} ({:?})", e.error(), e.debug());
-                }
-            }
-            assert!(sink.is_eos(), "no sample within 30 s and no EOS");
-            Err(())
-        }
-    }
 }
 
 /// Tolerance for an output format: +-1 of its own depth (docs/colour.md).

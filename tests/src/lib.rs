@@ -207,3 +207,98 @@ pub fn frame_md5(buffer: &gst::BufferRef, info: &gst_video::VideoInfo) -> String
     }
     format!("{:x}", context.compute())
 }
+
+/// Pushes `frames` (system memory, `in_info`) through `middle` and hands every output frame,
+/// with the video info of its caps, to `check` (then drops it: pools are bounded, so a test
+/// that kept every output would stall the pipeline, as an application would).
+pub fn run_frames(
+    middle: &str,
+    in_caps: &gst::Caps,
+    frames: &[gst::Buffer],
+    mut check: impl FnMut(usize, &gst::BufferRef, &gst_video::VideoInfo),
+) {
+    let description =
+        format!("appsrc name=src format=time ! {middle} ! appsink name=sink sync=false");
+    let pipeline = Stopping(pipeline(&description));
+    let src = pipeline
+        .by_name("src")
+        .unwrap()
+        .downcast::<gst_app::AppSrc>()
+        .unwrap();
+    let sink = pipeline
+        .by_name("sink")
+        .unwrap()
+        .downcast::<gst_app::AppSink>()
+        .unwrap();
+    src.set_caps(Some(in_caps));
+    pipeline.set_state(gst::State::Playing).unwrap();
+    for (i, frame) in frames.iter().enumerate() {
+        let mut frame = frame.clone();
+        frame
+            .make_mut()
+            .set_pts(gst::ClockTime::from_mseconds(40 * i as u64));
+        src.push_buffer(frame).unwrap();
+    }
+    src.end_of_stream().unwrap();
+    let mut n = 0;
+    while let Ok(sample) = sample_or_error(&pipeline, &sink) {
+        let info = gst_video::VideoInfo::from_caps(sample.caps().unwrap()).unwrap();
+        check(n, sample.buffer().unwrap(), &info);
+        n += 1;
+    }
+    assert_eq!(n, frames.len(), "{description}: frames lost");
+}
+
+/// The next sample, `Err` at EOS; a pipeline error fails the test with its message.
+pub fn sample_or_error(
+    pipeline: &gst::Pipeline,
+    sink: &gst_app::AppSink,
+) -> Result<gst::Sample, ()> {
+    match sink.try_pull_sample(gst::ClockTime::from_seconds(30)) {
+        Some(sample) => Ok(sample),
+        None => {
+            let bus = pipeline.bus().unwrap();
+            if let Some(msg) = bus.pop_filtered(&[gst::MessageType::Error]) {
+                if let gst::MessageView::Error(e) = msg.view() {
+                    panic!("pipeline error: {} ({:?})", e.error(), e.debug());
+                }
+            }
+            assert!(sink.is_eos(), "no sample within 30 s and no EOS");
+            Err(())
+        }
+    }
+}
+
+/// Seeded splitmix64, so every run tries the same cases.
+pub struct Rng(pub u64);
+
+impl Rng {
+    pub fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+
+    pub fn uniform(&mut self, lo: f64, hi: f64) -> f64 {
+        lo + (hi - lo) * (self.next() >> 11) as f64 / (1u64 << 53) as f64
+    }
+
+    pub fn below(&mut self, n: u32) -> u32 {
+        (self.next() % u64::from(n)) as u32
+    }
+}
+
+/// The matrix for a plane subsampled by 2 both ways, chroma centred between luma samples
+/// (sample c of the plane sits at luma coordinate 2c + 0.5).
+pub fn half_plane_matrix(m: &[f64; 6]) -> [f64; 6] {
+    [
+        m[0],
+        m[1],
+        (0.5 * (m[0] + m[1]) + m[2] - 0.5) / 2.0,
+        m[3],
+        m[4],
+        (0.5 * (m[3] + m[4]) + m[5] - 0.5) / 2.0,
+    ]
+}

@@ -205,14 +205,15 @@ struct Negotiated {
 struct State {
     cuda: FilterDevice,
     negotiated: Option<Negotiated>,
-    /// The forward-or-inverse matrix (as `inverse-map` says) of the last frame, for reading back.
-    last_matrix: Option<Affine>,
 }
 
 #[derive(Default)]
 pub struct CudaWarpAffine {
     settings: Mutex<Settings>,
     state: Mutex<Option<State>>,
+    /// The matrix of the last frame (forward, or inverse as `inverse-map` says), for reading
+    /// back; kept after the element stops, cleared when a property changes.
+    last_matrix: Mutex<Option<Affine>>,
 }
 
 impl CudaWarpAffine {
@@ -224,11 +225,11 @@ impl CudaWarpAffine {
     /// The matrix to report through the `matrix` properties: the one the last frame used, the
     /// user's, or the placement's for the negotiated sizes.
     fn reported_matrix(&self) -> Option<Affine> {
-        let settings = self.settings.lock().unwrap().clone();
-        let state = self.state.lock().unwrap();
-        if let Some(m) = state.as_ref().and_then(|s| s.last_matrix) {
+        if let Some(m) = *self.last_matrix.lock().unwrap() {
             return Some(m);
         }
+        let settings = self.settings.lock().unwrap().clone();
+        let state = self.state.lock().unwrap();
         if settings.matrix.is_some() {
             return settings.matrix;
         }
@@ -249,9 +250,7 @@ impl CudaWarpAffine {
 
     fn set_user_matrix(&self, matrix: Option<Affine>) {
         self.settings.lock().unwrap().matrix = matrix;
-        if let Some(state) = self.state.lock().unwrap().as_mut() {
-            state.last_matrix = None;
-        }
+        *self.last_matrix.lock().unwrap() = None;
     }
 }
 
@@ -488,9 +487,7 @@ impl ObjectImpl for CudaWarpAffine {
         }
         drop(settings);
         // Whatever changed, the reported matrix is recomputed.
-        if let Some(state) = self.state.lock().unwrap().as_mut() {
-            state.last_matrix = None;
-        }
+        *self.last_matrix.lock().unwrap() = None;
     }
 
     fn property(&self, _id: usize, pspec: &glib::ParamSpec) -> glib::Value {
@@ -582,7 +579,6 @@ impl BaseTransformImpl for CudaWarpAffine {
         *self.state.lock().unwrap() = Some(State {
             cuda,
             negotiated: None,
-            last_matrix: None,
         });
         Ok(())
     }
@@ -723,7 +719,7 @@ impl BaseTransformImpl for CudaWarpAffine {
             .as_mut()
             .ok_or_else(|| gst::loggable_error!(CAT, "caps set while stopped"))?;
         state.negotiated = Some(Negotiated { in_info, out_info });
-        state.last_matrix = None;
+        *self.last_matrix.lock().unwrap() = None;
         Ok(())
     }
 
@@ -850,7 +846,7 @@ impl BaseTransformImpl for CudaWarpAffine {
         } else {
             inverse.invert()
         };
-        state.last_matrix = reported;
+        *self.last_matrix.lock().unwrap() = reported;
 
         let warp = Warp {
             format: in_info.format(),
