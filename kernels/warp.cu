@@ -165,6 +165,11 @@ __device__ void warp_cubic(const WarpPlane& src, const WarpPlane& dst, const War
 {
     float sx, sy;
     source_coords(p, x, y, sx, sy);
+    // As OpenCV 5 does for cubic: far outside, the coordinate is held at a distance of about one
+    // image size, which decides what the reflect and wrap borders read there.
+    const float reach_x = (float)max(src.width, 16), reach_y = (float)max(src.height, 16);
+    sx = clampf(sx, -reach_x, 2.0f * reach_x);
+    sy = clampf(sy, -reach_y, 2.0f * reach_y);
     const float x0f = floorf(sx), y0f = floorf(sy);
     const int x0 = (int)x0f, y0 = (int)y0f;
     float wx[4], wy[4];

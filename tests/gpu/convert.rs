@@ -12,8 +12,8 @@ use gstcudapreproc::colorspace::{Encoding, PixelFormat};
 use gstcudapreproc::cuda::tensor::VIDEO_FORMATS;
 
 use cudapreproc_tests::{
-    encoding_of, frame_md5, half_plane_matrix, init, run_frames, sample_or_error, tight_planes,
-    Rng, Stopping,
+    encoding_of, frame_md5, half_plane_matrix, init, run_frames, run_samples, sample_or_error,
+    tight_planes, Rng, Stopping,
 };
 
 const DTYPES: [&str; 4] = ["uint8", "float16", "bfloat16", "float32"];
@@ -171,7 +171,7 @@ fn video_to_tensor_matches_float64_for_every_format_and_option() {
                     let input = random_buffer(&mut rng, info.size());
                     let components = order_components(order, color);
                     let channels = components.len();
-                    run_frames(
+                    run_samples(
                         &element,
                         &info.to_caps().unwrap(),
                         &[input.clone()],

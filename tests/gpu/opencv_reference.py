@@ -9,6 +9,10 @@ where op is "warp" (cv2.warpAffine with WARP_INVERSE_MAP and the 6 comma-separat
 numbers) or "resize" (cv2.resize with INTER_AREA), dtype "uint8" or "uint16", values the border
 value (comma-separated, per channel). DIR/NAME.in holds the tight source image; the result is
 written to DIR/NAME.out, tight, the same dtype.
+
+Two-channel images (interleaved chroma planes) are warped one channel at a time: OpenCV 5.0
+computes 2-channel warps with its older fixed-point code (coordinates rounded to 1/32 pixel) but
+1-, 3- and 4-channel ones in float, and the element computes every plane in float.
 """
 import sys
 from pathlib import Path
@@ -43,9 +47,13 @@ def main():
         if op == "warp":
             m = np.array([float(v) for v in matrix.split(",")], dtype=np.float64).reshape(2, 3)
             value = [float(v) for v in values.split(",")]
-            out = cv2.warpAffine(src, m, dsize,
-                                 flags=INTERPOLATION[interp] | cv2.WARP_INVERSE_MAP,
-                                 borderMode=BORDER[border], borderValue=value)
+            channels = [src[:, :, c] for c in range(shape[2])] if shape[2] == 2 else [src]
+            outs = [cv2.warpAffine(image, m, dsize,
+                                   flags=INTERPOLATION[interp] | cv2.WARP_INVERSE_MAP,
+                                   borderMode=BORDER[border],
+                                   borderValue=value[c:] if len(channels) > 1 else value)
+                    for c, image in enumerate(channels)]
+            out = np.dstack(outs) if len(outs) > 1 else outs[0]
         elif op == "resize":
             out = cv2.resize(src, dsize, interpolation=INTERPOLATION[interp])
         else:

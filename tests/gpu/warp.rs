@@ -206,9 +206,10 @@ fn run_cases(cases: &[Case], folder: &str) -> Vec<(i64, usize)> {
         for (p, kind) in kinds.iter().enumerate() {
             let expected = std::fs::read(dir.join(format!("{}_p{p}.out", case.name))).unwrap();
             let (ours, theirs): (Vec<i64>, Vec<i64>) = if kind.wide {
+                // OpenCV saturates to 16 bits, the format holds 10: cubic overshoot is clipped.
                 (
                     le_words(&planes[p]).iter().map(|w| w >> shift).collect(),
-                    le_words(&expected),
+                    le_words(&expected).iter().map(|v| (*v).min(1023)).collect(),
                 )
             } else {
                 (
@@ -295,6 +296,7 @@ fn warp_matches_opencv_for_every_format_interpolation_and_border() {
 
 #[test]
 fn area_downscale_matches_opencv_resize() {
+    init();
     let mut rng = Rng(7);
     let mut cases = Vec::new();
     for name in ["GRAY8", "RGB", "BGRx", "RGBA", "RGBP", "NV12", "I420"] {

@@ -208,14 +208,14 @@ pub fn frame_md5(buffer: &gst::BufferRef, info: &gst_video::VideoInfo) -> String
     format!("{:x}", context.compute())
 }
 
-/// Pushes `frames` (system memory, `in_info`) through `middle` and hands every output frame,
-/// with the video info of its caps, to `check` (then drops it: pools are bounded, so a test
-/// that kept every output would stall the pipeline, as an application would).
-pub fn run_frames(
+/// Pushes `frames` (system memory, caps `in_caps`) through `middle` and hands every output
+/// buffer, with its caps, to `check` (then drops it: pools are bounded, so a test that kept
+/// every output would stall the pipeline, as an application would).
+pub fn run_samples(
     middle: &str,
     in_caps: &gst::Caps,
     frames: &[gst::Buffer],
-    mut check: impl FnMut(usize, &gst::BufferRef, &gst_video::VideoInfo),
+    mut check: impl FnMut(usize, &gst::BufferRef, &gst::CapsRef),
 ) {
     let description =
         format!("appsrc name=src format=time ! {middle} ! appsink name=sink sync=false");
@@ -242,11 +242,23 @@ pub fn run_frames(
     src.end_of_stream().unwrap();
     let mut n = 0;
     while let Ok(sample) = sample_or_error(&pipeline, &sink) {
-        let info = gst_video::VideoInfo::from_caps(sample.caps().unwrap()).unwrap();
-        check(n, sample.buffer().unwrap(), &info);
+        check(n, sample.buffer().unwrap(), sample.caps().unwrap());
         n += 1;
     }
     assert_eq!(n, frames.len(), "{description}: frames lost");
+}
+
+/// [`run_samples`] for video output: `check` gets each frame with the video info of its caps.
+pub fn run_frames(
+    middle: &str,
+    in_caps: &gst::Caps,
+    frames: &[gst::Buffer],
+    mut check: impl FnMut(usize, &gst::BufferRef, &gst_video::VideoInfo),
+) {
+    run_samples(middle, in_caps, frames, |n, buffer, caps| {
+        let info = gst_video::VideoInfo::from_caps(caps).unwrap();
+        check(n, buffer, &info)
+    });
 }
 
 /// The next sample, `Err` at EOS; a pipeline error fails the test with its message.

@@ -87,7 +87,8 @@ impl Affine {
 
 impl std::fmt::Display for Affine {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let v = self.0;
+        // Adding 0.0 turns -0 into 0.
+        let v = self.0.map(|x| x + 0.0);
         write!(f, "{} {} {}; {} {} {}", v[0], v[1], v[2], v[3], v[4], v[5])
     }
 }
