@@ -241,7 +241,7 @@ pub fn run_samples(
     }
     src.end_of_stream().unwrap();
     let mut n = 0;
-    while let Ok(sample) = sample_or_error(&pipeline, &sink) {
+    while let Some(sample) = sample_or_error(&pipeline, &sink) {
         check(n, sample.buffer().unwrap(), sample.caps().unwrap());
         n += 1;
     }
@@ -261,13 +261,10 @@ pub fn run_frames(
     });
 }
 
-/// The next sample, `Err` at EOS; a pipeline error fails the test with its message.
-pub fn sample_or_error(
-    pipeline: &gst::Pipeline,
-    sink: &gst_app::AppSink,
-) -> Result<gst::Sample, ()> {
+/// The next sample, `None` at EOS; a pipeline error fails the test with its message.
+pub fn sample_or_error(pipeline: &gst::Pipeline, sink: &gst_app::AppSink) -> Option<gst::Sample> {
     match sink.try_pull_sample(gst::ClockTime::from_seconds(30)) {
-        Some(sample) => Ok(sample),
+        Some(sample) => Some(sample),
         None => {
             let bus = pipeline.bus().unwrap();
             if let Some(msg) = bus.pop_filtered(&[gst::MessageType::Error]) {
@@ -276,7 +273,7 @@ pub fn sample_or_error(
                 }
             }
             assert!(sink.is_eos(), "no sample within 30 s and no EOS");
-            Err(())
+            None
         }
     }
 }
@@ -285,7 +282,7 @@ pub fn sample_or_error(
 pub struct Rng(pub u64);
 
 impl Rng {
-    pub fn next(&mut self) -> u64 {
+    pub fn next_u64(&mut self) -> u64 {
         self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
         let mut z = self.0;
         z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
@@ -294,11 +291,11 @@ impl Rng {
     }
 
     pub fn uniform(&mut self, lo: f64, hi: f64) -> f64 {
-        lo + (hi - lo) * (self.next() >> 11) as f64 / (1u64 << 53) as f64
+        lo + (hi - lo) * (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
     }
 
     pub fn below(&mut self, n: u32) -> u32 {
-        (self.next() % u64::from(n)) as u32
+        (self.next_u64() % u64::from(n)) as u32
     }
 }
 

@@ -1,0 +1,402 @@
+//! The warp, tensor and colour kernels on 1080p input, against the device-to-device copy
+//! bandwidth measured in the same run and an anchor's figures for the same operations.
+//!
+//!   preproc-bench [--iterations N] [--anchor "COMMAND"]      (needs an NVIDIA GPU)
+//!
+//! Rows (input random, on the device): an RGB 1920x1080 frame warped to 224x224 (a resize) and
+//! to 1920x1080 (a 10 degree rotation about the centre), bilinear and bicubic; RGB frames of
+//! 224x224 and 1920x1080 to float32 NCHW tensors with ImageNet normalisation; NV12 1080p to RGB;
+//! and an NV12 1080p frame warped to 224x224 before colour conversion (what the element chain
+//! does, 1.5 bytes per pixel instead of 3). Each figure is the median of 5 rounds of N launches
+//! timed with CUDA events, alternating with a copy of the same bytes.
+//!
+//! "GB/s" counts the input frame plus the output, so for the 224x224 warps (which read a small
+//! part of the input) it is not a bandwidth but a rate comparable across implementations.
+//! The anchor command (`benches/anchors/preproc_anchor.py`) prints `ROW<TAB>LIBRARY<TAB>US`
+//! lines for the same rows; they are printed beside ours, with our speed-up.
+
+use std::collections::BTreeMap;
+use std::process::Command;
+use std::sync::Arc;
+
+use gstcudapreproc::colorspace::{Encoding, Matrix, PixelFormat, Range};
+use gstcudapreproc::cuda::frame::Planes;
+use gstcudapreproc::cuda::tensor::{DType, Layout, Normalization, TensorConversion, TensorShape};
+use gstcudapreproc::cuda::warp::{Border, Interpolation, Warp};
+use gstcudapreproc::cuda::{
+    copy_2d, copy_device, device_layout, ColorConversion, CudaError, Device, DeviceBuffer, Place,
+    Stream, Timer,
+};
+use gstcudapreproc::geometry::{Affine, Fit, Placement};
+
+const ROUNDS: usize = 5;
+
+/// A device frame laid out as the plugin's pool lays frames out, filled with random bytes.
+struct Frame {
+    _memory: DeviceBuffer,
+    planes: Planes,
+    info: gst_video::VideoInfo,
+    /// Bytes of pixel data (without row padding).
+    bytes: usize,
+}
+
+fn frame(
+    device: &Arc<Device>,
+    stream: &Stream,
+    format: gst_video::VideoFormat,
+    (w, h): (u32, u32),
+) -> Result<Frame, CudaError> {
+    let info = gst_video::VideoInfo::builder(format, w, h).build().unwrap();
+    let layout = device_layout(&info).unwrap();
+    let buffer = DeviceBuffer::new(device, layout.size())?;
+    let random: Vec<u8> = (0..layout.size())
+        .map(|i| {
+            (i as u64)
+                .wrapping_mul(0x9e37_79b9_7f4a_7c15)
+                .rotate_left(17) as u8
+        })
+        .collect();
+    // SAFETY: the host vector and the device buffer both hold `layout.size()` bytes.
+    unsafe {
+        copy_2d(
+            stream,
+            Place::Device {
+                addr: buffer.addr(),
+                pitch: layout.size(),
+            },
+            Place::Host {
+                ptr: random.as_ptr(),
+                pitch: layout.size(),
+            },
+            layout.size(),
+            1,
+        )?;
+    }
+    stream.synchronize()?;
+    let bytes = (0..info.n_planes() as usize)
+        .map(|p| {
+            let (row, rows) = gstcudapreproc::cuda::frame::plane_extent(&info, p);
+            row * rows
+        })
+        .sum();
+    Ok(Frame {
+        planes: Planes::new(buffer.addr(), layout.offset(), layout.stride()),
+        _memory: buffer,
+        info,
+        bytes,
+    })
+}
+
+fn time_us(
+    stream: &Stream,
+    iterations: u32,
+    mut work: impl FnMut() -> Result<(), CudaError>,
+) -> Result<f64, CudaError> {
+    for _ in 0..iterations / 10 {
+        work()?;
+    }
+    let timer = Timer::new(stream.device())?;
+    timer.start(stream)?;
+    for _ in 0..iterations {
+        work()?;
+    }
+    timer.stop(stream)?;
+    Ok(timer.elapsed_ms()? as f64 * 1000.0 / iterations as f64)
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+/// One measured row: microseconds per frame, bytes moved, and the same-size copy's time.
+struct Row {
+    name: &'static str,
+    us: f64,
+    bytes: usize,
+    copy_us: f64,
+}
+
+/// Times `work` and a copy of `bytes` bytes in alternating rounds.
+fn measure(
+    device: &Arc<Device>,
+    stream: &Stream,
+    iterations: u32,
+    name: &'static str,
+    bytes: usize,
+    mut work: impl FnMut() -> Result<(), CudaError>,
+) -> Result<Row, CudaError> {
+    let copy_src = DeviceBuffer::new(device, bytes / 2)?;
+    let copy_dst = DeviceBuffer::new(device, bytes / 2)?;
+    let (mut us, mut copy_us) = (Vec::new(), Vec::new());
+    for _ in 0..ROUNDS {
+        us.push(time_us(stream, iterations, &mut work)?);
+        // SAFETY: both buffers hold bytes / 2 bytes and outlive the timed work.
+        copy_us.push(time_us(stream, iterations, || unsafe {
+            copy_device(stream, copy_dst.addr(), copy_src.addr(), bytes / 2)
+        })?);
+    }
+    Ok(Row {
+        name,
+        us: median(us),
+        bytes,
+        copy_us: median(copy_us),
+    })
+}
+
+fn stretch(src: (u32, u32), dst: (u32, u32)) -> Affine {
+    Placement {
+        crop: None,
+        fit: Fit::Stretch,
+        rotation: 0.0,
+        flip_horizontal: false,
+        flip_vertical: false,
+    }
+    .forward(src, dst)
+    .unwrap()
+    .invert()
+    .unwrap()
+}
+
+fn rotation(size: (u32, u32), degrees: f64) -> Affine {
+    Placement {
+        crop: None,
+        fit: Fit::Stretch,
+        rotation: degrees,
+        flip_horizontal: false,
+        flip_vertical: false,
+    }
+    .forward(size, size)
+    .unwrap()
+    .invert()
+    .unwrap()
+}
+
+fn imagenet(shape: TensorShape) -> TensorConversion {
+    TensorConversion {
+        shape,
+        dtype: DType::Float32,
+        channel_components: vec![0, 1, 2],
+        normalization: Normalization {
+            scale: 1.0 / 255.0,
+            mean: [0.485, 0.456, 0.406, 0.0],
+            std: [0.229, 0.224, 0.225, 1.0],
+        },
+    }
+}
+
+/// Runs the anchor command; its `ROW<TAB>LIBRARY<TAB>US` lines by row, then library.
+fn anchor(command: &str) -> (Vec<String>, BTreeMap<String, BTreeMap<String, String>>) {
+    let output = Command::new("sh")
+        .arg("-c")
+        .arg(command)
+        .output()
+        .expect("anchor command runs");
+    let mut comments = Vec::new();
+    let mut rows: BTreeMap<String, BTreeMap<String, String>> = BTreeMap::new();
+    for line in String::from_utf8_lossy(&output.stdout).lines() {
+        let fields: Vec<&str> = line.split('\t').collect();
+        match fields[..] {
+            [row, library, us] => {
+                rows.entry(row.to_string())
+                    .or_default()
+                    .insert(library.to_string(), us.to_string());
+            }
+            _ => comments.push(line.to_string()),
+        }
+    }
+    if !output.status.success() {
+        comments.push(format!(
+            "anchor exited with {}: {}",
+            output.status,
+            String::from_utf8_lossy(&output.stderr)
+                .lines()
+                .last()
+                .unwrap_or("")
+        ));
+    }
+    (comments, rows)
+}
+
+fn main() -> std::process::ExitCode {
+    match run() {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("preproc-bench: {e}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+fn run() -> Result<(), CudaError> {
+    let mut iterations = 500u32;
+    let mut anchor_command = None;
+    let mut args = std::env::args().skip(1);
+    while let Some(arg) = args.next() {
+        match arg.as_str() {
+            "--iterations" => iterations = args.next().unwrap().parse().expect("a number"),
+            "--anchor" => anchor_command = args.next(),
+            other => panic!("usage: preproc-bench [--iterations N] [--anchor CMD] ({other}?)"),
+        }
+    }
+    gst::init().unwrap();
+    let device = Device::open(0)?;
+    let stream = device.new_stream()?;
+    let hd = (1920u32, 1080u32);
+    let small = (224u32, 224u32);
+    use gst_video::VideoFormat as F;
+
+    let rgb_hd = frame(&device, &stream, F::Rgb, hd)?;
+    let rgb_hd_out = frame(&device, &stream, F::Rgb, hd)?;
+    let rgb_small = frame(&device, &stream, F::Rgb, small)?;
+    let nv12_hd = frame(&device, &stream, F::Nv12, hd)?;
+    let nv12_small = frame(&device, &stream, F::Nv12, small)?;
+    let tensor_hd = DeviceBuffer::new(&device, 3 * 1920 * 1080 * 4)?;
+    let tensor_small = DeviceBuffer::new(&device, 3 * 224 * 224 * 4)?;
+
+    let mut rows = Vec::new();
+    let warp = |format, src, dst, inverse, interpolation| Warp {
+        format,
+        src_size: src,
+        dst_size: dst,
+        inverse,
+        interpolation,
+        border: Border::Constant,
+        border_value: [0.0, 0.0, 0.0, 255.0],
+    };
+    let warps = [
+        ("warp_1080p_224_linear", Interpolation::Linear, small),
+        ("warp_1080p_224_cubic", Interpolation::Cubic, small),
+        ("warp_1080p_1080p_linear", Interpolation::Linear, hd),
+        ("warp_1080p_1080p_cubic", Interpolation::Cubic, hd),
+    ];
+    for (name, interpolation, dst) in warps {
+        let matrix = if dst == small {
+            stretch(hd, small)
+        } else {
+            rotation(hd, 10.0)
+        };
+        let w = warp(F::Rgb, hd, dst, matrix, interpolation);
+        let out = if dst == small {
+            &rgb_small
+        } else {
+            &rgb_hd_out
+        };
+        rows.push(measure(
+            &device,
+            &stream,
+            iterations,
+            name,
+            rgb_hd.bytes + out.bytes,
+            || {
+                // SAFETY: the frames are live and of the warp's format and sizes.
+                unsafe { w.launch(&stream, &rgb_hd.planes, &out.planes) }
+            },
+        )?);
+    }
+    let nv12_warp = warp(
+        F::Nv12,
+        hd,
+        small,
+        stretch(hd, small),
+        Interpolation::Linear,
+    );
+    rows.push(measure(
+        &device,
+        &stream,
+        iterations,
+        "warp_nv12_1080p_224_linear",
+        nv12_hd.bytes + nv12_small.bytes,
+        // SAFETY: as above.
+        || unsafe { nv12_warp.launch(&stream, &nv12_hd.planes, &nv12_small.planes) },
+    )?);
+    for (name, input, tensor, size) in [
+        ("convert_224_f32_nchw", &rgb_small, &tensor_small, small),
+        ("convert_1080p_f32_nchw", &rgb_hd, &tensor_hd, hd),
+    ] {
+        let conversion = imagenet(TensorShape {
+            channels: 3,
+            height: size.1,
+            width: size.0,
+            layout: Layout::Nchw,
+        });
+        let bytes = input.bytes + conversion.tensor_bytes();
+        rows.push(measure(&device, &stream, iterations, name, bytes, || {
+            // SAFETY: the frame and the tensor are live and of the conversion's sizes.
+            unsafe { conversion.to_tensor(&stream, &input.info, &input.planes, tensor.addr()) }
+        })?);
+    }
+    let cvt = ColorConversion::new(
+        &Encoding {
+            format: PixelFormat::Nv12,
+            matrix: Matrix::Bt709,
+            range: Range::Limited,
+        },
+        &Encoding {
+            format: PixelFormat::Rgb,
+            matrix: Matrix::Bt709,
+            range: Range::Full,
+        },
+    );
+    let (src_surface, dst_surface) = (
+        nv12_hd.planes.surface(&nv12_hd.info)?,
+        rgb_hd_out.planes.surface(&rgb_hd_out.info)?,
+    );
+    rows.push(measure(
+        &device,
+        &stream,
+        iterations,
+        "cvtcolor_nv12_rgb_1080p",
+        nv12_hd.bytes + rgb_hd_out.bytes,
+        // SAFETY: both surfaces are live frames of their formats.
+        || unsafe { cvt.launch(&stream, &src_surface, &dst_surface) },
+    )?);
+
+    let (comments, anchors) = match &anchor_command {
+        Some(command) => anchor(command),
+        None => (Vec::new(), BTreeMap::new()),
+    };
+    let libraries: Vec<String> = {
+        let mut all: Vec<String> = anchors.values().flat_map(|m| m.keys().cloned()).collect();
+        all.sort();
+        all.dedup();
+        all
+    };
+    println!(
+        "device: {} | {iterations} launches per round, median of {ROUNDS} rounds",
+        device.name()
+    );
+    for comment in &comments {
+        println!("{comment}");
+    }
+    print!(
+        "{:<28} {:>9} {:>8} {:>10} {:>9}",
+        "row", "ours us", "GB/s", "copy GB/s", "% copy"
+    );
+    for library in &libraries {
+        print!(" {:>18} {:>8}", format!("{library} us"), "speed-up");
+    }
+    println!();
+    for row in &rows {
+        let rate = row.bytes as f64 / row.us / 1e3;
+        let copy = row.bytes as f64 / row.copy_us / 1e3;
+        print!(
+            "{:<28} {:>9.2} {:>8.0} {:>10.0} {:>8.0}%",
+            row.name,
+            row.us,
+            rate,
+            copy,
+            100.0 * rate / copy
+        );
+        for library in &libraries {
+            let theirs = anchors.get(row.name).and_then(|m| m.get(library));
+            match theirs.map(|t| (t, t.parse::<f64>())) {
+                Some((_, Ok(us))) => print!(" {:>18.2} {:>7.1}x", us, us / row.us),
+                Some((text, Err(_))) => print!(" {:>27}", text),
+                None => print!(" {:>27}", "-"),
+            }
+        }
+        println!();
+    }
+    Ok(())
+}
