@@ -378,14 +378,8 @@ impl ObjectImpl for CudaConvert {
             "layout" => settings.layout = value.get().expect("type checked upstream"),
             "channel-order" => settings.channel_order = value.get().expect("type checked upstream"),
             "preset" => settings.apply_preset(value.get().expect("type checked upstream")),
-            "scale" => {
-                let scale: f64 = value.get().expect("type checked upstream");
-                if scale.is_finite() {
-                    settings.scale = scale;
-                } else {
-                    rejected("scale", format!("{scale} is not finite"));
-                }
-            }
+            // GLib refuses NaN and infinities (outside the spec's range) before this point.
+            "scale" => settings.scale = value.get().expect("type checked upstream"),
             "mean" => match component_values(value, 0.0) {
                 Ok(mean) => settings.mean = mean,
                 Err(e) => rejected("mean", e),

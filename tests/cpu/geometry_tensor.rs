@@ -1,0 +1,178 @@
+//! `cudawarpaffine` and `cudaconvert` without a GPU: registration, properties (and refusal of
+//! invalid values), and the caps each offers for what is linked to it.
+
+use gst::prelude::*;
+
+fn matrix_string(element: &gst::Element) -> Option<String> {
+    element.property::<Option<String>>("matrix-string")
+}
+
+#[test]
+fn elements_are_registered_with_prefixed_type_names() {
+    cudapreproc_tests::init();
+    for (name, type_name) in [
+        ("cudawarpaffine", "GstRsCudaWarpAffine"),
+        ("cudaconvert", "GstRsCudaConvert"),
+    ] {
+        let factory = gst::ElementFactory::find(name).unwrap();
+        assert_eq!(factory.plugin_name().as_deref(), Some("cudapreproc"));
+        assert_eq!(factory.create().build().unwrap().type_().name(), type_name);
+    }
+}
+
+#[test]
+fn warp_matrix_properties_set_read_back_and_refuse() {
+    cudapreproc_tests::init();
+    let warp = gst::ElementFactory::make("cudawarpaffine").build().unwrap();
+    assert_eq!(matrix_string(&warp), None);
+    assert_eq!(warp.property::<gst::Array>("matrix").len(), 0);
+
+    warp.set_property("matrix-string", "2 0 1; 0 2 -1");
+    assert_eq!(matrix_string(&warp).as_deref(), Some("2 0 1; 0 2 -1"));
+    let values: Vec<f64> = warp
+        .property::<gst::Array>("matrix")
+        .iter()
+        .map(|v| v.get::<f64>().unwrap())
+        .collect();
+    assert_eq!(values, [2.0, 0.0, 1.0, 0.0, 2.0, -1.0]);
+
+    // From a launch line, as a GstValueArray.
+    warp.set_property_from_str("matrix", "<0.5, 0, 3, 0, 0.5, 4>");
+    assert_eq!(matrix_string(&warp).as_deref(), Some("0.5 0 3; 0 0.5 4"));
+
+    // Wrong lengths, non-numbers and non-finite values leave the matrix as it was.
+    for bad in ["1 0 0 0 1", "1 0 x 0 1 0", "1 0 inf 0 1 0", "1 2 3 4 5 6 7"] {
+        warp.set_property("matrix-string", bad);
+        assert_eq!(
+            matrix_string(&warp).as_deref(),
+            Some("0.5 0 3; 0 0.5 4"),
+            "{bad}"
+        );
+    }
+    let five = gst::Array::new([1.0f64, 0.0, 0.0, 0.0, 1.0].map(|v| v.to_send_value()));
+    warp.set_property("matrix", five);
+    assert_eq!(matrix_string(&warp).as_deref(), Some("0.5 0 3; 0 0.5 4"));
+
+    // An empty string or array goes back to the placement properties.
+    warp.set_property("matrix-string", "");
+    assert_eq!(matrix_string(&warp), None);
+}
+
+#[test]
+fn warp_enums_and_border_value() {
+    cudapreproc_tests::init();
+    let warp = gst::ElementFactory::make("cudawarpaffine").build().unwrap();
+    for (name, default, other) in [
+        ("interpolation", "linear", "cubic"),
+        ("border-mode", "constant", "reflect-101"),
+        ("fit", "stretch", "letterbox"),
+    ] {
+        let nick = |e: &gst::Element| {
+            glib::EnumValue::from_value(&e.property_value(name))
+                .unwrap()
+                .1
+                .nick()
+                .to_string()
+        };
+        assert_eq!(nick(&warp), default, "{name}");
+        warp.set_property_from_str(name, other);
+        assert_eq!(nick(&warp), other, "{name}");
+    }
+    warp.set_property_from_str("border-value", "<114, 114, 114>");
+    assert_eq!(warp.property::<gst::Array>("border-value").len(), 3);
+    let five = gst::Array::new([1.0f64; 5].map(|v| v.to_send_value()));
+    warp.set_property("border-value", five);
+    assert_eq!(
+        warp.property::<gst::Array>("border-value").len(),
+        3,
+        "5 values refused"
+    );
+    let pspec = warp.find_property("rotation").unwrap();
+    let pspec = pspec.downcast_ref::<glib::ParamSpecDouble>().unwrap();
+    assert_eq!((pspec.minimum(), pspec.maximum()), (-360.0, 360.0));
+}
+
+#[test]
+fn convert_presets_and_refused_values() {
+    cudapreproc_tests::init();
+    let convert = gst::ElementFactory::make("cudaconvert").build().unwrap();
+    let values = |name: &str| -> Vec<f64> {
+        convert
+            .property::<gst::Array>(name)
+            .iter()
+            .map(|v| v.get::<f64>().unwrap())
+            .collect()
+    };
+    assert_eq!(convert.property::<f64>("scale"), 1.0);
+    convert.set_property_from_str("preset", "imagenet");
+    assert_eq!(convert.property::<f64>("scale"), 1.0 / 255.0);
+    assert_eq!(values("mean"), [0.485, 0.456, 0.406, 0.0]);
+    assert_eq!(values("std"), [0.229, 0.224, 0.225, 1.0]);
+    // Set after the preset, a value overrides it.
+    convert.set_property_from_str("mean", "<0.5>");
+    assert_eq!(values("mean"), [0.5, 0.5, 0.5, 0.0]);
+    // Refused: a zero std, two values; a NaN scale GLib refuses already.
+    convert.set_property_from_str("std", "<1, 0, 1>");
+    convert.set_property_from_str("std", "<1, 2>");
+    assert_eq!(values("std"), [0.229, 0.224, 0.225, 1.0]);
+    let nan = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        convert.set_property("scale", f64::NAN)
+    }));
+    assert!(nan.is_err(), "a NaN scale must not be accepted");
+    assert_eq!(convert.property::<f64>("scale"), 1.0 / 255.0);
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        convert.set_property_from_str("dtype", "int7")
+    }));
+    assert!(result.is_err(), "an unknown dtype must not be accepted");
+}
+
+/// The caps `element`'s source pad offers when `upstream` caps are linked to its sink.
+fn offered(element: &str, upstream: &str) -> gst::Caps {
+    let pipeline = cudapreproc_tests::pipeline(&format!(
+        "capsfilter caps=\"{upstream}\" ! {element} name=e ! fakesink"
+    ));
+    let e = pipeline.by_name("e").unwrap();
+    e.static_pad("src").unwrap().query_caps(None)
+}
+
+#[test]
+fn video_caps_become_nnstreamer_tensors() {
+    let caps = offered(
+        "cudaconvert dtype=float16 layout=nhwc channel-order=bgr",
+        "video/x-raw,format=RGBA,width=320,height=240,framerate=30/1",
+    );
+    let s = caps.structure(0).unwrap();
+    assert_eq!(s.name(), "other/tensors", "{caps}");
+    assert!(
+        caps.features(0).unwrap().contains("memory:CUDAMemory"),
+        "{caps}"
+    );
+    assert_eq!(s.get::<&str>("types").unwrap(), "float16");
+    assert_eq!(s.get::<&str>("dimensions").unwrap(), "3:320:240:1");
+    assert_eq!(s.get::<i32>("num_tensors").unwrap(), 1);
+    assert_eq!(s.get::<&str>("format").unwrap(), "static");
+}
+
+#[test]
+fn tensor_caps_become_video_of_their_size() {
+    let caps = offered(
+        "cudaconvert",
+        "other/tensors,format=static,num_tensors=1,types=float32,dimensions=64:48:3:1,framerate=30/1",
+    );
+    let s = caps.structure(0).unwrap();
+    assert_eq!(s.name(), "video/x-raw", "{caps}");
+    assert_eq!(s.get::<i32>("width").unwrap(), 64);
+    assert_eq!(s.get::<i32>("height").unwrap(), 48);
+}
+
+#[test]
+fn warp_offers_its_size_and_keeps_the_format() {
+    let caps = offered(
+        "cudawarpaffine width=224 height=224",
+        "video/x-raw,format=NV12,width=1920,height=1080,framerate=30/1",
+    );
+    let s = caps.structure(0).unwrap();
+    assert_eq!(s.get::<&str>("format").unwrap(), "NV12", "{caps}");
+    assert_eq!(s.get::<i32>("width").unwrap(), 224);
+    assert_eq!(s.get::<i32>("height").unwrap(), 224);
+}
