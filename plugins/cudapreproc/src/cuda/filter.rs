@@ -51,6 +51,48 @@ impl FilterDevice {
         let ordinal = memory_device(buffer.peek_memory(0))?;
         (ordinal != self.device.ordinal()).then_some(ordinal)
     }
+
+    /// With `cuda-device-id` -1, new resources on the device holding `buffer`'s CUDA memory when
+    /// that is not the device in use (the caller then needs a new output pool: it marks its
+    /// source pad for reconfiguration).
+    pub fn follow(
+        &self,
+        device_id: i32,
+        buffer: &gst::BufferRef,
+    ) -> Result<Option<FilterDevice>, CudaError> {
+        self.device_to_follow(device_id, buffer)
+            .map(FilterDevice::open)
+            .transpose()
+    }
+}
+
+/// The `cuda-device-id` property of a filter that `does` something on the GPU.
+pub fn device_id_property(does: &str) -> glib::ParamSpec {
+    glib::ParamSpecInt::builder("cuda-device-id")
+        .nick("CUDA device ID")
+        .blurb(&format!(
+            "GPU to {does} on; -1: the GPU holding the incoming CUDA memory (GPU 0 for system \
+             memory)"
+        ))
+        .minimum(-1)
+        .default_value(DEFAULT_DEVICE_ID)
+        .mutable_ready()
+        .build()
+}
+
+/// Sink and source pad templates of a filter, both with `caps`.
+pub fn pad_templates(caps: &gst::Caps) -> Vec<gst::PadTemplate> {
+    [gst::PadDirection::Sink, gst::PadDirection::Src]
+        .into_iter()
+        .map(|direction| {
+            let name = if direction == gst::PadDirection::Sink {
+                "sink"
+            } else {
+                "src"
+            };
+            gst::PadTemplate::new(name, direction, gst::PadPresence::Always, caps).unwrap()
+        })
+        .collect()
 }
 
 /// The device ordinal of CUDA memory (ours or upstream's), `None` for other memory.

@@ -301,16 +301,7 @@ impl ObjectImpl for CudaConvert {
                     .build()
             };
             vec![
-                glib::ParamSpecInt::builder("cuda-device-id")
-                    .nick("CUDA device ID")
-                    .blurb(
-                        "GPU to convert on; -1: the GPU holding the incoming CUDA memory (GPU 0 \
-                         for system memory)",
-                    )
-                    .minimum(-1)
-                    .default_value(DEFAULT_DEVICE_ID)
-                    .mutable_ready()
-                    .build(),
+                filter::device_id_property("convert"),
                 glib::ParamSpecEnum::builder_with_default("dtype", DEFAULT_DTYPE)
                     .nick("Data type")
                     .blurb("Tensor element type (video -> tensor)")
@@ -440,22 +431,7 @@ impl ElementImpl for CudaConvert {
                 );
                 caps.merge_structure_full(s, Some(features));
             }
-            vec![
-                gst::PadTemplate::new(
-                    "sink",
-                    gst::PadDirection::Sink,
-                    gst::PadPresence::Always,
-                    &caps,
-                )
-                .unwrap(),
-                gst::PadTemplate::new(
-                    "src",
-                    gst::PadDirection::Src,
-                    gst::PadPresence::Always,
-                    &caps,
-                )
-                .unwrap(),
-            ]
+            filter::pad_templates(&caps)
         });
         PAD_TEMPLATES.as_ref()
     }
@@ -666,14 +642,17 @@ impl BaseTransformImpl for CudaConvert {
         inbuf: gst::Buffer,
     ) -> Result<gst::FlowSuccess, gst::FlowError> {
         let device_id = self.settings.lock().unwrap().device_id;
-        let follow = self
+        let followed = self
             .state
             .lock()
             .unwrap()
             .as_ref()
-            .and_then(|s| s.cuda.device_to_follow(device_id, &inbuf));
-        if let Some(ordinal) = follow {
-            let cuda = FilterDevice::open(ordinal).map_err(|e| self.post_cuda_error(&e))?;
+            .map(|s| s.cuda.follow(device_id, &inbuf))
+            .transpose()
+            .map_err(|e| self.post_cuda_error(&e))?
+            .flatten();
+        if let Some(cuda) = followed {
+            // Work where the frames are: a new device means a new stream and output pool.
             gst::info!(
                 CAT,
                 imp = self,
