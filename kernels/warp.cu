@@ -77,10 +77,11 @@ __device__ __forceinline__ int border_index(int i, int n, int mode)
 template <typename T, int C>
 __device__ __forceinline__ void load_inside(const WarpPlane& s, int x, int y, int shift, float v[C])
 {
+    // Through the read-only data cache: neighbouring threads read overlapping neighbourhoods.
     const T* px = reinterpret_cast<const T*>(s.addr + (u64)y * (u64)s.pitch) + (u64)x * C;
 #pragma unroll
     for (int c = 0; c < C; c++) {
-        v[c] = (float)(px[c] >> shift);
+        v[c] = (float)(__ldg(px + c) >> shift);
     }
 }
 

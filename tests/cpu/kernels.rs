@@ -15,10 +15,10 @@ fn launched_entries(module: &str) -> Vec<&'static str> {
             .chain(FAST_ENTRIES.iter().copied())
             .collect(),
         "warp" => gstcudapreproc::cuda::warp::entries(),
-        "tensor" => vec![
-            gstcudapreproc::cuda::tensor::TO_TENSOR_ENTRY,
-            gstcudapreproc::cuda::tensor::TO_VIDEO_ENTRY,
-        ],
+        "tensor" => gstcudapreproc::cuda::tensor::DType::ALL
+            .iter()
+            .flat_map(|d| [d.to_tensor_entry(), d.to_video_entry()])
+            .collect(),
         other => panic!("module {other} has no list of launched entry points in this test"),
     }
 }

@@ -6,8 +6,6 @@ use super::error::CudaError;
 use super::frame::Planes;
 
 const MODULE: &str = "tensor";
-pub const TO_TENSOR_ENTRY: &str = "video_to_tensor";
-pub const TO_VIDEO_ENTRY: &str = "tensor_to_video";
 
 /// Element type of a tensor; the names are NNStreamer's `types` strings (bfloat16 is ours:
 /// NNStreamer has no such type).
@@ -39,6 +37,26 @@ impl DType {
 
     pub fn from_name(name: &str) -> Option<DType> {
         DType::ALL.into_iter().find(|d| d.name() == name)
+    }
+
+    /// Kernel entry converting video into tensors of this type.
+    pub fn to_tensor_entry(self) -> &'static str {
+        match self {
+            DType::Uint8 => "video_to_tensor_uint8",
+            DType::Float16 => "video_to_tensor_float16",
+            DType::Bfloat16 => "video_to_tensor_bfloat16",
+            DType::Float32 => "video_to_tensor_float32",
+        }
+    }
+
+    /// Kernel entry converting tensors of this type into video.
+    pub fn to_video_entry(self) -> &'static str {
+        match self {
+            DType::Uint8 => "tensor_to_video_uint8",
+            DType::Float16 => "tensor_to_video_float16",
+            DType::Bfloat16 => "tensor_to_video_bfloat16",
+            DType::Float32 => "tensor_to_video_float32",
+        }
     }
 
     pub fn size(self) -> usize {
@@ -155,38 +173,45 @@ impl Normalization {
     };
 }
 
-/// Mirrors `VideoAccess` in `kernels/tensor.cu`.
+/// Mirrors `SampleAccess` in `kernels/tensor.cu`.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-struct VideoAccess {
-    plane: [u64; 4],
-    pitch: [i32; 4],
-    offset: [i32; 4],
-    pixel_bytes: [i32; 4],
-    present: [i32; 4],
+struct SampleAccess {
+    plane: u64,
+    pitch: i32,
+    offset: i32,
+    pixel_bytes: i32,
+    present: i32,
+    channel: i32,
+    unused: i32,
+}
+
+/// Mirrors `FrameAccess` in `kernels/tensor.cu`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+struct FrameAccess {
+    sample: [SampleAccess; 4],
+    count: i32,
     sample_bytes: i32,
     width: i32,
     height: i32,
 }
 
-/// Mirrors `TensorParams` in `kernels/tensor.cu`.
+/// Mirrors `TensorMap` in `kernels/tensor.cu`.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, PartialEq)]
-struct TensorParams {
+struct TensorMap {
     tensor: u64,
     channels: i32,
     planar: i32,
-    dtype: i32,
-    source: [i32; 4],
-    scale: f64,
-    mean: [f64; 4],
-    std: [f64; 4],
+    a: [f64; 4],
+    b: [f64; 4],
     max_value: f64,
 }
 
 // SAFETY: plain-old-data with the layouts of the CUDA structs.
-unsafe impl cudarc::driver::DeviceRepr for VideoAccess {}
-unsafe impl cudarc::driver::DeviceRepr for TensorParams {}
+unsafe impl cudarc::driver::DeviceRepr for FrameAccess {}
+unsafe impl cudarc::driver::DeviceRepr for TensorMap {}
 
 /// The video formats a tensor is made from or turned into.
 pub const VIDEO_FORMATS: &[&str] = &[
@@ -208,32 +233,45 @@ pub fn is_color(format: gst_video::VideoFormat) -> bool {
 }
 
 /// Where each component (R, G, B, A; gray is component 0) of a frame of `info` is.
-fn video_access(info: &gst_video::VideoInfo, planes: &Planes, writing: bool) -> VideoAccess {
+fn component_access(info: &gst_video::VideoInfo, planes: &Planes, writing: bool) -> [SampleAccess; 4] {
     let finfo = info.format_info();
-    let mut access = VideoAccess {
-        sample_bytes: if finfo.depth()[0] > 8 { 2 } else { 1 },
-        width: info.width() as i32,
-        height: info.height() as i32,
-        ..VideoAccess::default()
-    };
+    let mut access = [SampleAccess::default(); 4];
     let n = finfo.n_components() as usize;
-    for c in 0..n {
+    for (c, a) in access.iter_mut().enumerate().take(n) {
         let plane = finfo.plane()[c] as usize;
-        access.plane[c] = planes.addr[plane];
-        access.pitch[c] = planes.stride[plane] as i32;
-        access.offset[c] = finfo.poffset()[c] as i32;
-        access.pixel_bytes[c] = finfo.pixel_stride()[c];
-        access.present[c] = 1;
+        *a = SampleAccess {
+            plane: planes.addr[plane],
+            pitch: planes.stride[plane] as i32,
+            offset: finfo.poffset()[c] as i32,
+            pixel_bytes: finfo.pixel_stride()[c],
+            present: 1,
+            channel: -1,
+            unused: 0,
+        };
     }
     // Writing RGBx/BGRx: the padding byte (after the three colours) is set like opaque alpha.
     if writing && n == 3 && finfo.pixel_stride()[0] == 4 {
-        access.plane[3] = planes.addr[0];
-        access.pitch[3] = planes.stride[0] as i32;
-        access.offset[3] = 3;
-        access.pixel_bytes[3] = 4;
-        access.present[3] = 1;
+        access[3] = SampleAccess {
+            plane: planes.addr[0],
+            pitch: planes.stride[0] as i32,
+            offset: 3,
+            pixel_bytes: 4,
+            present: 1,
+            channel: -1,
+            unused: 0,
+        };
     }
     access
+}
+
+fn frame_access(info: &gst_video::VideoInfo, sample: [SampleAccess; 4], count: usize) -> FrameAccess {
+    FrameAccess {
+        sample,
+        count: count as i32,
+        sample_bytes: if info.format_info().depth()[0] > 8 { 2 } else { 1 },
+        width: info.width() as i32,
+        height: info.height() as i32,
+    }
 }
 
 /// A conversion between frames of one video format and tensors of one shape and type.
@@ -251,16 +289,13 @@ impl TensorConversion {
         self.shape.elements() * self.dtype.size()
     }
 
-    fn params(&self, tensor: u64, max_value: f64) -> TensorParams {
-        TensorParams {
+    fn map(&self, tensor: u64, max_value: f64) -> TensorMap {
+        TensorMap {
             tensor,
             channels: self.shape.channels as i32,
             planar: (self.shape.layout == Layout::Nchw) as i32,
-            dtype: self.dtype as i32,
-            source: [0; 4],
-            scale: self.normalization.scale,
-            mean: self.normalization.mean,
-            std: self.normalization.std,
+            a: [0.0; 4],
+            b: [0.0; 4],
             max_value,
         }
     }
@@ -299,15 +334,20 @@ impl TensorConversion {
         tensor: u64,
     ) -> Result<(), CudaError> {
         self.check_frame(info)?;
-        let access = video_access(info, src, false);
-        let mut params = self.params(tensor, Self::max_value(info));
-        for (slot, &component) in params.source.iter_mut().zip(&self.channel_components) {
-            *slot = component as i32;
+        let components = component_access(info, src, false);
+        let mut map = self.map(tensor, Self::max_value(info));
+        let mut samples = [SampleAccess::default(); 4];
+        let n = &self.normalization;
+        for (channel, &component) in self.channel_components.iter().enumerate() {
+            samples[channel] = components[component];
+            map.a[channel] = n.scale / n.std[channel];
+            map.b[channel] = n.mean[channel] / n.std[channel];
         }
+        let access = frame_access(info, samples, self.channel_components.len());
         let config = grid_2d(info.width(), info.height(), (32, 8));
         // SAFETY: the argument types mirror the kernel's; the memory is the caller's to keep
         // alive.
-        unsafe { stream.launch(MODULE, TO_TENSOR_ENTRY, config, (&access, &params, &0i32)) }
+        unsafe { stream.launch(MODULE, self.dtype.to_tensor_entry(), config, (&access, &map, &0i32)) }
     }
 
     /// Queues the conversion of the tensor at `tensor` into the frame `dst` (of `info`):
@@ -324,16 +364,18 @@ impl TensorConversion {
         dst: &Planes,
     ) -> Result<(), CudaError> {
         self.check_frame(info)?;
-        let access = video_access(info, dst, true);
-        let mut params = self.params(tensor, Self::max_value(info));
-        params.source = [-1; 4];
+        let mut components = component_access(info, dst, true);
+        let mut map = self.map(tensor, Self::max_value(info));
+        let n = &self.normalization;
         for (channel, &component) in self.channel_components.iter().enumerate() {
-            params.source[component] = channel as i32;
+            components[component].channel = channel as i32;
+            map.a[component] = n.std[channel] / n.scale;
+            map.b[component] = n.mean[channel] / n.scale;
         }
-        // Gray from a colour tensor is not defined here: the caller picks matching formats.
+        let access = frame_access(info, components, 4);
         let config = grid_2d(info.width(), info.height(), (32, 8));
         // SAFETY: as in `to_tensor`.
-        unsafe { stream.launch(MODULE, TO_VIDEO_ENTRY, config, (&access, &params, &0i32)) }
+        unsafe { stream.launch(MODULE, self.dtype.to_video_entry(), config, (&access, &map, &0i32)) }
     }
 }
 
