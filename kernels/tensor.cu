@@ -196,6 +196,77 @@ __device__ void tensor_to_video(const FrameAccess& f, const TensorMap& t)
     }
 }
 
+// Byte q (0..15) of the 16 bytes held in lo (0..7) and hi (8..15), q known only at run time:
+// shifts instead of an indexed array, which would live in local memory.
+__device__ __forceinline__ u32 byte_at(u64 lo, u64 hi, int q)
+{
+    return (u32)(((q < 8) ? (lo >> (8 * q)) : (hi >> (8 * (q - 8)))) & 0xffu);
+}
+
+template <int DT>
+__device__ __forceinline__ void store4(u64 tensor, u64 i, const double v[4])
+{
+    // i is a multiple of 4 and the tensor 16-byte aligned (checked on the host).
+    if (DT == DT_F32) {
+        reinterpret_cast<float4*>(tensor)[i / 4] =
+            make_float4(__double2float_rn(v[0]), __double2float_rn(v[1]),
+                        __double2float_rn(v[2]), __double2float_rn(v[3]));
+    } else if (DT == DT_U8) {
+        u32 word = 0;
+#pragma unroll
+        for (int j = 0; j < 4; j++) {
+            word |= (u32)__double2int_rn(fmin(fmax(v[j], 0.0), 255.0)) << (8 * j);
+        }
+        reinterpret_cast<u32*>(tensor)[i / 4] = word;
+    } else {
+        u32 h[4];
+#pragma unroll
+        for (int j = 0; j < 4; j++) {
+            const float f = __double2float_rn(v[j]);
+            h[j] = DT == DT_F16 ? float_to_half(f) : float_to_bf16(f);
+        }
+        reinterpret_cast<uint2*>(tensor)[i / 4] = make_uint2(h[0] | (h[1] << 16), h[2] | (h[3] << 16));
+    }
+}
+
+// The fast path for packed 8-bit RGB-family frames (3 or 4 bytes per pixel, one plane, 4-byte
+// aligned rows, width a multiple of 4) into NCHW tensors: one thread reads 4 pixels with word
+// loads and writes 4 elements per channel with one vector store each.
+template <int DT, int P>
+__device__ void packed8_to_tensor_nchw(const FrameAccess& f, const TensorMap& t)
+{
+    const int x = 4 * (blockIdx.x * blockDim.x + threadIdx.x);
+    const int y = blockIdx.y * blockDim.y + threadIdx.y;
+    if (x >= f.width || y >= f.height) {
+        return;
+    }
+    const u32* row = reinterpret_cast<const u32*>(f.sample[0].plane + (u64)y * (u64)f.sample[0].pitch + (u64)x * P);
+    u32 w[4];
+#pragma unroll
+    for (int k = 0; k < P; k++) {
+        w[k] = __ldg(row + k);
+    }
+    if (P == 3) {
+        w[3] = 0;
+    }
+    const u64 lo = (u64)w[0] | ((u64)w[1] << 32);
+    const u64 hi = (u64)w[2] | ((u64)w[3] << 32);
+#pragma unroll
+    for (int c = 0; c < 4; c++) {
+        if (c < f.count) {
+            double v[4];
+#pragma unroll
+            for (int j = 0; j < 4; j++) {
+                const double sample = f.sample[c].present
+                    ? (double)byte_at(lo, hi, j * P + f.sample[c].offset)
+                    : t.max_value;
+                v[j] = fma(sample, t.a[c], -t.b[c]);
+            }
+            store4<DT>(t.tensor, element_index(t, c, x, y, f.width, f.height), v);
+        }
+    }
+}
+
 #define TENSOR_ENTRIES(name, DT)                                                                \
     extern "C" __global__ void video_to_tensor_##name(FrameAccess f, TensorMap t, int unused)   \
     {                                                                                           \
@@ -204,6 +275,16 @@ __device__ void tensor_to_video(const FrameAccess& f, const TensorMap& t)
     extern "C" __global__ void tensor_to_video_##name(FrameAccess f, TensorMap t, int unused)   \
     {                                                                                           \
         tensor_to_video<DT>(f, t);                                                              \
+    }                                                                                           \
+    extern "C" __global__ void packed3_to_tensor_nchw_##name(FrameAccess f, TensorMap t,        \
+                                                             int unused)                        \
+    {                                                                                           \
+        packed8_to_tensor_nchw<DT, 3>(f, t);                                                    \
+    }                                                                                           \
+    extern "C" __global__ void packed4_to_tensor_nchw_##name(FrameAccess f, TensorMap t,        \
+                                                             int unused)                        \
+    {                                                                                           \
+        packed8_to_tensor_nchw<DT, 4>(f, t);                                                    \
     }
 
 TENSOR_ENTRIES(uint8, DT_U8)

@@ -17,7 +17,14 @@ fn launched_entries(module: &str) -> Vec<&'static str> {
         "warp" => gstcudapreproc::cuda::warp::entries(),
         "tensor" => gstcudapreproc::cuda::tensor::DType::ALL
             .iter()
-            .flat_map(|d| [d.to_tensor_entry(), d.to_video_entry()])
+            .flat_map(|d| {
+                [
+                    d.to_tensor_entry(),
+                    d.to_video_entry(),
+                    d.packed_to_tensor_entry(3),
+                    d.packed_to_tensor_entry(4),
+                ]
+            })
             .collect(),
         other => panic!("module {other} has no list of launched entry points in this test"),
     }

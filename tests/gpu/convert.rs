@@ -129,89 +129,91 @@ fn element_index(
 fn video_to_tensor_matches_float64_for_every_format_and_option() {
     init();
     let mut rng = Rng(5);
-    let (w, h) = (37usize, 23usize);
     let mut cases = 0;
     let mut worst_f32_rel = 0f64;
-    for format_name in VIDEO_FORMATS {
-        let format = gst_video::VideoFormat::from_string(format_name);
-        let info = gst_video::VideoInfo::builder(format, w as u32, h as u32)
-            .fps(gst::Fraction::new(30, 1))
-            .build()
-            .unwrap();
-        let color = info.format_info().is_rgb();
-        let max = if info.format_info().depth()[0] > 8 {
-            65535.0
-        } else {
-            255.0
-        };
-        for dtype in DTYPES {
-            for layout in ["nchw", "nhwc"] {
-                for order in ["rgb", "bgr", "rgba", "bgra"] {
-                    // Random normalisation: scale, and per-component mean and std.
-                    let scale = rng.uniform(0.001, 0.05);
-                    let mean: Vec<f64> = (0..4).map(|_| rng.uniform(-2.0, 2.0)).collect();
-                    let std: Vec<f64> = (0..4).map(|_| rng.uniform(0.1, 2.0)).collect();
-                    let (scale, mean, std) = if dtype == "uint8" {
-                        (1.0, vec![0.0; 4], vec![1.0; 4])
-                    } else {
-                        (scale, mean, std)
-                    };
-                    let list = |v: &[f64]| {
-                        v.iter()
-                            .map(|x| x.to_string())
-                            .collect::<Vec<_>>()
-                            .join(",")
-                    };
-                    let element = format!(
+    // An odd width (the general kernel) and a multiple of 4 (the packed 8-bit fast path).
+    for (w, h) in [(37usize, 23usize), (64, 20)] {
+        for format_name in VIDEO_FORMATS {
+            let format = gst_video::VideoFormat::from_string(format_name);
+            let info = gst_video::VideoInfo::builder(format, w as u32, h as u32)
+                .fps(gst::Fraction::new(30, 1))
+                .build()
+                .unwrap();
+            let color = info.format_info().is_rgb();
+            let max = if info.format_info().depth()[0] > 8 {
+                65535.0
+            } else {
+                255.0
+            };
+            for dtype in DTYPES {
+                for layout in ["nchw", "nhwc"] {
+                    for order in ["rgb", "bgr", "rgba", "bgra"] {
+                        // Random normalisation: scale, and per-component mean and std.
+                        let scale = rng.uniform(0.001, 0.05);
+                        let mean: Vec<f64> = (0..4).map(|_| rng.uniform(-2.0, 2.0)).collect();
+                        let std: Vec<f64> = (0..4).map(|_| rng.uniform(0.1, 2.0)).collect();
+                        let (scale, mean, std) = if dtype == "uint8" {
+                            (1.0, vec![0.0; 4], vec![1.0; 4])
+                        } else {
+                            (scale, mean, std)
+                        };
+                        let list = |v: &[f64]| {
+                            v.iter()
+                                .map(|x| x.to_string())
+                                .collect::<Vec<_>>()
+                                .join(",")
+                        };
+                        let element = format!(
                         "cudaconvert dtype={dtype} layout={layout} channel-order={order} \
                          scale={scale} mean=\"<{}>\" std=\"<{}>\" ! other/tensors(memory:CUDAMemory)",
                         list(&mean),
                         list(&std)
                     );
-                    let input = random_buffer(&mut rng, info.size());
-                    let components = order_components(order, color);
-                    let channels = components.len();
-                    run_samples(
-                        &element,
-                        &info.to_caps().unwrap(),
-                        std::slice::from_ref(&input),
-                        |_, buffer, _| {
-                            let map = buffer.map_readable().unwrap();
-                            let got = elements(&map, dtype);
-                            assert_eq!(got.len(), channels * w * h, "{element}: tensor size");
-                            let frame = gst_video::VideoFrameRef::from_buffer_ref_readable(
-                                input.as_ref(),
-                                &info,
-                            )
-                            .unwrap();
-                            for y in 0..h {
-                                for x in 0..w {
-                                    for (k, &c) in components.iter().enumerate() {
-                                        let sample = component(&frame, c, x, y).unwrap_or(max);
-                                        let exact = (sample * scale - mean[c]) / std[c];
-                                        let value =
-                                            got[element_index(layout, channels, (w, h), k, x, y)];
-                                        assert!(
+                        let input = random_buffer(&mut rng, info.size());
+                        let components = order_components(order, color);
+                        let channels = components.len();
+                        run_samples(
+                            &element,
+                            &info.to_caps().unwrap(),
+                            std::slice::from_ref(&input),
+                            |_, buffer, _| {
+                                let map = buffer.map_readable().unwrap();
+                                let got = elements(&map, dtype);
+                                assert_eq!(got.len(), channels * w * h, "{element}: tensor size");
+                                let frame = gst_video::VideoFrameRef::from_buffer_ref_readable(
+                                    input.as_ref(),
+                                    &info,
+                                )
+                                .unwrap();
+                                for y in 0..h {
+                                    for x in 0..w {
+                                        for (k, &c) in components.iter().enumerate() {
+                                            let sample = component(&frame, c, x, y).unwrap_or(max);
+                                            let exact = (sample * scale - mean[c]) / std[c];
+                                            let value = got
+                                                [element_index(layout, channels, (w, h), k, x, y)];
+                                            assert!(
                                         acceptable(value, exact, dtype),
                                         "{format_name} {element}: channel {k} at ({x}, {y}): {value} for {exact}"
                                     );
-                                        if dtype == "float32" && exact != 0.0 {
-                                            worst_f32_rel =
-                                                worst_f32_rel.max(((value - exact) / exact).abs());
+                                            if dtype == "float32" && exact != 0.0 {
+                                                worst_f32_rel = worst_f32_rel
+                                                    .max(((value - exact) / exact).abs());
+                                            }
                                         }
                                     }
                                 }
-                            }
-                        },
-                    );
-                    cases += 1;
+                            },
+                        );
+                        cases += 1;
+                    }
                 }
             }
         }
     }
     println!(
-        "{cases} cases ({} formats x 4 dtypes x 2 layouts x 4 channel orders), all within \
-         tolerance; largest float32 relative error {worst_f32_rel:.3e}",
+        "{cases} cases ({} formats x 4 dtypes x 2 layouts x 4 channel orders x 2 sizes), all \
+         within tolerance; largest float32 relative error {worst_f32_rel:.3e}",
         VIDEO_FORMATS.len()
     );
 }

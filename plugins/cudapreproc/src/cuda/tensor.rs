@@ -49,6 +49,21 @@ impl DType {
         }
     }
 
+    /// Kernel entry for packed 8-bit frames of `pixel_bytes` (3 or 4) bytes per pixel into NCHW
+    /// tensors of this type, 4 pixels per thread.
+    pub fn packed_to_tensor_entry(self, pixel_bytes: i32) -> &'static str {
+        match (pixel_bytes, self) {
+            (3, DType::Uint8) => "packed3_to_tensor_nchw_uint8",
+            (3, DType::Float16) => "packed3_to_tensor_nchw_float16",
+            (3, DType::Bfloat16) => "packed3_to_tensor_nchw_bfloat16",
+            (3, DType::Float32) => "packed3_to_tensor_nchw_float32",
+            (_, DType::Uint8) => "packed4_to_tensor_nchw_uint8",
+            (_, DType::Float16) => "packed4_to_tensor_nchw_float16",
+            (_, DType::Bfloat16) => "packed4_to_tensor_nchw_bfloat16",
+            (_, DType::Float32) => "packed4_to_tensor_nchw_float32",
+        }
+    }
+
     /// Kernel entry converting tensors of this type into video.
     pub fn to_video_entry(self) -> &'static str {
         match self {
@@ -233,7 +248,11 @@ pub fn is_color(format: gst_video::VideoFormat) -> bool {
 }
 
 /// Where each component (R, G, B, A; gray is component 0) of a frame of `info` is.
-fn component_access(info: &gst_video::VideoInfo, planes: &Planes, writing: bool) -> [SampleAccess; 4] {
+fn component_access(
+    info: &gst_video::VideoInfo,
+    planes: &Planes,
+    writing: bool,
+) -> [SampleAccess; 4] {
     let finfo = info.format_info();
     let mut access = [SampleAccess::default(); 4];
     let n = finfo.n_components() as usize;
@@ -264,11 +283,19 @@ fn component_access(info: &gst_video::VideoInfo, planes: &Planes, writing: bool)
     access
 }
 
-fn frame_access(info: &gst_video::VideoInfo, sample: [SampleAccess; 4], count: usize) -> FrameAccess {
+fn frame_access(
+    info: &gst_video::VideoInfo,
+    sample: [SampleAccess; 4],
+    count: usize,
+) -> FrameAccess {
     FrameAccess {
         sample,
         count: count as i32,
-        sample_bytes: if info.format_info().depth()[0] > 8 { 2 } else { 1 },
+        sample_bytes: if info.format_info().depth()[0] > 8 {
+            2
+        } else {
+            1
+        },
         width: info.width() as i32,
         height: info.height() as i32,
     }
@@ -313,6 +340,27 @@ impl TensorConversion {
         Ok(())
     }
 
+    /// Bytes per pixel when the packed 8-bit fast path serves a frame of `info` at `planes` and
+    /// the tensor at `tensor`: one plane of 3- or 4-byte pixels, rows and the tensor aligned for
+    /// word loads and vector stores, a width of whole groups of 4 pixels, NCHW.
+    fn packed_pixel_bytes(
+        info: &gst_video::VideoInfo,
+        planes: &Planes,
+        tensor: u64,
+        layout: Layout,
+    ) -> Option<i32> {
+        let finfo = info.format_info();
+        let bytes = finfo.pixel_stride()[0];
+        let packed = finfo.n_planes() == 1 && finfo.depth()[0] == 8 && (bytes == 3 || bytes == 4);
+        (packed
+            && layout == Layout::Nchw
+            && info.width().is_multiple_of(4)
+            && planes.addr[0].is_multiple_of(4)
+            && planes.stride[0].is_multiple_of(4)
+            && tensor.is_multiple_of(16))
+        .then_some(bytes)
+    }
+
     fn max_value(info: &gst_video::VideoInfo) -> f64 {
         if info.format_info().depth()[0] > 8 {
             65535.0
@@ -344,10 +392,19 @@ impl TensorConversion {
             map.b[channel] = n.mean[channel] / n.std[channel];
         }
         let access = frame_access(info, samples, self.channel_components.len());
-        let config = grid_2d(info.width(), info.height(), (32, 8));
+        let (entry, config) = match Self::packed_pixel_bytes(info, src, tensor, self.shape.layout) {
+            Some(bytes) => (
+                self.dtype.packed_to_tensor_entry(bytes),
+                grid_2d(info.width() / 4, info.height(), (32, 8)),
+            ),
+            None => (
+                self.dtype.to_tensor_entry(),
+                grid_2d(info.width(), info.height(), (32, 8)),
+            ),
+        };
         // SAFETY: the argument types mirror the kernel's; the memory is the caller's to keep
         // alive.
-        unsafe { stream.launch(MODULE, self.dtype.to_tensor_entry(), config, (&access, &map, &0i32)) }
+        unsafe { stream.launch(MODULE, entry, config, (&access, &map, &0i32)) }
     }
 
     /// Queues the conversion of the tensor at `tensor` into the frame `dst` (of `info`):
@@ -375,7 +432,14 @@ impl TensorConversion {
         let access = frame_access(info, components, 4);
         let config = grid_2d(info.width(), info.height(), (32, 8));
         // SAFETY: as in `to_tensor`.
-        unsafe { stream.launch(MODULE, self.dtype.to_video_entry(), config, (&access, &map, &0i32)) }
+        unsafe {
+            stream.launch(
+                MODULE,
+                self.dtype.to_video_entry(),
+                config,
+                (&access, &map, &0i32),
+            )
+        }
     }
 }
 

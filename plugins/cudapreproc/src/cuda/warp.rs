@@ -124,6 +124,7 @@ struct WarpParams {
     border_mode: i32,
     shift: i32,
     max_value: f32,
+    word_rows: i32,
 }
 
 // SAFETY: plain-old-data with the layouts of the CUDA structs.
@@ -204,6 +205,9 @@ impl Warp {
                 border_mode: self.border as i32,
                 shift: shift as i32,
                 max_value,
+                word_rows: (!kind.wide
+                    && src.addr[index].is_multiple_of(4)
+                    && src.stride[index].is_multiple_of(4)) as i32,
             };
             let src_plane = WarpPlane {
                 addr: src.addr[index],
