@@ -13,6 +13,7 @@ fn elements_are_registered_with_prefixed_type_names() {
     for (name, type_name) in [
         ("cudawarpaffine", "GstRsCudaWarpAffine"),
         ("cudaconvert", "GstRsCudaConvert"),
+        ("cudatensorconvert", "GstRsCudaConvert"),
     ] {
         let factory = gst::ElementFactory::find(name).unwrap();
         assert_eq!(factory.plugin_name().as_deref(), Some("cudapreproc"));

@@ -79,11 +79,20 @@ pub enum NormalizationPreset {
     Imagenet = 3,
 }
 
+/// Factory names of the element: the product's `cudaconvert`, and `cudatensorconvert`, which no
+/// other plugin uses. GStreamer's own nvcodec plugin registers a `cudaconvert` too (a colour
+/// converter) on machines where it finds NVRTC; a registry keeps one feature per name, so there
+/// the second name is the one that always reaches this element.
+pub const FACTORY_NAMES: [&str; 2] = ["cudaconvert", "cudatensorconvert"];
+
 pub fn register(plugin: &gst::Plugin) -> Result<(), glib::BoolError> {
-    gst::Element::register(
-        Some(plugin),
-        "cudaconvert",
-        gst::Rank::NONE,
-        CudaConvert::static_type(),
-    )
+    for name in FACTORY_NAMES {
+        gst::Element::register(
+            Some(plugin),
+            name,
+            gst::Rank::NONE,
+            CudaConvert::static_type(),
+        )?;
+    }
+    Ok(())
 }
