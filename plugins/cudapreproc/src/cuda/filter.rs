@@ -2,9 +2,10 @@
 //! incoming memory), its stream and staging frames, caps in both memory kinds, and a bounded pool
 //! of our device memory for CUDA output.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
-use gst::prelude::*;
+use gst_base::prelude::*;
+
 
 use super::device::{Device, Stream};
 use super::error::CudaError;
@@ -198,4 +199,66 @@ pub fn decide_cuda_pool(
         query.set_nth_allocation_pool(0, Some(&pool), size, min, min + POOL_HEADROOM);
     }
     Ok(())
+}
+
+/// The per-run state of a filter element, as far as the code all filters share needs it.
+pub trait FilterState {
+    fn cuda(&self) -> &FilterDevice;
+    fn set_cuda(&mut self, cuda: FilterDevice);
+}
+
+/// What every filter does in `submit_input_buffer`: with `cuda-device-id` -1, move to the device
+/// holding the incoming CUDA memory (new stream, and a new output pool through reconfiguration).
+pub fn follow_input<S: FilterState>(
+    element: &gst_base::BaseTransform,
+    cat: gst::DebugCategory,
+    state: &Mutex<Option<S>>,
+    device_id: i32,
+    buffer: &gst::BufferRef,
+) -> Result<(), gst::FlowError> {
+    let followed = state
+        .lock()
+        .unwrap()
+        .as_ref()
+        .map(|s| s.cuda().follow(device_id, buffer))
+        .transpose()
+        .map_err(|e| {
+            element.post_error_message(e.to_error_message());
+            gst::FlowError::Error
+        })?
+        .flatten();
+    if let Some(cuda) = followed {
+        gst::info!(
+            cat,
+            obj = element,
+            "following input memory to {:?}",
+            cuda.device
+        );
+        if let Some(state) = state.lock().unwrap().as_mut() {
+            state.set_cuda(cuda);
+        }
+        element.src_pad().mark_reconfigure();
+    }
+    Ok(())
+}
+
+/// What every filter does in `decide_allocation` for CUDA output: a pool of our memory on its
+/// device (`flat_size` bytes per buffer for tensors). `false` when the caps are not CUDA memory:
+/// the caller then leaves the decision to its parent class.
+pub fn decide_allocation<S: FilterState>(
+    state: &Mutex<Option<S>>,
+    query: &mut gst::query::Allocation,
+    flat_size: Option<usize>,
+) -> Result<bool, gst::LoggableError> {
+    let (caps, _) = query.get_owned();
+    if !caps.as_ref().is_some_and(|c| is_cuda_caps(c)) {
+        return Ok(false);
+    }
+    let state = state.lock().unwrap();
+    let cuda = state
+        .as_ref()
+        .ok_or_else(|| gst::loggable_error!(gst::CAT_RUST, "allocation while stopped"))?
+        .cuda();
+    decide_cuda_pool(query, &cuda.device, &cuda.stream, flat_size)?;
+    Ok(true)
 }

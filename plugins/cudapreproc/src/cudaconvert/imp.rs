@@ -3,7 +3,6 @@ use std::sync::{LazyLock, Mutex};
 use gst::glib;
 use gst::prelude::*;
 use gst::subclass::prelude::*;
-use gst_base::prelude::*;
 use gst_base::subclass::prelude::*;
 
 use super::{ChannelOrder, NormalizationPreset, TensorDType, TensorLayout};
@@ -262,6 +261,16 @@ struct State {
     tensor_input: FlatStaging,
     tensor_output: FlatStaging,
     negotiated: Option<Negotiated>,
+}
+
+impl filter::FilterState for State {
+    fn cuda(&self) -> &FilterDevice {
+        &self.cuda
+    }
+
+    fn set_cuda(&mut self, cuda: FilterDevice) {
+        self.cuda = cuda;
+    }
 }
 
 #[derive(Default)]
@@ -615,25 +624,17 @@ impl BaseTransformImpl for CudaConvert {
         query: &mut gst::query::Allocation,
     ) -> Result<(), gst::LoggableError> {
         let (caps, _) = query.get_owned();
-        let Some(caps) = caps else {
-            return self.parent_decide_allocation(query);
-        };
-        if !filter::is_cuda_caps(&caps) {
-            return self.parent_decide_allocation(query);
-        }
-        let flat_size = if caps.structure(0).is_some_and(is_tensor) {
-            Some(
+        let flat_size = match caps.as_ref().and_then(|c| c.structure(0)) {
+            Some(s) if is_tensor(s) => Some(
                 self.tensor_bytes()
                     .ok_or_else(|| gst::loggable_error!(CAT, "allocation before caps"))?,
-            )
-        } else {
-            None
+            ),
+            _ => None,
         };
-        let state = self.state.lock().unwrap();
-        let state = state
-            .as_ref()
-            .ok_or_else(|| gst::loggable_error!(CAT, "allocation while stopped"))?;
-        filter::decide_cuda_pool(query, &state.cuda.device, &state.cuda.stream, flat_size)
+        if filter::decide_allocation(&self.state, query, flat_size)? {
+            return Ok(());
+        }
+        self.parent_decide_allocation(query)
     }
 
     fn submit_input_buffer(
@@ -642,28 +643,13 @@ impl BaseTransformImpl for CudaConvert {
         inbuf: gst::Buffer,
     ) -> Result<gst::FlowSuccess, gst::FlowError> {
         let device_id = self.settings.lock().unwrap().device_id;
-        let followed = self
-            .state
-            .lock()
-            .unwrap()
-            .as_ref()
-            .map(|s| s.cuda.follow(device_id, &inbuf))
-            .transpose()
-            .map_err(|e| self.post_cuda_error(&e))?
-            .flatten();
-        if let Some(cuda) = followed {
-            // Work where the frames are: a new device means a new stream and output pool.
-            gst::info!(
-                CAT,
-                imp = self,
-                "following input memory to {:?}",
-                cuda.device
-            );
-            if let Some(state) = self.state.lock().unwrap().as_mut() {
-                state.cuda = cuda;
-            }
-            self.obj().src_pad().mark_reconfigure();
-        }
+        filter::follow_input(
+            self.obj().upcast_ref(),
+            *CAT,
+            &self.state,
+            device_id,
+            &inbuf,
+        )?;
         self.parent_submit_input_buffer(is_discont, inbuf)
     }
 

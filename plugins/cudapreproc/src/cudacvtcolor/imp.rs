@@ -67,6 +67,16 @@ struct State {
     negotiated: Option<Negotiated>,
 }
 
+impl filter::FilterState for State {
+    fn cuda(&self) -> &FilterDevice {
+        &self.cuda
+    }
+
+    fn set_cuda(&mut self, cuda: FilterDevice) {
+        self.cuda = cuda;
+    }
+}
+
 #[derive(Default)]
 pub struct CudaCvtColor {
     settings: Mutex<Settings>,
@@ -444,13 +454,7 @@ impl BaseTransformImpl for CudaCvtColor {
         &self,
         query: &mut gst::query::Allocation,
     ) -> Result<(), gst::LoggableError> {
-        let (caps, _) = query.get_owned();
-        if caps.as_ref().is_some_and(|c| filter::is_cuda_caps(c)) {
-            let state = self.state.lock().unwrap();
-            let state = state
-                .as_ref()
-                .ok_or_else(|| gst::loggable_error!(CAT, "allocation while stopped"))?;
-            filter::decide_cuda_pool(query, &state.cuda.device, &state.cuda.stream, None)?;
+        if filter::decide_allocation(&self.state, query, None)? {
             return Ok(());
         }
         self.parent_decide_allocation(query)
@@ -462,28 +466,13 @@ impl BaseTransformImpl for CudaCvtColor {
         inbuf: gst::Buffer,
     ) -> Result<gst::FlowSuccess, gst::FlowError> {
         let device_id = self.settings.lock().unwrap().device_id;
-        let followed = self
-            .state
-            .lock()
-            .unwrap()
-            .as_ref()
-            .map(|s| s.cuda.follow(device_id, &inbuf))
-            .transpose()
-            .map_err(|e| self.post_cuda_error(&e))?
-            .flatten();
-        if let Some(cuda) = followed {
-            // Work where the frames are: a new device means a new stream and output pool.
-            gst::info!(
-                CAT,
-                imp = self,
-                "following input memory to {:?}",
-                cuda.device
-            );
-            if let Some(state) = self.state.lock().unwrap().as_mut() {
-                state.cuda = cuda;
-            }
-            self.obj().src_pad().mark_reconfigure();
-        }
+        filter::follow_input(
+            self.obj().upcast_ref(),
+            *CAT,
+            &self.state,
+            device_id,
+            &inbuf,
+        )?;
         self.parent_submit_input_buffer(is_discont, inbuf)
     }
 
