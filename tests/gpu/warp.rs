@@ -454,7 +454,12 @@ fn matrix_changes_per_buffer() {
     for (i, dx) in expected_shift.iter().enumerate() {
         let sample = cudapreproc_tests::sample_or_error(&pipeline, &sink).unwrap();
         let info = gst_video::VideoInfo::from_caps(sample.caps().unwrap()).unwrap();
-        let out = &tight_planes(sample.buffer().unwrap(), &info)[0];
+        let buffer = sample.buffer().unwrap();
+        assert!(
+            gst::meta::CustomMeta::from_buffer(buffer, gstcudapreproc::WARP_MATRIX_META).is_err(),
+            "buffer {i}: the matrix meta must not reach the output"
+        );
+        let out = &tight_planes(buffer, &info)[0];
         let src_plane = &image.planes[0];
         for y in 0..48 {
             for x in 0..64 - dx {

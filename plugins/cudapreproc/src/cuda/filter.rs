@@ -6,7 +6,6 @@ use std::sync::{Arc, Mutex};
 
 use gst_base::prelude::*;
 
-
 use super::device::{Device, Stream};
 use super::error::CudaError;
 use super::frame::Staging;

@@ -733,6 +733,22 @@ impl BaseTransformImpl for CudaWarpAffine {
         self.parent_decide_allocation(query)
     }
 
+    fn transform_meta<'a>(
+        &self,
+        outbuf: &mut gst::BufferRef,
+        meta: gst::MetaRef<'a, gst::Meta>,
+        inbuf: &'a gst::BufferRef,
+    ) -> bool {
+        // The matrix meta was for this warp; a later warp must not apply it again.
+        if meta
+            .try_as_custom_meta()
+            .is_some_and(|m| m.has_name(MATRIX_META))
+        {
+            return false;
+        }
+        self.parent_transform_meta(outbuf, meta, inbuf)
+    }
+
     fn sink_event(&self, event: gst::Event) -> bool {
         if let gst::EventView::CustomDownstream(custom) = event.view() {
             if let Some(s) = custom.structure().filter(|s| s.name() == MATRIX_EVENT) {
