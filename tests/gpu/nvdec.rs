@@ -678,3 +678,69 @@ fn nvdecsrc_errors_name_the_file() {
         assert!(error.contains(path.to_str().unwrap()), "{error}");
     }
 }
+
+/// PSNR (dB) of the 8-bit rows `rows` of two `width`-wide luma planes.
+fn luma_psnr(a: &[u8], b: &[u8], width: usize, rows: impl Iterator<Item = usize>) -> f64 {
+    let (mut sum, mut n) = (0f64, 0usize);
+    for y in rows {
+        for x in 0..width {
+            let d = f64::from(a[y * width + x]) - f64::from(b[y * width + x]);
+            sum += d * d;
+            n += 1;
+        }
+    }
+    let mse = sum / n as f64;
+    if mse == 0.0 {
+        f64::INFINITY
+    } else {
+        10.0 * (255.0 * 255.0 / mse).log10()
+    }
+}
+
+/// `deinterlace-mode=bob` and `adaptive` on the interlaced clip: one progressive frame per coded
+/// frame, different from the woven picture (the second field's rows are made from the first),
+/// with the first (top) field's rows exactly as decoded.
+#[test]
+fn deinterlacing_modes() {
+    let _device = device();
+    let path = media_dir().join("h264_interlaced.ts");
+    let woven = decode(&path, "", &output_caps("NV12"), true, LIMIT);
+    assert_eq!(woven.error, None);
+    let (width, height) = (720usize, 576usize);
+    for mode in ["bob", "adaptive"] {
+        let out = decode(
+            &path,
+            &format!("deinterlace-mode={mode}"),
+            &output_caps("NV12"),
+            true,
+            LIMIT,
+        );
+        assert_eq!(out.error, None, "{mode}");
+        assert_eq!(
+            out.frames.len(),
+            woven.frames.len(),
+            "{mode}: one frame per frame"
+        );
+        let (mut worst_top, mut worst_all, mut changed) = (f64::INFINITY, f64::INFINITY, 0);
+        for (ours, weave) in out.frames.iter().zip(&woven.frames) {
+            assert_eq!(ours.pts, weave.pts, "{mode}: timestamps");
+            let (a, b) = (
+                &ours.planes.as_ref().unwrap()[0],
+                &weave.planes.as_ref().unwrap()[0],
+            );
+            worst_top = worst_top.min(luma_psnr(a, b, width, (0..height).step_by(2)));
+            worst_all = worst_all.min(luma_psnr(a, b, width, 0..height));
+            changed += usize::from(ours.md5 != weave.md5);
+        }
+        println!(
+            "{mode}: {} frames, {changed} differ from the woven picture; luma PSNR against it: \
+             top-field rows >= {worst_top:.1} dB, all rows >= {worst_all:.1} dB",
+            out.frames.len()
+        );
+        assert!(changed > 0, "{mode}: output identical to weave");
+        assert!(
+            worst_top >= 30.0,
+            "{mode}: top-field rows {worst_top:.1} dB"
+        );
+    }
+}
