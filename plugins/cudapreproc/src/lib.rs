@@ -11,6 +11,7 @@ pub mod cuvid;
 pub mod geometry;
 mod nvdec;
 mod nvdecsrc;
+mod tensorsink;
 
 pub use cudaconvert::{ChannelOrder, CudaConvert, NormalizationPreset, TensorDType, TensorLayout};
 pub use cudacvtcolor::{ColorMatrix, ColorRange, CudaCvtColor};
@@ -20,6 +21,7 @@ pub use cudawarpaffine::{
 };
 pub use nvdec::{DeinterlaceMode, NvDec};
 pub use nvdecsrc::NvDecSrc;
+pub use tensorsink::{ReadyEvent, TensorSink, TENSOR_INFO};
 
 fn plugin_init(plugin: &gst::Plugin) -> Result<(), glib::BoolError> {
     cudacvtcolor::register(plugin)?;
@@ -27,6 +29,7 @@ fn plugin_init(plugin: &gst::Plugin) -> Result<(), glib::BoolError> {
     cudawarpaffine::register(plugin)?;
     nvdec::register(plugin)?;
     nvdecsrc::register(plugin)?;
+    tensorsink::register(plugin)?;
     Ok(())
 }
 

@@ -218,6 +218,12 @@ impl Event {
     pub fn synchronize(&self) -> Result<(), CudaError> {
         self.inner.synchronize().check("cuEventSynchronize")
     }
+
+    /// The driver's `CUevent` handle, for applications (`cuStreamWaitEvent`,
+    /// `torch.cuda.ExternalEvent`...); valid while this event lives.
+    pub fn handle(&self) -> u64 {
+        self.inner.cu_event() as u64
+    }
 }
 
 /// A timing event pair, for benchmarks.

@@ -1,0 +1,821 @@
+use std::collections::VecDeque;
+use std::sync::{Condvar, LazyLock, Mutex};
+use std::time::Instant;
+
+use gst::glib;
+use gst::prelude::*;
+use gst::subclass::prelude::*;
+use gst_base::prelude::*;
+use gst_base::subclass::prelude::*;
+
+use super::{ReadyEvent, TENSOR_INFO};
+use crate::cuda::filter::{self, FilterDevice};
+use crate::cuda::frame::{FlatInput, FlatStaging};
+use crate::cuda::tensor::DType;
+use crate::cuda::{copy_device, device_memory, CudaBufferPool, CudaError};
+
+static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
+    gst::DebugCategory::new(
+        "tensorsink",
+        gst::DebugColorFlags::empty(),
+        Some("Tensor sink for applications"),
+    )
+});
+
+const DEFAULT_DEVICE_ID: i32 = -1;
+const DEFAULT_EMIT_SIGNALS: bool = false;
+const DEFAULT_MAX_BUFFERS: u32 = 2;
+const DEFAULT_DROP: bool = false;
+const DEFAULT_WAIT_ON_EOS: bool = true;
+const DEFAULT_BATCH_SIZE: u32 = 1;
+const DEFAULT_FRAME_STRIDE: u32 = 1;
+
+#[derive(Debug, Clone)]
+struct Settings {
+    device_id: i32,
+    emit_signals: bool,
+    max_buffers: u32,
+    drop: bool,
+    wait_on_eos: bool,
+    batch_size: u32,
+    frame_stride: u32,
+    /// Frame numbers to deliver (empty: every `frame_stride`-th).
+    frame_indices: Vec<u64>,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            device_id: DEFAULT_DEVICE_ID,
+            emit_signals: DEFAULT_EMIT_SIGNALS,
+            max_buffers: DEFAULT_MAX_BUFFERS,
+            drop: DEFAULT_DROP,
+            wait_on_eos: DEFAULT_WAIT_ON_EOS,
+            batch_size: DEFAULT_BATCH_SIZE,
+            frame_stride: DEFAULT_FRAME_STRIDE,
+            frame_indices: Vec::new(),
+        }
+    }
+}
+
+impl Settings {
+    fn selects(&self, frame: u64) -> bool {
+        if self.frame_indices.is_empty() {
+            frame.is_multiple_of(u64::from(self.frame_stride.max(1)))
+        } else {
+            self.frame_indices.contains(&frame)
+        }
+    }
+}
+
+/// One frame's tensor as the caps describe it.
+#[derive(Debug, Clone)]
+struct FrameTensor {
+    caps: gst::Caps,
+    /// Outermost first.
+    dims: Vec<u64>,
+    dtype: DType,
+    bytes: usize,
+}
+
+impl FrameTensor {
+    fn from_caps(caps: &gst::Caps) -> Result<Self, String> {
+        let s = caps.structure(0).ok_or("empty caps")?;
+        let types = s
+            .get::<&str>("types")
+            .map_err(|_| format!("no types in {caps}"))?;
+        let dtype = DType::from_name(types).ok_or_else(|| format!("unsupported type {types}"))?;
+        let dims_text = s
+            .get::<&str>("dimensions")
+            .map_err(|_| format!("no dimensions in {caps}"))?;
+        let mut dims = dims_text
+            .split(':')
+            .map(|d| d.trim().parse::<u64>())
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|_| format!("dimensions \"{dims_text}\" are not numbers"))?;
+        if dims.is_empty() || dims.contains(&0) {
+            return Err(format!("dimensions \"{dims_text}\" are empty or zero"));
+        }
+        dims.reverse();
+        let bytes = dims.iter().product::<u64>() as usize * dtype.size();
+        Ok(FrameTensor {
+            caps: caps.clone(),
+            dims,
+            dtype,
+            bytes,
+        })
+    }
+
+    /// Shape of a batch of `n` frames: the leading batch dimension of 1 becomes `n` (or `n` is
+    /// put in front).
+    fn batch_dims(&self, n: usize) -> Vec<u64> {
+        let mut dims = self.dims.clone();
+        if dims.len() > 1 && dims[0] == 1 {
+            dims[0] = n as u64;
+        } else {
+            dims.insert(0, n as u64);
+        }
+        dims
+    }
+
+    /// Caps for a batch of `n` frames.
+    fn batch_caps(&self, n: usize) -> gst::Caps {
+        let mut caps = self.caps.clone();
+        let dims: Vec<String> = self
+            .batch_dims(n)
+            .iter()
+            .rev()
+            .map(|d| d.to_string())
+            .collect();
+        if let Some(s) = caps.make_mut().structure_mut(0) {
+            s.set("dimensions", dims.join(":"));
+        }
+        caps
+    }
+}
+
+/// A batch being filled on the device.
+struct Batch {
+    buffer: gst::Buffer,
+    frames: Vec<u64>,
+}
+
+/// What the streaming thread keeps between buffers.
+struct Stream {
+    cuda: Option<FilterDevice>,
+    tensor: Option<FrameTensor>,
+    /// Frames received since the start or the last flush.
+    received: u64,
+    batch: Option<Batch>,
+    pool: Option<CudaBufferPool>,
+    staging: FlatStaging,
+}
+
+/// What the application side and the streaming thread share.
+#[derive(Default)]
+struct Queue {
+    samples: VecDeque<gst::Sample>,
+    eos: bool,
+    flushing: bool,
+}
+
+pub struct TensorSink {
+    settings: Mutex<Settings>,
+    stream: Mutex<Stream>,
+    queue: Mutex<Queue>,
+    changed: Condvar,
+    /// The batch pool again, outside `stream`: `unlock` must reach it while the streaming
+    /// thread waits in it holding `stream`.
+    batch_pool: Mutex<Option<CudaBufferPool>>,
+}
+
+impl Default for TensorSink {
+    fn default() -> Self {
+        TensorSink {
+            settings: Mutex::new(Settings::default()),
+            stream: Mutex::new(Stream {
+                cuda: None,
+                tensor: None,
+                received: 0,
+                batch: None,
+                pool: None,
+                staging: FlatStaging::default(),
+            }),
+            queue: Mutex::new(Queue::default()),
+            changed: Condvar::new(),
+            batch_pool: Mutex::new(None),
+        }
+    }
+}
+
+fn array_u64(values: &[u64]) -> gst::Array {
+    gst::Array::new(values.iter().map(|v| v.to_send_value()))
+}
+
+impl TensorSink {
+    /// The next sample: waits (at most `timeout` when given) for one, `None` at EOS, when
+    /// flushing, or at the timeout.
+    pub(super) fn pull(&self, timeout: Option<gst::ClockTime>) -> Option<gst::Sample> {
+        let deadline =
+            timeout.map(|t| Instant::now() + std::time::Duration::from_nanos(t.nseconds()));
+        let mut queue = self.queue.lock().unwrap();
+        loop {
+            if let Some(sample) = queue.samples.pop_front() {
+                self.changed.notify_all();
+                return Some(sample);
+            }
+            if queue.eos || queue.flushing {
+                return None;
+            }
+            match deadline {
+                None => queue = self.changed.wait(queue).unwrap(),
+                Some(deadline) => {
+                    let now = Instant::now();
+                    if now >= deadline {
+                        return None;
+                    }
+                    queue = self.changed.wait_timeout(queue, deadline - now).unwrap().0;
+                }
+            }
+        }
+    }
+
+    pub(super) fn is_drained_eos(&self) -> bool {
+        let queue = self.queue.lock().unwrap();
+        queue.eos && queue.samples.is_empty()
+    }
+
+    /// Queues `sample` for the application: waits for room (or drops the oldest with `drop`).
+    fn deliver(&self, sample: gst::Sample) -> Result<gst::FlowSuccess, gst::FlowError> {
+        let settings = self.settings.lock().unwrap().clone();
+        {
+            let mut queue = self.queue.lock().unwrap();
+            let max = settings.max_buffers as usize;
+            while max > 0 && queue.samples.len() >= max {
+                if queue.flushing {
+                    return Err(gst::FlowError::Flushing);
+                }
+                if settings.drop {
+                    queue.samples.pop_front();
+                    gst::debug!(CAT, imp = self, "queue full, dropped the oldest tensor");
+                } else {
+                    queue = self.changed.wait(queue).unwrap();
+                }
+            }
+            if queue.flushing {
+                return Err(gst::FlowError::Flushing);
+            }
+            queue.samples.push_back(sample);
+        }
+        self.changed.notify_all();
+        if settings.emit_signals {
+            self.obj().emit_by_name::<()>("new-tensor", &[]);
+        }
+        Ok(gst::FlowSuccess::Ok)
+    }
+
+    fn post_cuda_error(&self, error: &CudaError) -> gst::FlowError {
+        self.obj().post_error_message(error.to_error_message());
+        gst::FlowError::Error
+    }
+
+    /// The info structure of a sample: where the tensor is and what it is.
+    #[allow(clippy::too_many_arguments)]
+    fn info(
+        &self,
+        tensor: &FrameTensor,
+        dims: &[u64],
+        addr: u64,
+        device: Option<i32>,
+        ready: Option<ReadyEvent>,
+        pts: Option<gst::ClockTime>,
+        frames: &[u64],
+    ) -> gst::Structure {
+        let mut strides = vec![1u64; dims.len()];
+        for i in (0..dims.len().saturating_sub(1)).rev() {
+            strides[i] = strides[i + 1] * dims[i + 1];
+        }
+        let mut s = gst::Structure::builder(TENSOR_INFO)
+            .field("data-ptr", addr)
+            .field("memory", if device.is_some() { "cuda" } else { "system" })
+            .field("device-id", device.unwrap_or(-1))
+            .field("dtype", tensor.dtype.name())
+            .field("shape", array_u64(dims))
+            .field("strides", array_u64(&strides))
+            .field("frame-numbers", array_u64(frames))
+            .field("ready-event", ready.as_ref().map_or(0, ReadyEvent::handle))
+            .build();
+        if let Some(ready) = ready {
+            s.set("ready-event-owner", ready);
+        }
+        if let Some(pts) = pts {
+            s.set("pts", pts.nseconds());
+        }
+        s
+    }
+
+    /// The device resources, made on first use on the device of `buffer`'s memory (or the
+    /// configured one).
+    fn cuda<'a>(
+        &self,
+        stream: &'a mut Stream,
+        buffer: &gst::BufferRef,
+    ) -> Result<&'a FilterDevice, CudaError> {
+        if stream.cuda.is_none() {
+            let configured = self.settings.lock().unwrap().device_id;
+            let ordinal = if configured >= 0 {
+                configured
+            } else {
+                filter::memory_device(buffer.peek_memory(0)).unwrap_or(0)
+            };
+            stream.cuda = Some(FilterDevice::open(ordinal)?);
+        }
+        Ok(stream.cuda.as_ref().unwrap())
+    }
+
+    /// One frame delivered as it is: the application gets the buffer itself.
+    fn deliver_frame(
+        &self,
+        stream: &mut Stream,
+        buffer: &gst::Buffer,
+        frame: u64,
+    ) -> Result<gst::FlowSuccess, gst::FlowError> {
+        let tensor = stream.tensor.clone().ok_or(gst::FlowError::NotNegotiated)?;
+        let ours = (buffer.n_memory() == 1)
+            .then(|| device_memory(buffer.peek_memory(0)))
+            .flatten();
+        let info = match ours {
+            Some(memory) => {
+                let (addr, ready, ordinal) = (|| {
+                    let cuda = self.cuda(stream, buffer)?;
+                    let s = &cuda.stream;
+                    let addr = memory.begin_read(s)? + buffer.peek_memory(0).offset() as u64;
+                    let event = cuda.device.new_event()?;
+                    s.record(&event)?;
+                    memory.end_read(s)?;
+                    Ok::<_, CudaError>((addr, ReadyEvent::new(event), memory.device().ordinal()))
+                })()
+                .map_err(|e| self.post_cuda_error(&e))?;
+                self.info(
+                    &tensor,
+                    &tensor.dims,
+                    addr,
+                    Some(ordinal),
+                    Some(ready),
+                    buffer.pts(),
+                    &[frame],
+                )
+            }
+            None => self.info(&tensor, &tensor.dims, 0, None, None, buffer.pts(), &[frame]),
+        };
+        let sample = gst::Sample::builder()
+            .buffer(buffer)
+            .caps(&tensor.caps)
+            .info(info)
+            .build();
+        self.deliver(sample)
+    }
+
+    /// Copies one frame into the current batch (starting one when needed); delivers the batch
+    /// when full.
+    fn add_to_batch(
+        &self,
+        stream: &mut Stream,
+        buffer: &gst::Buffer,
+        frame: u64,
+        batch_size: usize,
+    ) -> Result<gst::FlowSuccess, gst::FlowError> {
+        let tensor = stream.tensor.clone().ok_or(gst::FlowError::NotNegotiated)?;
+        let result = (|| {
+            let cuda = self.cuda(stream, buffer)?;
+            let (device, cuda_stream) = (cuda.device.clone(), cuda.stream.clone());
+            if stream.pool.is_none() {
+                let pool = CudaBufferPool::new(&device, &cuda_stream);
+                let mut config = pool.config();
+                let max = self.settings.lock().unwrap().max_buffers;
+                config.set_params(
+                    Some(&tensor.batch_caps(batch_size)),
+                    (tensor.bytes * batch_size) as u32,
+                    0,
+                    max + 2,
+                );
+                pool.set_config(config)
+                    .map_err(|e| CudaError::Invalid(format!("batch pool: {e}")))?;
+                pool.set_active(true)
+                    .map_err(|e| CudaError::Invalid(format!("batch pool: {e}")))?;
+                *self.batch_pool.lock().unwrap() = Some(pool.clone());
+                stream.pool = Some(pool);
+            }
+            if stream.batch.is_none() {
+                let pool = stream.pool.as_ref().unwrap();
+                let buffer = pool
+                    .acquire_buffer(None)
+                    .map_err(|e| CudaError::Invalid(format!("no batch buffer: {e:?}")))?;
+                stream.batch = Some(Batch {
+                    buffer,
+                    frames: Vec::new(),
+                });
+            }
+            let batch = stream.batch.as_mut().unwrap();
+            let slot = batch.frames.len();
+            let dst_memory = device_memory(batch.buffer.peek_memory(0)).expect("pool memory");
+            let dst = dst_memory.begin_write(&cuda_stream)? + (slot * tensor.bytes) as u64;
+            let input = FlatInput::begin(&cuda_stream, buffer, tensor.bytes, &mut stream.staging)?;
+            // SAFETY: the slot and the input each hold `tensor.bytes` bytes, kept alive and
+            // ordered by their memories' events.
+            unsafe { copy_device(&cuda_stream, dst, input.addr, tensor.bytes)? };
+            input.end(&cuda_stream)?;
+            dst_memory.end_write(&cuda_stream)?;
+            batch.frames.push(frame);
+            if slot == 0 {
+                batch.buffer.make_mut().set_pts(buffer.pts());
+            }
+            Ok::<_, CudaError>(batch.frames.len() == batch_size)
+        })();
+        match result {
+            Ok(true) => self.finish_batch(stream),
+            Ok(false) => Ok(gst::FlowSuccess::Ok),
+            Err(e) => Err(self.post_cuda_error(&e)),
+        }
+    }
+
+    /// Delivers the current batch, with as many frames as it holds.
+    fn finish_batch(&self, stream: &mut Stream) -> Result<gst::FlowSuccess, gst::FlowError> {
+        let Some(batch) = stream.batch.take() else {
+            return Ok(gst::FlowSuccess::Ok);
+        };
+        let tensor = stream.tensor.clone().ok_or(gst::FlowError::NotNegotiated)?;
+        let cuda = stream.cuda.as_ref().ok_or(gst::FlowError::Error)?;
+        let n = batch.frames.len();
+        let memory = device_memory(batch.buffer.peek_memory(0)).expect("pool memory");
+        let (addr, ready) = (|| {
+            let addr = memory.begin_read(&cuda.stream)?;
+            let event = cuda.device.new_event()?;
+            cuda.stream.record(&event)?;
+            memory.end_read(&cuda.stream)?;
+            Ok::<_, CudaError>((addr, ReadyEvent::new(event)))
+        })()
+        .map_err(|e| self.post_cuda_error(&e))?;
+        let dims = tensor.batch_dims(n);
+        let info = self.info(
+            &tensor,
+            &dims,
+            addr,
+            Some(cuda.device.ordinal()),
+            Some(ready),
+            batch.buffer.pts(),
+            &batch.frames,
+        );
+        let sample = gst::Sample::builder()
+            .buffer(&batch.buffer)
+            .caps(&tensor.batch_caps(n))
+            .info(info)
+            .build();
+        self.deliver(sample)
+    }
+
+    /// Forgets the stream position and the partial batch (start, flush).
+    fn reset_stream(&self) {
+        let mut stream = self.stream.lock().unwrap();
+        stream.received = 0;
+        stream.batch = None;
+    }
+}
+
+#[glib::object_subclass]
+impl ObjectSubclass for TensorSink {
+    const NAME: &'static str = "GstRsTensorSink";
+    type Type = super::TensorSink;
+    type ParentType = gst_base::BaseSink;
+}
+
+impl ObjectImpl for TensorSink {
+    fn properties() -> &'static [glib::ParamSpec] {
+        static PROPERTIES: LazyLock<Vec<glib::ParamSpec>> = LazyLock::new(|| {
+            vec![
+                glib::ParamSpecInt::builder("cuda-device-id")
+                    .nick("CUDA device ID")
+                    .blurb("GPU for batches and events; -1: the GPU of the incoming memory")
+                    .minimum(-1)
+                    .default_value(DEFAULT_DEVICE_ID)
+                    .mutable_ready()
+                    .build(),
+                glib::ParamSpecBoolean::builder("emit-signals")
+                    .nick("Emit signals")
+                    .blurb("Emit new-tensor for every tensor queued")
+                    .default_value(DEFAULT_EMIT_SIGNALS)
+                    .mutable_playing()
+                    .build(),
+                glib::ParamSpecUInt::builder("max-buffers")
+                    .nick("Max buffers")
+                    .blurb("Tensors queued for the application at most (0: unlimited)")
+                    .default_value(DEFAULT_MAX_BUFFERS)
+                    .mutable_playing()
+                    .build(),
+                glib::ParamSpecBoolean::builder("drop")
+                    .nick("Drop")
+                    .blurb("When the queue is full, drop the oldest tensor instead of waiting")
+                    .default_value(DEFAULT_DROP)
+                    .mutable_playing()
+                    .build(),
+                glib::ParamSpecBoolean::builder("wait-on-eos")
+                    .nick("Wait on EOS")
+                    .blurb("At end of stream, wait until the application has pulled every tensor")
+                    .default_value(DEFAULT_WAIT_ON_EOS)
+                    .mutable_playing()
+                    .build(),
+                glib::ParamSpecUInt::builder("batch-size")
+                    .nick("Batch size")
+                    .blurb(
+                        "Frames stacked into one [N, ...] tensor on the GPU; the last batch \
+                         keeps its real size",
+                    )
+                    .minimum(1)
+                    .default_value(DEFAULT_BATCH_SIZE)
+                    .mutable_ready()
+                    .build(),
+                glib::ParamSpecUInt::builder("frame-stride")
+                    .nick("Frame stride")
+                    .blurb("Deliver frames 0, N, 2N... (ignored when frame-indices is set)")
+                    .minimum(1)
+                    .default_value(DEFAULT_FRAME_STRIDE)
+                    .mutable_ready()
+                    .build(),
+                gst::ParamSpecArray::builder("frame-indices")
+                    .nick("Frame indices")
+                    .blurb("Deliver only these frame numbers (counted from 0 at the start)")
+                    .element_spec(
+                        &glib::ParamSpecUInt64::builder("index")
+                            .nick("Index")
+                            .blurb("Frame number")
+                            .build(),
+                    )
+                    .mutable_ready()
+                    .build(),
+            ]
+        });
+        PROPERTIES.as_ref()
+    }
+
+    fn signals() -> &'static [glib::subclass::Signal] {
+        static SIGNALS: LazyLock<Vec<glib::subclass::Signal>> = LazyLock::new(|| {
+            vec![
+                glib::subclass::Signal::builder("new-tensor").build(),
+                glib::subclass::Signal::builder("pull-tensor")
+                    .return_type::<Option<gst::Sample>>()
+                    .action()
+                    .class_handler(|args| {
+                        let sink = args[0].get::<super::TensorSink>().expect("signal arg");
+                        Some(sink.imp().pull(None).to_value())
+                    })
+                    .build(),
+                glib::subclass::Signal::builder("try-pull-tensor")
+                    .param_types([u64::static_type()])
+                    .return_type::<Option<gst::Sample>>()
+                    .action()
+                    .class_handler(|args| {
+                        let sink = args[0].get::<super::TensorSink>().expect("signal arg");
+                        let timeout = args[1].get::<u64>().expect("signal arg");
+                        Some(
+                            sink.imp()
+                                .pull(Some(gst::ClockTime::from_nseconds(timeout)))
+                                .to_value(),
+                        )
+                    })
+                    .build(),
+            ]
+        });
+        SIGNALS.as_ref()
+    }
+
+    fn constructed(&self) {
+        self.parent_constructed();
+        // Applications pull as fast as they consume: no clock waits by default.
+        self.obj().set_sync(false);
+    }
+
+    fn set_property(&self, _id: usize, value: &glib::Value, pspec: &glib::ParamSpec) {
+        let mut settings = self.settings.lock().unwrap();
+        match pspec.name() {
+            "cuda-device-id" => settings.device_id = value.get().expect("type checked upstream"),
+            "emit-signals" => settings.emit_signals = value.get().expect("type checked upstream"),
+            "max-buffers" => settings.max_buffers = value.get().expect("type checked upstream"),
+            "drop" => settings.drop = value.get().expect("type checked upstream"),
+            "wait-on-eos" => settings.wait_on_eos = value.get().expect("type checked upstream"),
+            "batch-size" => settings.batch_size = value.get().expect("type checked upstream"),
+            "frame-stride" => settings.frame_stride = value.get().expect("type checked upstream"),
+            "frame-indices" => {
+                let array = value.get::<gst::Array>().expect("type checked upstream");
+                settings.frame_indices = array
+                    .iter()
+                    .filter_map(|v| {
+                        v.get::<u64>()
+                            .ok()
+                            .or_else(|| v.get::<i32>().ok().and_then(|i| u64::try_from(i).ok()))
+                    })
+                    .collect();
+            }
+            _ => unimplemented!(),
+        }
+        drop(settings);
+        // A smaller queue or dropping may free a waiting streaming thread.
+        self.changed.notify_all();
+    }
+
+    fn property(&self, _id: usize, pspec: &glib::ParamSpec) -> glib::Value {
+        let settings = self.settings.lock().unwrap();
+        match pspec.name() {
+            "cuda-device-id" => settings.device_id.to_value(),
+            "emit-signals" => settings.emit_signals.to_value(),
+            "max-buffers" => settings.max_buffers.to_value(),
+            "drop" => settings.drop.to_value(),
+            "wait-on-eos" => settings.wait_on_eos.to_value(),
+            "batch-size" => settings.batch_size.to_value(),
+            "frame-stride" => settings.frame_stride.to_value(),
+            "frame-indices" => array_u64(&settings.frame_indices).to_value(),
+            _ => unimplemented!(),
+        }
+    }
+}
+
+impl GstObjectImpl for TensorSink {}
+
+impl ElementImpl for TensorSink {
+    fn metadata() -> Option<&'static gst::subclass::ElementMetadata> {
+        static ELEMENT_METADATA: LazyLock<gst::subclass::ElementMetadata> = LazyLock::new(|| {
+            gst::subclass::ElementMetadata::new(
+                "Tensor sink",
+                "Sink/Tensor/Hardware",
+                "Hands tensors in GPU memory to the application, frame by frame or batched, with \
+                 their shape, type, device address and ready event",
+                "The gst-cudapreproc authors",
+            )
+        });
+        Some(&*ELEMENT_METADATA)
+    }
+
+    fn pad_templates() -> &'static [gst::PadTemplate] {
+        static PAD_TEMPLATES: LazyLock<Vec<gst::PadTemplate>> = LazyLock::new(|| {
+            let mut caps = gst::Caps::new_empty();
+            for features in [filter::cuda_features(), gst::CapsFeatures::new_empty()] {
+                let s = gst::Structure::builder("other/tensors")
+                    .field("format", "static")
+                    .field("num_tensors", 1i32)
+                    .field("types", gst::List::new(DType::ALL.map(|d| d.name())))
+                    .build();
+                caps.merge_structure_full(s, Some(features));
+            }
+            vec![gst::PadTemplate::new(
+                "sink",
+                gst::PadDirection::Sink,
+                gst::PadPresence::Always,
+                &caps,
+            )
+            .unwrap()]
+        });
+        PAD_TEMPLATES.as_ref()
+    }
+}
+
+impl BaseSinkImpl for TensorSink {
+    fn start(&self) -> Result<(), gst::ErrorMessage> {
+        self.reset_stream();
+        *self.queue.lock().unwrap() = Queue::default();
+        Ok(())
+    }
+
+    fn stop(&self) -> Result<(), gst::ErrorMessage> {
+        {
+            let mut stream = self.stream.lock().unwrap();
+            stream.batch = None;
+            if let Some(pool) = stream.pool.take() {
+                let _ = pool.set_active(false);
+            }
+            stream.cuda = None;
+        }
+        *self.batch_pool.lock().unwrap() = None;
+        let mut queue = self.queue.lock().unwrap();
+        queue.samples.clear();
+        queue.flushing = true;
+        self.changed.notify_all();
+        Ok(())
+    }
+
+    fn set_caps(&self, caps: &gst::Caps) -> Result<(), gst::LoggableError> {
+        let tensor = FrameTensor::from_caps(caps).map_err(|e| gst::loggable_error!(CAT, "{e}"))?;
+        gst::info!(
+            CAT,
+            imp = self,
+            "tensors {:?} {}",
+            tensor.dims,
+            tensor.dtype.name()
+        );
+        let mut stream = self.stream.lock().unwrap();
+        if stream
+            .tensor
+            .as_ref()
+            .is_some_and(|t| t.bytes != tensor.bytes)
+        {
+            stream.batch = None;
+            if let Some(pool) = stream.pool.take() {
+                let _ = pool.set_active(false);
+            }
+            *self.batch_pool.lock().unwrap() = None;
+        }
+        stream.tensor = Some(tensor);
+        Ok(())
+    }
+
+    fn render(&self, buffer: &gst::Buffer) -> Result<gst::FlowSuccess, gst::FlowError> {
+        let settings = self.settings.lock().unwrap().clone();
+        let mut stream = self.stream.lock().unwrap();
+        let frame = stream.received;
+        stream.received += 1;
+        if !settings.selects(frame) {
+            return Ok(gst::FlowSuccess::Ok);
+        }
+        if settings.batch_size <= 1 {
+            return self.deliver_frame(&mut stream, buffer, frame);
+        }
+        self.add_to_batch(&mut stream, buffer, frame, settings.batch_size as usize)
+    }
+
+    fn event(&self, event: gst::Event) -> bool {
+        match event.view() {
+            gst::EventView::FlushStart(_) => {
+                self.queue.lock().unwrap().flushing = true;
+                self.changed.notify_all();
+            }
+            gst::EventView::FlushStop(_) => {
+                self.reset_stream();
+                *self.queue.lock().unwrap() = Queue::default();
+            }
+            gst::EventView::Eos(_) => {
+                // The last, partial batch with its real size.
+                let flushed = {
+                    let mut stream = self.stream.lock().unwrap();
+                    self.finish_batch(&mut stream)
+                };
+                if flushed.is_err() {
+                    return false;
+                }
+                let wait = self.settings.lock().unwrap().wait_on_eos;
+                let mut queue = self.queue.lock().unwrap();
+                queue.eos = true;
+                self.changed.notify_all();
+                while wait && !queue.samples.is_empty() && !queue.flushing {
+                    queue = self.changed.wait(queue).unwrap();
+                }
+            }
+            _ => {}
+        }
+        self.parent_event(event)
+    }
+
+    fn unlock(&self) -> Result<(), gst::ErrorMessage> {
+        self.queue.lock().unwrap().flushing = true;
+        self.changed.notify_all();
+        if let Some(pool) = self.batch_pool.lock().unwrap().as_ref() {
+            pool.set_flushing(true);
+        }
+        Ok(())
+    }
+
+    fn unlock_stop(&self) -> Result<(), gst::ErrorMessage> {
+        self.queue.lock().unwrap().flushing = false;
+        self.changed.notify_all();
+        if let Some(pool) = self.batch_pool.lock().unwrap().as_ref() {
+            pool.set_flushing(false);
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn caps(dims: &str, types: &str) -> gst::Caps {
+        gst::Caps::builder("other/tensors")
+            .field("format", "static")
+            .field("num_tensors", 1i32)
+            .field("types", types)
+            .field("dimensions", dims)
+            .build()
+    }
+
+    #[test]
+    fn batches_replace_the_batch_dimension() {
+        gst::init().unwrap();
+        let t = FrameTensor::from_caps(&caps("224:224:3:1", "float32")).unwrap();
+        assert_eq!(t.dims, [1, 3, 224, 224]);
+        assert_eq!(t.bytes, 3 * 224 * 224 * 4);
+        assert_eq!(t.batch_dims(8), [8, 3, 224, 224]);
+        let s = t.batch_caps(5);
+        assert_eq!(
+            s.structure(0).unwrap().get::<&str>("dimensions").unwrap(),
+            "224:224:3:5"
+        );
+        let plain = FrameTensor::from_caps(&caps("16:4", "uint8")).unwrap();
+        assert_eq!(plain.batch_dims(3), [3, 4, 16]);
+        assert!(FrameTensor::from_caps(&caps("16:0", "uint8")).is_err());
+        assert!(FrameTensor::from_caps(&caps("16:4", "int7")).is_err());
+    }
+
+    #[test]
+    fn sampling_by_stride_or_indices() {
+        let stride = Settings {
+            frame_stride: 3,
+            ..Settings::default()
+        };
+        let picked: Vec<u64> = (0..10).filter(|&f| stride.selects(f)).collect();
+        assert_eq!(picked, [0, 3, 6, 9]);
+        let indices = Settings {
+            frame_stride: 3,
+            frame_indices: vec![1, 5, 7],
+            ..Settings::default()
+        };
+        let picked: Vec<u64> = (0..10).filter(|&f| indices.selects(f)).collect();
+        assert_eq!(picked, [1, 5, 7]);
+    }
+}
