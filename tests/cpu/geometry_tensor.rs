@@ -177,3 +177,38 @@ fn warp_offers_its_size_and_keeps_the_format() {
     assert_eq!(s.get::<i32>("width").unwrap(), 224);
     assert_eq!(s.get::<i32>("height").unwrap(), 224);
 }
+
+#[test]
+fn tensorsink_registration_and_properties() {
+    cudapreproc_tests::init();
+    let factory = gst::ElementFactory::find("tensorsink").unwrap();
+    assert_eq!(
+        factory.metadata(gst::ELEMENT_METADATA_KLASS),
+        Some("Sink/Tensor/Hardware")
+    );
+    let sink = factory.create().build().unwrap();
+    assert_eq!(sink.type_().name(), "GstRsTensorSink");
+    assert!(
+        !sink.property::<bool>("sync"),
+        "applications pull, no clock waits"
+    );
+    assert_eq!(sink.property::<u32>("max-buffers"), 2);
+    assert_eq!(sink.property::<u32>("batch-size"), 1);
+    assert!(sink.property::<bool>("wait-on-eos"));
+    sink.set_property_from_str("frame-indices", "<3, 1, 4>");
+    let indices: Vec<u64> = sink
+        .property::<gst::Array>("frame-indices")
+        .iter()
+        .map(|v| v.get::<u64>().unwrap())
+        .collect();
+    assert_eq!(indices, [3, 1, 4]);
+    let zero = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        sink.set_property("batch-size", 0u32)
+    }));
+    assert!(zero.is_err(), "a batch of 0 frames must not be accepted");
+    // Pulling from a sink that never ran returns nothing instead of blocking.
+    let sink = sink.downcast::<gstcudapreproc::TensorSink>().unwrap();
+    assert!(sink
+        .try_pull_tensor(gst::ClockTime::from_mseconds(10))
+        .is_none());
+}
