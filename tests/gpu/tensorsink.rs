@@ -158,3 +158,42 @@ fn a_held_tensor_is_not_recycled() {
          passed: both unchanged"
     );
 }
+
+/// The application library on the same pipeline: `CudaTensor`s with the sample's description,
+/// a DLPack export pointing at the same device memory, and a stream wait on the ready event.
+#[test]
+fn library_tensors_and_dlpack() {
+    let reference = reference_frames();
+    let pipeline = cudapreproc::TensorPipeline::launch(&format!(
+        "{SOURCE} ! cudaconvert dtype=uint8 layout=nhwc channel-order=rgba ! \
+         tensorsink batch-size=4"
+    ))
+    .unwrap();
+    // Waits are queued on the legacy default stream of device 0's primary context.
+    gstcudapreproc::cuda::Device::open(0)
+        .unwrap()
+        .bind()
+        .unwrap();
+    let mut frames = Vec::new();
+    for tensor in pipeline.tensors() {
+        let tensor = tensor.unwrap();
+        assert_eq!(tensor.device(), cudapreproc::Device::Cuda(0));
+        assert_eq!(tensor.dtype(), cudapreproc::DType::Uint8);
+        let n = tensor.frame_numbers().len() as i64;
+        assert_eq!(tensor.shape(), [n, 48, 64, 4]);
+        tensor.wait_on_stream(0).unwrap();
+        check(tensor.sample(), &reference, tensor.frame_numbers());
+        let managed = tensor.to_dlpack();
+        // SAFETY: `managed` is live until its deleter runs below.
+        unsafe {
+            let d = &(*managed).dl_tensor;
+            assert_eq!(d.data as u64, tensor.data_ptr());
+            assert_eq!(d.device.device_type, cudapreproc::dlpack::DL_CUDA);
+            assert_eq!(std::slice::from_raw_parts(d.shape, 4), [n, 48, 64, 4]);
+            ((*managed).deleter.unwrap())(managed);
+        }
+        frames.push(tensor.frame_numbers().to_vec());
+    }
+    assert_eq!(frames, [vec![0, 1, 2, 3], vec![4, 5, 6, 7], vec![8, 9]]);
+    println!("library: 3 CudaTensors {frames:?}, DLPack at the same device addresses");
+}

@@ -226,6 +226,18 @@ impl Event {
     }
 }
 
+/// Makes the foreign stream `stream` (a `CUstream` of any library in the same process, 0 for
+/// the legacy default stream) wait for the event `event` (a `CUevent` handle).
+///
+/// # Safety
+/// Both handles must be live: the event's owner must keep it until this call returns.
+pub unsafe fn stream_wait_event(stream: u64, event: u64) -> Result<(), CudaError> {
+    driver_available()?;
+    // SAFETY: per this function's contract.
+    unsafe { sys::cuStreamWaitEvent(stream as sys::CUstream, event as sys::CUevent, 0) }
+        .check("cuStreamWaitEvent")
+}
+
 /// A timing event pair, for benchmarks.
 pub struct Timer {
     start: CudaEvent,

@@ -1,0 +1,459 @@
+//! The application side of gst-cudapreproc: run a pipeline that ends in `tensorsink` and take
+//! its tensors as [`CudaTensor`]s, which keep their GPU memory alive (out of the pipeline's pools)
+//! until dropped, and export zero-copy as DLPack for PyTorch, CuPy or any DLPack consumer.
+//!
+//! ```no_run
+//! let pipeline = cudapreproc::TensorPipeline::launch(
+//!     "nvdecsrc location=clip.mp4 ! cudawarpaffine width=224 height=224 ! cudacvtcolor ! \
+//!      video/x-raw(memory:CUDAMemory),format=RGBP ! cudaconvert preset=imagenet ! \
+//!      tensorsink batch-size=8",
+//! )?;
+//! for tensor in pipeline.tensors() {
+//!     let tensor = tensor?;
+//!     println!("{:?} {} at {:#x}", tensor.shape(), tensor.dtype(), tensor.data_ptr());
+//! }
+//! # Ok::<(), cudapreproc::Error>(())
+//! ```
+
+pub mod dlpack;
+
+use gst::prelude::*;
+use gstcudapreproc::{TensorSink, TENSOR_INFO};
+
+/// What can go wrong: building or running the pipeline, or a sample that is not a tensor.
+#[derive(Debug)]
+pub enum Error {
+    /// The pipeline description does not parse, or has no `tensorsink`.
+    Pipeline(String),
+    /// An element reported an error while running (its message and debug text).
+    Stream(String),
+    /// A sample without a valid `tensor-info` structure.
+    NotATensor(String),
+    /// A CUDA call failed.
+    Cuda(String),
+}
+
+impl std::fmt::Display for Error {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Error::Pipeline(e) => write!(f, "pipeline: {e}"),
+            Error::Stream(e) => write!(f, "stream error: {e}"),
+            Error::NotATensor(e) => write!(f, "not a tensor sample: {e}"),
+            Error::Cuda(e) => write!(f, "CUDA: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for Error {}
+
+/// Element type of a tensor.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum DType {
+    Uint8,
+    Float16,
+    Bfloat16,
+    Float32,
+}
+
+impl DType {
+    fn from_name(name: &str) -> Option<DType> {
+        match name {
+            "uint8" => Some(DType::Uint8),
+            "float16" => Some(DType::Float16),
+            "bfloat16" => Some(DType::Bfloat16),
+            "float32" => Some(DType::Float32),
+            _ => None,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            DType::Uint8 => "uint8",
+            DType::Float16 => "float16",
+            DType::Bfloat16 => "bfloat16",
+            DType::Float32 => "float32",
+        }
+    }
+
+    pub fn size(self) -> usize {
+        match self {
+            DType::Uint8 => 1,
+            DType::Float16 | DType::Bfloat16 => 2,
+            DType::Float32 => 4,
+        }
+    }
+
+    fn dlpack(self) -> dlpack::DLDataType {
+        let (code, bits) = match self {
+            DType::Uint8 => (dlpack::DL_UINT, 8),
+            DType::Float16 => (dlpack::DL_FLOAT, 16),
+            DType::Bfloat16 => (dlpack::DL_BFLOAT, 16),
+            DType::Float32 => (dlpack::DL_FLOAT, 32),
+        };
+        dlpack::DLDataType {
+            code,
+            bits,
+            lanes: 1,
+        }
+    }
+}
+
+impl std::fmt::Display for DType {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// Where a tensor's data is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Device {
+    Cuda(i32),
+    Cpu,
+}
+
+/// One tensor from `tensorsink`: a frame or a batch of frames. Holds the sample, so the memory
+/// stays valid (and out of the pipeline's pools) until this is dropped.
+#[derive(Debug, Clone)]
+pub struct CudaTensor {
+    sample: gst::Sample,
+    data_ptr: u64,
+    device: Device,
+    dtype: DType,
+    shape: Vec<i64>,
+    strides: Vec<i64>,
+    pts: Option<gst::ClockTime>,
+    frame_numbers: Vec<u64>,
+    ready_event: u64,
+}
+
+fn u64_array(s: &gst::StructureRef, field: &str) -> Result<Vec<u64>, Error> {
+    let array = s
+        .get::<gst::Array>(field)
+        .map_err(|_| Error::NotATensor(format!("no {field}")))?;
+    array
+        .iter()
+        .map(|v| {
+            v.get::<u64>()
+                .map_err(|_| Error::NotATensor(format!("{field} holds {}", v.type_())))
+        })
+        .collect()
+}
+
+impl CudaTensor {
+    /// Reads a sample delivered by `tensorsink`.
+    pub fn from_sample(sample: gst::Sample) -> Result<CudaTensor, Error> {
+        let info = sample
+            .info()
+            .filter(|s| s.name() == TENSOR_INFO)
+            .ok_or_else(|| Error::NotATensor("no tensor-info structure".into()))?;
+        let field = |name: &str| Error::NotATensor(format!("no {name}"));
+        let dtype_name = info.get::<&str>("dtype").map_err(|_| field("dtype"))?;
+        let dtype = DType::from_name(dtype_name)
+            .ok_or_else(|| Error::NotATensor(format!("dtype {dtype_name}")))?;
+        let memory = info.get::<&str>("memory").map_err(|_| field("memory"))?;
+        let device = if memory == "cuda" {
+            Device::Cuda(
+                info.get::<i32>("device-id")
+                    .map_err(|_| field("device-id"))?,
+            )
+        } else {
+            Device::Cpu
+        };
+        let mut data_ptr = info.get::<u64>("data-ptr").map_err(|_| field("data-ptr"))?;
+        if device == Device::Cpu {
+            // System memory: the buffer's own bytes (a readable map of one memory is stable
+            // while the sample lives).
+            let buffer = sample.buffer().ok_or_else(|| field("buffer"))?;
+            if buffer.n_memory() != 1 {
+                return Err(Error::NotATensor(
+                    "system tensor in several memories".into(),
+                ));
+            }
+            let map = buffer
+                .peek_memory(0)
+                .map_readable()
+                .map_err(|e| Error::NotATensor(format!("cannot map: {e}")))?;
+            data_ptr = map.as_ptr() as u64;
+        }
+        let to_i64 = |v: Vec<u64>| v.into_iter().map(|x| x as i64).collect::<Vec<i64>>();
+        let shape = to_i64(u64_array(info, "shape")?);
+        let strides = to_i64(u64_array(info, "strides")?);
+        if shape.len() != strides.len() || shape.is_empty() {
+            return Err(Error::NotATensor(format!(
+                "shape {shape:?} and strides {strides:?}"
+            )));
+        }
+        Ok(CudaTensor {
+            pts: info
+                .get::<u64>("pts")
+                .ok()
+                .map(gst::ClockTime::from_nseconds),
+            frame_numbers: u64_array(info, "frame-numbers")?,
+            ready_event: info.get::<u64>("ready-event").unwrap_or(0),
+            sample,
+            data_ptr,
+            device,
+            dtype,
+            shape,
+            strides,
+        })
+    }
+
+    /// Device (or host) address of the first element.
+    pub fn data_ptr(&self) -> u64 {
+        self.data_ptr
+    }
+
+    pub fn device(&self) -> Device {
+        self.device
+    }
+
+    pub fn dtype(&self) -> DType {
+        self.dtype
+    }
+
+    /// Outermost dimension first, e.g. [N, 3, 224, 224].
+    pub fn shape(&self) -> &[i64] {
+        &self.shape
+    }
+
+    /// In elements, matching [`Self::shape`].
+    pub fn strides(&self) -> &[i64] {
+        &self.strides
+    }
+
+    pub fn pts(&self) -> Option<gst::ClockTime> {
+        self.pts
+    }
+
+    /// Frame numbers (counted from 0 at the start of the stream) of the frames held.
+    pub fn frame_numbers(&self) -> &[u64] {
+        &self.frame_numbers
+    }
+
+    /// The `CUevent` after which the data is ready (0 for system memory); valid while this
+    /// tensor lives.
+    pub fn ready_event(&self) -> u64 {
+        self.ready_event
+    }
+
+    /// Bytes of data.
+    pub fn nbytes(&self) -> usize {
+        self.shape.iter().product::<i64>() as usize * self.dtype.size()
+    }
+
+    /// The sample this tensor came from.
+    pub fn sample(&self) -> &gst::Sample {
+        &self.sample
+    }
+
+    /// Makes the CUDA stream `stream` (a `CUstream` of any library in this process; 0 for the
+    /// legacy default stream) wait until the data is ready, without blocking the host.
+    pub fn wait_on_stream(&self, stream: u64) -> Result<(), Error> {
+        if self.ready_event == 0 {
+            return Ok(());
+        }
+        // SAFETY: the event lives as long as `self` (its owner is in the sample's info); the
+        // stream is the caller's, who keeps it alive for the call.
+        unsafe { gstcudapreproc::cuda::stream_wait_event(stream, self.ready_event) }
+            .map_err(|e| Error::Cuda(e.to_string()))
+    }
+
+    /// A DLPack tensor for this data, zero-copy, owning a reference to the sample until the
+    /// consumer calls its deleter. Call [`Self::wait_on_stream`] with the consumer's stream
+    /// first (DLPack's `__dlpack__(stream=...)` contract).
+    pub fn to_dlpack(&self) -> *mut dlpack::DLManagedTensor {
+        let device = match self.device {
+            Device::Cuda(id) => dlpack::DLDevice {
+                device_type: dlpack::DL_CUDA,
+                device_id: id,
+            },
+            Device::Cpu => dlpack::DLDevice {
+                device_type: dlpack::DL_CPU,
+                device_id: 0,
+            },
+        };
+        dlpack::export(
+            self.data_ptr,
+            device,
+            self.dtype.dlpack(),
+            &self.shape,
+            &self.strides,
+            self.sample.clone(),
+        )
+    }
+}
+
+/// A running pipeline ending in a `tensorsink`; set to NULL when dropped.
+pub struct TensorPipeline {
+    pipeline: gst::Pipeline,
+    sink: TensorSink,
+}
+
+impl TensorPipeline {
+    /// Parses a `gst-launch-1.0` style description with one `tensorsink` and starts it.
+    /// GStreamer is initialised, and this build's elements registered, on first use.
+    pub fn launch(description: &str) -> Result<TensorPipeline, Error> {
+        gst::init().map_err(|e| Error::Pipeline(e.to_string()))?;
+        if gst::ElementFactory::find("tensorsink").is_none() {
+            gstcudapreproc::plugin_register_static()
+                .map_err(|e| Error::Pipeline(format!("registering the elements: {e}")))?;
+        }
+        let pipeline = gst::parse::launch(description)
+            .map_err(|e| Error::Pipeline(e.to_string()))?
+            .downcast::<gst::Pipeline>()
+            .map_err(|_| Error::Pipeline("not a pipeline".into()))?;
+        let sink = pipeline
+            .iterate_sinks()
+            .into_iter()
+            .flatten()
+            .find_map(|e| e.downcast::<TensorSink>().ok())
+            .ok_or_else(|| Error::Pipeline(format!("no tensorsink in \"{description}\"")))?;
+        let this = TensorPipeline { pipeline, sink };
+        this.pipeline.set_state(gst::State::Playing).map_err(|_| {
+            this.bus_error()
+                .unwrap_or_else(|| Error::Stream("cannot start".into()))
+        })?;
+        Ok(this)
+    }
+
+    pub fn pipeline(&self) -> &gst::Pipeline {
+        &self.pipeline
+    }
+
+    pub fn sink(&self) -> &TensorSink {
+        &self.sink
+    }
+
+    fn bus_error(&self) -> Option<Error> {
+        let msg = self
+            .pipeline
+            .bus()?
+            .pop_filtered(&[gst::MessageType::Error])?;
+        match msg.view() {
+            gst::MessageView::Error(e) => Some(Error::Stream(format!(
+                "{} ({})",
+                e.error(),
+                e.debug().map(|d| d.to_string()).unwrap_or_default()
+            ))),
+            _ => None,
+        }
+    }
+
+    /// The next tensor; `Ok(None)` at the end of the stream, `Err` on a pipeline error.
+    pub fn next_tensor(&self) -> Result<Option<CudaTensor>, Error> {
+        loop {
+            if let Some(e) = self.bus_error() {
+                return Err(e);
+            }
+            match self
+                .sink
+                .try_pull_tensor(gst::ClockTime::from_mseconds(100))
+            {
+                Some(sample) => return CudaTensor::from_sample(sample).map(Some),
+                None if self.sink.is_eos() => return Ok(None),
+                None => {}
+            }
+        }
+    }
+
+    /// Every remaining tensor, in order.
+    pub fn tensors(&self) -> impl Iterator<Item = Result<CudaTensor, Error>> + '_ {
+        std::iter::from_fn(move || self.next_tensor().transpose())
+    }
+}
+
+impl Drop for TensorPipeline {
+    fn drop(&mut self) {
+        let _ = self.pipeline.set_state(gst::State::Null);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample(info: gst::Structure) -> gst::Sample {
+        let buffer = gst::Buffer::from_mut_slice(vec![7u8; 2 * 3 * 4]);
+        gst::Sample::builder().buffer(&buffer).info(info).build()
+    }
+
+    fn info() -> gst::Structure {
+        let array = |v: &[u64]| gst::Array::new(v.iter().map(|x| x.to_send_value()));
+        gst::Structure::builder(TENSOR_INFO)
+            .field("data-ptr", 0u64)
+            .field("memory", "system")
+            .field("device-id", -1i32)
+            .field("dtype", "uint8")
+            .field("shape", array(&[2, 3, 4]))
+            .field("strides", array(&[12, 4, 1]))
+            .field("frame-numbers", array(&[5, 6]))
+            .field("ready-event", 0u64)
+            .field("pts", 40_000_000u64)
+            .build()
+    }
+
+    #[test]
+    fn reads_tensorsink_samples() {
+        gst::init().unwrap();
+        let t = CudaTensor::from_sample(sample(info())).unwrap();
+        assert_eq!(t.shape(), [2, 3, 4]);
+        assert_eq!(t.strides(), [12, 4, 1]);
+        assert_eq!(t.dtype(), DType::Uint8);
+        assert_eq!(t.device(), Device::Cpu);
+        assert_eq!(t.frame_numbers(), [5, 6]);
+        assert_eq!(t.pts(), Some(gst::ClockTime::from_mseconds(40)));
+        assert_eq!(t.nbytes(), 24);
+        // System memory: the address of the buffer's bytes.
+        let map = t.sample().buffer().unwrap().map_readable().unwrap();
+        assert_eq!(t.data_ptr(), map.as_ptr() as u64);
+        assert!(t.wait_on_stream(0).is_ok(), "no event: nothing to wait for");
+    }
+
+    #[test]
+    fn dlpack_export_describes_the_tensor() {
+        gst::init().unwrap();
+        let t = CudaTensor::from_sample(sample(info())).unwrap();
+        let managed = t.to_dlpack();
+        let data_ptr = t.data_ptr();
+        drop(t);
+        // SAFETY: `managed` is live until its deleter runs below, and keeps the sample (and so
+        // the bytes at its data pointer) alive after the CudaTensor is gone.
+        unsafe {
+            let d = &(*managed).dl_tensor;
+            assert_eq!(d.data as u64, data_ptr);
+            assert_eq!(
+                std::slice::from_raw_parts(d.data as *const u8, 24),
+                [7u8; 24]
+            );
+            assert_eq!(d.device.device_type, dlpack::DL_CPU);
+            assert_eq!(
+                (d.dtype.code, d.dtype.bits, d.dtype.lanes),
+                (dlpack::DL_UINT, 8, 1)
+            );
+            assert_eq!(std::slice::from_raw_parts(d.shape, 3), [2, 3, 4]);
+            ((*managed).deleter.unwrap())(managed);
+        }
+    }
+
+    #[test]
+    fn refuses_other_samples() {
+        gst::init().unwrap();
+        let plain = gst::Sample::builder().build();
+        assert!(matches!(
+            CudaTensor::from_sample(plain),
+            Err(Error::NotATensor(_))
+        ));
+        let mut bad = info();
+        bad.set("dtype", "int7");
+        assert!(CudaTensor::from_sample(sample(bad)).is_err());
+    }
+
+    #[test]
+    fn a_description_without_tensorsink_is_refused() {
+        let e = TensorPipeline::launch("videotestsrc ! fakesink")
+            .err()
+            .unwrap();
+        assert!(e.to_string().contains("no tensorsink"), "{e}");
+    }
+}
