@@ -284,6 +284,23 @@ impl CudaTensor {
     }
 }
 
+/// Initialises GStreamer and registers the elements this crate links, once per process.
+///
+/// The application uses these statically linked elements (and their Rust types, such as
+/// `TensorSink`), so it must register them before GStreamer loads a copy of the plugin from
+/// `GST_PLUGIN_PATH`: two copies of the same types cannot live in one process.
+pub fn register_elements() -> Result<(), Error> {
+    static REGISTERED: std::sync::OnceLock<Result<(), String>> = std::sync::OnceLock::new();
+    REGISTERED
+        .get_or_init(|| {
+            gst::init().map_err(|e| e.to_string())?;
+            gstcudapreproc::plugin_register_static()
+                .map_err(|e| format!("registering the elements: {e}"))
+        })
+        .clone()
+        .map_err(Error::Pipeline)
+}
+
 /// A running pipeline ending in a `tensorsink`; set to NULL when dropped.
 pub struct TensorPipeline {
     pipeline: gst::Pipeline,
@@ -292,13 +309,10 @@ pub struct TensorPipeline {
 
 impl TensorPipeline {
     /// Parses a `gst-launch-1.0` style description with one `tensorsink` and starts it.
-    /// GStreamer is initialised, and this build's elements registered, on first use.
+    /// GStreamer is initialised, and this build's elements registered, on first use
+    /// ([`register_elements`]).
     pub fn launch(description: &str) -> Result<TensorPipeline, Error> {
-        gst::init().map_err(|e| Error::Pipeline(e.to_string()))?;
-        if gst::ElementFactory::find("tensorsink").is_none() {
-            gstcudapreproc::plugin_register_static()
-                .map_err(|e| Error::Pipeline(format!("registering the elements: {e}")))?;
-        }
+        register_elements()?;
         let pipeline = gst::parse::launch(description)
             .map_err(|e| Error::Pipeline(e.to_string()))?
             .downcast::<gst::Pipeline>()
