@@ -11,6 +11,7 @@ pub mod cuvid;
 pub mod geometry;
 mod nvdec;
 mod nvdecsrc;
+mod property;
 mod tensorsink;
 
 pub use cudaconvert::{ChannelOrder, CudaConvert, NormalizationPreset, TensorDType, TensorLayout};

@@ -12,6 +12,7 @@ use crate::cuda::tensor::{
     self, DType, Layout, Normalization, TensorConversion, TensorShape, VIDEO_FORMATS,
 };
 use crate::cuda::CudaError;
+use crate::property::number;
 
 static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
     gst::DebugCategory::new(
@@ -131,12 +132,7 @@ fn component_values(value: &glib::Value, alpha: f64) -> Result<[f64; 4], String>
     let array = value.get::<gst::Array>().map_err(|e| e.to_string())?;
     let values = array
         .iter()
-        .map(|v| {
-            v.get::<f64>()
-                .or_else(|_| v.get::<f32>().map(f64::from))
-                .or_else(|_| v.get::<i32>().map(f64::from))
-                .map_err(|_| format!("{} is not a number", v.type_()))
-        })
+        .map(number)
         .collect::<Result<Vec<f64>, String>>()?;
     if values.iter().any(|v| !v.is_finite()) {
         return Err(format!("{values:?} has a value that is not finite"));

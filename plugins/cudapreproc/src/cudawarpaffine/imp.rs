@@ -11,6 +11,7 @@ use crate::cuda::frame::{self, Input, Output};
 use crate::cuda::warp::{self, Border, Interpolation, Warp};
 use crate::cuda::CudaError;
 use crate::geometry::{Affine, Fit, Placement, Rect};
+use crate::property::number;
 
 static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
     gst::DebugCategory::new(
@@ -168,18 +169,6 @@ fn matrix_from_value(value: &glib::SendValue) -> Result<Affine, String> {
         return Err(format!("matrix {matrix} has a value that is not finite"));
     }
     Ok(matrix)
-}
-
-fn number(value: &glib::SendValue) -> Result<f64, String> {
-    if let Ok(v) = value.get::<f64>() {
-        Ok(v)
-    } else if let Ok(v) = value.get::<f32>() {
-        Ok(f64::from(v))
-    } else if let Ok(v) = value.get::<i32>() {
-        Ok(f64::from(v))
-    } else {
-        Err(format!("{} is not a number", value.type_()))
-    }
 }
 
 /// A matrix (and optional `inverse-map`) from the structure of our meta or event.
