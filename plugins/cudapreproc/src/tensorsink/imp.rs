@@ -12,7 +12,7 @@ use super::{ReadyEvent, TENSOR_INFO};
 use crate::cuda::filter::{self, FilterDevice};
 use crate::cuda::frame::{FlatInput, FlatStaging};
 use crate::cuda::tensor::DType;
-use crate::cuda::{copy_device, device_memory, CudaBufferPool, CudaError};
+use crate::cuda::{copy_device, device_memory, CudaBufferPool, CudaError, DeviceMemory};
 
 static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
     gst::DebugCategory::new(
@@ -188,6 +188,20 @@ impl Default for TensorSink {
     }
 }
 
+/// The address of `memory` and an event that completes once everything written to it so far has
+/// run, recorded on the sink's stream (which also counts as a reader of the memory, so a later
+/// writer waits for it).
+fn ready_for_reading(
+    cuda: &FilterDevice,
+    memory: &DeviceMemory,
+) -> Result<(u64, ReadyEvent), CudaError> {
+    let addr = memory.begin_read(&cuda.stream)?;
+    let event = cuda.device.new_event()?;
+    cuda.stream.record(&event)?;
+    memory.end_read(&cuda.stream)?;
+    Ok((addr, ReadyEvent::new(event)))
+}
+
 fn array_u64(values: &[u64]) -> gst::Array {
     gst::Array::new(values.iter().map(|v| v.to_send_value()))
 }
@@ -326,16 +340,12 @@ impl TensorSink {
             .flatten();
         let info = match ours {
             Some(memory) => {
-                let (addr, ready, ordinal) = (|| {
-                    let cuda = self.cuda(stream, buffer)?;
-                    let s = &cuda.stream;
-                    let addr = memory.begin_read(s)? + buffer.peek_memory(0).offset() as u64;
-                    let event = cuda.device.new_event()?;
-                    s.record(&event)?;
-                    memory.end_read(s)?;
-                    Ok::<_, CudaError>((addr, ReadyEvent::new(event), memory.device().ordinal()))
-                })()
-                .map_err(|e| self.post_cuda_error(&e))?;
+                let (addr, ready) = self
+                    .cuda(stream, buffer)
+                    .and_then(|cuda| ready_for_reading(cuda, memory))
+                    .map_err(|e| self.post_cuda_error(&e))?;
+                let addr = addr + buffer.peek_memory(0).offset() as u64;
+                let ordinal = memory.device().ordinal();
                 self.info(
                     &tensor,
                     &tensor.dims,
@@ -428,14 +438,8 @@ impl TensorSink {
         let cuda = stream.cuda.as_ref().ok_or(gst::FlowError::Error)?;
         let n = batch.frames.len();
         let memory = device_memory(batch.buffer.peek_memory(0)).expect("pool memory");
-        let (addr, ready) = (|| {
-            let addr = memory.begin_read(&cuda.stream)?;
-            let event = cuda.device.new_event()?;
-            cuda.stream.record(&event)?;
-            memory.end_read(&cuda.stream)?;
-            Ok::<_, CudaError>((addr, ReadyEvent::new(event)))
-        })()
-        .map_err(|e| self.post_cuda_error(&e))?;
+        let (addr, ready) =
+            ready_for_reading(cuda, memory).map_err(|e| self.post_cuda_error(&e))?;
         let dims = tensor.batch_dims(n);
         let info = self.info(
             &tensor,
