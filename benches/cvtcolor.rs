@@ -7,6 +7,8 @@
 //! number of bytes (reads half, writes half), timed in rounds alternating with the kernel's, and
 //! each figure is the median of its rounds; a 256 MiB copy shows the device's peak.
 
+mod timing;
+
 use std::sync::Arc;
 
 use gstcudapreproc::colorspace::reference::Image;
@@ -14,12 +16,11 @@ use gstcudapreproc::colorspace::{Encoding, Matrix, PixelFormat, Range};
 use gstcudapreproc::cuda::frame::Planes;
 use gstcudapreproc::cuda::{
     copy_2d, copy_device, device_layout, ColorConversion, CudaError, Device, DeviceBuffer, Place,
-    Stream, Surface, Timer,
+    Stream, Surface,
 };
+use timing::{against_copy, time_us};
 
 const WIDTH: u32 = 1920;
-/// Timed rounds per figure; the median is reported.
-const ROUNDS: usize = 5;
 const HEIGHT: u32 = 1080;
 
 /// A device frame of `format` laid out as the plugin's pool lays frames out.
@@ -74,29 +75,6 @@ fn upload_random(stream: &Stream, frame: &Frame, format: PixelFormat) -> Result<
         }
     }
     stream.synchronize()
-}
-
-/// Mean time of `iterations` runs of `work`, in microseconds, after a warm-up.
-fn time_us(
-    stream: &Stream,
-    iterations: u32,
-    mut work: impl FnMut() -> Result<(), CudaError>,
-) -> Result<f64, CudaError> {
-    for _ in 0..iterations / 10 {
-        work()?;
-    }
-    let timer = Timer::new(stream.device())?;
-    timer.start(stream)?;
-    for _ in 0..iterations {
-        work()?;
-    }
-    timer.stop(stream)?;
-    Ok(timer.elapsed_ms()? as f64 * 1000.0 / iterations as f64)
-}
-
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(f64::total_cmp);
-    v[v.len() / 2]
 }
 
 fn copy_bandwidth(
@@ -173,22 +151,10 @@ fn run() -> Result<(), CudaError> {
         );
         let kernel = conversion.entry_point(&source.surface, &target.surface);
         let moved = source.bytes + target.bytes;
-        // The same two buffers in every round, as the kernel reuses its frames.
-        let copy_src = DeviceBuffer::new(&device, moved / 2)?;
-        let copy_dst = DeviceBuffer::new(&device, moved / 2)?;
-        // Kernel and copy timed in alternating rounds, medians kept: clocks and the memory
-        // system warm up and drift, and both figures should see the same conditions.
-        let (mut kernel_us, mut copy_us) = (Vec::new(), Vec::new());
-        for _ in 0..ROUNDS {
-            // SAFETY: all frames and buffers are live device allocations of the right sizes.
-            kernel_us.push(time_us(&stream, iterations, || unsafe {
-                conversion.launch(&stream, &source.surface, &target.surface)
-            })?);
-            copy_us.push(time_us(&stream, iterations, || unsafe {
-                copy_device(&stream, copy_dst.addr(), copy_src.addr(), moved / 2)
-            })?);
-        }
-        let (us, copy_us) = (median(kernel_us), median(copy_us));
+        // SAFETY: both frames are live device allocations of the conversion's formats.
+        let (us, copy_us) = against_copy(&device, &stream, iterations, moved, || unsafe {
+            conversion.launch(&stream, &source.surface, &target.surface)
+        })?;
         let achieved = moved as f64 / us / 1e3;
         let copy = moved as f64 / copy_us / 1e3;
         println!(

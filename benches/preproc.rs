@@ -17,6 +17,8 @@
 
 use std::collections::BTreeMap;
 use std::process::Command;
+mod timing;
+
 use std::sync::Arc;
 
 use gstcudapreproc::colorspace::{Encoding, Matrix, PixelFormat, Range};
@@ -24,12 +26,10 @@ use gstcudapreproc::cuda::frame::Planes;
 use gstcudapreproc::cuda::tensor::{DType, Layout, Normalization, TensorConversion, TensorShape};
 use gstcudapreproc::cuda::warp::{Border, Interpolation, Warp};
 use gstcudapreproc::cuda::{
-    copy_2d, copy_device, device_layout, ColorConversion, CudaError, Device, DeviceBuffer, Place,
-    Stream, Timer,
+    copy_2d, device_layout, ColorConversion, CudaError, Device, DeviceBuffer, Place, Stream,
 };
 use gstcudapreproc::geometry::{Affine, Fit, Placement};
-
-const ROUNDS: usize = 5;
+use timing::{against_copy, ROUNDS};
 
 /// A device frame laid out as the plugin's pool lays frames out, filled with random bytes.
 struct Frame {
@@ -87,28 +87,6 @@ fn frame(
     })
 }
 
-fn time_us(
-    stream: &Stream,
-    iterations: u32,
-    mut work: impl FnMut() -> Result<(), CudaError>,
-) -> Result<f64, CudaError> {
-    for _ in 0..iterations / 10 {
-        work()?;
-    }
-    let timer = Timer::new(stream.device())?;
-    timer.start(stream)?;
-    for _ in 0..iterations {
-        work()?;
-    }
-    timer.stop(stream)?;
-    Ok(timer.elapsed_ms()? as f64 * 1000.0 / iterations as f64)
-}
-
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(f64::total_cmp);
-    v[v.len() / 2]
-}
-
 /// One measured row: microseconds per frame, bytes moved, and the same-size copy's time.
 struct Row {
     name: &'static str,
@@ -117,30 +95,21 @@ struct Row {
     copy_us: f64,
 }
 
-/// Times `work` and a copy of `bytes` bytes in alternating rounds.
+/// Times `work` against a copy of `bytes` bytes.
 fn measure(
     device: &Arc<Device>,
     stream: &Stream,
     iterations: u32,
     name: &'static str,
     bytes: usize,
-    mut work: impl FnMut() -> Result<(), CudaError>,
+    work: impl FnMut() -> Result<(), CudaError>,
 ) -> Result<Row, CudaError> {
-    let copy_src = DeviceBuffer::new(device, bytes / 2)?;
-    let copy_dst = DeviceBuffer::new(device, bytes / 2)?;
-    let (mut us, mut copy_us) = (Vec::new(), Vec::new());
-    for _ in 0..ROUNDS {
-        us.push(time_us(stream, iterations, &mut work)?);
-        // SAFETY: both buffers hold bytes / 2 bytes and outlive the timed work.
-        copy_us.push(time_us(stream, iterations, || unsafe {
-            copy_device(stream, copy_dst.addr(), copy_src.addr(), bytes / 2)
-        })?);
-    }
+    let (us, copy_us) = against_copy(device, stream, iterations, bytes, work)?;
     Ok(Row {
         name,
-        us: median(us),
+        us,
         bytes,
-        copy_us: median(copy_us),
+        copy_us,
     })
 }
 
