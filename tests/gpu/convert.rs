@@ -3,8 +3,6 @@
 //! computation of the same chain on libavcodec's decode. Needs an NVIDIA GPU and driver: without
 //! them every test fails.
 
-use std::path::PathBuf;
-
 use gst::prelude::*;
 use gst_video::prelude::*;
 use gstcudapreproc::colorspace::reference::{convert, Image};
@@ -12,8 +10,8 @@ use gstcudapreproc::colorspace::{Encoding, PixelFormat};
 use gstcudapreproc::cuda::tensor::VIDEO_FORMATS;
 
 use cudapreproc_tests::{
-    encoding_of, frame_md5, half_plane_matrix, init, run_frames, run_samples, sample_or_error,
-    tight_planes, Rng, Stopping,
+    encoding_of, frame_md5, half_plane_matrix, init, media_dir, run_frames, run_samples,
+    sample_or_error, tight_planes, Rng, Stopping,
 };
 
 const DTYPES: [&str; 4] = ["uint8", "float16", "bfloat16", "float32"];
@@ -352,12 +350,6 @@ fn tensor_to_video_matches_float64() {
         }
     }
     println!("{cases} tensor -> video cases, every sample as the float64 reference");
-}
-
-fn media_dir() -> PathBuf {
-    std::env::var_os("CUDAPREPROC_DECODE_MEDIA")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(".gpu/media/decode"))
 }
 
 /// Bilinear warp of one plane in float64 with OpenCV's conventions (pixel centres at integers,

@@ -11,25 +11,11 @@ use gst::prelude::*;
 use gstcudapreproc::cuda::{self, Device};
 use gstcudapreproc::cuvid::{self, ChromaFormat, Codec};
 
-use cudapreproc_tests::{frame_md5, init, tight_planes, Stopping};
+use cudapreproc_tests::{frame_md5, init, media_dir, tight_planes, Stopping};
 
 fn device() -> Arc<Device> {
     init();
     Device::open(0).unwrap_or_else(|e| panic!("GPU tests need a CUDA device: {e}"))
-}
-
-/// The folder `scripts/make-test-media` filled (`CUDAPREPROC_DECODE_MEDIA`, or
-/// `.gpu/media/decode` under the current folder).
-fn media_dir() -> PathBuf {
-    let dir = std::env::var_os("CUDAPREPROC_DECODE_MEDIA")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(".gpu/media/decode"));
-    assert!(
-        dir.join("manifest.tsv").exists(),
-        "no decode test media in {} (scripts/make-test-media makes it)",
-        dir.display()
-    );
-    dir
 }
 
 /// The real clip bundled with the project (copied next to the test clips, with its reference).

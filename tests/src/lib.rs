@@ -311,3 +311,17 @@ pub fn half_plane_matrix(m: &[f64; 6]) -> [f64; 6] {
         (0.5 * (m[3] + m[4]) + m[5] - 0.5) / 2.0,
     ]
 }
+
+/// The folder `scripts/make-test-media` filled (`CUDAPREPROC_DECODE_MEDIA`, or
+/// `.gpu/media/decode` under the current folder).
+pub fn media_dir() -> std::path::PathBuf {
+    let dir = std::env::var_os("CUDAPREPROC_DECODE_MEDIA")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| std::path::PathBuf::from(".gpu/media/decode"));
+    assert!(
+        dir.join("manifest.tsv").exists(),
+        "no decode test media in {} (scripts/make-test-media makes it)",
+        dir.display()
+    );
+    dir
+}
