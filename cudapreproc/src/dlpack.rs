@@ -2,6 +2,7 @@
 //! CuPy, JAX and TensorFlow read. Only the structures and the export live here.
 
 use std::ffi::c_void;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// `DLDeviceType` values used here.
 pub const DL_CPU: i32 = 1;
@@ -56,6 +57,15 @@ struct Context<K> {
     _keep: K,
 }
 
+/// Exports whose deleter has not run yet, in this process.
+static LIVE_EXPORTS: AtomicUsize = AtomicUsize::new(0);
+
+/// How many `DLManagedTensor`s made by [`export`] are still held by consumers: a leak check for
+/// applications and tests.
+pub fn live_exports() -> usize {
+    LIVE_EXPORTS.load(Ordering::SeqCst)
+}
+
 unsafe extern "C" fn delete<K>(managed: *mut DLManagedTensor) {
     if managed.is_null() {
         return;
@@ -66,6 +76,7 @@ unsafe extern "C" fn delete<K>(managed: *mut DLManagedTensor) {
         let managed = Box::from_raw(managed);
         drop(Box::from_raw(managed.manager_ctx as *mut Context<K>));
     }
+    LIVE_EXPORTS.fetch_sub(1, Ordering::SeqCst);
 }
 
 /// A `DLManagedTensor` describing `data` with `shape` and `strides` (elements), owning `keep`
@@ -78,6 +89,7 @@ pub fn export<K: 'static>(
     strides: &[i64],
     keep: K,
 ) -> *mut DLManagedTensor {
+    LIVE_EXPORTS.fetch_add(1, Ordering::SeqCst);
     let context = Box::into_raw(Box::new(Context {
         shape: shape.to_vec(),
         strides: strides.to_vec(),
@@ -108,7 +120,6 @@ pub fn export<K: 'static>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::sync::atomic::{AtomicUsize, Ordering};
     use std::sync::Arc;
 
     #[test]

@@ -247,15 +247,32 @@ impl CudaTensor {
         &self.sample
     }
 
-    /// Makes the CUDA stream `stream` (a `CUstream` of any library in this process; 0 for the
-    /// legacy default stream) wait until the data is ready, without blocking the host.
+    /// Makes the CUDA stream `stream` (a `CUstream` of any library in this process; 0 or 1 for
+    /// the legacy default stream of the tensor's device, 2 for its per-thread default stream)
+    /// wait until the data is ready, without blocking the host.
     pub fn wait_on_stream(&self, stream: u64) -> Result<(), Error> {
         if self.ready_event == 0 {
             return Ok(());
         }
+        let Device::Cuda(id) = self.device else {
+            return Ok(());
+        };
+        let device =
+            gstcudapreproc::cuda::Device::open(id).map_err(|e| Error::Cuda(e.to_string()))?;
         // SAFETY: the event lives as long as `self` (its owner is in the sample's info); the
         // stream is the caller's, who keeps it alive for the call.
-        unsafe { gstcudapreproc::cuda::stream_wait_event(stream, self.ready_event) }
+        unsafe { device.wait_event_on_stream(stream, self.ready_event) }
+            .map_err(|e| Error::Cuda(e.to_string()))
+    }
+
+    /// Blocks the calling thread until the data is ready (for consumers that take no stream,
+    /// such as `__cuda_array_interface__` readers or host copies).
+    pub fn synchronize(&self) -> Result<(), Error> {
+        if self.ready_event == 0 {
+            return Ok(());
+        }
+        // SAFETY: the event lives as long as `self` (its owner is in the sample's info).
+        unsafe { gstcudapreproc::cuda::event_synchronize(self.ready_event) }
             .map_err(|e| Error::Cuda(e.to_string()))
     }
 
@@ -365,7 +382,8 @@ impl TensorPipeline {
                 .try_pull_tensor(gst::ClockTime::from_mseconds(100))
             {
                 Some(sample) => return CudaTensor::from_sample(sample).map(Some),
-                None if self.sink.is_eos() => return Ok(None),
+                // A source posts its error before the EOS that follows it reaches the sink.
+                None if self.sink.is_eos() => return self.bus_error().map_or(Ok(None), Err),
                 None => {}
             }
         }

@@ -169,11 +169,6 @@ fn library_tensors_and_dlpack() {
          tensorsink batch-size=4"
     ))
     .unwrap();
-    // Waits are queued on the legacy default stream of device 0's primary context.
-    gstcudapreproc::cuda::Device::open(0)
-        .unwrap()
-        .bind()
-        .unwrap();
     let mut frames = Vec::new();
     for tensor in pipeline.tensors() {
         let tensor = tensor.unwrap();

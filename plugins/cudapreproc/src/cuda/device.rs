@@ -94,6 +94,27 @@ impl Device {
         self.ctx.bind_to_thread().check("cuCtxSetCurrent")
     }
 
+    /// Makes the foreign stream `stream` (a `CUstream` of any library in the process; 0, or
+    /// `CU_STREAM_LEGACY`/`CU_STREAM_PER_THREAD` as 1/2, for this device's default streams) wait
+    /// for the event `event` (a `CUevent` handle). The primary context is made current for the
+    /// call only, so the default-stream handles name this device's streams and the calling
+    /// thread's context is left as it was.
+    ///
+    /// # Safety
+    /// Both handles must be live: their owners must keep them until this call returns.
+    pub unsafe fn wait_event_on_stream(&self, stream: u64, event: u64) -> Result<(), CudaError> {
+        // SAFETY: the context is retained by `self`; the handles are live per the contract;
+        // the push is undone whether or not the wait succeeds.
+        unsafe {
+            sys::cuCtxPushCurrent_v2(self.ctx.cu_ctx()).check("cuCtxPushCurrent")?;
+            let waited = sys::cuStreamWaitEvent(stream as sys::CUstream, event as sys::CUevent, 0)
+                .check("cuStreamWaitEvent");
+            let mut popped = std::ptr::null_mut();
+            let restored = sys::cuCtxPopCurrent_v2(&mut popped).check("cuCtxPopCurrent");
+            waited.and(restored)
+        }
+    }
+
     /// (free, total) device memory in bytes, as the driver reports it.
     pub fn memory_info(&self) -> Result<(usize, usize), CudaError> {
         self.bind()?;
@@ -226,16 +247,14 @@ impl Event {
     }
 }
 
-/// Makes the foreign stream `stream` (a `CUstream` of any library in the same process, 0 for
-/// the legacy default stream) wait for the event `event` (a `CUevent` handle).
+/// Blocks the calling thread until the event `event` (a `CUevent` handle) has completed.
 ///
 /// # Safety
-/// Both handles must be live: the event's owner must keep it until this call returns.
-pub unsafe fn stream_wait_event(stream: u64, event: u64) -> Result<(), CudaError> {
+/// The handle must be live: the event's owner must keep it until this call returns.
+pub unsafe fn event_synchronize(event: u64) -> Result<(), CudaError> {
     driver_available()?;
     // SAFETY: per this function's contract.
-    unsafe { sys::cuStreamWaitEvent(stream as sys::CUstream, event as sys::CUevent, 0) }
-        .check("cuStreamWaitEvent")
+    unsafe { sys::cuEventSynchronize(event as sys::CUevent) }.check("cuEventSynchronize")
 }
 
 /// A timing event pair, for benchmarks.

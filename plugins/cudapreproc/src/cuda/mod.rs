@@ -16,8 +16,8 @@ pub mod warp;
 
 pub use colorconvert::ColorConversion;
 pub use device::{
-    copy_2d, copy_device, device_count, driver_available, live_device_allocations,
-    stream_wait_event, Device, DeviceBuffer, Event, Place, Stream, Timer,
+    copy_2d, copy_device, device_count, driver_available, event_synchronize,
+    live_device_allocations, Device, DeviceBuffer, Event, Place, Stream, Timer,
 };
 pub use error::CudaError;
 pub use kernels::Surface;

@@ -718,6 +718,19 @@ impl BaseSinkImpl for TensorSink {
         if !settings.selects(frame) {
             return Ok(gst::FlowSuccess::Ok);
         }
+        // The application reads the tensor's whole extent: a short buffer is refused here.
+        let needed = stream.tensor.as_ref().map_or(0, |t| t.bytes);
+        if buffer.size() < needed {
+            gst::element_imp_error!(
+                self,
+                gst::StreamError::Format,
+                [
+                    "frame {frame} holds {} bytes, but the negotiated tensor needs {needed}",
+                    buffer.size()
+                ]
+            );
+            return Err(gst::FlowError::Error);
+        }
         if settings.batch_size <= 1 {
             return self.deliver_frame(&mut stream, buffer, frame);
         }

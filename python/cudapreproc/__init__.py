@@ -1,0 +1,268 @@
+"""Tensors from GStreamer pipelines that end in ``tensorsink``, zero-copy into PyTorch.
+
+    import torch, cudapreproc
+
+    chain = ("nvdecsrc location=clip.mp4 ! cudawarpaffine width=224 height=224 ! "
+             "cudacvtcolor ! video/x-raw(memory:CUDAMemory),format=RGBP ! "
+             "cudaconvert preset=imagenet ! tensorsink batch-size=8")
+    with cudapreproc.Pipeline(chain) as pipeline:
+        for tensor in pipeline:
+            batch = torch.from_dlpack(tensor)    # [8, 3, 224, 224] float32, same device memory
+
+Each ``Tensor`` implements DLPack (``__dlpack__``/``__dlpack_device__``, which
+``torch.from_dlpack``, ``cupy.from_dlpack`` and ``jax.dlpack`` call) and
+``__cuda_array_interface__`` (``torch.as_tensor``, CuPy, Numba). Both hand out the pipeline's
+own device memory. The memory stays out of the pipeline's pools until every holder is done:
+the ``Tensor`` object and each array made from it. Holding many tensors therefore stalls the
+pipeline, since its pools are bounded: keep what you need, or copy it.
+
+This module is pure Python over ``libcudapreproc_python.so``, a C library built from the
+project's Rust crates (``cargo build --release -p cudapreproc-python``). It is loaded with
+ctypes, so a plain ``pip`` environment needs nothing else: no compiler, no Python headers, and no
+PyGObject (which has no wheels and needs GObject-Introspection from the system). Where the
+library is looked for: ``$CUDAPREPROC_LIBRARY``, this package's folder, then the repository's
+``target/release`` and ``target/debug``. GStreamer itself (1.22 or newer) must be installed;
+the elements are built into the library, so ``GST_PLUGIN_PATH`` is not needed.
+"""
+
+import ctypes
+import os
+import pathlib
+
+__all__ = ["Error", "Pipeline", "Tensor", "library_path", "live_dlpack_exports"]
+
+_LIBRARY_NAME = "libcudapreproc_python.so"
+_MAX_DIMS = 8
+_DL_CPU, _DL_CUDA = 1, 2
+# DLPack stream values for CUDA (the Python array API): 1 the legacy default stream,
+# 2 the per-thread default stream, -1 "do not synchronise".
+_LEGACY_DEFAULT_STREAM = 1
+_NO_SYNC = -1
+# __cuda_array_interface__ type strings (bfloat16 has none).
+_TYPESTR = {"uint8": "|u1", "float16": "<f2", "float32": "<f4"}
+_ITEMSIZE = {"uint8": 1, "float16": 2, "bfloat16": 2, "float32": 4}
+
+
+class Error(RuntimeError):
+    """A pipeline that cannot be built or that failed while running, or a CUDA error."""
+
+
+class _Description(ctypes.Structure):
+    _fields_ = [
+        ("data_ptr", ctypes.c_uint64),
+        ("device_type", ctypes.c_int32),
+        ("device_id", ctypes.c_int32),
+        ("dtype", ctypes.c_char_p),
+        ("ndim", ctypes.c_int32),
+        ("shape", ctypes.c_int64 * _MAX_DIMS),
+        ("strides", ctypes.c_int64 * _MAX_DIMS),
+        ("pts", ctypes.c_int64),
+        ("ready_event", ctypes.c_uint64),
+        ("n_frames", ctypes.c_uint64),
+        ("frame_numbers", ctypes.POINTER(ctypes.c_uint64)),
+    ]
+
+
+def library_path():
+    """The path of the C library this module loads (see the module's notes)."""
+    configured = os.environ.get("CUDAPREPROC_LIBRARY")
+    if configured:
+        return configured
+    here = pathlib.Path(__file__).resolve().parent
+    repository = here.parent.parent
+    for candidate in (
+        here / _LIBRARY_NAME,
+        repository / "target" / "release" / _LIBRARY_NAME,
+        repository / "target" / "debug" / _LIBRARY_NAME,
+    ):
+        if candidate.exists():
+            return str(candidate)
+    raise Error(
+        f"{_LIBRARY_NAME} not found: build it with `cargo build --release -p "
+        "cudapreproc-python` or set CUDAPREPROC_LIBRARY to its path"
+    )
+
+
+_lib = None
+
+
+def _library():
+    global _lib
+    if _lib is not None:
+        return _lib
+    lib = ctypes.CDLL(library_path())
+    err = ctypes.POINTER(ctypes.c_char_p)
+    signatures = {
+        "cudapreproc_pipeline_launch": ([ctypes.c_char_p, err], ctypes.c_void_p),
+        "cudapreproc_pipeline_next": ([ctypes.c_void_p, err], ctypes.c_void_p),
+        "cudapreproc_pipeline_free": ([ctypes.c_void_p], None),
+        "cudapreproc_tensor_describe": (
+            [ctypes.c_void_p, ctypes.POINTER(_Description), err],
+            ctypes.c_int,
+        ),
+        "cudapreproc_tensor_wait_on_stream": ([ctypes.c_void_p, ctypes.c_uint64, err], ctypes.c_int),
+        "cudapreproc_tensor_synchronize": ([ctypes.c_void_p, err], ctypes.c_int),
+        "cudapreproc_tensor_to_dlpack": ([ctypes.c_void_p], ctypes.c_void_p),
+        "cudapreproc_tensor_free": ([ctypes.c_void_p], None),
+        "cudapreproc_live_dlpack_exports": ([], ctypes.c_uint64),
+        "cudapreproc_string_free": ([ctypes.c_void_p], None),
+    }
+    for name, (argtypes, restype) in signatures.items():
+        function = getattr(lib, name)
+        function.argtypes = argtypes
+        function.restype = restype
+    _lib = lib
+    return lib
+
+
+def _call(function, *args):
+    """Calls a library function whose last argument is an error slot; raises what it reports.
+    Returns the function's result and whether an error was reported."""
+    error = ctypes.c_char_p()
+    result = function(*args, ctypes.byref(error))
+    if error.value is not None:
+        message = error.value.decode(errors="replace")
+        _library().cudapreproc_string_free(ctypes.cast(error, ctypes.c_void_p))
+        raise Error(message)
+    return result
+
+
+# PyCapsule_New from the running interpreter; the capsule's destructor is the library's.
+_capsule_new = ctypes.pythonapi.PyCapsule_New
+_capsule_new.restype = ctypes.py_object
+_capsule_new.argtypes = [ctypes.c_void_p, ctypes.c_char_p, ctypes.c_void_p]
+
+
+def live_dlpack_exports():
+    """DLPack exports made by this module that their consumers have not released yet."""
+    return int(_library().cudapreproc_live_dlpack_exports())
+
+
+class Tensor:
+    """One tensor from ``tensorsink``: a frame or a batch [N, ...] of frames, in the pipeline's
+    device memory (or system memory when the pipeline delivers that). Attributes: ``data_ptr``,
+    ``shape``, ``strides`` (elements), ``dtype`` (name), ``device`` (("cuda", id) or
+    ("cpu", 0)), ``pts`` (ns or None), ``frame_numbers`` and ``ready_event`` (the ``CUevent``
+    after which the data is ready; DLPack consumers are made to wait on it for you)."""
+
+    def __init__(self, handle):
+        self._handle = handle
+        description = _Description()
+        _call(_library().cudapreproc_tensor_describe, handle, ctypes.byref(description))
+        ndim = description.ndim
+        self.data_ptr = int(description.data_ptr)
+        self.shape = tuple(description.shape[:ndim])
+        self.strides = tuple(description.strides[:ndim])
+        self.dtype = description.dtype.decode()
+        self._device_type = description.device_type
+        self.device = ("cuda" if description.device_type == _DL_CUDA else "cpu", description.device_id)
+        self.pts = None if description.pts < 0 else int(description.pts)
+        self.ready_event = int(description.ready_event)
+        self.frame_numbers = tuple(description.frame_numbers[i] for i in range(description.n_frames))
+
+    def __del__(self):
+        handle, self._handle = getattr(self, "_handle", None), None
+        if handle and _lib is not None:
+            _lib.cudapreproc_tensor_free(handle)
+
+    def __repr__(self):
+        return (
+            f"cudapreproc.Tensor(shape={self.shape}, dtype={self.dtype}, device={self.device}, "
+            f"frames={list(self.frame_numbers)}, data_ptr={self.data_ptr:#x})"
+        )
+
+    @property
+    def nbytes(self):
+        count = 1
+        for extent in self.shape:
+            count *= extent
+        return count * _ITEMSIZE[self.dtype]
+
+    def wait_on_stream(self, stream):
+        """Makes the CUDA stream ``stream`` (a ``CUstream`` as an int, e.g.
+        ``torch.cuda.current_stream().cuda_stream``; 1 or 2 for the legacy or per-thread
+        default stream) wait until the data is ready, without blocking Python."""
+        _call(_library().cudapreproc_tensor_wait_on_stream, self._handle, stream)
+
+    def synchronize(self):
+        """Blocks until the data is ready."""
+        _call(_library().cudapreproc_tensor_synchronize, self._handle)
+
+    def __dlpack_device__(self):
+        return (self._device_type, self.device[1])
+
+    def __dlpack__(self, *, stream=None, max_version=None, dl_device=None, copy=None):
+        """A DLPack capsule (the unversioned "dltensor" ABI, which every consumer reads) for this
+        memory, without a copy. ``stream`` is the consumer's stream, made to wait for the data
+        (None: the legacy default stream; -1: no wait)."""
+        if copy:
+            raise BufferError("cudapreproc tensors are exported without copying (copy=True)")
+        if dl_device is not None and tuple(dl_device) != self.__dlpack_device__():
+            raise BufferError(f"the tensor is on {self.device}, not DLPack device {tuple(dl_device)}")
+        if self._device_type == _DL_CUDA and stream != _NO_SYNC:
+            self.wait_on_stream(_LEGACY_DEFAULT_STREAM if stream is None else stream)
+        lib = _library()
+        managed = lib.cudapreproc_tensor_to_dlpack(self._handle)
+        destructor = ctypes.cast(lib.cudapreproc_dlpack_capsule_destructor, ctypes.c_void_p)
+        return _capsule_new(managed, b"dltensor", destructor)
+
+    @property
+    def __cuda_array_interface__(self):
+        """Version 3 of Numba's interface, read by ``torch.as_tensor``, CuPy and Numba. It
+        carries no stream, so the data is made ready (a host wait on the ready event) before
+        the description is returned. The reader must keep this object alive (PyTorch and CuPy
+        do)."""
+        if self._device_type != _DL_CUDA:
+            raise AttributeError("__cuda_array_interface__: the tensor is in system memory")
+        if self.dtype not in _TYPESTR:
+            raise AttributeError(f"__cuda_array_interface__ has no type string for {self.dtype}")
+        self.synchronize()
+        itemsize = _ITEMSIZE[self.dtype]
+        return {
+            "version": 3,
+            "shape": self.shape,
+            "typestr": _TYPESTR[self.dtype],
+            "data": (self.data_ptr, False),
+            "strides": tuple(s * itemsize for s in self.strides),
+            "stream": None,
+        }
+
+
+class Pipeline:
+    """A running pipeline (a ``gst-launch-1.0`` description with one ``tensorsink``). Iterate
+    over it for its tensors until the end of the stream; an element's error is raised as
+    ``Error``. ``close()`` (or leaving a ``with`` block) stops it; tensors already taken stay
+    valid."""
+
+    def __init__(self, description):
+        lib = _library()
+        self._handle = _call(lib.cudapreproc_pipeline_launch, description.encode())
+
+    def next(self):
+        """The next tensor, or None at the end of the stream. Blocks (without the GIL)."""
+        if not self._handle:
+            raise Error("the pipeline is closed")
+        handle = _call(_library().cudapreproc_pipeline_next, self._handle)
+        return Tensor(handle) if handle else None
+
+    def __iter__(self):
+        while True:
+            tensor = self.next()
+            if tensor is None:
+                return
+            yield tensor
+
+    def close(self):
+        handle, self._handle = self._handle, None
+        if handle:
+            _library().cudapreproc_pipeline_free(handle)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def __del__(self):
+        if _lib is not None and getattr(self, "_handle", None):
+            self.close()

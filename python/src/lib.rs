@@ -1,0 +1,312 @@
+//! C ABI of the `cudapreproc` library, for the Python module in `python/cudapreproc`, which loads
+//! this library with ctypes (no compiler, no Python headers, no PyGObject needed).
+//!
+//! Ownership: `cudapreproc_pipeline_launch` and `cudapreproc_pipeline_next` hand out boxed
+//! objects that the caller frees with the matching `*_free`. A DLPack export owns its own
+//! reference to the tensor's sample, so it outlives the `CudaTensor` it came from; its deleter
+//! (called by the consumer, or by the capsule destructor when nobody consumed it) gives the
+//! memory back to the pipeline's pool. Errors are returned as strings the caller frees with
+//! `cudapreproc_string_free`.
+
+use std::ffi::{c_char, c_int, c_void, CStr, CString};
+use std::sync::OnceLock;
+
+use cudapreproc::dlpack::{self, DLManagedTensor};
+use cudapreproc::{CudaTensor, DType, Device, Error, TensorPipeline};
+
+/// Most dimensions a [`TensorDescription`] carries (tensorsink delivers 4).
+pub const MAX_DIMS: usize = 8;
+
+/// The capsule name DLPack consumers look for; a consumer that takes the tensor renames the
+/// capsule ("used_dltensor") and calls the deleter itself.
+const DLTENSOR: &CStr = c"dltensor";
+
+/// What Python reads about a tensor in one call.
+#[repr(C)]
+pub struct TensorDescription {
+    pub data_ptr: u64,
+    /// DLPack's device type: 1 for system memory, 2 for CUDA.
+    pub device_type: i32,
+    pub device_id: i32,
+    /// "uint8", "float16", "bfloat16" or "float32"; a static string.
+    pub dtype: *const c_char,
+    pub ndim: i32,
+    pub shape: [i64; MAX_DIMS],
+    /// In elements.
+    pub strides: [i64; MAX_DIMS],
+    /// Nanoseconds; -1 when the tensor has none.
+    pub pts: i64,
+    /// The `CUevent` after which the data is ready, 0 for system memory.
+    pub ready_event: u64,
+    pub n_frames: u64,
+    /// `n_frames` frame numbers, valid while the tensor lives.
+    pub frame_numbers: *const u64,
+}
+
+fn dtype_name(dtype: DType) -> &'static CStr {
+    match dtype {
+        DType::Uint8 => c"uint8",
+        DType::Float16 => c"float16",
+        DType::Bfloat16 => c"bfloat16",
+        DType::Float32 => c"float32",
+    }
+}
+
+/// Stores `message` in `*error` (when the caller gave a place for it).
+///
+/// # Safety
+/// `error` is null or points to writable storage for a pointer.
+unsafe fn report(error: *mut *mut c_char, message: String) {
+    if error.is_null() {
+        return;
+    }
+    let text = CString::new(message.replace('\0', " ")).unwrap_or_default();
+    // SAFETY: per this function's contract.
+    unsafe { *error = text.into_raw() };
+}
+
+/// Turns a result into 0 or -1 and an error message.
+///
+/// # Safety
+/// As [`report`].
+unsafe fn status(result: Result<(), Error>, error: *mut *mut c_char) -> c_int {
+    match result {
+        Ok(()) => 0,
+        Err(e) => {
+            // SAFETY: per this function's contract.
+            unsafe { report(error, e.to_string()) };
+            -1
+        }
+    }
+}
+
+/// Parses and starts a pipeline ending in a `tensorsink`. Null on failure, with `*error` set.
+///
+/// # Safety
+/// `description` is a NUL-terminated string; `error` is null or writable.
+#[no_mangle]
+pub unsafe extern "C" fn cudapreproc_pipeline_launch(
+    description: *const c_char,
+    error: *mut *mut c_char,
+) -> *mut TensorPipeline {
+    // SAFETY: per this function's contract.
+    let description = unsafe { CStr::from_ptr(description) }.to_string_lossy();
+    match TensorPipeline::launch(&description) {
+        Ok(pipeline) => Box::into_raw(Box::new(pipeline)),
+        Err(e) => {
+            // SAFETY: per this function's contract.
+            unsafe { report(error, e.to_string()) };
+            std::ptr::null_mut()
+        }
+    }
+}
+
+/// The next tensor. Null with `*error` unset at the end of the stream, null with `*error` set
+/// on a pipeline error. Blocks until a tensor, the end or an error comes.
+///
+/// # Safety
+/// `pipeline` came from [`cudapreproc_pipeline_launch`] and is not freed; `error` is null or
+/// writable.
+#[no_mangle]
+pub unsafe extern "C" fn cudapreproc_pipeline_next(
+    pipeline: *const TensorPipeline,
+    error: *mut *mut c_char,
+) -> *mut CudaTensor {
+    // SAFETY: per this function's contract.
+    match unsafe { &*pipeline }.next_tensor() {
+        Ok(Some(tensor)) => Box::into_raw(Box::new(tensor)),
+        Ok(None) => std::ptr::null_mut(),
+        Err(e) => {
+            // SAFETY: per this function's contract.
+            unsafe { report(error, e.to_string()) };
+            std::ptr::null_mut()
+        }
+    }
+}
+
+/// Stops the pipeline (to NULL) and frees it. Tensors and DLPack exports taken from it stay
+/// valid.
+///
+/// # Safety
+/// `pipeline` came from [`cudapreproc_pipeline_launch`] and is freed once.
+#[no_mangle]
+pub unsafe extern "C" fn cudapreproc_pipeline_free(pipeline: *mut TensorPipeline) {
+    if !pipeline.is_null() {
+        // SAFETY: per this function's contract.
+        drop(unsafe { Box::from_raw(pipeline) });
+    }
+}
+
+/// Fills `out` with the tensor's description. -1 (with `*error` set) if it has more than
+/// [`MAX_DIMS`] dimensions.
+///
+/// # Safety
+/// `tensor` came from [`cudapreproc_pipeline_next`] and is not freed; `out` is writable;
+/// `error` is null or writable.
+#[no_mangle]
+pub unsafe extern "C" fn cudapreproc_tensor_describe(
+    tensor: *const CudaTensor,
+    out: *mut TensorDescription,
+    error: *mut *mut c_char,
+) -> c_int {
+    // SAFETY: per this function's contract.
+    let tensor = unsafe { &*tensor };
+    let ndim = tensor.shape().len();
+    if ndim > MAX_DIMS {
+        // SAFETY: per this function's contract.
+        unsafe {
+            report(
+                error,
+                format!("{ndim} dimensions, at most {MAX_DIMS} supported"),
+            )
+        };
+        return -1;
+    }
+    let (device_type, device_id) = match tensor.device() {
+        Device::Cuda(id) => (dlpack::DL_CUDA, id),
+        Device::Cpu => (dlpack::DL_CPU, 0),
+    };
+    let mut shape = [0i64; MAX_DIMS];
+    let mut strides = [0i64; MAX_DIMS];
+    shape[..ndim].copy_from_slice(tensor.shape());
+    strides[..ndim].copy_from_slice(tensor.strides());
+    let description = TensorDescription {
+        data_ptr: tensor.data_ptr(),
+        device_type,
+        device_id,
+        dtype: dtype_name(tensor.dtype()).as_ptr(),
+        ndim: ndim as i32,
+        shape,
+        strides,
+        pts: tensor.pts().map_or(-1, |t| t.nseconds() as i64),
+        ready_event: tensor.ready_event(),
+        n_frames: tensor.frame_numbers().len() as u64,
+        frame_numbers: tensor.frame_numbers().as_ptr(),
+    };
+    // SAFETY: per this function's contract.
+    unsafe { out.write(description) };
+    0
+}
+
+/// Makes `stream` wait (on the GPU) until the tensor is ready; see `CudaTensor::wait_on_stream`.
+///
+/// # Safety
+/// `tensor` is live; `stream` is a live `CUstream` or 0/1/2; `error` is null or writable.
+#[no_mangle]
+pub unsafe extern "C" fn cudapreproc_tensor_wait_on_stream(
+    tensor: *const CudaTensor,
+    stream: u64,
+    error: *mut *mut c_char,
+) -> c_int {
+    // SAFETY: per this function's contract.
+    unsafe { status((*tensor).wait_on_stream(stream), error) }
+}
+
+/// Blocks until the tensor is ready.
+///
+/// # Safety
+/// `tensor` is live; `error` is null or writable.
+#[no_mangle]
+pub unsafe extern "C" fn cudapreproc_tensor_synchronize(
+    tensor: *const CudaTensor,
+    error: *mut *mut c_char,
+) -> c_int {
+    // SAFETY: per this function's contract.
+    unsafe { status((*tensor).synchronize(), error) }
+}
+
+/// A DLPack tensor owning its own reference to the data (see the module's notes).
+///
+/// # Safety
+/// `tensor` is live.
+#[no_mangle]
+pub unsafe extern "C" fn cudapreproc_tensor_to_dlpack(
+    tensor: *const CudaTensor,
+) -> *mut DLManagedTensor {
+    // SAFETY: per this function's contract.
+    unsafe { &*tensor }.to_dlpack()
+}
+
+/// Frees a tensor from [`cudapreproc_pipeline_next`].
+///
+/// # Safety
+/// `tensor` is freed once.
+#[no_mangle]
+pub unsafe extern "C" fn cudapreproc_tensor_free(tensor: *mut CudaTensor) {
+    if !tensor.is_null() {
+        // SAFETY: per this function's contract.
+        drop(unsafe { Box::from_raw(tensor) });
+    }
+}
+
+/// DLPack exports not yet released by their consumers, in this process.
+#[no_mangle]
+pub extern "C" fn cudapreproc_live_dlpack_exports() -> u64 {
+    dlpack::live_exports() as u64
+}
+
+/// Frees an error string.
+///
+/// # Safety
+/// `text` came from this library and is freed once.
+#[no_mangle]
+pub unsafe extern "C" fn cudapreproc_string_free(text: *mut c_char) {
+    if !text.is_null() {
+        // SAFETY: per this function's contract.
+        drop(unsafe { CString::from_raw(text) });
+    }
+}
+
+type CapsuleIsValid = unsafe extern "C" fn(*mut c_void, *const c_char) -> c_int;
+type CapsuleGetPointer = unsafe extern "C" fn(*mut c_void, *const c_char) -> *mut c_void;
+
+/// The two CPython functions the capsule destructor needs, found in the running interpreter
+/// (this library is only loaded into one), so nothing links against a particular libpython.
+struct CapsuleApi {
+    is_valid: CapsuleIsValid,
+    get_pointer: CapsuleGetPointer,
+}
+
+fn capsule_api() -> Option<&'static CapsuleApi> {
+    static API: OnceLock<Option<CapsuleApi>> = OnceLock::new();
+    API.get_or_init(|| {
+        let program = libloading::os::unix::Library::this();
+        // SAFETY: the symbols are CPython's, with these signatures since Python 3.1.
+        let api = unsafe {
+            CapsuleApi {
+                is_valid: *program.get::<CapsuleIsValid>(b"PyCapsule_IsValid").ok()?,
+                get_pointer: *program
+                    .get::<CapsuleGetPointer>(b"PyCapsule_GetPointer")
+                    .ok()?,
+            }
+        };
+        // The handle of the running program is never closed; the pointers stay valid.
+        std::mem::forget(program);
+        Some(api)
+    })
+    .as_ref()
+}
+
+/// Destructor of the "dltensor" capsules the Python module makes: releases the export unless a
+/// consumer took it (and so renamed the capsule).
+///
+/// # Safety
+/// Called by CPython, with the GIL held, on a capsule whose pointer is a `DLManagedTensor` from
+/// [`cudapreproc_tensor_to_dlpack`].
+#[no_mangle]
+pub unsafe extern "C" fn cudapreproc_dlpack_capsule_destructor(capsule: *mut c_void) {
+    let Some(api) = capsule_api() else {
+        return;
+    };
+    // SAFETY: per this function's contract; the name check comes first, so GetPointer (which
+    // would set a Python error on a renamed capsule) is only called on an unconsumed one.
+    unsafe {
+        if (api.is_valid)(capsule, DLTENSOR.as_ptr()) == 0 {
+            return;
+        }
+        let managed = (api.get_pointer)(capsule, DLTENSOR.as_ptr()).cast::<DLManagedTensor>();
+        if let Some(deleter) = managed.as_ref().and_then(|m| m.deleter) {
+            deleter(managed);
+        }
+    }
+}

@@ -1,0 +1,121 @@
+"""The cudapreproc Python module without a GPU: tensorsink's system-memory tensors (a raw file cut
+into frames by filesrc) read through DLPack by NumPy, zero-copy, compared with the file's bytes;
+lifetimes (an array outlives its pipeline; every export is released); and errors.
+
+    CUDAPREPROC_LIBRARY=target/release/libcudapreproc_python.so python3 tests/python/test_module.py
+
+Needs NumPy (>= 1.22, for numpy.from_dlpack) and GStreamer's core elements.
+"""
+
+import gc
+import os
+import pathlib
+import random
+import sys
+import tempfile
+import unittest
+
+import numpy as np
+
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[2] / "python"))
+import cudapreproc  # noqa: E402
+
+FRAMES, HEIGHT, WIDTH, CHANNELS = 6, 4, 8, 3
+
+
+def chain(path, blocksize, dtype="uint8", props=""):
+    dims = f"{CHANNELS}:{WIDTH}:{HEIGHT}:1"
+    return (
+        f"filesrc location={path} blocksize={blocksize} ! "
+        f"other/tensors,format=static,num_tensors=1,types={dtype},dimensions=(string){dims},"
+        f"framerate=0/1 ! tensorsink {props}"
+    )
+
+
+class SystemMemoryTensors(unittest.TestCase):
+    def setUp(self):
+        self.dir = tempfile.TemporaryDirectory()
+        self.rng = random.Random(5)
+        self.assertEqual(cudapreproc.live_dlpack_exports(), 0)
+
+    def tearDown(self):
+        gc.collect()
+        self.assertEqual(cudapreproc.live_dlpack_exports(), 0, "every export released")
+        self.dir.cleanup()
+
+    def clip(self, dtype):
+        """A file of FRAMES random frames of `dtype`: its path, and the frames as an array."""
+        size = FRAMES * HEIGHT * WIDTH * CHANNELS * np.dtype(dtype).itemsize
+        data = bytes(self.rng.randrange(256) for _ in range(size))
+        path = os.path.join(self.dir.name, f"frames-{np.dtype(dtype).name}.bin")
+        pathlib.Path(path).write_bytes(data)
+        return path, np.frombuffer(data, dtype=dtype).reshape(FRAMES, 1, HEIGHT, WIDTH, CHANNELS)
+
+    def test_every_frame_zero_copy_through_dlpack(self):
+        for dtype, name in ((np.uint8, "uint8"), (np.float32, "float32")):
+            path, reference = self.clip(dtype)
+            frame_bytes = HEIGHT * WIDTH * CHANNELS * np.dtype(dtype).itemsize
+            seen = []
+            with cudapreproc.Pipeline(chain(path, frame_bytes, name)) as pipeline:
+                for tensor in pipeline:
+                    self.assertEqual(tensor.device, ("cpu", 0))
+                    self.assertEqual(tensor.dtype, name)
+                    self.assertEqual(tensor.shape, (1, HEIGHT, WIDTH, CHANNELS))
+                    self.assertEqual(tensor.strides, (HEIGHT * WIDTH * CHANNELS, WIDTH * CHANNELS, CHANNELS, 1))
+                    self.assertEqual(tensor.__dlpack_device__(), (1, 0))
+                    self.assertEqual(tensor.nbytes, frame_bytes)
+                    array = np.from_dlpack(tensor)
+                    self.assertEqual(array.__array_interface__["data"][0], tensor.data_ptr, "same memory")
+                    (frame,) = tensor.frame_numbers
+                    np.testing.assert_array_equal(array, reference[frame])
+                    seen.append(frame)
+            self.assertEqual(seen, list(range(FRAMES)), name)
+
+    def test_an_array_outlives_its_tensor_and_pipeline(self):
+        path, reference = self.clip(np.uint8)
+        pipeline = cudapreproc.Pipeline(chain(path, HEIGHT * WIDTH * CHANNELS, props="frame-indices=\"<2, 4>\""))
+        arrays = [np.from_dlpack(t) for t in pipeline]
+        self.assertEqual(cudapreproc.live_dlpack_exports(), 2)
+        pipeline.close()
+        del pipeline
+        gc.collect()
+        np.testing.assert_array_equal(arrays[0], reference[2])
+        np.testing.assert_array_equal(arrays[1], reference[4])
+        del arrays
+        gc.collect()
+        self.assertEqual(cudapreproc.live_dlpack_exports(), 0, "NumPy released both")
+
+    def test_an_unconsumed_capsule_releases_its_export(self):
+        path, _ = self.clip(np.uint8)
+        with cudapreproc.Pipeline(chain(path, HEIGHT * WIDTH * CHANNELS)) as pipeline:
+            tensor = pipeline.next()
+            capsule = tensor.__dlpack__()
+            self.assertEqual(type(capsule).__name__, "PyCapsule")
+            self.assertEqual(cudapreproc.live_dlpack_exports(), 1)
+            del capsule
+            self.assertEqual(cudapreproc.live_dlpack_exports(), 0, "the capsule destructor released it")
+            with self.assertRaises(BufferError):
+                tensor.__dlpack__(copy=True)
+            with self.assertRaises(BufferError):
+                tensor.__dlpack__(dl_device=(2, 0))
+            with self.assertRaises(AttributeError):
+                tensor.__cuda_array_interface__
+
+    def test_errors_are_raised_with_their_reason(self):
+        with self.assertRaisesRegex(cudapreproc.Error, "no element \"nosuchelement\""):
+            cudapreproc.Pipeline("nosuchelement ! tensorsink")
+        with self.assertRaisesRegex(cudapreproc.Error, "no tensorsink"):
+            cudapreproc.Pipeline("fakesrc num-buffers=1 ! fakesink")
+        path, _ = self.clip(np.uint8)
+        # Frames one byte short of what the caps promise: refused, never read past.
+        with cudapreproc.Pipeline(chain(path, HEIGHT * WIDTH * CHANNELS - 1)) as pipeline:
+            with self.assertRaisesRegex(cudapreproc.Error, "frame 0 holds 95 bytes, but the negotiated tensor needs 96"):
+                pipeline.next()
+        pipeline = cudapreproc.Pipeline(chain(path, HEIGHT * WIDTH * CHANNELS))
+        pipeline.close()
+        with self.assertRaisesRegex(cudapreproc.Error, "closed"):
+            pipeline.next()
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)
