@@ -1,9 +1,10 @@
 //! NVDEC decode throughput of `nvdec` (CUDA memory out), one stream and N at once (N pipelines
 //! in this process, and N processes), next to an anchor's figure from the same run.
 //!
-//!   decode-bench CLIP [--streams N] [--props "nvdec properties"] [--anchor "COMMAND"]
+//!   decode-bench CLIP [--streams N] [--props "nvdec properties"] [--nvdecsrc] [--anchor "COMMAND"]
 //!
-//! Each pipeline is `filesrc ! parsebin ! nvdec ! video/x-raw(memory:CUDAMemory) ! fakesink`.
+//! Each pipeline is `filesrc ! parsebin ! nvdec ! video/x-raw(memory:CUDAMemory) ! fakesink`, or
+//! with `--nvdecsrc` the source bin, `nvdecsrc ! video/x-raw(memory:CUDAMemory) ! fakesink`.
 //! Pipelines preroll first (decoder created, first frame out), then all start together; a
 //! pipeline's figure is the frames its sink received after the start over the time from the
 //! start to its end of stream. The anchor command (e.g. NVIDIA's PyNvVideoCodec script) is run
@@ -21,6 +22,7 @@ struct Options {
     clip: String,
     streams: usize,
     props: String,
+    source_bin: bool,
     anchor: Option<String>,
 }
 
@@ -30,19 +32,21 @@ fn options() -> Options {
         clip: String::new(),
         streams: 7,
         props: String::new(),
+        source_bin: false,
         anchor: None,
     };
     while let Some(arg) = args.next() {
         match arg.as_str() {
             "--streams" => options.streams = args.next().unwrap().parse().expect("a number"),
             "--props" => options.props = args.next().unwrap(),
+            "--nvdecsrc" => options.source_bin = true,
             "--anchor" => options.anchor = args.next(),
             _ => options.clip = arg,
         }
     }
     assert!(
         !options.clip.is_empty(),
-        "usage: decode-bench CLIP [--streams N] [--props P] [--anchor CMD]"
+        "usage: decode-bench CLIP [--streams N] [--props P] [--nvdecsrc] [--anchor CMD]"
     );
     options
 }
@@ -53,10 +57,21 @@ struct Run {
     frames: Arc<AtomicU64>,
 }
 
-fn prepare(clip: &str, props: &str) -> Run {
+impl Options {
+    /// The pipeline up to the decoded frames.
+    fn decoder(&self) -> String {
+        let (clip, props) = (&self.clip, &self.props);
+        if self.source_bin {
+            format!("nvdecsrc location=\"{clip}\" {props}")
+        } else {
+            format!("filesrc location=\"{clip}\" ! parsebin ! nvdec {props}")
+        }
+    }
+}
+
+fn prepare(decoder: &str) -> Run {
     let pipeline = gst::parse::launch(&format!(
-        "filesrc location=\"{clip}\" ! parsebin ! nvdec {props} ! \
-         video/x-raw(memory:CUDAMemory) ! fakesink name=sink sync=false"
+        "{decoder} ! video/x-raw(memory:CUDAMemory) ! fakesink name=sink sync=false"
     ))
     .unwrap()
     .downcast::<gst::Pipeline>()
@@ -81,7 +96,7 @@ fn prepare(clip: &str, props: &str) -> Run {
             .pop_filtered(&[gst::MessageType::Error])
             .map(|m| format!("{m:?}"))
             .unwrap_or_default();
-        panic!("{clip} does not preroll: {error}");
+        panic!("{decoder} does not preroll: {error}");
     }
     Run { pipeline, frames }
 }
@@ -130,8 +145,8 @@ fn aggregate(results: &[(u64, f64)]) -> (u64, f64, f64) {
 
 /// Child mode: prepare one pipeline, say "ready", wait for a line on stdin, run, print
 /// "FRAMES SECONDS".
-fn child(clip: &str, props: &str) {
-    let run = prepare(clip, props);
+fn child(decoder: &str) {
+    let run = prepare(decoder);
     println!("ready");
     std::io::stdout().flush().unwrap();
     let mut line = String::new();
@@ -140,12 +155,12 @@ fn child(clip: &str, props: &str) {
     println!("{frames} {seconds}");
 }
 
-fn processes(clip: &str, props: &str, n: usize) -> (u64, f64, f64) {
+fn processes(decoder: &str, n: usize) -> (u64, f64, f64) {
     let exe = std::env::current_exe().unwrap();
     let mut children: Vec<_> = (0..n)
         .map(|_| {
             Command::new(&exe)
-                .args(["--child", clip, props])
+                .args(["--child", decoder])
                 .stdin(Stdio::piped())
                 .stdout(Stdio::piped())
                 .spawn()
@@ -207,7 +222,7 @@ fn main() {
     gstcudapreproc::plugin_register_static().unwrap();
     let args: Vec<String> = std::env::args().collect();
     if args.get(1).map(String::as_str) == Some("--child") {
-        child(&args[2], &args[3]);
+        child(&args[2]);
         return;
     }
     let options = options();
@@ -216,27 +231,23 @@ fn main() {
     };
 
     // Warm-up: CUDA and NVDEC initialisation, file cache.
-    race(&[prepare(&options.clip, &options.props)]);
+    let decoder = options.decoder();
+    race(&[prepare(&decoder)]);
 
-    println!("clip {} | nvdec {}", options.clip, options.props);
+    println!("{decoder}");
     println!("{:<44} {:>7} {:>9} {:>9}", "", "frames", "seconds", "fps");
-    let one = aggregate(&race(&[prepare(&options.clip, &options.props)]));
+    let one = aggregate(&race(&[prepare(&decoder)]));
     row("nvdec, 1 stream", one);
     if let Some(command) = &options.anchor {
         println!("anchor, 1 stream: {}", anchor(command, 1));
     }
     let n = options.streams;
-    let runs: Vec<Run> = (0..n)
-        .map(|_| prepare(&options.clip, &options.props))
-        .collect();
+    let runs: Vec<Run> = (0..n).map(|_| prepare(&decoder)).collect();
     row(
         &format!("nvdec, {n} pipelines in one process"),
         aggregate(&race(&runs)),
     );
-    row(
-        &format!("nvdec, {n} processes"),
-        processes(&options.clip, &options.props, n),
-    );
+    row(&format!("nvdec, {n} processes"), processes(&decoder, n));
     if let Some(command) = &options.anchor {
         println!("anchor, {n} streams: {}", anchor(command, n));
     }

@@ -329,6 +329,14 @@ impl TensorPipeline {
     /// GStreamer is initialised, and this build's elements registered, on first use
     /// ([`register_elements`]).
     pub fn launch(description: &str) -> Result<TensorPipeline, Error> {
+        let this = TensorPipeline::parse(description)?;
+        this.set_state(gst::State::Playing)?;
+        Ok(this)
+    }
+
+    /// Parses a description as [`Self::launch`] does, without starting it: for applications
+    /// that preroll first ([`Self::set_state`] to `Paused`) and start several pipelines together.
+    pub fn parse(description: &str) -> Result<TensorPipeline, Error> {
         register_elements()?;
         let pipeline = gst::parse::launch(description)
             .map_err(|e| Error::Pipeline(e.to_string()))?
@@ -340,12 +348,29 @@ impl TensorPipeline {
             .flatten()
             .find_map(|e| e.downcast::<TensorSink>().ok())
             .ok_or_else(|| Error::Pipeline(format!("no tensorsink in \"{description}\"")))?;
-        let this = TensorPipeline { pipeline, sink };
-        this.pipeline.set_state(gst::State::Playing).map_err(|_| {
+        Ok(TensorPipeline { pipeline, sink })
+    }
+
+    /// Changes the pipeline's state and waits for the change to complete (for `Paused`, until
+    /// the first frame has reached the sink); an element's error on the way is returned.
+    pub fn set_state(&self, state: gst::State) -> Result<(), Error> {
+        let failed = |this: &Self| {
             this.bus_error()
-                .unwrap_or_else(|| Error::Stream("cannot start".into()))
-        })?;
-        Ok(this)
+                .unwrap_or_else(|| Error::Stream(format!("cannot change to {state:?}")))
+        };
+        self.pipeline.set_state(state).map_err(|_| failed(self))?;
+        loop {
+            match self.pipeline.state(gst::ClockTime::from_mseconds(100)).0 {
+                Ok(gst::StateChangeSuccess::Async) => {
+                    // An error before the first frame need not end the asynchronous change.
+                    if let Some(e) = self.bus_error() {
+                        return Err(e);
+                    }
+                }
+                Ok(_) => return Ok(()),
+                Err(_) => return Err(failed(self)),
+            }
+        }
     }
 
     pub fn pipeline(&self) -> &gst::Pipeline {

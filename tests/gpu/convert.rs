@@ -5,14 +5,10 @@
 
 use gst::prelude::*;
 use gst_video::prelude::*;
-use gstcudapreproc::colorspace::reference::{convert, Image};
-use gstcudapreproc::colorspace::{Encoding, PixelFormat};
 use gstcudapreproc::cuda::tensor::VIDEO_FORMATS;
 
-use cudapreproc_tests::{
-    encoding_of, frame_md5, half_plane_matrix, init, media_dir, run_frames, run_samples,
-    sample_or_error, tight_planes, Rng, Stopping,
-};
+use cudapreproc_tests::chain::{self, Agreement, ChainReference};
+use cudapreproc_tests::{init, run_frames, run_samples, sample_or_error, Rng, Stopping};
 
 const DTYPES: [&str; 4] = ["uint8", "float16", "bfloat16", "float32"];
 
@@ -352,89 +348,13 @@ fn tensor_to_video_matches_float64() {
     println!("{cases} tensor -> video cases, every sample as the float64 reference");
 }
 
-/// Bilinear warp of one plane in float64 with OpenCV's conventions (pixel centres at integers,
-/// `m` maps output to source), rounded half to even; every tap inside the source here.
-fn warp_plane(
-    src: &[u8],
-    (sw, sh): (usize, usize),
-    channels: usize,
-    m: &[f64; 6],
-    (dw, dh): (usize, usize),
-) -> Vec<u8> {
-    let mut out = vec![0u8; dw * dh * channels];
-    for y in 0..dh {
-        for x in 0..dw {
-            let sx = m[0] * x as f64 + m[1] * y as f64 + m[2];
-            let sy = m[3] * x as f64 + m[4] * y as f64 + m[5];
-            let (x0, y0) = (sx.floor(), sy.floor());
-            let (fx, fy) = (sx - x0, sy - y0);
-            let at = |xi: f64, yi: f64, c: usize| {
-                let xi = (xi as isize).clamp(0, sw as isize - 1) as usize;
-                let yi = (yi as isize).clamp(0, sh as isize - 1) as usize;
-                f64::from(src[(yi * sw + xi) * channels + c])
-            };
-            for c in 0..channels {
-                let top = at(x0, y0, c) * (1.0 - fx) + at(x0 + 1.0, y0, c) * fx;
-                let bottom = at(x0, y0 + 1.0, c) * (1.0 - fx) + at(x0 + 1.0, y0 + 1.0, c) * fx;
-                let v = top * (1.0 - fy) + bottom * fy;
-                out[(y * dw + x) * channels + c] = v.round_ties_even().clamp(0.0, 255.0) as u8;
-            }
-        }
-    }
-    out
-}
-
 /// The issue's pipeline on the real clip: every tensor against the CPU chain on libavcodec's
 /// decode (frames checked bit-exact with libavcodec's MD5 first).
 #[test]
 fn decode_warp_color_tensor_chain_on_the_real_clip() {
-    init();
-    let clip = media_dir().join("bigbuckbunny.mp4");
-    let reference_md5: Vec<String> = std::fs::read_to_string(media_dir().join("bigbuckbunny.md5"))
-        .expect("libavcodec's MD5s (scripts/make-test-media)")
-        .lines()
-        .map(|l| l.split_whitespace().nth(2).unwrap().to_string())
-        .collect();
-
-    // The decoded frames, checked to be libavcodec's.
-    let decode = Stopping(cudapreproc_tests::pipeline(&format!(
-        "nvdecsrc location={} ! video/x-raw,format=NV12 ! appsink name=sink sync=false",
-        clip.display()
-    )));
-    let sink = decode
-        .by_name("sink")
-        .unwrap()
-        .downcast::<gst_app::AppSink>()
-        .unwrap();
-    decode.set_state(gst::State::Playing).unwrap();
-    let mut frames = Vec::new();
-    let mut encoding: Option<Encoding> = None;
-    let mut size = (0, 0);
-    while let Some(sample) = sample_or_error(&decode, &sink) {
-        let info = gst_video::VideoInfo::from_caps(sample.caps().unwrap()).unwrap();
-        let buffer = sample.buffer().unwrap();
-        assert_eq!(
-            frame_md5(buffer, &info),
-            reference_md5[frames.len()],
-            "frame {}",
-            frames.len()
-        );
-        encoding = Some(encoding_of(&info));
-        size = (info.width() as usize, info.height() as usize);
-        frames.push(tight_planes(buffer, &info));
-    }
-    drop(decode);
-    let encoding = encoding.expect("frames decoded");
-    println!(
-        "{} frames decoded, every one bit-exact with libavcodec; {encoding:?}",
-        frames.len()
-    );
-
-    let chain = Stopping(cudapreproc_tests::pipeline(&format!(
-        "nvdecsrc location={} ! cudawarpaffine width=224 height=224 ! cudacvtcolor ! \
-         video/x-raw(memory:CUDAMemory),format=RGBP ! \
-         cudaconvert dtype=float32 layout=nchw preset=imagenet ! appsink name=sink sync=false",
-        clip.display()
+    let reference = ChainReference::new();
+    let chain = Stopping(cudapreproc_tests::pipeline(&chain::launch_line(
+        "appsink name=sink sync=false",
     )));
     let sink = chain
         .by_name("sink")
@@ -442,59 +362,19 @@ fn decode_warp_color_tensor_chain_on_the_real_clip() {
         .downcast::<gst_app::AppSink>()
         .unwrap();
     chain.set_state(gst::State::Playing).unwrap();
-    let (sx, sy) = (size.0 as f64 / 224.0, size.1 as f64 / 224.0);
-    let luma_m = [sx, 0.0, sx / 2.0 - 0.5, 0.0, sy, sy / 2.0 - 0.5];
-    let chroma_m = half_plane_matrix(&luma_m);
-    let rgb_enc = Encoding {
-        format: PixelFormat::Rgbp,
-        ..encoding
-    };
-    let mean = [0.485, 0.456, 0.406];
-    let std = [0.229, 0.224, 0.225];
-    let (mut n, mut worst, mut exact, mut total) = (0usize, 0f64, 0usize, 0usize);
+    let mut agreement = Agreement::default();
     while let Some(sample) = sample_or_error(&chain, &sink) {
         let caps = sample.caps().unwrap().structure(0).unwrap().to_owned();
         assert_eq!(caps.get::<&str>("dimensions").unwrap(), "224:224:3:1");
         assert_eq!(caps.get::<&str>("types").unwrap(), "float32");
         let map = sample.buffer().unwrap().map_readable().unwrap();
-        let got = elements(&map, "float32");
-        let planes = &frames[n];
-        let (cw, ch) = (size.0.div_ceil(2), size.1.div_ceil(2));
-        let y = warp_plane(&planes[0], size, 1, &luma_m, (224, 224));
-        let uv = warp_plane(&planes[1], (cw, ch), 2, &chroma_m, (112, 112));
-        let warped = Image {
-            format: PixelFormat::Nv12,
-            width: 224,
-            height: 224,
-            planes: vec![y, uv],
-        };
-        let rgb = convert(&warped, &encoding, &rgb_enc);
-        for c in 0..3 {
-            for i in 0..224 * 224 {
-                let expected = (f64::from(rgb.planes[c][i]) / 255.0 - mean[c]) / std[c];
-                let d = (got[c * 224 * 224 + i] - expected).abs();
-                worst = worst.max(d);
-                if d <= 1e-6 * expected.abs().max(1e-6) {
-                    exact += 1;
-                }
-                total += 1;
-                // A few code values of 8-bit RGB, after /255/std: where the warp's float and
-                // float64 round a luma or chroma sample differently, the colour conversion
-                // carries that difference (times up to 2.1 for chroma) into RGB.
-                assert!(
-                    d <= 4.0 / 255.0 / 0.224 + 1e-6,
-                    "frame {n} channel {c} element {i}: {} for {expected}",
-                    got[c * 224 * 224 + i]
-                );
-            }
-        }
-        n += 1;
+        let n = agreement.tensors();
+        agreement.check("appsink", n, &chain::f32s(&map), &reference.expected(n));
     }
-    assert_eq!(n, frames.len(), "a tensor for every frame");
-    println!(
-        "{n} tensors 3x224x224 float32: {exact} of {total} elements ({:.4}%) equal the CPU chain \
-         within 1e-6 relative, largest difference {worst:.5} (one 8-bit code is {:.5})",
-        100.0 * exact as f64 / total as f64,
-        1.0 / 255.0 / 0.225
+    assert_eq!(
+        agreement.tensors(),
+        reference.len(),
+        "a tensor for every frame"
     );
+    println!("appsink: {}", agreement.summary());
 }

@@ -1,10 +1,15 @@
 //! `tensorsink` on a GPU: what each delivered tensor says about itself, batching and frame
-//! sampling delivering exactly the frames asked for, and a tensor held by the application staying
-//! unchanged while the pipeline runs on. Needs an NVIDIA GPU and driver: without them every test
-//! fails.
+//! sampling delivering exactly the frames asked for, a tensor held by the application staying
+//! unchanged while the pipeline runs on, and the full chain's tensors on the real clip, pulled
+//! through the Rust library and through the Python module into PyTorch, equal to the CPU
+//! reference for every frame. Needs an NVIDIA GPU and driver: without them every test fails.
+//! The Python test needs python3 with PyTorch, and the module's library
+//! (`$CUDAPREPROC_LIBRARY`, staged by scripts/stage-gpu).
 
 use gst::prelude::*;
+use gstcudapreproc::cuda::{copy_2d, Device, Place};
 
+use cudapreproc_tests::chain::{self, Agreement, ChainReference};
 use cudapreproc_tests::{init, tight_planes, Stopping};
 
 const FRAMES: usize = 10;
@@ -191,4 +196,110 @@ fn library_tensors_and_dlpack() {
     }
     assert_eq!(frames, [vec![0, 1, 2, 3], vec![4, 5, 6, 7], vec![8, 9]]);
     println!("library: 3 CudaTensors {frames:?}, DLPack at the same device addresses");
+}
+
+/// The tensor's bytes, read from its device address (after its ready event).
+fn device_bytes(tensor: &cudapreproc::CudaTensor) -> Vec<u8> {
+    let cudapreproc::Device::Cuda(id) = tensor.device() else {
+        panic!("{:?}: not in device memory", tensor.device());
+    };
+    let stream = Device::open(id).unwrap().new_stream().unwrap();
+    tensor.synchronize().unwrap();
+    let n = tensor.nbytes();
+    let mut bytes = vec![0xA5u8; n];
+    // SAFETY: the tensor holds `n` bytes at its address while it lives; the copy is waited for.
+    unsafe {
+        copy_2d(
+            &stream,
+            Place::HostMut {
+                ptr: bytes.as_mut_ptr(),
+                pitch: n,
+            },
+            Place::Device {
+                addr: tensor.data_ptr(),
+                pitch: n,
+            },
+            n,
+            1,
+        )
+        .unwrap();
+    }
+    stream.synchronize().unwrap();
+    bytes
+}
+
+/// The full chain on the real clip, pulled through the Rust library: every frame's tensor, read
+/// at the device address it reports, equals the CPU chain.
+#[test]
+fn library_tensors_equal_the_cpu_chain_for_every_frame_of_the_real_clip() {
+    let reference = ChainReference::new();
+    let pipeline = cudapreproc::TensorPipeline::launch(&chain::launch_line("tensorsink")).unwrap();
+    let mut agreement = Agreement::default();
+    for tensor in pipeline.tensors() {
+        let tensor = tensor.unwrap();
+        let n = agreement.tensors();
+        assert_eq!(tensor.frame_numbers(), [n as u64]);
+        assert_eq!(
+            tensor.shape(),
+            [1, 3, chain::SIDE as i64, chain::SIDE as i64]
+        );
+        assert_eq!(tensor.dtype(), cudapreproc::DType::Float32);
+        let got = chain::f32s(&device_bytes(&tensor));
+        agreement.check("library", n, &got, &reference.expected(n));
+    }
+    assert_eq!(
+        agreement.tensors(),
+        reference.len(),
+        "a tensor for every frame"
+    );
+    println!("library: {}", agreement.summary());
+}
+
+/// The same through the Python module into PyTorch (tests/gpu/python_tensors.py, which also
+/// checks zero-copy, lifetimes and batching on the PyTorch side and prints what it found): the
+/// tensors it wrote equal the CPU chain.
+#[test]
+fn python_tensors_equal_the_cpu_chain_for_every_frame_of_the_real_clip() {
+    let reference = ChainReference::new();
+    let library = std::env::var("CUDAPREPROC_LIBRARY")
+        .unwrap_or_else(|_| ".gpu/lib/libcudapreproc_python.so".into());
+    assert!(
+        std::path::Path::new(&library).exists(),
+        "the Python module's library {library} (scripts/stage-gpu stages it; or set \
+         CUDAPREPROC_LIBRARY)"
+    );
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/gpu/python_tensors.py");
+    let script = if std::path::Path::new(script).exists() {
+        script.to_string()
+    } else {
+        "tests/gpu/python_tensors.py".to_string()
+    };
+    let out = std::env::temp_dir().join(format!("python-tensors-{}.f32", std::process::id()));
+    let output = std::process::Command::new("python3")
+        .arg(&script)
+        .arg(chain::launch_line("tensorsink"))
+        .arg(&out)
+        .env("CUDAPREPROC_LIBRARY", &library)
+        .output()
+        .expect("python3 runs");
+    print!("{}", String::from_utf8_lossy(&output.stdout));
+    assert!(
+        output.status.success(),
+        "{script} failed ({}):\n{}",
+        output.status,
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let bytes = std::fs::read(&out).unwrap();
+    std::fs::remove_file(&out).unwrap();
+    let tensor_bytes = chain::ELEMENTS * 4;
+    assert_eq!(
+        bytes.len(),
+        reference.len() * tensor_bytes,
+        "a tensor for every frame"
+    );
+    let mut agreement = Agreement::default();
+    for (n, tensor) in bytes.chunks_exact(tensor_bytes).enumerate() {
+        agreement.check("python", n, &chain::f32s(tensor), &reference.expected(n));
+    }
+    println!("python: {}", agreement.summary());
 }

@@ -2,6 +2,8 @@
 //! colorimetry, moving frames between GStreamer buffers and reference images, and running
 //! small pipelines.
 
+pub mod chain;
+
 use std::sync::Once;
 
 use gst::prelude::*;
