@@ -17,6 +17,8 @@
 
 pub mod dlpack;
 
+use std::sync::Mutex;
+
 use gst::prelude::*;
 use gstcudapreproc::{TensorSink, TENSOR_INFO};
 
@@ -112,8 +114,10 @@ pub enum Device {
 }
 
 /// One tensor from `tensorsink`: a frame or a batch of frames. Holds the sample, so the memory
-/// stays valid (and out of the pipeline's pools) until this is dropped.
-#[derive(Debug, Clone)]
+/// stays valid (and out of the pipeline's pools) until this is dropped. When it is dropped, work
+/// already queued on the streams given to [`Self::wait_on_stream`] still counts as reading it:
+/// the pipeline's next write to the memory waits for that work on the GPU.
+#[derive(Debug)]
 pub struct CudaTensor {
     sample: gst::Sample,
     data_ptr: u64,
@@ -124,6 +128,59 @@ pub struct CudaTensor {
     pts: Option<gst::ClockTime>,
     frame_numbers: Vec<u64>,
     ready_event: u64,
+    /// Streams that read the data (given to `wait_on_stream`).
+    consumer_streams: Mutex<Vec<u64>>,
+}
+
+impl Clone for CudaTensor {
+    /// Another handle on the same memory, with no consumer streams of its own yet.
+    fn clone(&self) -> Self {
+        CudaTensor {
+            sample: self.sample.clone(),
+            data_ptr: self.data_ptr,
+            device: self.device,
+            dtype: self.dtype,
+            shape: self.shape.clone(),
+            strides: self.strides.clone(),
+            pts: self.pts,
+            frame_numbers: self.frame_numbers.clone(),
+            ready_event: self.ready_event,
+            consumer_streams: Mutex::new(Vec::new()),
+        }
+    }
+}
+
+impl Drop for CudaTensor {
+    fn drop(&mut self) {
+        let streams = std::mem::take(
+            self.consumer_streams
+                .get_mut()
+                .unwrap_or_else(|e| e.into_inner()),
+        );
+        let Device::Cuda(id) = self.device else {
+            return;
+        };
+        let Some(buffer) = self.sample.buffer() else {
+            return;
+        };
+        let Some(memory) = (buffer.n_memory() == 1)
+            .then(|| gstcudapreproc::cuda::device_memory(buffer.peek_memory(0)))
+            .flatten()
+        else {
+            return;
+        };
+        for stream in streams {
+            // SAFETY: the application keeps the streams it reads with alive while it holds the
+            // tensor (PyTorch's and CuPy's stream pools never destroy theirs).
+            if unsafe { memory.end_foreign_read(stream) }.is_err() {
+                // The stream is gone: wait for everything instead, so nothing is overwritten
+                // under a reader.
+                if let Ok(device) = gstcudapreproc::cuda::Device::open(id) {
+                    let _ = device.synchronize();
+                }
+            }
+        }
+    }
 }
 
 fn u64_array(s: &gst::StructureRef, field: &str) -> Result<Vec<u64>, Error> {
@@ -190,6 +247,7 @@ impl CudaTensor {
                 .map(gst::ClockTime::from_nseconds),
             frame_numbers: u64_array(info, "frame-numbers")?,
             ready_event: info.get::<u64>("ready-event").unwrap_or(0),
+            consumer_streams: Mutex::new(Vec::new()),
             sample,
             data_ptr,
             device,
@@ -249,14 +307,25 @@ impl CudaTensor {
 
     /// Makes the CUDA stream `stream` (a `CUstream` of any library in this process; 0 or 1 for
     /// the legacy default stream of the tensor's device, 2 for its per-thread default stream)
-    /// wait until the data is ready, without blocking the host.
+    /// wait until the data is ready, without blocking the host. The stream is remembered as a
+    /// reader: when this tensor is dropped, the pipeline's next write to the memory waits for
+    /// the work queued on it by then. Keep the stream alive while you hold the tensor.
     pub fn wait_on_stream(&self, stream: u64) -> Result<(), Error> {
-        if self.ready_event == 0 {
-            return Ok(());
-        }
         let Device::Cuda(id) = self.device else {
             return Ok(());
         };
+        {
+            let mut streams = self
+                .consumer_streams
+                .lock()
+                .unwrap_or_else(|e| e.into_inner());
+            if !streams.contains(&stream) {
+                streams.push(stream);
+            }
+        }
+        if self.ready_event == 0 {
+            return Ok(());
+        }
         let device =
             gstcudapreproc::cuda::Device::open(id).map_err(|e| Error::Cuda(e.to_string()))?;
         // SAFETY: the event lives as long as `self` (its owner is in the sample's info); the
@@ -276,10 +345,24 @@ impl CudaTensor {
             .map_err(|e| Error::Cuda(e.to_string()))
     }
 
-    /// A DLPack tensor for this data, zero-copy, owning a reference to the sample until the
-    /// consumer calls its deleter. Call [`Self::wait_on_stream`] with the consumer's stream
-    /// first (DLPack's `__dlpack__(stream=...)` contract).
+    /// A DLPack tensor for this data, zero-copy, made ready for the consumer's stream `stream`
+    /// (DLPack's `__dlpack__(stream=...)` contract, handles as in [`Self::wait_on_stream`]). It
+    /// owns a handle on the memory until the consumer calls its deleter; the work the consumer
+    /// queued on `stream` by then finishes before the pipeline writes to the memory again.
+    pub fn to_dlpack_for_stream(&self, stream: u64) -> Result<*mut dlpack::DLManagedTensor, Error> {
+        let handle = self.clone();
+        handle.wait_on_stream(stream)?;
+        Ok(handle.export())
+    }
+
+    /// A DLPack tensor for this data without any stream ordering: the consumer synchronises
+    /// (with [`Self::synchronize`] or the ready event) and finishes reading before it calls the
+    /// deleter. Prefer [`Self::to_dlpack_for_stream`].
     pub fn to_dlpack(&self) -> *mut dlpack::DLManagedTensor {
+        self.clone().export()
+    }
+
+    fn export(self) -> *mut dlpack::DLManagedTensor {
         let device = match self.device {
             Device::Cuda(id) => dlpack::DLDevice {
                 device_type: dlpack::DL_CUDA,
@@ -290,13 +373,14 @@ impl CudaTensor {
                 device_id: 0,
             },
         };
+        let (shape, strides) = (self.shape.clone(), self.strides.clone());
         dlpack::export(
             self.data_ptr,
             device,
             self.dtype.dlpack(),
-            &self.shape,
-            &self.strides,
-            self.sample.clone(),
+            &shape,
+            &strides,
+            self,
         )
     }
 }

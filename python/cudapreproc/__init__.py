@@ -102,7 +102,7 @@ def _library():
         ),
         "cudapreproc_tensor_wait_on_stream": ([ctypes.c_void_p, ctypes.c_uint64, err], ctypes.c_int),
         "cudapreproc_tensor_synchronize": ([ctypes.c_void_p, err], ctypes.c_int),
-        "cudapreproc_tensor_to_dlpack": ([ctypes.c_void_p], ctypes.c_void_p),
+        "cudapreproc_tensor_to_dlpack": ([ctypes.c_void_p, ctypes.c_int64, err], ctypes.c_void_p),
         "cudapreproc_tensor_free": ([ctypes.c_void_p], None),
         "cudapreproc_live_dlpack_exports": ([], ctypes.c_uint64),
         "cudapreproc_string_free": ([ctypes.c_void_p], None),
@@ -116,8 +116,8 @@ def _library():
 
 
 def _call(function, *args):
-    """Calls a library function whose last argument is an error slot; raises what it reports.
-    Returns the function's result and whether an error was reported."""
+    """Calls a library function whose last argument is an error slot; returns its result, or
+    raises the error it reports."""
     error = ctypes.c_char_p()
     result = function(*args, ctypes.byref(error))
     if error.value is not None:
@@ -181,7 +181,9 @@ class Tensor:
     def wait_on_stream(self, stream):
         """Makes the CUDA stream ``stream`` (a ``CUstream`` as an int, e.g.
         ``torch.cuda.current_stream().cuda_stream``; 1 or 2 for the legacy or per-thread
-        default stream) wait until the data is ready, without blocking Python."""
+        default stream) wait until the data is ready, without blocking Python. The stream is
+        remembered as a reader: once this object is freed, the pipeline's next write to the
+        memory waits for the work queued on it by then."""
         _call(_library().cudapreproc_tensor_wait_on_stream, self._handle, stream)
 
     def synchronize(self):
@@ -193,16 +195,20 @@ class Tensor:
 
     def __dlpack__(self, *, stream=None, max_version=None, dl_device=None, copy=None):
         """A DLPack capsule (the unversioned "dltensor" ABI, which every consumer reads) for this
-        memory, without a copy. ``stream`` is the consumer's stream, made to wait for the data
-        (None: the legacy default stream; -1: no wait)."""
+        memory, without a copy. ``stream`` is the consumer's stream (None: the legacy default
+        stream; -1: none). It is made to wait for the data, and when the consumer frees the
+        tensor, the pipeline's next write to the memory waits for the work queued on it by
+        then."""
         if copy:
             raise BufferError("cudapreproc tensors are exported without copying (copy=True)")
         if dl_device is not None and tuple(dl_device) != self.__dlpack_device__():
             raise BufferError(f"the tensor is on {self.device}, not DLPack device {tuple(dl_device)}")
-        if self._device_type == _DL_CUDA and stream != _NO_SYNC:
-            self.wait_on_stream(_LEGACY_DEFAULT_STREAM if stream is None else stream)
+        if self._device_type != _DL_CUDA or stream == _NO_SYNC:
+            stream = _NO_SYNC
+        elif stream is None:
+            stream = _LEGACY_DEFAULT_STREAM
         lib = _library()
-        managed = lib.cudapreproc_tensor_to_dlpack(self._handle)
+        managed = _call(lib.cudapreproc_tensor_to_dlpack, self._handle, stream)
         destructor = ctypes.cast(lib.cudapreproc_dlpack_capsule_destructor, ctypes.c_void_p)
         return _capsule_new(managed, b"dltensor", destructor)
 
@@ -210,8 +216,9 @@ class Tensor:
     def __cuda_array_interface__(self):
         """Version 3 of Numba's interface, read by ``torch.as_tensor``, CuPy and Numba. It
         carries no stream, so the data is made ready (a host wait on the ready event) before
-        the description is returned. The reader must keep this object alive (PyTorch and CuPy
-        do)."""
+        the description is returned. The reader keeps this object alive (PyTorch and CuPy do),
+        but nothing tells the pipeline which stream read it: synchronise before the last array
+        made from it is freed, or use DLPack, which orders the reuse on the GPU."""
         if self._device_type != _DL_CUDA:
             raise AttributeError("__cuda_array_interface__: the tensor is in system memory")
         if self.dtype not in _TYPESTR:

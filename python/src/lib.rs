@@ -215,16 +215,33 @@ pub unsafe extern "C" fn cudapreproc_tensor_synchronize(
     unsafe { status((*tensor).synchronize(), error) }
 }
 
-/// A DLPack tensor owning its own reference to the data (see the module's notes).
+/// A DLPack tensor owning its own reference to the data (see the module's notes), made ready
+/// for the consumer's CUDA stream `stream` (0/1/2 for the default streams), which is also made
+/// a reader of the memory until the deleter runs; -1 for no stream ordering (system memory, or
+/// a consumer that synchronises itself). Null with `*error` set if the stream wait fails.
 ///
 /// # Safety
-/// `tensor` is live.
+/// `tensor` is live; `stream` is -1, 0, 1, 2 or a `CUstream` that stays alive while the export
+/// lives; `error` is null or writable.
 #[no_mangle]
 pub unsafe extern "C" fn cudapreproc_tensor_to_dlpack(
     tensor: *const CudaTensor,
+    stream: i64,
+    error: *mut *mut c_char,
 ) -> *mut DLManagedTensor {
     // SAFETY: per this function's contract.
-    unsafe { &*tensor }.to_dlpack()
+    let tensor = unsafe { &*tensor };
+    if stream < 0 {
+        return tensor.to_dlpack();
+    }
+    match tensor.to_dlpack_for_stream(stream as u64) {
+        Ok(managed) => managed,
+        Err(e) => {
+            // SAFETY: per this function's contract.
+            unsafe { report(error, e.to_string()) };
+            std::ptr::null_mut()
+        }
+    }
 }
 
 /// Frees a tensor from [`cudapreproc_pipeline_next`].

@@ -574,27 +574,28 @@ fn memory_flat_over_20_loops() {
         );
     }
     assert_eq!(samples.last().unwrap().0, 20 * 132);
-    // The bounded pools may grow on demand up to their limit early on; after that nothing moves.
-    let (_, used10, allocations10) = samples[9];
-    for (i, (_, used, allocations)) in samples.iter().enumerate().skip(9) {
-        assert_eq!(
-            *allocations,
-            allocations10,
-            "allocations changed by loop {}",
-            i + 1
-        );
-        let drift = (*used as i64 - used10 as i64).abs();
+    // The output pool allocates on demand, up to its bound (2 + 6 buffers in front of an
+    // appsink): its count may step up whenever the sink happens to hold one more frame at a seek,
+    // never past the bound. Device memory outside the plugin's allocations does not move.
+    const POOL_BOUND: usize = 8;
+    let outside = |(_, used, (_, bytes)): &(usize, usize, (usize, i64))| *used as i64 - *bytes;
+    let outside10 = outside(&samples[9]);
+    for (i, sample) in samples.iter().enumerate() {
+        let (buffers, _) = sample.2;
         assert!(
-            drift <= 4 << 20,
-            "device memory moved {drift} bytes by loop {}",
+            buffers <= POOL_BOUND,
+            "{buffers} allocations by loop {}: the pool's bound is {POOL_BOUND}",
             i + 1
         );
+        if i >= 9 {
+            let drift = (outside(sample) - outside10).abs();
+            assert!(
+                drift <= 4 << 20,
+                "device memory besides the plugin's moved {drift} bytes by loop {}",
+                i + 1
+            );
+        }
     }
-    let most = samples.iter().map(|s| s.2 .0).max().unwrap();
-    assert!(
-        most <= 12,
-        "{most} allocations: the pools are bounded well below that"
-    );
 }
 
 /// `nvdecsrc location=...` reads MP4 (with audio), Matroska, WebM, MPEG-TS and raw elementary

@@ -10,7 +10,9 @@
 2. A PyTorch tensor held while the whole clip runs on through bounded pools: its memory is never
    handed out again, its values do not change, and its export is released only when PyTorch
    frees it.
-3. Batches and frame sampling: exactly the frames asked for, each slot equal to that frame's
+3. A tensor freed by PyTorch while a kernel queued on another stream has yet to read it: the
+   pipeline's next write to that memory waits for the kernel.
+4. Batches and frame sampling: exactly the frames asked for, each slot equal to that frame's
    tensor from 1.
 
 Fails (non-zero exit, an assertion's message) on any difference.
@@ -81,6 +83,48 @@ def held_tensor(line, frames, recycled):
     )
 
 
+def read_after_release(line, ordered):
+    """Frees a PyTorch tensor while a kernel queued on another stream has yet to read it, runs
+    the rest of the clip through the same buffers, and returns (what the kernel read, how many
+    later frames reused the memory). `ordered=False` exports without a stream (DLPack's -1), so
+    nothing orders the pipeline's writes after the kernel: the control."""
+    pipeline = cudapreproc.Pipeline(line.replace("tensorsink", "tensorsink max-buffers=1"))
+    side = torch.cuda.Stream()
+    with torch.cuda.stream(side):
+        tensor = pipeline.next()  # frame 0
+        if ordered:
+            x = torch.from_dlpack(tensor)  # ready on `side`, which becomes its reader
+        else:
+            tensor.synchronize()
+            x = torch.from_dlpack(tensor.__dlpack__(stream=-1))
+        del tensor
+        address = x.data_ptr()
+        torch.cuda._sleep(500_000_000)  # the GPU spins on `side` (about 0.25 s) ...
+        copy = x.clone()  # ... before this reads the tensor
+    del x  # freed by PyTorch while the clone is still queued
+    reused = sum(tensor.data_ptr == address for tensor in pipeline)
+    side.synchronize()
+    pipeline.close()
+    return copy, reused
+
+
+def release_waits_for_the_reader(line, frames):
+    copy, reused = read_after_release(line, ordered=True)
+    assert reused > 0, "the memory was not handed out again: the test shows nothing"
+    assert torch.equal(copy, frames[0]), "the pipeline overwrote a tensor a queued kernel still read"
+    print(
+        f"python: a tensor freed by PyTorch while a kernel on another stream still had to read it: "
+        f"its memory came back for {reused} later frames, and the kernel still read frame 0 "
+        f"(the pipeline's writes waited for it)"
+    )
+    copy, reused = read_after_release(line, ordered=False)
+    matches = [n for n, frame in enumerate(frames) if torch.equal(copy, frame)]
+    print(
+        f"python: control, exported without a stream (DLPack stream -1): memory reused for "
+        f"{reused} later frames; the kernel read frame(s) {matches or 'none'} (0 means no overwrite)"
+    )
+
+
 def batches(line, frames):
     for props, expected in (
         ("batch-size=8", [list(range(i, min(i + 8, len(frames)))) for i in range(0, len(frames), 8)]),
@@ -106,6 +150,7 @@ def main():
     line, out = sys.argv[1], sys.argv[2]
     frames, addresses = every_frame(line, out)
     held_tensor(line, frames, addresses)
+    release_waits_for_the_reader(line, frames)
     batches(line, frames)
     assert cudapreproc.live_dlpack_exports() == 0
     print("python: every DLPack export released")

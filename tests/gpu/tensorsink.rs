@@ -181,9 +181,9 @@ fn library_tensors_and_dlpack() {
         assert_eq!(tensor.dtype(), cudapreproc::DType::Uint8);
         let n = tensor.frame_numbers().len() as i64;
         assert_eq!(tensor.shape(), [n, 48, 64, 4]);
-        tensor.wait_on_stream(0).unwrap();
         check(tensor.sample(), &reference, tensor.frame_numbers());
-        let managed = tensor.to_dlpack();
+        // Ready for, and read on, the legacy default stream (1).
+        let managed = tensor.to_dlpack_for_stream(1).unwrap();
         // SAFETY: `managed` is live until its deleter runs below.
         unsafe {
             let d = &(*managed).dl_tensor;

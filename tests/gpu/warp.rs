@@ -255,6 +255,7 @@ fn report(cases: &[Case], results: &[(i64, usize)], group: impl Fn(&Case) -> Str
 
 #[test]
 fn warp_matches_opencv_for_every_format_interpolation_and_border() {
+    init();
     let mut rng = Rng(20261121);
     let mut cases = Vec::new();
     for name in FORMATS {

@@ -94,25 +94,49 @@ impl Device {
         self.ctx.bind_to_thread().check("cuCtxSetCurrent")
     }
 
+    /// Runs `f` with the primary context current on the calling thread, then restores the
+    /// thread's context, so that default-stream handles (0, 1, 2) in `f` name this device's
+    /// streams whatever the caller had current.
+    fn in_context<T>(&self, f: impl FnOnce() -> Result<T, CudaError>) -> Result<T, CudaError> {
+        // SAFETY: the context is retained by `self`; the push is undone whatever `f` returns.
+        unsafe { sys::cuCtxPushCurrent_v2(self.ctx.cu_ctx()) }.check("cuCtxPushCurrent")?;
+        let result = f();
+        let mut popped = std::ptr::null_mut();
+        // SAFETY: pops what was pushed above.
+        let restored = unsafe { sys::cuCtxPopCurrent_v2(&mut popped) }.check("cuCtxPopCurrent");
+        result.and_then(|value| restored.map(|()| value))
+    }
+
     /// Makes the foreign stream `stream` (a `CUstream` of any library in the process; 0, or
     /// `CU_STREAM_LEGACY`/`CU_STREAM_PER_THREAD` as 1/2, for this device's default streams) wait
-    /// for the event `event` (a `CUevent` handle). The primary context is made current for the
-    /// call only, so the default-stream handles name this device's streams and the calling
-    /// thread's context is left as it was.
+    /// for the event `event` (a `CUevent` handle).
     ///
     /// # Safety
     /// Both handles must be live: their owners must keep them until this call returns.
     pub unsafe fn wait_event_on_stream(&self, stream: u64, event: u64) -> Result<(), CudaError> {
-        // SAFETY: the context is retained by `self`; the handles are live per the contract;
-        // the push is undone whether or not the wait succeeds.
-        unsafe {
-            sys::cuCtxPushCurrent_v2(self.ctx.cu_ctx()).check("cuCtxPushCurrent")?;
-            let waited = sys::cuStreamWaitEvent(stream as sys::CUstream, event as sys::CUevent, 0)
-                .check("cuStreamWaitEvent");
-            let mut popped = std::ptr::null_mut();
-            let restored = sys::cuCtxPopCurrent_v2(&mut popped).check("cuCtxPopCurrent");
-            waited.and(restored)
-        }
+        self.in_context(|| {
+            // SAFETY: the handles are live per this function's contract.
+            unsafe { sys::cuStreamWaitEvent(stream as sys::CUstream, event as sys::CUevent, 0) }
+                .check("cuStreamWaitEvent")
+        })
+    }
+
+    /// Records `event` on the foreign stream `stream` (handles as in
+    /// [`Self::wait_event_on_stream`]).
+    ///
+    /// # Safety
+    /// The stream must be live until this call returns.
+    pub unsafe fn record_on_stream(&self, event: &Event, stream: u64) -> Result<(), CudaError> {
+        self.in_context(|| {
+            // SAFETY: the stream is live per this function's contract; the event is ours.
+            unsafe { sys::cuEventRecord(event.inner.cu_event(), stream as sys::CUstream) }
+                .check("cuEventRecord")
+        })
+    }
+
+    /// Blocks until all work on the device's primary context has finished.
+    pub fn synchronize(&self) -> Result<(), CudaError> {
+        self.ctx.synchronize().check("cuCtxSynchronize")
     }
 
     /// (free, total) device memory in bytes, as the driver reports it.

@@ -151,6 +151,27 @@ impl DeviceMemory {
         Ok(())
     }
 
+    /// Records that the foreign stream `stream` (a `CUstream` of another library, or 0/1/2 for
+    /// the device's default streams) has queued its reads, so that a later writer waits for them:
+    /// called when an application releases memory it read on its own stream.
+    ///
+    /// # Safety
+    /// The stream must be live until this call returns.
+    pub unsafe fn end_foreign_read(&self, stream: u64) -> Result<(), CudaError> {
+        let mut state = self.lock();
+        let id = stream as usize;
+        let device = self.device();
+        if let Some((_, event)) = state.reads.iter().find(|(s, _)| *s == id) {
+            // SAFETY: the stream is live per this function's contract.
+            return unsafe { device.record_on_stream(event, stream) };
+        }
+        let event = device.new_event()?;
+        // SAFETY: as above.
+        unsafe { device.record_on_stream(&event, stream)? };
+        state.reads.push((id, event));
+        Ok(())
+    }
+
     /// Orders `stream` after every earlier read and write and returns the device address to
     /// write the whole memory to. Call [`Self::end_write`] once the writing work is queued.
     pub fn begin_write(&self, stream: &Stream) -> Result<u64, CudaError> {
