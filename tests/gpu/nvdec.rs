@@ -484,6 +484,80 @@ fn damaged_input_ends_cleanly() {
                 .unwrap_or_default()
         ));
     }
+    // HEVC, whose decode status NVDEC reports per picture: the MP4 clip's stream as Annex B
+    // (parsed here), bits flipped after its parameter sets.
+    let annexb = dir.join("hevc.h265");
+    let extract = cudapreproc_tests::pipeline(&format!(
+        "filesrc location={} ! qtdemux ! h265parse ! \
+         video/x-h265,stream-format=byte-stream,alignment=au ! filesink location={}",
+        media_dir().join("hevc_8bit.mp4").display(),
+        annexb.display()
+    ));
+    assert_eq!(cudapreproc_tests::run_to_end(&extract), None);
+    let hevc = std::fs::read(&annexb).unwrap();
+    let undamaged = decode(&annexb, "", &output_caps("NV12"), false, LIMIT);
+    let md5s: Vec<_> = undamaged.frames.iter().map(|f| f.md5.clone()).collect();
+    let expected: Vec<_> = references("hevc_8bit.mp4")
+        .into_iter()
+        .map(|(_, m)| m)
+        .collect();
+    outcomes.push(format!(
+        "HEVC as Annex B, undamaged: {} frames, {} equal to libavcodec's ({} frames)",
+        md5s.len(),
+        md5s.iter().zip(&expected).filter(|(a, b)| a == b).count(),
+        expected.len()
+    ));
+    for round in 0..5 {
+        let mut damaged = hevc.clone();
+        for _ in 0..(16 << round) {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            let byte = 256 + (seed as usize) % (damaged.len() - 256);
+            damaged[byte] ^= 1 << (seed >> 61);
+        }
+        let path = dir.join(format!("flipped{round}.h265"));
+        std::fs::write(&path, &damaged).unwrap();
+        let d = decode(
+            &path,
+            "max-errors=-1",
+            &output_caps("NV12"),
+            false,
+            Duration::from_secs(20),
+        );
+        outcomes.push(format!(
+            "HEVC, {} bits flipped: {} frames, {} warnings, error {:?}{}",
+            16 << round,
+            d.frames.len(),
+            d.warnings.len(),
+            d.error,
+            d.warnings
+                .first()
+                .map(|w| format!(", first warning: {w}"))
+                .unwrap_or_default()
+        ));
+        if d.warnings.len() > 1 {
+            // With a limit below the damage, the decoder stops with an error instead.
+            let limited = decode(
+                &path,
+                "max-errors=1",
+                &output_caps("NV12"),
+                false,
+                Duration::from_secs(20),
+            );
+            assert!(
+                limited.error.is_some(),
+                "{} damaged pictures with max-errors=1, but no error",
+                d.warnings.len()
+            );
+            outcomes.push(format!(
+                "  the same with max-errors=1: {} frames, {} warnings, then error {:?}",
+                limited.frames.len(),
+                limited.warnings.len(),
+                limited.error
+            ));
+        }
+    }
     for line in &outcomes {
         println!("{line}");
     }
