@@ -452,40 +452,7 @@ fn damaged_input_ends_cleanly() {
             d.error
         ));
     }
-    let mut seed = 0x2545_f491_4f6c_dd1du64;
-    for round in 0..6 {
-        let mut damaged = original.clone();
-        for _ in 0..(8 << round) {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
-            // Keep the first 64 bytes (parameter sets) so the stream still starts.
-            let byte = 64 + (seed as usize) % (damaged.len() - 64);
-            damaged[byte] ^= 1 << (seed >> 61);
-        }
-        let path = dir.join(format!("flipped{round}.h264"));
-        std::fs::write(&path, &damaged).unwrap();
-        let d = decode(
-            &path,
-            "max-errors=-1",
-            &output_caps("NV12"),
-            false,
-            Duration::from_secs(20),
-        );
-        outcomes.push(format!(
-            "{} bits flipped: {} frames, {} warnings, error {:?}{}",
-            8 << round,
-            d.frames.len(),
-            d.warnings.len(),
-            d.error,
-            d.warnings
-                .first()
-                .map(|w| format!(", first warning: {w}"))
-                .unwrap_or_default()
-        ));
-    }
-    // HEVC, whose decode status NVDEC reports per picture: the MP4 clip's stream as Annex B
-    // (parsed here), bits flipped after its parameter sets.
+    // HEVC too: the MP4 clip's stream as Annex B (parsed here), checked undamaged first.
     let annexb = dir.join("hevc.h265");
     let extract = cudapreproc_tests::pipeline(&format!(
         "filesrc location={} ! qtdemux ! h265parse ! \
@@ -507,55 +474,59 @@ fn damaged_input_ends_cleanly() {
         md5s.iter().zip(&expected).filter(|(a, b)| a == b).count(),
         expected.len()
     ));
-    for round in 0..5 {
-        let mut damaged = hevc.clone();
-        for _ in 0..(16 << round) {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
-            let byte = 256 + (seed as usize) % (damaged.len() - 256);
-            damaged[byte] ^= 1 << (seed >> 61);
-        }
-        let path = dir.join(format!("flipped{round}.h265"));
-        std::fs::write(&path, &damaged).unwrap();
-        let d = decode(
-            &path,
-            "max-errors=-1",
+    // Bits flipped after the parameter sets (the first `keep` bytes), so the stream still
+    // starts; xorshift positions.
+    let mut seed = 0x2545_f491_4f6c_dd1du64;
+    let damaged_decode = |path: &Path, props: &str| {
+        decode(
+            path,
+            props,
             &output_caps("NV12"),
             false,
             Duration::from_secs(20),
-        );
-        outcomes.push(format!(
-            "HEVC, {} bits flipped: {} frames, {} warnings, error {:?}{}",
-            16 << round,
-            d.frames.len(),
-            d.warnings.len(),
-            d.error,
-            d.warnings
-                .first()
-                .map(|w| format!(", first warning: {w}"))
-                .unwrap_or_default()
-        ));
-        if d.warnings.len() > 1 {
-            // With a limit below the damage, the decoder stops with an error instead.
-            let limited = decode(
-                &path,
-                "max-errors=1",
-                &output_caps("NV12"),
-                false,
-                Duration::from_secs(20),
-            );
-            assert!(
-                limited.error.is_some(),
-                "{} damaged pictures with max-errors=1, but no error",
-                d.warnings.len()
-            );
+        )
+    };
+    for (codec, data, keep, first_count) in
+        [("H.264", &original, 64, 8usize), ("HEVC", &hevc, 256, 16)]
+    {
+        for round in 0..6 {
+            let count = first_count << round;
+            let mut damaged = data.clone();
+            for _ in 0..count {
+                seed ^= seed << 13;
+                seed ^= seed >> 7;
+                seed ^= seed << 17;
+                let byte = keep + (seed as usize) % (damaged.len() - keep);
+                damaged[byte] ^= 1 << (seed >> 61);
+            }
+            let path = dir.join(format!("flipped{round}.{}", codec.to_lowercase()));
+            std::fs::write(&path, &damaged).unwrap();
+            let d = damaged_decode(&path, "max-errors=-1");
             outcomes.push(format!(
-                "  the same with max-errors=1: {} frames, {} warnings, then error {:?}",
-                limited.frames.len(),
-                limited.warnings.len(),
-                limited.error
+                "{codec}, {count} bits flipped: {} frames, {} warnings, error {:?}{}",
+                d.frames.len(),
+                d.warnings.len(),
+                d.error,
+                d.warnings
+                    .first()
+                    .map(|w| format!(", first warning: {w}"))
+                    .unwrap_or_default()
             ));
+            if d.warnings.len() > 1 {
+                // With a limit below the damage, the decoder stops with an error instead.
+                let limited = damaged_decode(&path, "max-errors=1");
+                assert!(
+                    limited.error.is_some(),
+                    "{} damaged pictures with max-errors=1, but no error",
+                    d.warnings.len()
+                );
+                outcomes.push(format!(
+                    "  the same with max-errors=1: {} frames, {} warnings, then error {:?}",
+                    limited.frames.len(),
+                    limited.warnings.len(),
+                    limited.error
+                ));
+            }
         }
     }
     for line in &outcomes {
