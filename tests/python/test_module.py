@@ -107,9 +107,10 @@ class SystemMemoryTensors(unittest.TestCase):
         with self.assertRaisesRegex(cudapreproc.Error, "no tensorsink"):
             cudapreproc.Pipeline("fakesrc num-buffers=1 ! fakesink")
         path, _ = self.clip(np.uint8)
-        # Frames one byte short of what the caps promise: refused, never read past.
-        with cudapreproc.Pipeline(chain(path, HEIGHT * WIDTH * CHANNELS - 1)) as pipeline:
-            with self.assertRaisesRegex(cudapreproc.Error, "frame 0 holds 95 bytes, but the negotiated tensor needs 96"):
+        # Frames one byte short of what the caps promise: refused, never read past. The error
+        # comes from starting the pipeline or from the first pull, whichever sees it first.
+        with self.assertRaisesRegex(cudapreproc.Error, "frame 0 holds 95 bytes, but the negotiated tensor needs 96"):
+            with cudapreproc.Pipeline(chain(path, HEIGHT * WIDTH * CHANNELS - 1)) as pipeline:
                 pipeline.next()
         pipeline = cudapreproc.Pipeline(chain(path, HEIGHT * WIDTH * CHANNELS))
         pipeline.close()
