@@ -146,6 +146,24 @@ fn decode_pipeline(path: &Path, props: &str, caps: &str) -> (Stopping, gst_app::
 /// Decodes `path` to the end (or to the first error), `limit` at most.
 fn decode(path: &Path, props: &str, caps: &str, keep_planes: bool, limit: Duration) -> Decoded {
     let (pipeline, sink) = decode_pipeline(path, props, caps);
+    collect(
+        &pipeline,
+        &sink,
+        &path.display().to_string(),
+        keep_planes,
+        limit,
+    )
+}
+
+/// Plays `pipeline` and takes every frame from `sink`, with the bus's warnings and first error,
+/// until the end (or the first error), `limit` at most.
+fn collect(
+    pipeline: &gst::Pipeline,
+    sink: &gst_app::AppSink,
+    what: &str,
+    keep_planes: bool,
+    limit: Duration,
+) -> Decoded {
     let bus = pipeline.bus().unwrap();
     let mut decoded = Decoded {
         frames: Vec::new(),
@@ -182,8 +200,7 @@ fn decode(path: &Path, props: &str, caps: &str, keep_planes: bool, limit: Durati
             None if sink.is_eos() || decoded.error.is_some() => break,
             None => assert!(
                 started.elapsed() < limit,
-                "{}: no frame and no end after {limit:?}: hung",
-                path.display()
+                "{what}: no frame and no end after {limit:?}: hung"
             ),
         }
     }
@@ -226,6 +243,12 @@ fn every_clip_matches_libavcodec_bit_exactly() {
         if let Some(e) = &decoded.error {
             failures.push(format!("{}: {e}", clip.name));
             continue;
+        }
+        if !decoded.warnings.is_empty() {
+            failures.push(format!(
+                "{}: warnings on an undamaged clip: {:?}",
+                clip.name, decoded.warnings
+            ));
         }
         let expected = references(&clip.name);
         let got: Vec<(String, String)> = decoded
@@ -343,6 +366,7 @@ fn real_clip_decodes_fully() {
     let _device = device();
     let decoded = decode(&real_clip(), "", &output_caps("NV12"), false, LIMIT);
     assert_eq!(decoded.error, None);
+    assert_eq!(decoded.warnings, Vec::<String>::new(), "an undamaged clip");
     let expected = references("bigbuckbunny.mp4");
     assert_eq!(decoded.frames.len(), 132);
     assert_eq!(decoded.frames.len(), expected.len());
@@ -477,6 +501,7 @@ fn damaged_input_ends_cleanly() {
     // Bits flipped after the parameter sets (the first `keep` bytes), so the stream still
     // starts; xorshift positions.
     let mut seed = 0x2545_f491_4f6c_dd1du64;
+    let mut errors_past_the_limit = Vec::new();
     let damaged_decode = |path: &Path, props: &str| {
         decode(
             path,
@@ -512,26 +537,27 @@ fn damaged_input_ends_cleanly() {
                     .map(|w| format!(", first warning: {w}"))
                     .unwrap_or_default()
             ));
-            if d.warnings.len() > 1 {
-                // With a limit below the damage, the decoder stops with an error instead.
-                let limited = damaged_decode(&path, "max-errors=1");
-                assert!(
-                    limited.error.is_some(),
-                    "{} damaged pictures with max-errors=1, but no error",
-                    d.warnings.len()
-                );
+            if !d.warnings.is_empty() {
+                // max-errors counts consecutive damaged pictures (GstVideoDecoder's rule): with
+                // 0, the first one is an error.
+                let limited = damaged_decode(&path, "max-errors=0");
                 outcomes.push(format!(
-                    "  the same with max-errors=1: {} frames, {} warnings, then error {:?}",
+                    "  the same with max-errors=0: {} frames, {} warnings, then error {:?}",
                     limited.frames.len(),
                     limited.warnings.len(),
                     limited.error
                 ));
+                errors_past_the_limit.push(limited.error.is_some());
             }
         }
     }
     for line in &outcomes {
         println!("{line}");
     }
+    assert!(
+        errors_past_the_limit.iter().all(|e| *e),
+        "damaged pictures with max-errors=0, but no error"
+    );
     let clean = decode(
         &media_dir().join(clip),
         "",
@@ -542,6 +568,132 @@ fn damaged_input_ends_cleanly() {
     let md5s: Vec<_> = clean.frames.iter().map(|f| f.md5.clone()).collect();
     let expected: Vec<_> = references(clip).into_iter().map(|(_, m)| m).collect();
     assert_eq!(md5s, expected, "the clean file after the damaged ones");
+}
+
+/// Whether an H.264 access unit (Annex B) holds a slice that other pictures do not refer to
+/// (a slice NAL unit with nal_ref_idc 0).
+fn is_unreferenced_picture(au: &[u8]) -> bool {
+    au.windows(4)
+        .filter(|w| w[..3] == [0, 0, 1])
+        .map(|w| w[3])
+        .any(|header| matches!(header & 0x1f, 1 | 5) && header & 0x60 == 0)
+}
+
+/// Access units whose picture is lost (replaced by an access unit delimiter alone, fed past
+/// the parser): a warning per lost frame naming its position, as the decoder goes on (the other
+/// frames still bit-exact); with `max-errors` below their count, an error.
+#[test]
+fn lost_pictures_are_reported_with_their_position() {
+    let _device = device();
+    let clip = "h264_bframes_720p.mp4";
+    // The clip's access units, with their timestamps, as the parser gives them.
+    let extract = Stopping(cudapreproc_tests::pipeline(&format!(
+        "filesrc location={} ! qtdemux ! h264parse ! \
+         video/x-h264,stream-format=byte-stream,alignment=au ! appsink name=sink sync=false",
+        media_dir().join(clip).display()
+    )));
+    let sink = extract
+        .by_name("sink")
+        .unwrap()
+        .downcast::<gst_app::AppSink>()
+        .unwrap();
+    extract.set_state(gst::State::Playing).unwrap();
+    let (mut units, mut caps) = (Vec::new(), None);
+    while let Some(sample) = cudapreproc_tests::sample_or_error(&extract, &sink) {
+        caps = sample.caps().map(|c| c.to_owned());
+        units.push(sample.buffer_owned().unwrap());
+    }
+    drop(extract);
+    let caps = caps.expect("access units");
+    // Three pictures nothing refers to, so the others decode as before.
+    let lost: Vec<usize> = units
+        .iter()
+        .enumerate()
+        .filter(|(_, au)| is_unreferenced_picture(&au.map_readable().unwrap()))
+        .map(|(i, _)| i)
+        .step_by(4)
+        .take(3)
+        .collect();
+    assert_eq!(lost.len(), 3, "unreferenced pictures in {clip}");
+    const DELIMITER: [u8; 6] = [0, 0, 0, 1, 0x09, 0xf0];
+
+    let run = |props: &str| {
+        let pipeline = Stopping(cudapreproc_tests::pipeline(&format!(
+            "appsrc name=src format=time max-bytes=0 ! nvdec {props} ! \
+             video/x-raw,format=NV12 ! appsink name=sink sync=false"
+        )));
+        let src = pipeline
+            .by_name("src")
+            .unwrap()
+            .downcast::<gst_app::AppSrc>()
+            .unwrap();
+        src.set_caps(Some(&caps));
+        for (i, unit) in units.iter().enumerate() {
+            let buffer = if lost.contains(&i) {
+                let mut damaged = gst::Buffer::from_slice(DELIMITER);
+                let meta = damaged.get_mut().unwrap();
+                meta.set_pts(unit.pts());
+                meta.set_dts(unit.dts());
+                meta.set_flags(unit.flags());
+                damaged
+            } else {
+                unit.clone()
+            };
+            src.push_buffer(buffer).unwrap();
+        }
+        src.end_of_stream().unwrap();
+        let sink = pipeline
+            .by_name("sink")
+            .unwrap()
+            .downcast::<gst_app::AppSink>()
+            .unwrap();
+        collect(&pipeline, &sink, clip, false, LIMIT)
+    };
+
+    let decoded = run("max-errors=-1");
+    let lost_pts: Vec<_> = lost.iter().map(|&i| units[i].pts()).collect();
+    // The references are in display order, which is timestamp order.
+    let mut display_pts: Vec<_> = units.iter().map(|u| u.pts()).collect();
+    display_pts.sort();
+    let expected: Vec<String> = references(clip)
+        .into_iter()
+        .zip(&display_pts)
+        .filter(|(_, pts)| !lost_pts.contains(pts))
+        .map(|((_, md5), _)| md5)
+        .collect();
+    let md5s: Vec<_> = decoded.frames.iter().map(|f| f.md5.clone()).collect();
+    assert_eq!(decoded.error, None);
+    assert_eq!(md5s, expected, "the frames not lost, bit-exact");
+    assert_eq!(decoded.warnings.len(), 3, "{:?}", decoded.warnings);
+    for (warning, pts) in decoded.warnings.iter().zip(&lost_pts) {
+        assert!(
+            warning.contains(&format!("pts {}", pts.display())),
+            "{warning}: not the position of the lost frame at {}",
+            pts.display()
+        );
+    }
+    println!(
+        "{clip}: access units {lost:?} lost: {} frames decoded, all bit-exact; {} warnings:",
+        decoded.frames.len(),
+        decoded.warnings.len()
+    );
+    for warning in &decoded.warnings {
+        println!("  {warning}");
+    }
+    // max-errors counts consecutive damaged pictures (GstVideoDecoder's rule): with 0, the
+    // first lost picture is an error.
+    let limited = run("max-errors=0");
+    println!(
+        "with max-errors=0: {} frames, {} warnings, then the error {:?}",
+        limited.frames.len(),
+        limited.warnings.len(),
+        limited.error
+    );
+    let error = limited.error.expect("an error past max-errors=0");
+    assert!(
+        error.contains(&format!("pts {}", lost_pts[0].display())),
+        "{error}: not the first lost frame"
+    );
 }
 
 /// `output-every=3` outputs a third of the pictures (counted in decode order) and

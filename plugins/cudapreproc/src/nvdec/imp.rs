@@ -481,6 +481,41 @@ impl Client<'_> {
     }
 }
 
+impl Client<'_> {
+    /// H.264 and HEVC pictures are displayed in presentation order, one per access unit (bar
+    /// second fields): a pending frame presented before `displayed` that has not been displayed
+    /// by now never will be. The parser found no picture in its data (damaged), so it is counted
+    /// against `max-errors` with its position and dropped now, not held until the end of the
+    /// stream. `false` once past the limit.
+    fn drop_skipped_frames(&mut self, displayed: &gst_video::VideoCodecFrame) -> bool {
+        if !matches!(self.state.codec, Codec::H264 | Codec::Hevc) {
+            return true;
+        }
+        let Some(pts) = displayed.pts() else {
+            return true;
+        };
+        let obj = self.imp.obj();
+        for frame in obj.frames() {
+            let number = frame.system_frame_number();
+            if number == displayed.system_frame_number()
+                || self.second_fields.contains(&number)
+                || frame.pts().is_none_or(|p| p >= pts)
+            {
+                continue;
+            }
+            let counted = self
+                .imp
+                .count_damage("no picture decoded from this frame", Some(&frame));
+            obj.release_frame(frame);
+            if let Err(flow) = counted {
+                self.fail(flow);
+                return false;
+            }
+        }
+        true
+    }
+}
+
 impl ParserClient for Client<'_> {
     fn sequence(&mut self, seq: &SequenceInfo) -> Option<u32> {
         gst::debug!(CAT, imp = self.imp, "sequence {seq:?}");
@@ -548,6 +583,9 @@ impl ParserClient for Client<'_> {
             // Its frame is gone (flushed): nothing to output.
             return true;
         };
+        if !self.drop_skipped_frames(&frame) {
+            return false;
+        }
         gst::log!(
             CAT,
             imp = self.imp,
@@ -583,8 +621,8 @@ impl NvDec {
             .ok_or(gst::FlowError::Flushing)
     }
 
-    /// Counts a damaged picture against `max-errors`: a warning naming the stream position,
-    /// or an error past the limit.
+    /// Counts a damaged picture against `max-errors`: a warning naming the stream position, and
+    /// an error once past the limit.
     fn count_damage(
         &self,
         what: &str,
@@ -602,6 +640,9 @@ impl NvDec {
             ),
             None => "an unknown position".into(),
         };
+        // GstVideoDecoder's error counting only posts the error past the limit; below it the
+        // application would hear nothing, so every damaged picture is also a warning.
+        gst::element_imp_warning!(self, gst::StreamError::Decode, ("{what} at {position}"));
         gst_video::video_decoder_error!(
             self.obj(),
             1,
