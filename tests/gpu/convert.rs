@@ -356,11 +356,7 @@ fn decode_warp_color_tensor_chain_on_the_real_clip() {
     let chain = Stopping(cudapreproc_tests::pipeline(&chain::launch_line(
         "appsink name=sink sync=false",
     )));
-    let sink = chain
-        .by_name("sink")
-        .unwrap()
-        .downcast::<gst_app::AppSink>()
-        .unwrap();
+    let sink = cudapreproc_tests::appsink(&chain);
     chain.set_state(gst::State::Playing).unwrap();
     let mut agreement = Agreement::default();
     while let Some(sample) = sample_or_error(&chain, &sink) {

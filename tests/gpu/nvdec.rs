@@ -592,11 +592,7 @@ fn lost_pictures_are_reported_with_their_position() {
          video/x-h264,stream-format=byte-stream,alignment=au ! appsink name=sink sync=false",
         media_dir().join(clip).display()
     )));
-    let sink = extract
-        .by_name("sink")
-        .unwrap()
-        .downcast::<gst_app::AppSink>()
-        .unwrap();
+    let sink = cudapreproc_tests::appsink(&extract);
     extract.set_state(gst::State::Playing).unwrap();
     let (mut units, mut caps) = (Vec::new(), None);
     while let Some(sample) = cudapreproc_tests::sample_or_error(&extract, &sink) {
@@ -642,11 +638,7 @@ fn lost_pictures_are_reported_with_their_position() {
             src.push_buffer(buffer).unwrap();
         }
         src.end_of_stream().unwrap();
-        let sink = pipeline
-            .by_name("sink")
-            .unwrap()
-            .downcast::<gst_app::AppSink>()
-            .unwrap();
+        let sink = cudapreproc_tests::appsink(&pipeline);
         collect(&pipeline, &sink, clip, false, LIMIT)
     };
 
@@ -819,11 +811,7 @@ fn nvdecsrc_reads_every_container() {
             media_dir().join(clip).display(),
             output_caps(&format)
         )));
-        let sink = pipeline
-            .by_name("sink")
-            .unwrap()
-            .downcast::<gst_app::AppSink>()
-            .unwrap();
+        let sink = cudapreproc_tests::appsink(&pipeline);
         pipeline.set_state(gst::State::Playing).unwrap();
         let mut md5s = Vec::new();
         while let Some(sample) = sink.try_pull_sample(gst::ClockTime::from_seconds(20)) {

@@ -22,11 +22,7 @@ fn reference_frames() -> Vec<Vec<u8>> {
     let pipeline = Stopping(cudapreproc_tests::pipeline(&format!(
         "{SOURCE} ! appsink name=sink sync=false"
     )));
-    let sink = pipeline
-        .by_name("sink")
-        .unwrap()
-        .downcast::<gst_app::AppSink>()
-        .unwrap();
+    let sink = cudapreproc_tests::appsink(&pipeline);
     pipeline.set_state(gst::State::Playing).unwrap();
     let mut frames = Vec::new();
     while let Some(sample) = cudapreproc_tests::sample_or_error(&pipeline, &sink) {

@@ -415,11 +415,7 @@ fn matrix_changes_per_buffer() {
         .unwrap()
         .downcast::<gst_app::AppSrc>()
         .unwrap();
-    let sink = pipeline
-        .by_name("sink")
-        .unwrap()
-        .downcast::<gst_app::AppSink>()
-        .unwrap();
+    let sink = cudapreproc_tests::appsink(&pipeline);
     let warp = pipeline.by_name("warp").unwrap();
     src.set_caps(Some(&in_info.to_caps().unwrap()));
     pipeline.set_state(gst::State::Playing).unwrap();

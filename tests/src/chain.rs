@@ -53,11 +53,7 @@ impl ChainReference {
             "nvdecsrc location={} ! video/x-raw,format=NV12 ! appsink name=sink sync=false",
             clip().display()
         )));
-        let sink = decode
-            .by_name("sink")
-            .unwrap()
-            .downcast::<gst_app::AppSink>()
-            .unwrap();
+        let sink = crate::appsink(&decode);
         decode.set_state(gst::State::Playing).unwrap();
         let mut frames = Vec::new();
         let mut encoding = None;

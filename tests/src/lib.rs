@@ -227,11 +227,7 @@ pub fn run_samples(
         .unwrap()
         .downcast::<gst_app::AppSrc>()
         .unwrap();
-    let sink = pipeline
-        .by_name("sink")
-        .unwrap()
-        .downcast::<gst_app::AppSink>()
-        .unwrap();
+    let sink = appsink(&pipeline);
     src.set_caps(Some(in_caps));
     pipeline.set_state(gst::State::Playing).unwrap();
     for (i, frame) in frames.iter().enumerate() {
@@ -326,4 +322,13 @@ pub fn media_dir() -> std::path::PathBuf {
         dir.display()
     );
     dir
+}
+
+/// The appsink named `sink` in `pipeline`.
+pub fn appsink(pipeline: &gst::Pipeline) -> gst_app::AppSink {
+    pipeline
+        .by_name("sink")
+        .expect("an element named sink")
+        .downcast::<gst_app::AppSink>()
+        .expect("sink is an appsink")
 }
