@@ -202,6 +202,43 @@ fn tensorsink_registration_and_properties() {
         .map(|v| v.get::<u64>().unwrap())
         .collect();
     assert_eq!(indices, [3, 1, 4]);
+    // Negative numbers and non-numbers are refused, when parsed or when set: the value stays
+    // as it was.
+    for invalid in ["<3, -1>", "<1.5>", "<\"two\">"] {
+        let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            sink.set_property_from_str("frame-indices", invalid)
+        }));
+        let kept: Vec<u64> = sink
+            .property::<gst::Array>("frame-indices")
+            .iter()
+            .map(|v| v.get::<u64>().unwrap())
+            .collect();
+        assert_eq!(kept, [3, 1, 4], "after {invalid}");
+    }
+    // The same from an application building the array itself: other types, or a number past
+    // any frame's.
+    for invalid in [
+        (-2i32).to_send_value(),
+        "two".to_send_value(),
+        u64::MAX.to_send_value(),
+    ] {
+        let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            sink.set_property("frame-indices", gst::Array::new([invalid.clone()]))
+        }));
+        let kept: Vec<u64> = sink
+            .property::<gst::Array>("frame-indices")
+            .iter()
+            .map(|v| v.get::<u64>().unwrap())
+            .collect();
+        assert_eq!(kept, [3, 1, 4], "after {invalid:?}");
+    }
+    sink.set_property("frame-indices", gst::Array::new([7u64.to_send_value()]));
+    let set: Vec<u64> = sink
+        .property::<gst::Array>("frame-indices")
+        .iter()
+        .map(|v| v.get::<u64>().unwrap())
+        .collect();
+    assert_eq!(set, [7]);
     let zero = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         sink.set_property("batch-size", 0u32)
     }));

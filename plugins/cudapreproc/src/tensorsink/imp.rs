@@ -202,6 +202,10 @@ fn ready_for_reading(
     Ok((addr, ReadyEvent::new(event)))
 }
 
+/// The largest frame number `frame-indices` takes: a launch line's "-1" would otherwise reach
+/// the uint64 elements as 2^64 - 1 and select nothing, silently.
+const MAX_FRAME_NUMBER: u64 = i64::MAX as u64;
+
 fn array_u64(values: &[u64]) -> gst::Array {
     gst::Array::new(values.iter().map(|v| v.to_send_value()))
 }
@@ -532,6 +536,7 @@ impl ObjectImpl for TensorSink {
                         &glib::ParamSpecUInt64::builder("index")
                             .nick("Index")
                             .blurb("Frame number")
+                            .maximum(MAX_FRAME_NUMBER)
                             .build(),
                     )
                     .mutable_ready()
@@ -589,14 +594,11 @@ impl ObjectImpl for TensorSink {
             "batch-size" => settings.batch_size = value.get().expect("type checked upstream"),
             "frame-stride" => settings.frame_stride = value.get().expect("type checked upstream"),
             "frame-indices" => {
+                // GLib has checked each element against the element spec: a frame number.
                 let array = value.get::<gst::Array>().expect("type checked upstream");
                 settings.frame_indices = array
                     .iter()
-                    .filter_map(|v| {
-                        v.get::<u64>()
-                            .ok()
-                            .or_else(|| v.get::<i32>().ok().and_then(|i| u64::try_from(i).ok()))
-                    })
+                    .map(|v| v.get::<u64>().expect("type checked upstream"))
                     .collect();
             }
             _ => unimplemented!(),
