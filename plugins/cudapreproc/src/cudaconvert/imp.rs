@@ -531,61 +531,43 @@ impl BaseTransformImpl for CudaConvert {
             (Some(i), Some(o)) => (i, o),
             _ => return Err(gst::loggable_error!(CAT, "empty caps")),
         };
-        let tensor_shape =
-            |s: &gst::StructureRef| -> Result<(TensorShape, DType), gst::LoggableError> {
-                let dims = s.get::<&str>("dimensions").map_err(|_| {
-                    gst::loggable_error!(CAT, "tensor caps without dimensions: {s}")
-                })?;
-                let shape = TensorShape::from_nnstreamer_dims(dims, settings.layout())
-                    .map_err(|e| gst::loggable_error!(CAT, "{e}"))?;
-                let types = s.get::<&str>("types").unwrap_or_default();
-                let dtype = DType::from_name(types).ok_or_else(|| {
-                    gst::loggable_error!(CAT, "unsupported tensor type '{types}'")
-                })?;
-                Ok((shape, dtype))
+        // One side is video, the other the tensor, in either direction.
+        let (video_caps, video_side, tensor_s, to_tensor) =
+            match (is_tensor(in_s), is_tensor(out_s)) {
+                (false, true) => (incaps, "input", out_s, true),
+                (true, false) => (outcaps, "output", in_s, false),
+                _ => {
+                    return Err(gst::loggable_error!(
+                        CAT,
+                        "cudaconvert converts between video and tensors, not {incaps} to {outcaps}"
+                    ))
+                }
             };
-        let negotiated = match (is_tensor(in_s), is_tensor(out_s)) {
-            (false, true) => {
-                let video = gst_video::VideoInfo::from_caps(incaps)
-                    .map_err(|_| gst::loggable_error!(CAT, "invalid input caps {incaps}"))?;
-                let (shape, dtype) = tensor_shape(out_s)?;
-                let channel_components = settings.channel_components(shape.channels);
-                let conversion = TensorConversion {
-                    shape,
-                    dtype,
-                    normalization: settings.normalization(&channel_components),
-                    channel_components,
-                };
-                gst::info!(CAT, imp = self, "{} -> {conversion:?}", video.format());
-                Negotiated {
-                    video,
-                    mode: Mode::ToTensor(conversion),
-                }
-            }
-            (true, false) => {
-                let video = gst_video::VideoInfo::from_caps(outcaps)
-                    .map_err(|_| gst::loggable_error!(CAT, "invalid output caps {outcaps}"))?;
-                let (shape, dtype) = tensor_shape(in_s)?;
-                let channel_components = settings.channel_components(shape.channels);
-                let conversion = TensorConversion {
-                    shape,
-                    dtype,
-                    normalization: settings.normalization(&channel_components),
-                    channel_components,
-                };
-                gst::info!(CAT, imp = self, "{conversion:?} -> {}", video.format());
-                Negotiated {
-                    video,
-                    mode: Mode::ToVideo(conversion),
-                }
-            }
-            _ => {
-                return Err(gst::loggable_error!(
-                    CAT,
-                    "cudaconvert converts between video and tensors, not {incaps} to {outcaps}"
-                ))
-            }
+        let video = gst_video::VideoInfo::from_caps(video_caps)
+            .map_err(|_| gst::loggable_error!(CAT, "invalid {video_side} caps {video_caps}"))?;
+        let dims = tensor_s
+            .get::<&str>("dimensions")
+            .map_err(|_| gst::loggable_error!(CAT, "tensor caps without dimensions: {tensor_s}"))?;
+        let shape = TensorShape::from_nnstreamer_dims(dims, settings.layout())
+            .map_err(|e| gst::loggable_error!(CAT, "{e}"))?;
+        let types = tensor_s.get::<&str>("types").unwrap_or_default();
+        let dtype = DType::from_name(types)
+            .ok_or_else(|| gst::loggable_error!(CAT, "unsupported tensor type '{types}'"))?;
+        let channel_components = settings.channel_components(shape.channels);
+        let conversion = TensorConversion {
+            shape,
+            dtype,
+            normalization: settings.normalization(&channel_components),
+            channel_components,
         };
+        let mode = if to_tensor {
+            gst::info!(CAT, imp = self, "{} -> {conversion:?}", video.format());
+            Mode::ToTensor(conversion)
+        } else {
+            gst::info!(CAT, imp = self, "{conversion:?} -> {}", video.format());
+            Mode::ToVideo(conversion)
+        };
+        let negotiated = Negotiated { video, mode };
         let mut state = self.state.lock().unwrap();
         let state = state
             .as_mut()

@@ -503,11 +503,7 @@ impl Client<'_> {
             {
                 continue;
             }
-            let counted = self
-                .imp
-                .count_damage("no picture decoded from this frame", Some(&frame));
-            obj.release_frame(frame);
-            if let Err(flow) = counted {
+            if let Err(flow) = self.imp.release_lost_frame(frame) {
                 self.fail(flow);
                 return false;
             }
@@ -709,11 +705,22 @@ impl NvDec {
         let mut result = result;
         for frame in self.obj().frames() {
             if result.is_ok() {
-                result = self.count_damage("no picture decoded from this frame", Some(&frame));
+                result = self.release_lost_frame(frame);
+            } else {
+                self.obj().release_frame(frame);
             }
-            self.obj().release_frame(frame);
         }
         result
+    }
+
+    /// Releases a frame in which the parser found no picture, counting it as damage.
+    fn release_lost_frame(
+        &self,
+        frame: gst_video::VideoCodecFrame,
+    ) -> Result<gst::FlowSuccess, gst::FlowError> {
+        let counted = self.count_damage("no picture decoded from this frame", Some(&frame));
+        self.obj().release_frame(frame);
+        counted
     }
 }
 
