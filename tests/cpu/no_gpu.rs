@@ -26,7 +26,7 @@ fn pipeline_start_names_what_is_missing() {
             ));
             let error = cudapreproc_tests::run_to_end(&pipeline).expect("start must fail");
             assert!(
-                error.contains(&format!("no CUDA device with id {id}")),
+                error.contains(&format!("CUDA device {id} does not exist")),
                 "{error}"
             );
         }
@@ -41,6 +41,11 @@ fn no_driver_message_is_specific() {
     let text = cuda::CudaError::NoDevice { id: 3, count: 1 }.to_string();
     assert_eq!(
         text,
-        "no CUDA device with id 3: the driver reports 1 device(s)"
+        "CUDA device 3 does not exist: this machine has 1 CUDA device"
+    );
+    let text = cuda::CudaError::NoDevice { id: 2, count: 0 }.to_string();
+    assert_eq!(
+        text,
+        "CUDA device 2 does not exist: this machine has 0 CUDA devices"
     );
 }

@@ -8,18 +8,14 @@ use gst_video::prelude::*;
 use gstcudapreproc::colorspace::matrix::ypbpr_to_rgb;
 use gstcudapreproc::colorspace::reference::{compare, convert, Image};
 use gstcudapreproc::colorspace::{Encoding, Matrix, PixelFormat, Range};
-use gstcudapreproc::cuda::{self, Device};
+use gstcudapreproc::cuda;
 
 use cudapreproc_tests::{
-    buffer_to_image, encoding_of, image_to_buffer, init, run_frames, sample_or_error, video_info,
+    buffer_to_image, encoding_of, image_to_buffer, run_frames, sample_or_error, video_info,
     Stopping,
 };
 
-/// Keeps device 0's primary context alive across pipelines (re-creating it costs ~0.1 s each).
-fn device() -> Arc<Device> {
-    init();
-    Device::open(0).unwrap_or_else(|e| panic!("GPU tests need a CUDA device: {e}"))
-}
+use crate::device;
 
 const COLORIMETRIES: [(Matrix, Range); 8] = [
     (Matrix::Bt601, Range::Limited),
@@ -557,7 +553,8 @@ fn device_memory_is_flat_over_10000_frames() {
         let count = count.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
         if count.is_multiple_of(1000) {
             let (free, total) = probe_device.memory_info().unwrap();
-            let (buffers, bytes) = cuda::live_device_allocations();
+            let live = cuda::live_resources();
+            let (buffers, bytes) = (live.device_buffers, live.device_bytes);
             probe_samples
                 .lock()
                 .unwrap()
@@ -625,7 +622,7 @@ fn missing_device_is_reported() {
     ));
     let error = cudapreproc_tests::run_to_end(&pipeline).expect("must fail");
     assert!(
-        error.contains(&format!("no CUDA device with id {count}")),
+        error.contains(&format!("CUDA device {count} does not exist")),
         "{error}"
     );
 }

@@ -4,6 +4,21 @@
 
 mod convert;
 mod cvtcolor;
+mod interop;
+mod multigpu;
 mod nvdec;
+mod robustness;
+mod stress;
 mod tensorsink;
 mod warp;
+
+use std::sync::Arc;
+
+use gstcudapreproc::cuda::Device;
+
+/// Device 0, kept open by the caller so its primary context lives across pipelines (re-creating
+/// it costs ~0.1 s each).
+fn device() -> Arc<Device> {
+    cudapreproc_tests::init();
+    Device::open(0).unwrap_or_else(|e| panic!("GPU tests need a CUDA device: {e}"))
+}

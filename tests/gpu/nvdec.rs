@@ -4,7 +4,6 @@
 
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use gst::prelude::*;
@@ -13,10 +12,7 @@ use gstcudapreproc::cuvid::{self, ChromaFormat, Codec};
 
 use cudapreproc_tests::{frame_md5, init, media_dir, tight_planes, Stopping};
 
-fn device() -> Arc<Device> {
-    init();
-    Device::open(0).unwrap_or_else(|e| panic!("GPU tests need a CUDA device: {e}"))
-}
+use crate::device;
 
 /// The real clip bundled with the project (copied next to the test clips, with its reference).
 fn real_clip() -> PathBuf {
@@ -51,7 +47,7 @@ fn manifest() -> Vec<Clip> {
 }
 
 /// The reference frames of a clip, in display order: (WIDTHxHEIGHT, md5).
-fn references(name: &str) -> Vec<(String, String)> {
+pub(crate) fn references(name: &str) -> Vec<(String, String)> {
     let stem = Path::new(name).file_stem().unwrap().to_string_lossy();
     let path = media_dir().join(format!("{stem}.md5"));
     std::fs::read_to_string(&path)
@@ -78,7 +74,7 @@ fn codec_of(name: &str) -> Codec {
     }
 }
 
-fn supported(device: &Device, codec: Codec) -> bool {
+pub(crate) fn supported(device: &Device, codec: Codec) -> bool {
     codec == Codec::Jpeg
         || cuvid::decoder_caps(device, codec, ChromaFormat::Yuv420, 8)
             .unwrap()
@@ -86,24 +82,28 @@ fn supported(device: &Device, codec: Codec) -> bool {
 }
 
 /// One decoded frame.
-struct Frame {
-    size: String,
-    md5: String,
-    pts: Option<gst::ClockTime>,
+pub(crate) struct Frame {
+    pub(crate) size: String,
+    pub(crate) md5: String,
+    pub(crate) pts: Option<gst::ClockTime>,
     /// Position in the stream (what a seek asks for).
-    stream_time: Option<gst::ClockTime>,
-    planes: Option<Vec<Vec<u8>>>,
+    pub(crate) stream_time: Option<gst::ClockTime>,
+    pub(crate) planes: Option<Vec<Vec<u8>>>,
 }
 
 /// What decoding a file gave.
-struct Decoded {
-    frames: Vec<Frame>,
-    warnings: Vec<String>,
-    error: Option<String>,
+pub(crate) struct Decoded {
+    pub(crate) frames: Vec<Frame>,
+    pub(crate) warnings: Vec<String>,
+    pub(crate) error: Option<String>,
 }
 
 /// A pipeline `filesrc ! parsebin ! nvdec PROPS ! CAPS ! appsink`, other streams to fakesinks.
-fn decode_pipeline(path: &Path, props: &str, caps: &str) -> (Stopping, gst_app::AppSink) {
+pub(crate) fn decode_pipeline(
+    path: &Path,
+    props: &str,
+    caps: &str,
+) -> (Stopping, gst_app::AppSink) {
     init();
     let pipeline = gst::Pipeline::new();
     let src = gst::ElementFactory::make("filesrc")
@@ -144,7 +144,13 @@ fn decode_pipeline(path: &Path, props: &str, caps: &str) -> (Stopping, gst_app::
 }
 
 /// Decodes `path` to the end (or to the first error), `limit` at most.
-fn decode(path: &Path, props: &str, caps: &str, keep_planes: bool, limit: Duration) -> Decoded {
+pub(crate) fn decode(
+    path: &Path,
+    props: &str,
+    caps: &str,
+    keep_planes: bool,
+    limit: Duration,
+) -> Decoded {
     let (pipeline, sink) = decode_pipeline(path, props, caps);
     collect(
         &pipeline,
@@ -208,16 +214,16 @@ fn collect(
 }
 
 /// Stream time of the sample's buffer, from its segment.
-fn stream_time(sample: &gst::Sample) -> Option<gst::ClockTime> {
+pub(crate) fn stream_time(sample: &gst::Sample) -> Option<gst::ClockTime> {
     let segment = sample.segment()?.downcast_ref::<gst::ClockTime>()?.clone();
     segment.to_stream_time(sample.buffer()?.pts()?)
 }
 
-fn output_caps(format: &str) -> String {
+pub(crate) fn output_caps(format: &str) -> String {
     format!("video/x-raw,format={format}")
 }
 
-const LIMIT: Duration = Duration::from_secs(60);
+pub(crate) const LIMIT: Duration = Duration::from_secs(60);
 
 /// MD5 of 16-bit little-endian planes with every sample shifted down by `bits`, as libavcodec's
 /// low-bit formats hold them; a sample with any of those low bits set (which the shift would
@@ -764,7 +770,12 @@ fn memory_flat_over_20_loops() {
             Some(_) => frames += 1,
             None if sink.is_eos() => {
                 let (free, total) = device.memory_info().unwrap();
-                samples.push((frames, total - free, cuda::live_device_allocations()));
+                let live = cuda::live_resources();
+                samples.push((
+                    frames,
+                    total - free,
+                    (live.device_buffers, live.device_bytes),
+                ));
                 pipeline
                     .seek_simple(gst::SeekFlags::FLUSH, gst::ClockTime::ZERO)
                     .unwrap();
@@ -795,8 +806,8 @@ fn memory_flat_over_20_loops() {
     // The output pool allocates on demand, up to its bound (2 + 6 buffers in front of an
     // appsink): its count may step up whenever the sink happens to hold one more frame at a seek,
     // never past the bound. Device memory outside the plugin's allocations does not move.
-    const POOL_BOUND: usize = 8;
-    let outside = |(_, used, (_, bytes)): &(usize, usize, (usize, i64))| *used as i64 - *bytes;
+    const POOL_BOUND: i64 = 8;
+    let outside = |(_, used, (_, bytes)): &(usize, usize, (i64, i64))| *used as i64 - *bytes;
     let outside10 = outside(&samples[9]);
     for (i, sample) in samples.iter().enumerate() {
         let (buffers, _) = sample.2;

@@ -2,7 +2,6 @@
 //! device/host allocations, as safe types. Every driver call is checked and named.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicI64, AtomicUsize, Ordering};
 use std::sync::{Arc, LazyLock, Mutex, OnceLock, Weak};
 
 use cudarc::driver::{
@@ -12,6 +11,7 @@ use cudarc::driver::{
 
 use super::error::{Check, CudaError};
 use super::kernels;
+use super::live::{Resource, Tracked};
 
 /// Whether `libcuda.so.1` can be loaded. cudarc panics on first use when it cannot, so this is
 /// checked before any other driver call.
@@ -37,6 +37,7 @@ pub struct Device {
     name: String,
     modules: Mutex<HashMap<&'static str, Arc<CudaModule>>>,
     functions: Mutex<HashMap<&'static str, CudaFunction>>,
+    _live: Tracked,
 }
 
 static DEVICES: LazyLock<Mutex<HashMap<usize, Weak<Device>>>> =
@@ -63,6 +64,7 @@ impl Device {
             name,
             modules: Mutex::new(HashMap::new()),
             functions: Mutex::new(HashMap::new()),
+            _live: Tracked::new(Resource::Device, 0),
         });
         devices.insert(id as usize, Arc::downgrade(&device));
         Ok(device)
@@ -150,12 +152,16 @@ impl Device {
         Ok(Stream {
             inner,
             device: self.clone(),
+            _live: Tracked::new(Resource::Stream, 0),
         })
     }
 
     pub fn new_event(&self) -> Result<Event, CudaError> {
         let inner = self.ctx.new_event(None).check("cuEventCreate")?;
-        Ok(Event { inner })
+        Ok(Event {
+            inner,
+            _live: Tracked::new(Resource::Event, 0),
+        })
     }
 
     /// A kernel entry point, loading its module on first use.
@@ -198,6 +204,7 @@ impl std::fmt::Debug for Device {
 pub struct Stream {
     inner: Arc<CudaStream>,
     device: Arc<Device>,
+    _live: Tracked,
 }
 
 impl Stream {
@@ -257,6 +264,7 @@ impl std::fmt::Debug for Stream {
 /// A CUDA event without timing, for ordering streams.
 pub struct Event {
     inner: CudaEvent,
+    _live: Tracked,
 }
 
 impl Event {
@@ -311,23 +319,12 @@ impl Timer {
     }
 }
 
-static LIVE_DEVICE_BUFFERS: AtomicUsize = AtomicUsize::new(0);
-static LIVE_DEVICE_BYTES: AtomicI64 = AtomicI64::new(0);
-
-/// (buffers, bytes) of device memory this process currently holds through [`DeviceBuffer`]:
-/// the plugin's own count, to check that nothing leaks or grows.
-pub fn live_device_allocations() -> (usize, i64) {
-    (
-        LIVE_DEVICE_BUFFERS.load(Ordering::Relaxed),
-        LIVE_DEVICE_BYTES.load(Ordering::Relaxed),
-    )
-}
-
 /// One device allocation, freed on drop.
 pub struct DeviceBuffer {
     device: Arc<Device>,
     addr: sys::CUdeviceptr,
     size: usize,
+    _live: Tracked,
 }
 
 impl DeviceBuffer {
@@ -335,12 +332,11 @@ impl DeviceBuffer {
         device.bind()?;
         // SAFETY: plain allocation of `size` bytes (at least 256-byte aligned) in the bound context.
         let addr = unsafe { result::malloc_sync(size.max(1)) }.check("cuMemAlloc")?;
-        LIVE_DEVICE_BUFFERS.fetch_add(1, Ordering::Relaxed);
-        LIVE_DEVICE_BYTES.fetch_add(size as i64, Ordering::Relaxed);
         Ok(DeviceBuffer {
             device: device.clone(),
             addr,
             size,
+            _live: Tracked::new(Resource::DeviceBuffer, size),
         })
     }
 
@@ -365,8 +361,6 @@ impl Drop for DeviceBuffer {
             // SAFETY: `addr` came from cuMemAlloc and is freed once.
             let _ = unsafe { result::free_sync(self.addr) };
         }
-        LIVE_DEVICE_BUFFERS.fetch_sub(1, Ordering::Relaxed);
-        LIVE_DEVICE_BYTES.fetch_sub(self.size as i64, Ordering::Relaxed);
     }
 }
 
@@ -380,6 +374,7 @@ impl std::fmt::Debug for DeviceBuffer {
 pub struct PinnedBuffer {
     device: Arc<Device>,
     ptr: *mut u8,
+    _live: Tracked,
 }
 
 // SAFETY: the buffer is plain bytes owned by this value; access goes through &/&mut self.
@@ -394,6 +389,7 @@ impl PinnedBuffer {
         Ok(PinnedBuffer {
             device: device.clone(),
             ptr: ptr.cast(),
+            _live: Tracked::new(Resource::PinnedBuffer, size),
         })
     }
 

@@ -31,7 +31,8 @@ impl std::fmt::Display for CudaError {
             ),
             CudaError::NoDevice { id, count } => write!(
                 f,
-                "no CUDA device with id {id}: the driver reports {count} device(s)"
+                "CUDA device {id} does not exist: this machine has {count} CUDA device{}",
+                if *count == 1 { "" } else { "s" }
             ),
             CudaError::Driver { call, code } => {
                 let err = DriverError(*code);

@@ -8,6 +8,7 @@ mod error;
 pub mod filter;
 pub mod frame;
 pub mod kernels;
+mod live;
 mod memory;
 pub mod nvrtc;
 mod pool;
@@ -16,11 +17,13 @@ pub mod warp;
 
 pub use colorconvert::ColorConversion;
 pub use device::{
-    copy_2d, copy_device, device_count, driver_available, event_synchronize,
-    live_device_allocations, Device, DeviceBuffer, Event, Place, Stream, Timer,
+    copy_2d, copy_device, device_count, driver_available, event_synchronize, Device, DeviceBuffer,
+    Event, Place, Stream, Timer,
 };
 pub use error::CudaError;
 pub use kernels::Surface;
+pub use live::{live_resources, LiveResources};
+pub(crate) use live::{Resource, Tracked};
 pub use memory::{
     device_memory, CudaAllocator, CudaMapping, DeviceMemory, MAP_CUDA, MEMORY_TYPE,
     UPSTREAM_MEMORY_TYPE,

@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use cudarc::driver::sys::CUresult;
 
-use crate::cuda::{CudaError, Device, Stream};
+use crate::cuda::{CudaError, Device, Resource, Stream, Tracked};
 use ffi::Nvcuvid;
 
 fn library() -> Result<&'static Nvcuvid, CudaError> {
@@ -396,6 +396,7 @@ unsafe extern "C" fn on_display(user: *mut c_void, info: *mut ffi::CUVIDPARSERDI
 pub struct Parser {
     handle: ffi::CUvideoparser,
     slot: Box<ClientSlot>,
+    _live: Tracked,
 }
 
 // SAFETY: the parser is used by one thread at a time (&mut self); its slot is only read from
@@ -433,7 +434,11 @@ impl Parser {
         check("cuvidCreateVideoParser", unsafe {
             (lib.cuvidCreateVideoParser)(&mut handle, &mut params)
         })?;
-        Ok(Parser { handle, slot })
+        Ok(Parser {
+            handle,
+            slot,
+            _live: Tracked::new(Resource::Parser, 0),
+        })
     }
 
     fn feed(
@@ -559,6 +564,7 @@ pub struct Decoder {
     handle: ffi::CUvideodecoder,
     device: Arc<Device>,
     config: DecoderConfig,
+    _live: Tracked,
 }
 
 // SAFETY: the decoder handle may be used from any thread with its context bound (done before
@@ -609,6 +615,7 @@ impl Decoder {
             handle,
             device: device.clone(),
             config,
+            _live: Tracked::new(Resource::Decoder, 0),
         })
     }
 
@@ -668,6 +675,7 @@ impl Decoder {
                 &mut params,
             )
         })?;
+        Resource::MappedFrame.acquired(0);
         let (_, height) = self.config.output_size();
         Ok(MappedFrame {
             addr,
@@ -684,7 +692,9 @@ impl Decoder {
         // SAFETY: the address came from cuvidMapVideoFrame64 on this decoder.
         check("cuvidUnmapVideoFrame", unsafe {
             (lib.cuvidUnmapVideoFrame64)(self.handle, frame.addr)
-        })
+        })?;
+        Resource::MappedFrame.released(0);
+        Ok(())
     }
 }
 

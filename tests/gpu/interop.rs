@@ -1,0 +1,197 @@
+//! With gst-plugins-bad's `nvcodec` elements (GStreamer 1.22 on the GPU host): their CUDA memory
+//! into ours, ours into theirs, and which `cudaconvert` a pipeline gets when both plugins are
+//! visible. Each result is compared with the same work done by our elements alone.
+
+use std::process::Command;
+
+use gst::prelude::*;
+
+use cudapreproc_tests::{appsink, frame_md5, media_dir, Stopping};
+
+use crate::device;
+use crate::nvdec::references;
+
+/// The MD5 of every frame an `appsink name=sink` at the end of `description` receives.
+fn frame_md5s(description: &str) -> Vec<String> {
+    let pipeline = Stopping(cudapreproc_tests::pipeline(description));
+    let sink = appsink(&pipeline);
+    pipeline.set_state(gst::State::Playing).unwrap();
+    let mut md5s = Vec::new();
+    while let Some(sample) = sink.try_pull_sample(gst::ClockTime::from_seconds(20)) {
+        let info = gst_video::VideoInfo::from_caps(sample.caps().unwrap()).unwrap();
+        md5s.push(frame_md5(sample.buffer().unwrap(), &info));
+    }
+    let error = pipeline
+        .bus()
+        .unwrap()
+        .pop_filtered(&[gst::MessageType::Error]);
+    assert!(error.is_none(), "{description}: {error:?}");
+    assert!(sink.is_eos(), "{description}: no EOS");
+    md5s
+}
+
+fn upstream(factory: &str) {
+    assert!(
+        gst::ElementFactory::find(factory).is_some(),
+        "gst-plugins-bad's nvcodec element {factory} must be available on the GPU host"
+    );
+}
+
+/// `nvh264dec ! cudacvtcolor`: upstream's decoder hands its CUDA memory to our converter. The
+/// NV12 frames we download from it are libavcodec's, and its RGBA is what `nvdec ! cudacvtcolor`
+/// makes.
+#[test]
+fn nvh264dec_into_cudacvtcolor() {
+    let _device = device();
+    upstream("nvh264dec");
+    let clip = "h264_bframes_720p.mp4";
+    let source = format!(
+        "filesrc location={} ! qtdemux ! h264parse",
+        media_dir().join(clip).display()
+    );
+    let theirs_nv12 = frame_md5s(&format!(
+        "{source} ! nvh264dec ! video/x-raw(memory:CUDAMemory) ! cudacvtcolor ! \
+         video/x-raw,format=NV12 ! appsink name=sink sync=false"
+    ));
+    let expected: Vec<_> = references(clip).into_iter().map(|(_, m)| m).collect();
+    assert_eq!(theirs_nv12, expected, "nvh264dec ! cudacvtcolor, NV12");
+    let theirs = frame_md5s(&format!(
+        "{source} ! nvh264dec ! video/x-raw(memory:CUDAMemory) ! cudacvtcolor ! \
+         video/x-raw,format=RGBA ! appsink name=sink sync=false"
+    ));
+    let ours = frame_md5s(&format!(
+        "{source} ! nvdec ! video/x-raw(memory:CUDAMemory) ! cudacvtcolor ! \
+         video/x-raw,format=RGBA ! appsink name=sink sync=false"
+    ));
+    assert_eq!(theirs.len(), expected.len());
+    assert_eq!(
+        theirs, ours,
+        "nvh264dec ! cudacvtcolor against nvdec ! cudacvtcolor, RGBA"
+    );
+    println!(
+        "nvh264dec ! cudacvtcolor: {} frames; NV12 equal to libavcodec's, RGBA equal to nvdec ! \
+         cudacvtcolor's",
+        theirs.len()
+    );
+}
+
+/// `cudacvtcolor ! cudadownload`: upstream's download element reads our CUDA memory (through a
+/// plain map, which gives a host copy) and gets the bytes our own download gives.
+#[test]
+fn cudacvtcolor_into_cudadownload() {
+    let _device = device();
+    upstream("cudadownload");
+    let source = "videotestsrc num-buffers=20 pattern=ball ! \
+                  video/x-raw,format=NV12,width=640,height=480 ! cudacvtcolor ! \
+                  video/x-raw(memory:CUDAMemory),format=RGBA";
+    let theirs = frame_md5s(&format!(
+        "{source} ! cudadownload ! video/x-raw,format=RGBA ! appsink name=sink sync=false"
+    ));
+    let ours = frame_md5s(&format!(
+        "{source} ! cudacvtcolor ! video/x-raw,format=RGBA ! appsink name=sink sync=false"
+    ));
+    assert_eq!(theirs.len(), 20);
+    assert_eq!(theirs, ours, "cudadownload against our own download");
+    println!("cudacvtcolor ! cudadownload: 20 frames equal to our own download's");
+}
+
+/// `cudaupload ! cudawarpaffine`: upstream's CUDA memory into our warp equals system memory
+/// into it.
+#[test]
+fn cudaupload_into_cudawarpaffine() {
+    let _device = device();
+    upstream("cudaupload");
+    let source = "videotestsrc num-buffers=20 pattern=smpte ! \
+                  video/x-raw,format=RGBA,width=640,height=480";
+    let warp = "cudawarpaffine width=224 height=224 rotation=10 ! video/x-raw,format=RGBA ! \
+                appsink name=sink sync=false";
+    let theirs = frame_md5s(&format!("{source} ! cudaupload ! {warp}"));
+    let ours = frame_md5s(&format!("{source} ! {warp}"));
+    assert_eq!(theirs.len(), 20);
+    assert_eq!(
+        theirs, ours,
+        "cudaupload ! cudawarpaffine against system memory input"
+    );
+    println!("cudaupload ! cudawarpaffine: 20 frames equal to system memory input's");
+}
+
+/// Which plugin a `gst-inspect-1.0 NAME` sees, in a fresh registry, with upstream's NVRTC-based
+/// elements enabled (`GST_CUDA_NVRTC_LIBNAME`) or not.
+fn inspect_plugin(name: &str, nvrtc: bool) -> String {
+    let registry = std::env::temp_dir().join(format!("cudapreproc-interop-{nvrtc}.bin"));
+    let _ = std::fs::remove_file(&registry);
+    let mut command = Command::new("gst-inspect-1.0");
+    command.arg(name).env("GST_REGISTRY_1_0", &registry);
+    if nvrtc {
+        command.env(
+            "GST_CUDA_NVRTC_LIBNAME",
+            "/usr/local/cuda/targets/x86_64-linux/lib/libnvrtc.so.13",
+        );
+    } else {
+        command.env_remove("GST_CUDA_NVRTC_LIBNAME");
+    }
+    let out = command.output().expect("gst-inspect-1.0 on PATH");
+    let text = String::from_utf8_lossy(&out.stdout);
+    text.lines()
+        .skip_while(|l| !l.starts_with("Plugin Details:"))
+        .find_map(|l| l.trim().strip_prefix("Name"))
+        .map(|n| n.trim().to_string())
+        .unwrap_or_else(|| format!("none ({})", String::from_utf8_lossy(&out.stderr).trim()))
+}
+
+/// Both plugins visible: what `cudaconvert` reaches on a gst-launch line (our plugin through
+/// `GST_PLUGIN_PATH`), with and without upstream's NVRTC elements; `cudatensorconvert` is ours
+/// either way and converts correctly in this process, where upstream's `cudaconvert` is
+/// registered too.
+#[test]
+fn cudaconvert_with_upstream_in_the_registry() {
+    let _device = device();
+    let mut seen = Vec::new();
+    for nvrtc in [false, true] {
+        let convert = inspect_plugin("cudaconvert", nvrtc);
+        let tensor = inspect_plugin("cudatensorconvert", nvrtc);
+        let upstream_scale = inspect_plugin("cudascale", nvrtc);
+        println!(
+            "gst-inspect-1.0 with GST_CUDA_NVRTC_LIBNAME {}: cudaconvert -> {convert}, \
+             cudatensorconvert -> {tensor}, cudascale -> {upstream_scale}",
+            if nvrtc { "set" } else { "unset" }
+        );
+        assert_eq!(tensor, "cudapreproc");
+        seen.push((nvrtc, convert, upstream_scale));
+    }
+    // Without NVRTC upstream registers no converter: the name is ours.
+    assert_eq!(seen[0].1, "cudapreproc");
+    // With it upstream's converters exist too (cudascale proves it); which `cudaconvert` a
+    // launch line then gets is printed above and documented in the README.
+    assert_eq!(
+        seen[1].2, "nvcodec",
+        "upstream's NVRTC elements did not register"
+    );
+
+    // In this process (our plugin registered statically), our tensor converter by its own name.
+    let reference: Vec<u8> = (0..64 * 48).flat_map(|i| [i as u8, 7, 200, 255]).collect();
+    let pipeline = Stopping(cudapreproc_tests::pipeline(
+        "appsrc name=src format=time caps=video/x-raw,format=RGBA,width=64,height=48,\
+         framerate=30/1 ! cudatensorconvert dtype=uint8 layout=nhwc channel-order=rgba ! \
+         appsink name=sink sync=false",
+    ));
+    let src = pipeline
+        .by_name("src")
+        .unwrap()
+        .downcast::<gst_app::AppSrc>()
+        .unwrap();
+    let sink = appsink(&pipeline);
+    pipeline.set_state(gst::State::Playing).unwrap();
+    let mut buffer = gst::Buffer::from_mut_slice(reference.clone());
+    buffer.make_mut().set_pts(gst::ClockTime::ZERO);
+    src.push_buffer(buffer).unwrap();
+    src.end_of_stream().unwrap();
+    let sample = sink.pull_sample().unwrap();
+    let map = sample.buffer().unwrap().map_readable().unwrap();
+    assert_eq!(
+        &map[..],
+        &reference[..],
+        "cudatensorconvert uint8 NHWC RGBA"
+    );
+    println!("cudatensorconvert in this process: uint8 NHWC tensor equal to its RGBA input");
+}

@@ -1,0 +1,469 @@
+//! Hostile input: the corpus of broken files `scripts/make-bad-media` makes, decoded through the
+//! whole chain in one process, each followed by a good file that must still decode exactly; and
+//! frames whose size does not match their caps, which every element must refuse.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use gst::prelude::*;
+use gstcudapreproc::cuda::{self, LiveResources};
+
+use cudapreproc_tests::{appsink, chain, frame_md5, media_dir, Stopping};
+
+use crate::device;
+use crate::nvdec::{decode, output_caps, references, LIMIT};
+
+/// Longest a broken file may take to end (the clips are at most a few hundred frames).
+const FILE_LIMIT: Duration = Duration::from_secs(20);
+
+/// The folder `scripts/make-bad-media` filled (`CUDAPREPROC_BAD_MEDIA`, or `.gpu/media/bad`).
+fn corpus_dir() -> PathBuf {
+    let dir = std::env::var_os("CUDAPREPROC_BAD_MEDIA")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(".gpu/media/bad"));
+    assert!(
+        dir.join("manifest.tsv").exists(),
+        "no bad-input corpus in {} (scripts/make-bad-media makes it)",
+        dir.display()
+    );
+    dir
+}
+
+struct Entry {
+    name: String,
+    category: String,
+    expect: String,
+    notes: String,
+}
+
+fn corpus(dir: &Path) -> Vec<Entry> {
+    std::fs::read_to_string(dir.join("manifest.tsv"))
+        .unwrap()
+        .lines()
+        .skip(1)
+        .filter(|l| !l.trim().is_empty())
+        .map(|line| {
+            let f: Vec<&str> = line.split('\t').collect();
+            Entry {
+                name: f[0].to_string(),
+                category: f[1].to_string(),
+                expect: f[3].to_string(),
+                notes: f.get(4).unwrap_or(&"").to_string(),
+            }
+        })
+        .collect()
+}
+
+/// How one run of a pipeline ended.
+#[derive(Debug, Default)]
+struct Outcome {
+    frames: usize,
+    warnings: Vec<String>,
+    /// The first error: (element that posted it, text).
+    error: Option<(String, String)>,
+    eos: bool,
+    elapsed: Duration,
+}
+
+impl Outcome {
+    fn kind(&self) -> &'static str {
+        match (&self.error, self.eos, self.warnings.is_empty()) {
+            (Some(_), _, _) => "error",
+            (None, true, true) => "eos",
+            (None, true, false) => "eos+warnings",
+            (None, false, _) => "hang",
+        }
+    }
+}
+
+/// Plays `pipeline`, taking buffers from its appsink, until EOS, an error or `limit`.
+fn play(pipeline: &gst::Pipeline, limit: Duration) -> Outcome {
+    let sink = appsink(pipeline);
+    let bus = pipeline.bus().unwrap();
+    let started = Instant::now();
+    let mut outcome = Outcome::default();
+    let _ = pipeline.set_state(gst::State::Playing);
+    while started.elapsed() < limit {
+        if sink
+            .try_pull_sample(gst::ClockTime::from_mseconds(50))
+            .is_some()
+        {
+            outcome.frames += 1;
+        }
+        while let Some(msg) = bus.pop_filtered(&[
+            gst::MessageType::Error,
+            gst::MessageType::Warning,
+            gst::MessageType::Eos,
+        ]) {
+            match msg.view() {
+                gst::MessageView::Error(e) => {
+                    let source = msg.src().map(|s| s.path_string().to_string());
+                    outcome
+                        .error
+                        .get_or_insert((source.unwrap_or_default(), e.error().to_string()));
+                }
+                gst::MessageView::Warning(w) => outcome.warnings.push(w.error().to_string()),
+                gst::MessageView::Eos(_) => outcome.eos = true,
+                _ => {}
+            }
+        }
+        if outcome.error.is_some() || (outcome.eos && sink.is_eos()) {
+            break;
+        }
+    }
+    outcome.elapsed = started.elapsed();
+    outcome
+}
+
+/// Aborts the process (naming what it was doing) if a step takes longer than a minute: a hang
+/// in a state change cannot be caught any other way.
+struct Watchdog {
+    last_step: Arc<AtomicU64>,
+    doing: Arc<Mutex<String>>,
+    started: Instant,
+}
+
+impl Watchdog {
+    fn start() -> Watchdog {
+        let watchdog = Watchdog {
+            last_step: Arc::new(AtomicU64::new(0)),
+            doing: Arc::new(Mutex::new(String::new())),
+            started: Instant::now(),
+        };
+        let (last_step, doing, started) = (
+            watchdog.last_step.clone(),
+            watchdog.doing.clone(),
+            watchdog.started,
+        );
+        std::thread::spawn(move || loop {
+            std::thread::sleep(Duration::from_secs(1));
+            let since = started.elapsed().as_secs() - last_step.load(Ordering::Relaxed);
+            if since > 60 {
+                eprintln!("HANG: {} for {since} s", doing.lock().unwrap());
+                std::process::abort();
+            }
+        });
+        watchdog
+    }
+
+    fn step(&self, what: String) {
+        *self.doing.lock().unwrap() = what;
+        self.last_step
+            .store(self.started.elapsed().as_secs(), Ordering::Relaxed);
+    }
+}
+
+/// The good clip of the corpus, decoded in this process: every frame must equal libavcodec's.
+fn good_clip_decodes_exactly(dir: &Path, expected: &[String]) -> Result<(), String> {
+    let pipeline = Stopping(cudapreproc_tests::pipeline(&format!(
+        "nvdecsrc location={} ! video/x-raw,format=NV12 ! appsink name=sink sync=false",
+        dir.join("good.mp4").display()
+    )));
+    let sink = appsink(&pipeline);
+    pipeline.set_state(gst::State::Playing).unwrap();
+    let mut md5s = Vec::new();
+    while let Some(sample) = sink.try_pull_sample(gst::ClockTime::from_seconds(20)) {
+        let info = gst_video::VideoInfo::from_caps(sample.caps().unwrap()).unwrap();
+        md5s.push(frame_md5(sample.buffer().unwrap(), &info));
+    }
+    if !sink.is_eos() {
+        return Err(format!("stopped after {} frames without EOS", md5s.len()));
+    }
+    if md5s != expected {
+        let equal = md5s.iter().zip(expected).filter(|(a, b)| a == b).count();
+        return Err(format!(
+            "{} frames, {equal} equal to libavcodec's {}",
+            md5s.len(),
+            expected.len()
+        ));
+    }
+    Ok(())
+}
+
+/// Everything the plugin holds besides the device the test keeps open must be released at NULL.
+fn released(baseline: &LiveResources) -> Result<(), String> {
+    let now = cuda::live_resources();
+    if now == *baseline {
+        Ok(())
+    } else {
+        Err(format!("held after NULL: {now} (before: {baseline})"))
+    }
+}
+
+/// Every file of the corpus through `nvdecsrc ! <the chain> ! appsink`: each ends (EOS or an
+/// error) within 20 s with a readable message, files that must fail do, nothing leaks, and the
+/// good clip decodes exactly after every one of them in the same process.
+#[test]
+fn broken_files_end_cleanly_and_the_next_file_decodes() {
+    let _device = device();
+    let dir = corpus_dir();
+    let entries = corpus(&dir);
+    let expected: Vec<String> = std::fs::read_to_string(dir.join("good.md5"))
+        .unwrap()
+        .lines()
+        .map(|l| l.split_whitespace().nth(2).unwrap().to_string())
+        .collect();
+    assert!(!expected.is_empty());
+    let watchdog = Watchdog::start();
+    watchdog.step("the good clip, first".into());
+    good_clip_decodes_exactly(&dir, &expected).unwrap();
+    let baseline = cuda::live_resources();
+
+    let mut by_category: BTreeMap<String, BTreeMap<&'static str, usize>> = BTreeMap::new();
+    let mut messages: BTreeMap<String, usize> = BTreeMap::new();
+    let mut failures = Vec::new();
+    let started = Instant::now();
+    let mut slowest = (Duration::ZERO, String::new());
+    for entry in &entries {
+        let path = dir.join(&entry.name);
+        watchdog.step(format!("{} ({})", entry.name, entry.notes));
+        let pipeline = Stopping(cudapreproc_tests::pipeline(&chain_line(&path)));
+        let outcome = play(&pipeline, FILE_LIMIT);
+        drop(pipeline);
+        let kind = outcome.kind();
+        *by_category
+            .entry(entry.category.clone())
+            .or_default()
+            .entry(kind)
+            .or_default() += 1;
+        if outcome.elapsed > slowest.0 {
+            slowest = (outcome.elapsed, entry.name.clone());
+        }
+        let mut problems = Vec::new();
+        match (&outcome.error, entry.expect.as_str()) {
+            (_, _) if kind == "hang" => problems.push(format!(
+                "no EOS and no error after {FILE_LIMIT:?} ({} frames)",
+                outcome.frames
+            )),
+            (None, "error") => problems.push(format!(
+                "expected an error, got EOS after {} frames",
+                outcome.frames
+            )),
+            (Some((source, text)), "decodes") => problems.push(format!(
+                "expected to decode, got error from {source}: {text}"
+            )),
+            _ => {}
+        }
+        if let Some((source, text)) = &outcome.error {
+            // "Internal data stream error" only says that a thread stopped; the element that
+            // stopped it must have said why first.
+            if text.contains("Internal data stream error") || text.trim().is_empty() {
+                problems.push(format!("unhelpful error from {source}: {text:?}"));
+            }
+            let element = source.rsplit('/').next().unwrap_or_default();
+            let element = element.split(':').next().unwrap_or_default();
+            *messages.entry(format!("{element}: {text}")).or_default() += 1;
+        }
+        if let Err(e) = released(&baseline) {
+            problems.push(e);
+        }
+        watchdog.step(format!("the good clip after {}", entry.name));
+        if let Err(e) = good_clip_decodes_exactly(&dir, &expected) {
+            problems.push(format!("the good clip afterwards: {e}"));
+        }
+        if !problems.is_empty() {
+            failures.push(format!(
+                "{} ({}): {}",
+                entry.name,
+                entry.notes,
+                problems.join("; ")
+            ));
+        }
+    }
+
+    println!(
+        "{} broken files in {:.1} s (slowest {} in {:.2} s); the good clip decoded exactly after \
+         each one ({} frames)",
+        entries.len(),
+        started.elapsed().as_secs_f64(),
+        slowest.1,
+        slowest.0.as_secs_f64(),
+        expected.len()
+    );
+    println!(
+        "{:<12} {:>6} {:>6} {:>13} {:>6} {:>5}",
+        "category", "files", "eos", "eos+warnings", "error", "hang"
+    );
+    for (category, kinds) in &by_category {
+        let n = |k: &str| kinds.get(k).copied().unwrap_or(0);
+        println!(
+            "{category:<12} {:>6} {:>6} {:>13} {:>6} {:>5}",
+            kinds.values().sum::<usize>(),
+            n("eos"),
+            n("eos+warnings"),
+            n("error"),
+            n("hang")
+        );
+    }
+    println!("errors posted, by element and text:");
+    for (message, count) in &messages {
+        println!("  {count:>4} x {message}");
+    }
+    assert!(
+        failures.is_empty(),
+        "{} of {} files:\n{}",
+        failures.len(),
+        entries.len(),
+        failures.join("\n")
+    );
+}
+
+fn chain_line(path: &Path) -> String {
+    format!(
+        "nvdecsrc location={} ! {} ! appsink name=sink sync=false",
+        path.display(),
+        chain::CHAIN
+    )
+}
+
+/// Frames smaller than their caps say (system memory, and CUDA memory whose size or layout does
+/// not match) are refused by every element with an error naming the sizes, never read past;
+/// the process goes on working.
+#[test]
+fn frames_that_do_not_match_their_caps_are_refused() {
+    let _device = device();
+    let baseline = cuda::live_resources();
+    let video = |memory: &str, format: &str, w: u32, h: u32| {
+        gst::Caps::from_str(&format!(
+            "video/x-raw{memory},format={format},width={w},height={h},framerate=30/1"
+        ))
+        .unwrap()
+    };
+    // A real CUDA frame of 320x240 RGBA from our own pool, to pass off as a larger one.
+    let small_cuda = {
+        let pipeline = Stopping(cudapreproc_tests::pipeline(
+            "videotestsrc num-buffers=1 ! video/x-raw,width=320,height=240 ! cudacvtcolor ! \
+             video/x-raw(memory:CUDAMemory),format=RGBA ! appsink name=sink sync=false",
+        ));
+        let sink = appsink(&pipeline);
+        pipeline.set_state(gst::State::Playing).unwrap();
+        let sample = sink.pull_sample().unwrap();
+        sample.buffer_owned().unwrap()
+    };
+    let without_meta = {
+        let mut buffer = gst::Buffer::new();
+        buffer
+            .get_mut()
+            .unwrap()
+            .append_memory(small_cuda.memory(0).unwrap().to_owned());
+        buffer
+    };
+    let short_system = gst::Buffer::from_mut_slice(vec![0x5au8; 640 * 480]);
+    let short_tensor = gst::Buffer::from_mut_slice(vec![0x5au8; 3 * 224 * 100 * 4]);
+    let tensor_caps = gst::Caps::from_str(
+        "other/tensors,format=static,num_tensors=1,types=float32,dimensions=224:224:3:1,\
+         framerate=30/1",
+    )
+    .unwrap();
+
+    let cases: Vec<(&str, gst::Caps, gst::Buffer, &str)> = vec![
+        (
+            "NV12 640x480 in 307200 bytes, system memory",
+            video("", "NV12", 640, 480),
+            short_system.clone(),
+            "cudacvtcolor ! video/x-raw(memory:CUDAMemory),format=RGBA",
+        ),
+        (
+            "NV12 640x480 in 307200 bytes, system memory",
+            video("", "NV12", 640, 480),
+            short_system.clone(),
+            "cudawarpaffine width=64 height=64",
+        ),
+        (
+            "RGBA 640x480 in 307200 bytes, system memory",
+            video("", "RGBA", 640, 480),
+            short_system.clone(),
+            "cudaconvert dtype=float32",
+        ),
+        (
+            "float32 3x224x224 tensor in 268800 bytes, system memory",
+            tensor_caps,
+            short_tensor,
+            "tensorsink",
+        ),
+        (
+            "a 320x240 CUDA frame (with its video meta) sent as 1920x1080",
+            video("(memory:CUDAMemory)", "RGBA", 1920, 1080),
+            small_cuda.clone(),
+            "cudacvtcolor ! video/x-raw(memory:CUDAMemory),format=NV12",
+        ),
+        (
+            "a 320x240 CUDA frame (with its video meta) sent as 1920x1080",
+            video("(memory:CUDAMemory)", "RGBA", 1920, 1080),
+            small_cuda.clone(),
+            "cudawarpaffine width=224 height=224",
+        ),
+        (
+            "a 320x240 CUDA frame without video meta sent as 1920x1080",
+            video("(memory:CUDAMemory)", "RGBA", 1920, 1080),
+            without_meta.clone(),
+            "cudaconvert dtype=float32",
+        ),
+        (
+            "a 320x240 CUDA frame without video meta sent as 1920x1080",
+            video("(memory:CUDAMemory)", "RGBA", 1920, 1080),
+            without_meta,
+            "cudawarpaffine width=224 height=224",
+        ),
+    ];
+    drop(small_cuda);
+    let mut failures = Vec::new();
+    for (what, caps, buffer, element) in cases {
+        let sink = if element == "tensorsink" {
+            ""
+        } else {
+            " ! appsink name=sink sync=false"
+        };
+        let pipeline = Stopping(cudapreproc_tests::pipeline(&format!(
+            "appsrc name=src format=time ! {element}{sink}"
+        )));
+        let src = pipeline
+            .by_name("src")
+            .unwrap()
+            .downcast::<gst_app::AppSrc>()
+            .unwrap();
+        src.set_caps(Some(&caps));
+        pipeline.set_state(gst::State::Playing).unwrap();
+        let mut buffer = buffer;
+        buffer.make_mut().set_pts(gst::ClockTime::ZERO);
+        let _ = src.push_buffer(buffer);
+        let _ = src.end_of_stream();
+        let error = pipeline
+            .bus()
+            .unwrap()
+            .timed_pop_filtered(
+                gst::ClockTime::from_seconds(10),
+                &[gst::MessageType::Error, gst::MessageType::Eos],
+            )
+            .and_then(|msg| match msg.view() {
+                gst::MessageView::Error(e) => Some(e.error().to_string()),
+                _ => None,
+            });
+        drop(pipeline);
+        let element_name = element.split_whitespace().next().unwrap();
+        match error {
+            Some(text) if text.contains("bytes") => {
+                println!("{element_name:<15} {what}: refused: {text}")
+            }
+            other => failures.push(format!("{element_name} {what}: {other:?}")),
+        }
+    }
+    assert!(failures.is_empty(), "not refused:\n{}", failures.join("\n"));
+    released(&baseline).unwrap();
+    // The process still decodes exactly.
+    let clip = "h264_bframes_720p.mp4";
+    let decoded = decode(
+        &media_dir().join(clip),
+        "",
+        &output_caps("NV12"),
+        false,
+        LIMIT,
+    );
+    let md5s: Vec<_> = decoded.frames.iter().map(|f| f.md5.clone()).collect();
+    let expected: Vec<_> = references(clip).into_iter().map(|(_, m)| m).collect();
+    assert_eq!(md5s, expected, "{clip} after the refused frames");
+}
