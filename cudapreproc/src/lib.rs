@@ -20,6 +20,9 @@ pub mod dlpack;
 use std::sync::Mutex;
 
 use gst::prelude::*;
+/// What the elements hold on the GPU (devices, buffers, streams, events, decoders, parsers,
+/// mapped frames): for leak checks and monitoring in long-running applications.
+pub use gstcudapreproc::cuda::{live_resources, LiveResources};
 use gstcudapreproc::{TensorSink, TENSOR_INFO};
 
 /// What can go wrong: building or running the pipeline, or a sample that is not a tensor.

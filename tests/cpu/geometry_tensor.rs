@@ -112,9 +112,13 @@ fn convert_presets_and_refused_values() {
     // Set after the preset, a value overrides it.
     convert.set_property_from_str("mean", "<0.5>");
     assert_eq!(values("mean"), [0.5, 0.5, 0.5, 0.0]);
-    // Refused: a zero std, two values; a NaN scale GLib refuses already.
-    convert.set_property_from_str("std", "<1, 0, 1>");
+    // Refused: two values; a zero std (below the element spec's minimum) and a NaN scale
+    // GLib refuses already (tests/cpu/config.rs checks what the user sees).
     convert.set_property_from_str("std", "<1, 2>");
+    let zero = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        convert.set_property_from_str("std", "<1, 0, 1>")
+    }));
+    assert!(zero.is_err(), "a zero std must not be accepted");
     assert_eq!(values("std"), [0.229, 0.224, 0.225, 1.0]);
     let nan = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         convert.set_property("scale", f64::NAN)

@@ -1,6 +1,7 @@
 //! Tests that need no GPU; CI runs them.
 
 mod caps;
+mod config;
 mod geometry_tensor;
 mod kernels;
 mod no_gpu;

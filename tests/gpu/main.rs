@@ -2,6 +2,7 @@
 //! none skips. One binary, so that staging for a GPU machine carries one copy of the plugin;
 //! select a suite with a name filter, e.g. `gpu tensorsink::`.
 
+mod config;
 mod convert;
 mod cvtcolor;
 mod interop;

@@ -12,7 +12,7 @@ use gstcudapreproc::cuda::{self, Device};
 use cudapreproc_tests::{appsink, chain, frame_md5, media_dir, Rng, Stopping};
 
 use crate::device;
-use crate::nvdec::{decode, output_caps, references, stream_time, LIMIT};
+use crate::nvdec::{decode_exactly, references, stream_time};
 
 const MIB: f64 = 1048576.0;
 
@@ -202,31 +202,6 @@ const CLIPS: [&str; 4] = [
     "vp9.webm",
     "bigbuckbunny.mp4",
 ];
-
-/// Decodes `clip` and compares every frame with libavcodec's: `Ok(frames)` or what differed.
-fn decode_exactly(clip: &str) -> Result<usize, String> {
-    let decoded = decode(
-        &media_dir().join(clip),
-        "",
-        &output_caps("NV12"),
-        false,
-        LIMIT,
-    );
-    if let Some(e) = decoded.error {
-        return Err(format!("{clip}: {e}"));
-    }
-    let md5s: Vec<_> = decoded.frames.iter().map(|f| f.md5.clone()).collect();
-    let expected: Vec<_> = references(clip).into_iter().map(|(_, m)| m).collect();
-    if md5s != expected {
-        let equal = md5s.iter().zip(&expected).filter(|(a, b)| a == b).count();
-        return Err(format!(
-            "{clip}: {} frames, {equal} equal to libavcodec's {}",
-            md5s.len(),
-            expected.len()
-        ));
-    }
-    Ok(md5s.len())
-}
 
 /// 16 pipelines decoding at once in this process, each bit-exact, and everything released
 /// after.

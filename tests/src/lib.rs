@@ -4,20 +4,15 @@
 
 pub mod chain;
 
-use std::sync::Once;
-
 use gst::prelude::*;
 use gst_video::prelude::*;
 use gstcudapreproc::colorspace::reference::Image;
 use gstcudapreproc::colorspace::{Encoding, Family, Matrix, PixelFormat, Range};
 
-/// Initialises GStreamer and registers the plugin from this build (no GST_PLUGIN_PATH needed).
+/// Initialises GStreamer and registers the plugin from this build (no GST_PLUGIN_PATH needed),
+/// through the application library, so tests using both register it once.
 pub fn init() {
-    static INIT: Once = Once::new();
-    INIT.call_once(|| {
-        gst::init().unwrap();
-        gstcudapreproc::plugin_register_static().expect("plugin registers");
-    });
+    cudapreproc::register_elements().expect("plugin registers");
 }
 
 /// The GStreamer colorimetry for a matrix and range (transfer and primaries of that standard).

@@ -8,7 +8,10 @@ mod cudaconvert;
 mod cudacvtcolor;
 mod cudawarpaffine;
 pub mod cuvid;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod geometry;
+pub mod negotiation;
 mod nvdec;
 mod nvdecsrc;
 mod property;
@@ -22,6 +25,7 @@ pub use cudawarpaffine::{
 };
 pub use nvdec::{DeinterlaceMode, NvDec};
 pub use nvdecsrc::NvDecSrc;
+pub use property::LOG_DOMAIN as PROPERTY_LOG_DOMAIN;
 pub use tensorsink::{ReadyEvent, TensorSink, TENSOR_INFO};
 
 fn plugin_init(plugin: &gst::Plugin) -> Result<(), glib::BoolError> {

@@ -1,10 +1,15 @@
-//! Reading numbers out of property values given as GstValueArrays: a launch line's
-//! `"<1, 0.5>"` holds doubles when the property's element spec says so, but an application may
-//! build the array from floats or integers.
+//! Property values: reading numbers out of GstValueArrays, and refusing invalid values so that
+//! the user hears about it.
 
 use gst::glib;
+use gst::prelude::*;
 
-/// An array element as f64: a double, float or int.
+/// GLib log domain of the warnings [`refuse`] emits when no bus would carry them.
+pub const LOG_DOMAIN: &str = "cudapreproc";
+
+/// An array element as f64: a double, float or int. A launch line's `"<1, 0.5>"` holds doubles
+/// when the property's element spec says so, but the structures of metas and events may hold
+/// floats or integers.
 pub fn number(value: &glib::SendValue) -> Result<f64, String> {
     if let Ok(v) = value.get::<f64>() {
         Ok(v)
@@ -14,5 +19,58 @@ pub fn number(value: &glib::SendValue) -> Result<f64, String> {
         Ok(f64::from(v))
     } else {
         Err(format!("{} is not a number", value.type_()))
+    }
+}
+
+/// The nick of an enum value (`dtype=float32`), for messages.
+pub fn nick(value: impl ToValue) -> String {
+    let value = value.to_value();
+    glib::EnumValue::from_value(&value)
+        .map(|(_, v)| v.nick().to_string())
+        .unwrap_or_default()
+}
+
+/// The name messages give `element`: its type's name without the `GstRs` prefix, which is its
+/// factory name (`cudaconvert` also for `cudatensorconvert`). Not the element's factory: where
+/// the plugin is registered twice (statically, and found again on GST_PLUGIN_PATH), the class
+/// keeps a pointer to a factory that was replaced.
+pub fn factory_name(element: &impl IsA<gst::Element>) -> String {
+    let type_name = element.type_().name();
+    type_name
+        .strip_prefix("GstRs")
+        .unwrap_or(type_name)
+        .to_ascii_lowercase()
+}
+
+/// Whether a message `element` posts reaches a bus: its top-level ancestor (a pipeline, or a
+/// bin or element given one) has a bus. An element in a bin always has the bin's internal bus,
+/// but the bin drops what it cannot forward.
+fn reaches_bus(element: &gst::Element) -> bool {
+    let mut top: gst::Object = element.clone().upcast();
+    while let Some(parent) = top.parent() {
+        top = parent;
+    }
+    top.downcast_ref::<gst::Element>()
+        .is_some_and(|e| e.bus().is_some())
+}
+
+/// Refuses a value for `property` of `element`, which keeps its previous value; `why` says
+/// what is wrong. Every refusal goes through here so that none is silent: a warning message
+/// on the bus when it would reach one, otherwise (properties set before the pipeline exists,
+/// as on a gst-launch line) a GLib warning on stderr, like GLib's own for values out of range;
+/// and always the debug log.
+pub fn refuse(element: &gst::Element, cat: gst::DebugCategory, property: &str, why: &str) {
+    let text = format!("property '{property}' not changed: {why}");
+    gst::warning!(cat, obj = element, "{text}");
+    if reaches_bus(element) {
+        gst::element_warning!(element, gst::LibraryError::Settings, ("{text}"));
+    } else {
+        glib::g_warning!(
+            LOG_DOMAIN,
+            "{} '{}': {}",
+            factory_name(element),
+            element.name(),
+            text
+        );
     }
 }

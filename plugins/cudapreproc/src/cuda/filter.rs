@@ -117,6 +117,13 @@ pub fn is_cuda_caps(caps: &gst::CapsRef) -> bool {
         .is_some_and(|f| f.contains(CAPS_FEATURE_MEMORY_CUDA))
 }
 
+/// Bytes of one tightly laid out frame of video `caps` (what a system-memory frame takes).
+pub fn frame_size(caps: &gst::Caps) -> Option<usize> {
+    gst_video::VideoInfo::from_caps(caps)
+        .ok()
+        .map(|info| info.size())
+}
+
 /// `video/x-raw` caps with `formats`, in CUDA memory first, then in system memory.
 pub fn video_caps(formats: &[&str]) -> gst::Caps {
     let structure = gst_video::VideoCapsBuilder::new()

@@ -72,7 +72,7 @@ fn buffer_layout(buffer: &gst::BufferRef, info: &gst_video::VideoInfo) -> (Vec<u
 
 /// Refuses a layout whose planes do not fit in `size` bytes, so kernels never read or write
 /// past the memory.
-fn check_extent(
+pub(crate) fn check_extent(
     info: &gst_video::VideoInfo,
     offsets: &[usize],
     strides: &[i32],
@@ -175,7 +175,9 @@ impl<'a> Input<'a> {
             }
         }
 
-        // System memory: upload each plane into the staging frame.
+        // System memory: upload each plane into the staging frame. A short buffer is refused
+        // with its sizes (mapping it would only say that it failed).
+        check_extent(info, &offsets, &strides, buffer.size())?;
         let frame = gst_video::VideoFrameRef::from_buffer_ref_readable(buffer, info)
             .map_err(|e| CudaError::Invalid(format!("cannot map input frame: {e}")))?;
         let (staged, layout) = staging.get(device, info, 0)?;

@@ -146,6 +146,15 @@ impl TensorShape {
                 "dimensions \"{dims}\" as {layout:?}: {channels} channels, 1 to 4 are supported"
             ));
         }
+        // The caps come from outside: refused rather than overflowing the element count or a
+        // buffer size later. The tensor of the widest type (4 bytes) must fit a buffer pool's
+        // 32-bit size, which also keeps width and height within caps ints.
+        let bytes = [channels, height, width]
+            .into_iter()
+            .try_fold(4u64, |bytes, d| bytes.checked_mul(u64::from(d)));
+        if bytes.is_none_or(|bytes| bytes > u64::from(u32::MAX)) {
+            return Err(format!("dimensions \"{dims}\": a tensor over 4 GiB"));
+        }
         Ok(TensorShape {
             channels,
             height,
@@ -482,6 +491,23 @@ mod tests {
         // Missing outer dimensions are 1: a gray 8x4 image.
         let gray = TensorShape::from_nnstreamer_dims("8:4", Layout::Nchw).unwrap();
         assert_eq!((gray.channels, gray.height, gray.width), (1, 4, 8));
+    }
+
+    #[test]
+    fn tensors_over_4_gib_are_refused() {
+        // Found by fuzzing (tensor_caps): the element count overflowed (a panic, or a wrapped
+        // unit size), and widths over i32::MAX became negative video caps widths.
+        for dims in [
+            "4294967295:4294967295:4:1",
+            "4294967295:1:1:1",
+            "32768:32768:1:1",
+        ] {
+            let refused = TensorShape::from_nnstreamer_dims(dims, Layout::Nchw).unwrap_err();
+            assert!(refused.contains("over 4 GiB"), "{dims}: {refused}");
+        }
+        // The largest float32 tensors still fit a buffer pool's 32-bit size.
+        let big = TensorShape::from_nnstreamer_dims("32767:32768:1:1", Layout::Nchw).unwrap();
+        assert_eq!(big.elements() * DType::Float32.size(), 32767 * 32768 * 4);
     }
 
     #[test]

@@ -150,8 +150,16 @@ impl Warp {
     /// axis-aligned downscale, linear otherwise (as OpenCV's warpAffine).
     pub fn effective_interpolation(&self) -> Interpolation {
         let m = self.inverse.0;
+        // The area kernel loops over each output pixel's footprint, |m0| x |m4| source pixels
+        // (in f32, as it computes them). One larger than the whole source is no downscale, and
+        // a user's wild matrix (1e30: billions of rows) would have it loop for ever.
+        let footprint = f64::from(m[0].abs() as f32) * f64::from(m[4].abs() as f32);
+        let source = f64::from(self.src_size.0) * f64::from(self.src_size.1);
         if self.interpolation == Interpolation::Area
-            && !(self.inverse.is_axis_aligned() && m[0].abs() >= 1.0 && m[4].abs() >= 1.0)
+            && !(self.inverse.is_axis_aligned()
+                && m[0].abs() >= 1.0
+                && m[4].abs() >= 1.0
+                && footprint <= source)
         {
             return Interpolation::Linear;
         }
@@ -328,5 +336,17 @@ mod tests {
         assert_eq!(up.effective_interpolation(), Interpolation::Linear);
         let rotated = warp([0.0, 4.0, 0.0, 4.0, 0.0, 0.0]);
         assert_eq!(rotated.effective_interpolation(), Interpolation::Linear);
+        // Found by fuzzing (warp_geometry): a footprint wider than the source had the area
+        // kernel loop over it for every output pixel, for ever with a 1e30 scale.
+        let whole = warp([64.0, 0.0, 0.0, 0.0, 64.0, 0.0]);
+        assert_eq!(whole.effective_interpolation(), Interpolation::Area);
+        for scale in [65.0 * 64.0, 1e30, f64::MAX] {
+            let wild = warp([scale, 0.0, 0.0, 0.0, scale, 0.0]);
+            assert_eq!(
+                wild.effective_interpolation(),
+                Interpolation::Linear,
+                "{scale}"
+            );
+        }
     }
 }

@@ -3,6 +3,7 @@ use std::sync::{LazyLock, Mutex};
 use gst::glib;
 use gst::prelude::*;
 use gst::subclass::prelude::*;
+use gst_base::prelude::*;
 use gst_base::subclass::prelude::*;
 
 use super::{ChannelOrder, NormalizationPreset, TensorDType, TensorLayout};
@@ -12,7 +13,8 @@ use crate::cuda::tensor::{
     self, DType, Layout, Normalization, TensorConversion, TensorShape, VIDEO_FORMATS,
 };
 use crate::cuda::CudaError;
-use crate::property::number;
+use crate::negotiation::{self, Downstream, Refusals};
+use crate::property::{self, factory_name, nick, number};
 
 static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
     gst::DebugCategory::new(
@@ -27,6 +29,8 @@ const DEFAULT_LAYOUT: TensorLayout = TensorLayout::Nchw;
 const DEFAULT_CHANNEL_ORDER: ChannelOrder = ChannelOrder::Rgb;
 const DEFAULT_PRESET: NormalizationPreset = NormalizationPreset::None;
 const DEFAULT_SCALE: f64 = 1.0;
+/// Smallest `std`: the values are divided by it.
+const MIN_STD: f64 = 1e-6;
 
 const TENSORS: &str = "other/tensors";
 
@@ -240,6 +244,70 @@ fn tensor_for_video(
     tensor_structure(types, shape, s.value("framerate").ok())
 }
 
+/// The caps on the other pad for `caps` on the pad of `direction`, in CUDA or system memory.
+fn transform(settings: &Settings, direction: gst::PadDirection, caps: &gst::Caps) -> gst::Caps {
+    if caps.is_any() {
+        return caps.clone();
+    }
+    let mut other = gst::Caps::new_empty();
+    // Video on the sink pad becomes tensors of the configured type; video on the source pad
+    // comes from tensors of any type.
+    let types = if direction == gst::PadDirection::Sink {
+        settings.dtype().name().to_send_value()
+    } else {
+        gst::List::new(DType::ALL.map(|d| d.name())).to_send_value()
+    };
+    for features in [filter::cuda_features(), gst::CapsFeatures::new_empty()] {
+        for s in caps.iter() {
+            let converted = if is_tensor(s) {
+                video_structure(s, settings.layout())
+            } else {
+                tensor_for_video(s, settings, types.clone())
+            };
+            other.merge_structure_full(converted, Some(features.clone()));
+        }
+    }
+    other
+}
+
+/// Why downstream takes nothing `name` makes of `incaps`.
+fn refusal(name: &str, settings: &Settings, incaps: &gst::Caps, downstream: &Downstream) -> String {
+    let offered = transform(settings, gst::PadDirection::Sink, incaps);
+    let input = incaps.structure(0);
+    let field = |f: &str| {
+        input
+            .and_then(|s| s.value(f).ok())
+            .and_then(|v| v.serialize().ok())
+            .map_or_else(|| "?".to_string(), |v| v.to_string())
+    };
+    let to_tensor = input.is_some_and(|s| !is_tensor(s));
+    negotiation::explain(name, &offered, downstream, |f| match (to_tensor, f) {
+        (true, "types") => Some(format!(
+            "property dtype={}; uint8, float16, bfloat16 and float32 are possible",
+            nick(settings.dtype)
+        )),
+        (true, "dimensions") => Some(format!(
+            "from {}x{} {} video with layout={} and channel-order={}; cudawarpaffine before \
+             {name} sets the size",
+            field("width"),
+            field("height"),
+            field("format"),
+            nick(settings.layout),
+            nick(settings.channel_order)
+        )),
+        (false, "format") => Some(format!(
+            "for tensors of dimensions {}: 1 channel makes gray video, 3 or 4 RGB video",
+            field("dimensions")
+        )),
+        (false, "width" | "height") => Some(format!(
+            "from tensors of dimensions {} with layout={}",
+            field("dimensions"),
+            nick(settings.layout)
+        )),
+        _ => None,
+    })
+}
+
 /// What `transform` does.
 enum Mode {
     ToTensor(TensorConversion),
@@ -273,6 +341,7 @@ impl filter::FilterState for State {
 pub struct CudaConvert {
     settings: Mutex<Settings>,
     state: Mutex<Option<State>>,
+    refusals: Refusals,
 }
 
 impl CudaConvert {
@@ -299,10 +368,12 @@ impl ObjectSubclass for CudaConvert {
 impl ObjectImpl for CudaConvert {
     fn properties() -> &'static [glib::ParamSpec] {
         static PROPERTIES: LazyLock<Vec<glib::ParamSpec>> = LazyLock::new(|| {
-            let component = || {
+            let component = |minimum, default| {
                 glib::ParamSpecDouble::builder("value")
                     .nick("Value")
                     .blurb("Per-component value")
+                    .minimum(minimum)
+                    .default_value(default)
                     .build()
             };
             vec![
@@ -332,7 +403,7 @@ impl ObjectImpl for CudaConvert {
                     .build(),
                 glib::ParamSpecDouble::builder("scale")
                     .nick("Scale")
-                    .blurb("y = (x * scale - mean) / std")
+                    .blurb("y = (x * scale - mean) / std; not 0")
                     .default_value(DEFAULT_SCALE)
                     .mutable_ready()
                     .build(),
@@ -342,16 +413,16 @@ impl ObjectImpl for CudaConvert {
                         "Per colour component R, G, B (, A) whatever the channel order; one \
                          value: every component",
                     )
-                    .element_spec(&component())
+                    .element_spec(&component(f64::MIN, 0.0))
                     .mutable_ready()
                     .build(),
                 gst::ParamSpecArray::builder("std")
                     .nick("Standard deviation")
                     .blurb(
-                        "Per colour component R, G, B (, A), non-zero; one value: every \
+                        "Per colour component R, G, B (, A), at least 1e-6; one value: every \
                          component",
                     )
-                    .element_spec(&component())
+                    .element_spec(&component(MIN_STD, 1.0))
                     .mutable_ready()
                     .build(),
             ]
@@ -360,32 +431,41 @@ impl ObjectImpl for CudaConvert {
     }
 
     fn set_property(&self, _id: usize, value: &glib::Value, pspec: &glib::ParamSpec) {
-        let mut settings = self.settings.lock().unwrap();
-        let rejected = |what: &str, why: String| {
-            gst::element_imp_warning!(
-                self,
-                gst::LibraryError::Settings,
-                ["{what} not changed: {why}"]
-            );
-        };
-        match pspec.name() {
-            "cuda-device-id" => settings.device_id = value.get().expect("type checked upstream"),
-            "dtype" => settings.dtype = value.get().expect("type checked upstream"),
-            "layout" => settings.layout = value.get().expect("type checked upstream"),
-            "channel-order" => settings.channel_order = value.get().expect("type checked upstream"),
-            "preset" => settings.apply_preset(value.get().expect("type checked upstream")),
+        let name = pspec.name();
+        let refused = match name {
             // GLib refuses NaN and infinities (outside the spec's range) before this point.
-            "scale" => settings.scale = value.get().expect("type checked upstream"),
-            "mean" => match component_values(value, 0.0) {
-                Ok(mean) => settings.mean = mean,
-                Err(e) => rejected("mean", e),
+            "scale" => match value.get::<f64>().expect("type checked upstream") {
+                0.0 => Err("a scale of 0 makes every value the same".to_string()),
+                scale => {
+                    self.settings.lock().unwrap().scale = scale;
+                    Ok(())
+                }
             },
-            "std" => match component_values(value, 1.0) {
-                Ok(std) if std.iter().all(|v| *v != 0.0) => settings.std = std,
-                Ok(std) => rejected("std", format!("{std:?} has a zero")),
-                Err(e) => rejected("std", e),
-            },
-            _ => unimplemented!(),
+            "mean" => component_values(value, 0.0).map(|mean| {
+                self.settings.lock().unwrap().mean = mean;
+            }),
+            "std" => component_values(value, 1.0).map(|std| {
+                self.settings.lock().unwrap().std = std;
+            }),
+            _ => {
+                let mut settings = self.settings.lock().unwrap();
+                match name {
+                    "cuda-device-id" => {
+                        settings.device_id = value.get().expect("type checked upstream")
+                    }
+                    "dtype" => settings.dtype = value.get().expect("type checked upstream"),
+                    "layout" => settings.layout = value.get().expect("type checked upstream"),
+                    "channel-order" => {
+                        settings.channel_order = value.get().expect("type checked upstream")
+                    }
+                    "preset" => settings.apply_preset(value.get().expect("type checked upstream")),
+                    _ => unimplemented!(),
+                }
+                Ok(())
+            }
+        };
+        if let Err(why) = refused {
+            property::refuse(self.obj().upcast_ref(), *CAT, name, &why);
         }
     }
 
@@ -473,29 +553,7 @@ impl BaseTransformImpl for CudaConvert {
         filter: Option<&gst::Caps>,
     ) -> Option<gst::Caps> {
         let settings = self.settings.lock().unwrap().clone();
-        let other = if caps.is_any() {
-            caps.clone()
-        } else {
-            let mut other = gst::Caps::new_empty();
-            // Video on the sink pad becomes tensors of the configured type; video on the source
-            // pad comes from tensors of any type.
-            let types = if direction == gst::PadDirection::Sink {
-                settings.dtype().name().to_send_value()
-            } else {
-                gst::List::new(DType::ALL.map(|d| d.name())).to_send_value()
-            };
-            for features in [filter::cuda_features(), gst::CapsFeatures::new_empty()] {
-                for s in caps.iter() {
-                    let converted = if is_tensor(s) {
-                        video_structure(s, settings.layout())
-                    } else {
-                        tensor_for_video(s, &settings, types.clone())
-                    };
-                    other.merge_structure_full(converted, Some(features.clone()));
-                }
-            }
-            other
-        };
+        let other = transform(&settings, direction, caps);
         let other = match filter {
             Some(filter) => filter.intersect_with_mode(&other, gst::CapsIntersectMode::First),
             None => other,
@@ -527,9 +585,12 @@ impl BaseTransformImpl for CudaConvert {
 
     fn set_caps(&self, incaps: &gst::Caps, outcaps: &gst::Caps) -> Result<(), gst::LoggableError> {
         let settings = self.settings.lock().unwrap().clone();
+        let obj = self.obj();
+        let name = factory_name(&*obj);
+        let refuse = |why: String| self.refusals.refuse(obj.upcast_ref(), *CAT, &why);
         let (in_s, out_s) = match (incaps.structure(0), outcaps.structure(0)) {
             (Some(i), Some(o)) => (i, o),
-            _ => return Err(gst::loggable_error!(CAT, "empty caps")),
+            _ => return Err(refuse(format!("{name} got empty caps"))),
         };
         // One side is video, the other the tensor, in either direction.
         let (video_caps, video_side, tensor_s, to_tensor) =
@@ -537,22 +598,27 @@ impl BaseTransformImpl for CudaConvert {
                 (false, true) => (incaps, "input", out_s, true),
                 (true, false) => (outcaps, "output", in_s, false),
                 _ => {
-                    return Err(gst::loggable_error!(
-                        CAT,
-                        "cudaconvert converts between video and tensors, not {incaps} to {outcaps}"
-                    ))
+                    return Err(refuse(format!(
+                        "{name} converts between video and tensors, not {incaps} to {outcaps}"
+                    )))
                 }
             };
         let video = gst_video::VideoInfo::from_caps(video_caps)
-            .map_err(|_| gst::loggable_error!(CAT, "invalid {video_side} caps {video_caps}"))?;
-        let dims = tensor_s
-            .get::<&str>("dimensions")
-            .map_err(|_| gst::loggable_error!(CAT, "tensor caps without dimensions: {tensor_s}"))?;
+            .map_err(|_| refuse(format!("invalid {video_side} caps {video_caps}")))?;
+        let dims = tensor_s.get::<&str>("dimensions").map_err(|_| {
+            refuse(format!(
+                "{name} needs the tensor's dimensions, the caps have none: {tensor_s}"
+            ))
+        })?;
         let shape = TensorShape::from_nnstreamer_dims(dims, settings.layout())
-            .map_err(|e| gst::loggable_error!(CAT, "{e}"))?;
+            .map_err(|e| refuse(format!("{e} (layout={})", nick(settings.layout))))?;
         let types = tensor_s.get::<&str>("types").unwrap_or_default();
-        let dtype = DType::from_name(types)
-            .ok_or_else(|| gst::loggable_error!(CAT, "unsupported tensor type '{types}'"))?;
+        let dtype = DType::from_name(types).ok_or_else(|| {
+            refuse(format!(
+                "{name} does not convert tensors of type '{types}' (uint8, float16, bfloat16 \
+                 and float32 are possible)"
+            ))
+        })?;
         let channel_components = settings.channel_components(shape.channels);
         let conversion = TensorConversion {
             shape,
@@ -576,10 +642,33 @@ impl BaseTransformImpl for CudaConvert {
         Ok(())
     }
 
-    fn unit_size(&self, caps: &gst::Caps) -> Option<usize> {
-        let s = caps.structure(0)?;
+    fn sink_event(&self, event: gst::Event) -> bool {
+        let obj = self.obj();
+        self.refusals.sink_event(
+            obj.upcast_ref(),
+            *CAT,
+            event,
+            |event| self.parent_sink_event(event),
+            |caps| {
+                let settings = self.settings.lock().unwrap().clone();
+                let downstream = Downstream::of(obj.src_pad());
+                refusal(&factory_name(&*obj), &settings, caps, &downstream)
+            },
+        )
+    }
+
+    /// A frame or tensor is one unit whatever padding its memory has (upstream's CUDA memory is pitched
+    /// to its own alignment), so the output size follows from the output caps alone.
+    fn transform_size(
+        &self,
+        _direction: gst::PadDirection,
+        _caps: &gst::Caps,
+        _size: usize,
+        othercaps: &gst::Caps,
+    ) -> Option<usize> {
+        let s = othercaps.structure(0)?;
         if !is_tensor(s) {
-            return gst_video::VideoInfo::from_caps(caps).ok().map(|i| i.size());
+            return filter::frame_size(othercaps);
         }
         let layout = self.settings.lock().unwrap().layout();
         let shape =
@@ -774,5 +863,49 @@ mod tests {
         );
         assert!(component_values(&array(&[1.0, 2.0]), 0.0).is_err());
         assert!(component_values(&array(&[f64::NAN]), 0.0).is_err());
+    }
+
+    #[test]
+    fn refusals_say_what_decides_types_dimensions_and_formats() {
+        gst::init().unwrap();
+        let video = video_caps("RGBA", 224, 224);
+        let refused = |settings: &Settings, incaps: &gst::Caps, accepted: &str| {
+            let downstream = Downstream {
+                accepted: accepted.parse().unwrap(),
+                next: "sink".into(),
+            };
+            refusal("cudaconvert", settings, incaps, &downstream)
+        };
+        assert_eq!(
+            refused(&Settings::default(), &video, "other/tensors, types=int32"),
+            "cudaconvert produces types float32 (property dtype=float32; uint8, float16, \
+             bfloat16 and float32 are possible), downstream accepts types int32"
+        );
+        let rgba = Settings {
+            channel_order: ChannelOrder::Rgba,
+            ..Settings::default()
+        };
+        assert_eq!(
+            refused(&rgba, &video, "other/tensors, dimensions=224:224:3:1"),
+            "cudaconvert produces dimensions 224:224:4:1 (from 224x224 RGBA video with \
+             layout=nchw and channel-order=rgba; cudawarpaffine before cudaconvert sets the \
+             size), downstream accepts dimensions 224:224:3:1"
+        );
+        let tensors: gst::Caps = "other/tensors, format=static, num_tensors=1, types=float32, \
+                                  dimensions=320:240:3:1"
+            .parse()
+            .unwrap();
+        let text = refused(&Settings::default(), &tensors, "video/x-raw, format=GRAY8");
+        assert!(
+            text.starts_with("cudaconvert produces format RGB, BGR, "),
+            "{text}"
+        );
+        assert!(
+            text.ends_with(
+                " (for tensors of dimensions 320:240:3:1: 1 channel makes gray video, 3 or 4 \
+                 RGB video), downstream accepts format GRAY8"
+            ),
+            "{text}"
+        );
     }
 }

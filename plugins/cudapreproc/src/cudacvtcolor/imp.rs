@@ -12,6 +12,8 @@ use crate::colorspace::{Encoding, Family, Matrix, PixelFormat, Range};
 use crate::cuda::filter::{self, FilterDevice, DEFAULT_DEVICE_ID};
 use crate::cuda::frame::{self, Input, Output};
 use crate::cuda::{ColorConversion, CudaError};
+use crate::negotiation::{self, Downstream, Refusals};
+use crate::property::factory_name;
 
 static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
     gst::DebugCategory::new(
@@ -81,6 +83,7 @@ impl filter::FilterState for State {
 pub struct CudaCvtColor {
     settings: Mutex<Settings>,
     state: Mutex<Option<State>>,
+    refusals: Refusals,
 }
 
 fn matrix_override(m: ColorMatrix) -> Option<Matrix> {
@@ -173,6 +176,21 @@ impl CudaCvtColor {
         self.obj().post_error_message(error.to_error_message());
         gst::FlowError::Error
     }
+}
+
+/// The caps on the other pad for `caps`: the same video in any supported format and either
+/// memory.
+fn transform(caps: &gst::Caps) -> gst::Caps {
+    filter::transform_video_caps(caps, &PixelFormat::caps_list(), CONVERTED_FIELDS)
+}
+
+/// Why downstream takes nothing `name` makes of `incaps`.
+fn refusal(name: &str, incaps: &gst::Caps, downstream: &Downstream) -> String {
+    negotiation::explain(name, &transform(incaps), downstream, |field| match field {
+        "format" => None,
+        "width" | "height" => Some(format!("{name} keeps the size; cudawarpaffine resizes")),
+        _ => Some(format!("{name} keeps the input's")),
+    })
 }
 
 /// Fixates `othercaps` (what the other pad allows) given the fixed `caps` of this pad: CUDA
@@ -371,7 +389,7 @@ impl BaseTransformImpl for CudaCvtColor {
         caps: &gst::Caps,
         filter: Option<&gst::Caps>,
     ) -> Option<gst::Caps> {
-        let other = filter::transform_video_caps(caps, &PixelFormat::caps_list(), CONVERTED_FIELDS);
+        let other = transform(caps);
         let other = match filter {
             Some(filter) => filter.intersect_with_mode(&other, gst::CapsIntersectMode::First),
             None => other,
@@ -394,14 +412,16 @@ impl BaseTransformImpl for CudaCvtColor {
 
     fn set_caps(&self, incaps: &gst::Caps, outcaps: &gst::Caps) -> Result<(), gst::LoggableError> {
         let settings = *self.settings.lock().unwrap();
+        let obj = self.obj();
+        let refuse = |why: String| self.refusals.refuse(obj.upcast_ref(), *CAT, &why);
         let in_info = gst_video::VideoInfo::from_caps(incaps)
-            .map_err(|_| gst::loggable_error!(CAT, "invalid input caps {incaps}"))?;
+            .map_err(|_| refuse(format!("invalid input caps {incaps}")))?;
         let out_info = gst_video::VideoInfo::from_caps(outcaps)
-            .map_err(|_| gst::loggable_error!(CAT, "invalid output caps {outcaps}"))?;
+            .map_err(|_| refuse(format!("invalid output caps {outcaps}")))?;
         let in_enc = encoding(&in_info, settings.input_matrix, settings.input_range)
-            .map_err(|e| gst::loggable_error!(CAT, "{e}"))?;
+            .map_err(|e| refuse(e.to_string()))?;
         let out_enc = encoding(&out_info, settings.output_matrix, settings.output_range)
-            .map_err(|e| gst::loggable_error!(CAT, "{e}"))?;
+            .map_err(|e| refuse(e.to_string()))?;
 
         let same_encoding = in_enc.format == out_enc.format
             && (in_enc.format.family() == Family::Rgb
@@ -435,10 +455,30 @@ impl BaseTransformImpl for CudaCvtColor {
         Ok(())
     }
 
-    fn unit_size(&self, caps: &gst::Caps) -> Option<usize> {
-        gst_video::VideoInfo::from_caps(caps)
-            .ok()
-            .map(|info| info.size())
+    fn sink_event(&self, event: gst::Event) -> bool {
+        let obj = self.obj();
+        self.refusals.sink_event(
+            obj.upcast_ref(),
+            *CAT,
+            event,
+            |event| self.parent_sink_event(event),
+            |caps| {
+                let downstream = Downstream::of(obj.src_pad());
+                refusal(&factory_name(&*obj), caps, &downstream)
+            },
+        )
+    }
+
+    /// A frame is one unit whatever padding its memory has (upstream's CUDA memory is pitched
+    /// to its own alignment), so the output size follows from the output caps alone.
+    fn transform_size(
+        &self,
+        _direction: gst::PadDirection,
+        _caps: &gst::Caps,
+        _size: usize,
+        othercaps: &gst::Caps,
+    ) -> Option<usize> {
+        filter::frame_size(othercaps)
     }
 
     fn propose_allocation(
@@ -678,5 +718,29 @@ mod tests {
         let info = out_info(&input_caps(PixelFormat::Nv12, 64, 32, Some("bt601")));
         let enc = encoding(&info, ColorMatrix::Bt2020, ColorRange::Full).unwrap();
         assert_eq!((enc.matrix, enc.range), (Matrix::Bt2020, Range::Full));
+    }
+
+    #[test]
+    fn refusal_lists_the_formats_and_keeps_the_size() {
+        gst::init().unwrap();
+        let caps = input_caps(PixelFormat::Nv12, 64, 32, None);
+        let refused = |accepted: &str| {
+            let downstream = Downstream {
+                accepted: accepted.parse().unwrap(),
+                next: "sink".into(),
+            };
+            refusal("cudacvtcolor", &caps, &downstream)
+        };
+        let text = refused("video/x-raw, format=YUY2");
+        assert!(
+            text.starts_with("cudacvtcolor produces format NV12, "),
+            "{text}"
+        );
+        assert!(text.ends_with(", downstream accepts format YUY2"), "{text}");
+        assert_eq!(
+            refused("video/x-raw, width=640"),
+            "cudacvtcolor produces width 64 (cudacvtcolor keeps the size; cudawarpaffine \
+             resizes), downstream accepts width 640"
+        );
     }
 }

@@ -3,6 +3,7 @@ use std::sync::{LazyLock, Mutex};
 use gst::glib;
 use gst::prelude::*;
 use gst::subclass::prelude::*;
+use gst_base::prelude::*;
 use gst_base::subclass::prelude::*;
 
 use super::{WarpBorder, WarpFit, WarpInterpolation, MATRIX_EVENT, MATRIX_META};
@@ -11,7 +12,8 @@ use crate::cuda::frame::{self, Input, Output};
 use crate::cuda::warp::{self, Border, Interpolation, Warp};
 use crate::cuda::CudaError;
 use crate::geometry::{Affine, Fit, Placement, Rect};
-use crate::property::number;
+use crate::negotiation::{self, Downstream, Refusals};
+use crate::property::{self, factory_name, number};
 
 static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
     gst::DebugCategory::new(
@@ -22,6 +24,13 @@ static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
 });
 
 const DEFAULT_SIZE: u32 = 0;
+/// Largest output side: 16384 x 16384 at 4 bytes a pixel is 1 GiB, well inside what a GStreamer
+/// buffer holds (4 GiB); no model takes more.
+const MAX_SIZE: u32 = 16384;
+/// Largest crop coordinate: caps sizes are gint.
+const MAX_CROP: u32 = i32::MAX as u32;
+/// Largest border value: the top of 16-bit code values, the deepest format warped.
+const MAX_BORDER_VALUE: f64 = 65535.0;
 const DEFAULT_INVERSE_MAP: bool = false;
 const DEFAULT_INTERPOLATION: WarpInterpolation = WarpInterpolation::Linear;
 const DEFAULT_BORDER: WarpBorder = WarpBorder::Constant;
@@ -77,9 +86,58 @@ impl Default for Settings {
 }
 
 impl Settings {
-    fn placement(&self) -> Placement {
+    /// The source rectangle in a `src` sized input: `None` when no crop property is set; a
+    /// `crop-width` or `crop-height` of 0 reaches the right or bottom edge.
+    fn crop(&self, src: (u32, u32)) -> Option<Rect> {
+        let c = self.crop;
+        if (c.x, c.y, c.width, c.height) == (0, 0, 0, 0) {
+            return None;
+        }
+        let or_to_edge = |len: u32, start: u32, size: u32| {
+            if len > 0 {
+                len
+            } else {
+                size.saturating_sub(start)
+            }
+        };
+        Some(Rect {
+            x: c.x,
+            y: c.y,
+            width: or_to_edge(c.width, c.x, src.0),
+            height: or_to_edge(c.height, c.y, src.1),
+        })
+    }
+
+    /// Whether the crop properties fit a `src` sized input (a user matrix leaves them unused);
+    /// the error names them and the input size.
+    fn check_crop(&self, src: (u32, u32)) -> Result<(), String> {
+        let Some(rect) = self.crop(src).filter(|_| self.matrix.is_none()) else {
+            return Ok(());
+        };
+        let c = self.crop;
+        let outside = |start: u32, used: u32, size: u32| {
+            used == 0 || u64::from(start) + u64::from(used) > u64::from(size)
+        };
+        let named = |axis: &str, start: u32, extent: &str, len: u32| {
+            if len > 0 {
+                format!("crop-{axis}={start} and crop-{extent}={len} reach beyond")
+            } else {
+                format!("crop-{axis}={start} is outside")
+            }
+        };
+        let why = if outside(rect.x, rect.width, src.0) {
+            named("x", c.x, "width", c.width)
+        } else if outside(rect.y, rect.height, src.1) {
+            named("y", c.y, "height", c.height)
+        } else {
+            return Ok(());
+        };
+        Err(format!("{why} the {}x{} input", src.0, src.1))
+    }
+
+    fn placement(&self, src: (u32, u32)) -> Placement {
         Placement {
-            crop: (self.crop.width > 0 && self.crop.height > 0).then_some(self.crop),
+            crop: self.crop(src),
             fit: match self.fit {
                 WarpFit::Stretch => Fit::Stretch,
                 WarpFit::Letterbox => Fit::Letterbox,
@@ -102,11 +160,14 @@ impl Settings {
         let user = user.or(self.matrix.map(|m| (m, self.inverse_map)));
         match user {
             Some((m, true)) => Ok(m),
-            Some((m, false)) => m
-                .invert()
-                .ok_or_else(|| format!("matrix {m} is singular, it has no inverse")),
+            Some((m, false)) => m.invert().ok_or_else(|| {
+                format!(
+                    "matrix {m} is singular, it has no inverse (inverse-map=true if it maps \
+                     output to source)"
+                )
+            }),
             None => {
-                let forward = self.placement().forward(src, dst)?;
+                let forward = self.placement(src).forward(src, dst)?;
                 forward
                     .invert()
                     .ok_or_else(|| format!("placement gives a singular matrix {forward}"))
@@ -209,6 +270,7 @@ impl filter::FilterState for State {
 pub struct CudaWarpAffine {
     settings: Mutex<Settings>,
     state: Mutex<Option<State>>,
+    refusals: Refusals,
     /// The matrix of the last frame (forward, or inverse as `inverse-map` says), for reading
     /// back; kept after the element stops, cleared when a property changes.
     last_matrix: Mutex<Option<Affine>>,
@@ -250,6 +312,73 @@ impl CudaWarpAffine {
         self.settings.lock().unwrap().matrix = matrix;
         *self.last_matrix.lock().unwrap() = None;
     }
+
+    fn refuse(&self, property: &str, why: &str) {
+        property::refuse(self.obj().upcast_ref(), *CAT, property, why);
+    }
+
+    /// The size of the negotiated input, against which a crop set while running is checked.
+    fn input_size(&self) -> Option<(u32, u32)> {
+        let state = self.state.lock().unwrap();
+        let n = state.as_ref()?.negotiated.as_ref()?;
+        Some((n.in_info.width(), n.in_info.height()))
+    }
+}
+
+/// The caps on the other pad for `caps` on the pad of `direction`: the same video at any size
+/// and pixel aspect ratio (towards the source pad, the size properties pin the size), in CUDA
+/// or system memory.
+fn transform(settings: &Settings, direction: gst::PadDirection, caps: &gst::Caps) -> gst::Caps {
+    if caps.is_any() {
+        return caps.clone();
+    }
+    let mut other = gst::Caps::new_empty();
+    let features_list = [filter::cuda_features(), gst::CapsFeatures::new_empty()];
+    for features in features_list {
+        for s in caps.iter() {
+            let mut s = s.to_owned();
+            s.remove_fields(RESIZED_FIELDS.iter().copied());
+            let fixed = |v: u32| v > 0 && direction == gst::PadDirection::Sink;
+            if fixed(settings.width) {
+                s.set("width", settings.width as i32);
+            } else {
+                s.set("width", gst::IntRange::new(1, i32::MAX));
+            }
+            if fixed(settings.height) {
+                s.set("height", settings.height as i32);
+            } else {
+                s.set("height", gst::IntRange::new(1, i32::MAX));
+            }
+            s.set(
+                "pixel-aspect-ratio",
+                gst::FractionRange::new(
+                    gst::Fraction::new(1, i32::MAX),
+                    gst::Fraction::new(i32::MAX, 1),
+                ),
+            );
+            other.merge_structure_full(s, Some(features.clone()));
+        }
+    }
+    other
+}
+
+/// Why downstream takes nothing `name` makes of `incaps`.
+fn refusal(name: &str, settings: &Settings, incaps: &gst::Caps, downstream: &Downstream) -> String {
+    let offered = transform(settings, gst::PadDirection::Sink, incaps);
+    negotiation::explain(name, &offered, downstream, |field| match field {
+        "width" if settings.width > 0 => Some(format!(
+            "property width={}; 0 takes it from downstream",
+            settings.width
+        )),
+        "height" if settings.height > 0 => Some(format!(
+            "property height={}; 0 takes it from downstream",
+            settings.height
+        )),
+        "format" => Some(format!(
+            "{name} keeps the format; cudacvtcolor after it converts"
+        )),
+        _ => Some(format!("{name} keeps the input's")),
+    })
 }
 
 /// The output size for an input of `in_size`: the properties' when set (one of them set: the
@@ -260,8 +389,11 @@ fn output_size(
     peer: (Option<u32>, Option<u32>),
 ) -> (u32, u32) {
     let (w, h) = (settings.width, settings.height);
+    // Clamped to what caps can say: a 1x1000000 input with width=16384 gives 1.6e10 rows, which
+    // `as u32` truncated to an unrelated size (or a negative caps int).
     let scaled = |a: u32, num: u32, den: u32| {
-        ((u64::from(a) * u64::from(num) + u64::from(den) / 2) / u64::from(den)).max(1) as u32
+        ((u64::from(a) * u64::from(num) + u64::from(den) / 2) / u64::from(den))
+            .clamp(1, i32::MAX as u64) as u32
     };
     match (w, h) {
         (0, 0) => (peer.0.unwrap_or(in_size.0), peer.1.unwrap_or(in_size.1)),
@@ -287,14 +419,14 @@ impl ObjectImpl for CudaWarpAffine {
                     .nick("Width")
                     .blurb("Output width; 0: from downstream caps, else the input's (or kept in proportion to height)")
                     .default_value(DEFAULT_SIZE)
-                    .maximum(i32::MAX as u32)
+                    .maximum(MAX_SIZE)
                     .mutable_ready()
                     .build(),
                 glib::ParamSpecUInt::builder("height")
                     .nick("Height")
                     .blurb("Output height; 0: from downstream caps, else the input's (or kept in proportion to width)")
                     .default_value(DEFAULT_SIZE)
-                    .maximum(i32::MAX as u32)
+                    .maximum(MAX_SIZE)
                     .mutable_ready()
                     .build(),
                 gst::ParamSpecArray::builder("matrix")
@@ -343,6 +475,8 @@ impl ObjectImpl for CudaWarpAffine {
                         &glib::ParamSpecDouble::builder("value")
                             .nick("Value")
                             .blurb("Component value")
+                            .minimum(0.0)
+                            .maximum(MAX_BORDER_VALUE)
                             .build(),
                     )
                     .mutable_playing()
@@ -355,21 +489,25 @@ impl ObjectImpl for CudaWarpAffine {
                 glib::ParamSpecUInt::builder("crop-x")
                     .nick("Crop x")
                     .blurb("Left of the source rectangle to use")
+                    .maximum(MAX_CROP)
                     .mutable_playing()
                     .build(),
                 glib::ParamSpecUInt::builder("crop-y")
                     .nick("Crop y")
                     .blurb("Top of the source rectangle to use")
+                    .maximum(MAX_CROP)
                     .mutable_playing()
                     .build(),
                 glib::ParamSpecUInt::builder("crop-width")
                     .nick("Crop width")
-                    .blurb("Width of the source rectangle to use; 0: no crop")
+                    .blurb("Width of the source rectangle to use; 0: to the right edge")
+                    .maximum(MAX_CROP)
                     .mutable_playing()
                     .build(),
                 glib::ParamSpecUInt::builder("crop-height")
                     .nick("Crop height")
-                    .blurb("Height of the source rectangle to use; 0: no crop")
+                    .blurb("Height of the source rectangle to use; 0: to the bottom edge")
+                    .maximum(MAX_CROP)
                     .mutable_playing()
                     .build(),
                 glib::ParamSpecDouble::builder("rotation")
@@ -406,14 +544,9 @@ impl ObjectImpl for CudaWarpAffine {
                     self.set_user_matrix(None);
                     return;
                 }
-                let sent = array.to_send_value();
-                match matrix_from_value(&sent) {
+                match matrix_from_value(&array.to_send_value()) {
                     Ok(m) => self.set_user_matrix(Some(m)),
-                    Err(e) => gst::element_imp_warning!(
-                        self,
-                        gst::LibraryError::Settings,
-                        ["matrix not changed: {e}"]
-                    ),
+                    Err(e) => self.refuse(name, &e),
                 }
                 return;
             }
@@ -425,56 +558,81 @@ impl ObjectImpl for CudaWarpAffine {
                     None | Some("") => self.set_user_matrix(None),
                     Some(text) => match text.parse::<Affine>() {
                         Ok(m) => self.set_user_matrix(Some(m)),
-                        Err(e) => gst::element_imp_warning!(
-                            self,
-                            gst::LibraryError::Settings,
-                            ["matrix not changed: {e}"]
-                        ),
+                        Err(e) => self.refuse(name, &e),
                     },
                 }
                 return;
             }
-            _ => {}
-        }
-        let mut settings = self.settings.lock().unwrap();
-        match name {
-            "cuda-device-id" => settings.device_id = value.get().expect("type checked upstream"),
-            "width" => settings.width = value.get().expect("type checked upstream"),
-            "height" => settings.height = value.get().expect("type checked upstream"),
-            "inverse-map" => settings.inverse_map = value.get().expect("type checked upstream"),
-            "interpolation" => settings.interpolation = value.get().expect("type checked upstream"),
-            "border-mode" => settings.border = value.get().expect("type checked upstream"),
             "border-value" => {
+                // GLib has checked each element against the element spec.
                 let array = value.get::<gst::Array>().expect("type checked upstream");
-                match array.iter().map(number).collect::<Result<Vec<_>, _>>() {
-                    Ok(values) if values.len() <= 4 && values.iter().all(|v| v.is_finite()) => {
-                        settings.border_value = values
+                let values: Vec<f64> = array
+                    .iter()
+                    .map(|v| v.get::<f64>().expect("type checked upstream"))
+                    .collect();
+                if values.len() > 4 {
+                    self.refuse(
+                        name,
+                        &format!(
+                            "1 to 4 values (one per component) expected, got {}",
+                            values.len()
+                        ),
+                    );
+                    return;
+                }
+                self.settings.lock().unwrap().border_value = values;
+            }
+            "crop-x" | "crop-y" | "crop-width" | "crop-height" => {
+                let v: u32 = value.get().expect("type checked upstream");
+                let input = self.input_size();
+                let mut settings = self.settings.lock().unwrap();
+                let mut crop = settings.crop;
+                match name {
+                    "crop-x" => crop.x = v,
+                    "crop-y" => crop.y = v,
+                    "crop-width" => crop.width = v,
+                    _ => crop.height = v,
+                }
+                // While running, a crop that leaves the input is refused now rather than
+                // failing the next frame.
+                let candidate = Settings {
+                    crop,
+                    ..settings.clone()
+                };
+                if let Some(Err(e)) = input.map(|size| candidate.check_crop(size)) {
+                    drop(settings);
+                    self.refuse(name, &e);
+                    return;
+                }
+                settings.crop = crop;
+            }
+            _ => {
+                let mut settings = self.settings.lock().unwrap();
+                match name {
+                    "cuda-device-id" => {
+                        settings.device_id = value.get().expect("type checked upstream")
                     }
-                    Ok(values) => gst::element_imp_warning!(
-                        self,
-                        gst::LibraryError::Settings,
-                        ["border-value not changed: 1 to 4 finite values expected, got {values:?}"]
-                    ),
-                    Err(e) => gst::element_imp_warning!(
-                        self,
-                        gst::LibraryError::Settings,
-                        ["border-value not changed: {e}"]
-                    ),
+                    "width" => settings.width = value.get().expect("type checked upstream"),
+                    "height" => settings.height = value.get().expect("type checked upstream"),
+                    "inverse-map" => {
+                        settings.inverse_map = value.get().expect("type checked upstream")
+                    }
+                    "interpolation" => {
+                        settings.interpolation = value.get().expect("type checked upstream")
+                    }
+                    "border-mode" => settings.border = value.get().expect("type checked upstream"),
+                    "fit" => settings.fit = value.get().expect("type checked upstream"),
+                    "rotation" => settings.rotation = value.get().expect("type checked upstream"),
+                    "flip-horizontal" => {
+                        settings.flip_horizontal = value.get().expect("type checked upstream")
+                    }
+                    "flip-vertical" => {
+                        settings.flip_vertical = value.get().expect("type checked upstream")
+                    }
+                    _ => unimplemented!(),
                 }
             }
-            "fit" => settings.fit = value.get().expect("type checked upstream"),
-            "crop-x" => settings.crop.x = value.get().expect("type checked upstream"),
-            "crop-y" => settings.crop.y = value.get().expect("type checked upstream"),
-            "crop-width" => settings.crop.width = value.get().expect("type checked upstream"),
-            "crop-height" => settings.crop.height = value.get().expect("type checked upstream"),
-            "rotation" => settings.rotation = value.get().expect("type checked upstream"),
-            "flip-horizontal" => {
-                settings.flip_horizontal = value.get().expect("type checked upstream")
-            }
-            "flip-vertical" => settings.flip_vertical = value.get().expect("type checked upstream"),
-            _ => unimplemented!(),
         }
-        drop(settings);
         // Whatever changed, the reported matrix is recomputed.
         *self.last_matrix.lock().unwrap() = None;
     }
@@ -568,39 +726,8 @@ impl BaseTransformImpl for CudaWarpAffine {
         caps: &gst::Caps,
         filter: Option<&gst::Caps>,
     ) -> Option<gst::Caps> {
-        let mut other = gst::Caps::new_empty();
-        if caps.is_any() {
-            other = caps.clone();
-        } else {
-            let settings = self.settings.lock().unwrap().clone();
-            let features_list = [filter::cuda_features(), gst::CapsFeatures::new_empty()];
-            for features in features_list {
-                for s in caps.iter() {
-                    let mut s = s.to_owned();
-                    s.remove_fields(RESIZED_FIELDS.iter().copied());
-                    // Towards the source pad, the size properties pin what can come out.
-                    let fixed = |v: u32| v > 0 && direction == gst::PadDirection::Sink;
-                    if fixed(settings.width) {
-                        s.set("width", settings.width as i32);
-                    } else {
-                        s.set("width", gst::IntRange::new(1, i32::MAX));
-                    }
-                    if fixed(settings.height) {
-                        s.set("height", settings.height as i32);
-                    } else {
-                        s.set("height", gst::IntRange::new(1, i32::MAX));
-                    }
-                    s.set(
-                        "pixel-aspect-ratio",
-                        gst::FractionRange::new(
-                            gst::Fraction::new(1, i32::MAX),
-                            gst::Fraction::new(i32::MAX, 1),
-                        ),
-                    );
-                    other.merge_structure_full(s, Some(features.clone()));
-                }
-            }
-        }
+        let settings = self.settings.lock().unwrap().clone();
+        let other = transform(&settings, direction, caps);
         let other = match filter {
             Some(filter) => filter.intersect_with_mode(&other, gst::CapsIntersectMode::First),
             None => other,
@@ -666,18 +793,27 @@ impl BaseTransformImpl for CudaWarpAffine {
     }
 
     fn set_caps(&self, incaps: &gst::Caps, outcaps: &gst::Caps) -> Result<(), gst::LoggableError> {
+        let obj = self.obj();
+        let refuse = |why: String| self.refusals.refuse(obj.upcast_ref(), *CAT, &why);
         let in_info = gst_video::VideoInfo::from_caps(incaps)
-            .map_err(|_| gst::loggable_error!(CAT, "invalid input caps {incaps}"))?;
+            .map_err(|_| refuse(format!("invalid input caps {incaps}")))?;
         let out_info = gst_video::VideoInfo::from_caps(outcaps)
-            .map_err(|_| gst::loggable_error!(CAT, "invalid output caps {outcaps}"))?;
+            .map_err(|_| refuse(format!("invalid output caps {outcaps}")))?;
         if in_info.format() != out_info.format() {
-            return Err(gst::loggable_error!(
-                CAT,
+            return Err(refuse(format!(
                 "cudawarpaffine keeps the format: {} in, {} out (put cudacvtcolor before or after it)",
                 in_info.format(),
                 out_info.format()
-            ));
+            )));
         }
+        // What only the frame sizes can judge: the crop, and the matrix they give.
+        let settings = self.settings.lock().unwrap().clone();
+        let src = (in_info.width(), in_info.height());
+        let dst = (out_info.width(), out_info.height());
+        settings
+            .check_crop(src)
+            .and_then(|()| settings.inverse_matrix(None, src, dst))
+            .map_err(refuse)?;
         gst::info!(
             CAT,
             imp = self,
@@ -697,10 +833,16 @@ impl BaseTransformImpl for CudaWarpAffine {
         Ok(())
     }
 
-    fn unit_size(&self, caps: &gst::Caps) -> Option<usize> {
-        gst_video::VideoInfo::from_caps(caps)
-            .ok()
-            .map(|info| info.size())
+    /// A frame is one unit whatever padding its memory has (upstream's CUDA memory is pitched
+    /// to its own alignment), so the output size follows from the output caps alone.
+    fn transform_size(
+        &self,
+        _direction: gst::PadDirection,
+        _caps: &gst::Caps,
+        _size: usize,
+        othercaps: &gst::Caps,
+    ) -> Option<usize> {
+        filter::frame_size(othercaps)
     }
 
     fn propose_allocation(
@@ -739,6 +881,20 @@ impl BaseTransformImpl for CudaWarpAffine {
     }
 
     fn sink_event(&self, event: gst::Event) -> bool {
+        if let gst::EventView::Caps(_) = event.view() {
+            let obj = self.obj();
+            return self.refusals.sink_event(
+                obj.upcast_ref(),
+                *CAT,
+                event,
+                |event| self.parent_sink_event(event),
+                |caps| {
+                    let settings = self.settings.lock().unwrap().clone();
+                    let downstream = Downstream::of(obj.src_pad());
+                    refusal(&factory_name(&*obj), &settings, caps, &downstream)
+                },
+            );
+        }
         if let gst::EventView::CustomDownstream(custom) = event.view() {
             if let Some(s) = custom.structure().filter(|s| s.name() == MATRIX_EVENT) {
                 match matrix_from_structure(s) {
@@ -889,6 +1045,16 @@ mod tests {
             output_size(&Settings::default(), (1920, 1080), (Some(300), None)),
             (300, 1080)
         );
+        // Found with the filter_caps fuzz target's aspect check: the kept dimension was
+        // truncated to 32 bits (1.6e10 rows became 3499098112, then a negative caps int).
+        let settings = Settings {
+            width: 16384,
+            ..Settings::default()
+        };
+        assert_eq!(
+            output_size(&settings, (1, 1_000_000), (None, None)),
+            (16384, i32::MAX as u32)
+        );
     }
 
     #[test]
@@ -959,6 +1125,79 @@ mod tests {
         assert_eq!(
             border_value(&info(F::Rgba, "sRGB"), &[1.0, 2.0, 3.0, 4.0]),
             [1.0, 2.0, 3.0, 4.0]
+        );
+    }
+
+    #[test]
+    fn crop_reaches_the_edges_and_must_fit() {
+        let crop = |x, y, width, height| Settings {
+            crop: Rect {
+                x,
+                y,
+                width,
+                height,
+            },
+            ..Settings::default()
+        };
+        assert_eq!(Settings::default().crop((320, 240)), None);
+        assert_eq!(
+            crop(10, 20, 0, 0).crop((320, 240)),
+            Some(Rect {
+                x: 10,
+                y: 20,
+                width: 310,
+                height: 220
+            })
+        );
+        assert!(crop(10, 20, 100, 50).check_crop((320, 240)).is_ok());
+        assert_eq!(
+            crop(300, 0, 100, 100).check_crop((320, 240)).unwrap_err(),
+            "crop-x=300 and crop-width=100 reach beyond the 320x240 input"
+        );
+        assert_eq!(
+            crop(0, 240, 0, 0).check_crop((320, 240)).unwrap_err(),
+            "crop-y=240 is outside the 320x240 input"
+        );
+        // A user matrix leaves the crop unused.
+        let with_matrix = Settings {
+            matrix: Some(Affine::IDENTITY),
+            ..crop(300, 0, 100, 100)
+        };
+        assert!(with_matrix.check_crop((320, 240)).is_ok());
+    }
+
+    #[test]
+    fn refusal_names_the_size_properties_and_the_kept_format() {
+        gst::init().unwrap();
+        let settings = Settings {
+            width: 320,
+            height: 240,
+            ..Settings::default()
+        };
+        let incaps: gst::Caps = "video/x-raw, format=NV12, width=1920, height=1080, \
+                                 framerate=30/1"
+            .parse()
+            .unwrap();
+        let refused = |accepted: &str| {
+            refusal(
+                "cudawarpaffine",
+                &settings,
+                &incaps,
+                &Downstream {
+                    accepted: accepted.parse().unwrap(),
+                    next: "sink".into(),
+                },
+            )
+        };
+        assert_eq!(
+            refused("video/x-raw, width=640"),
+            "cudawarpaffine produces width 320 (property width=320; 0 takes it from \
+             downstream), downstream accepts width 640"
+        );
+        assert_eq!(
+            refused("video/x-raw, format=RGBA"),
+            "cudawarpaffine produces format NV12 (cudawarpaffine keeps the format; cudacvtcolor \
+             after it converts), downstream accepts format RGBA"
         );
     }
 }

@@ -209,11 +209,18 @@ impl SequenceInfo {
         }
     }
 
-    /// Width and height of the visible picture.
+    /// Width and height of the visible picture (0 for an inverted rectangle).
     pub fn display_size(&self) -> (u32, u32) {
-        let (l, t, r, b) = self.display_area;
-        ((r - l).max(0) as u32, (b - t).max(0) as u32)
+        extent(self.display_area)
     }
+}
+
+/// Width and height of the rectangle `(left, top, right, bottom)`, right and bottom exclusive,
+/// 0 when inverted. In 64 bits: the rectangle comes from the bitstream, and `right - left`
+/// overflows an i32 (or wraps to a huge u32 when negative).
+fn extent((l, t, r, b): (i32, i32, i32, i32)) -> (u32, u32) {
+    let side = |from: i32, to: i32| (i64::from(to) - i64::from(from)).max(0) as u32;
+    (side(l, r), side(t, b))
 }
 
 /// What NVDEC on this device can do for one codec, chroma format and bit depth.
@@ -236,7 +243,8 @@ impl DecoderCaps {
 
     /// Why `width` x `height` cannot be decoded, if it cannot.
     pub fn size_problem(&self, width: u32, height: u32) -> Option<String> {
-        let macroblocks = width.div_ceil(16) * height.div_ceil(16);
+        // In 64 bits: 2^20 x 2^20 (which H.264's syntax allows) overflows 32.
+        let macroblocks = u64::from(width.div_ceil(16)) * u64::from(height.div_ceil(16));
         if width < self.min_width || height < self.min_height {
             Some(format!(
                 "{width}x{height} is below the minimum {}x{}",
@@ -247,7 +255,7 @@ impl DecoderCaps {
                 "{width}x{height} is above the maximum {}x{}",
                 self.max_width, self.max_height
             ))
-        } else if macroblocks > self.max_macroblocks {
+        } else if macroblocks > u64::from(self.max_macroblocks) {
             Some(format!(
                 "{width}x{height} has {macroblocks} macroblocks, above the maximum {}",
                 self.max_macroblocks
@@ -533,10 +541,9 @@ pub struct DecoderConfig {
 }
 
 impl DecoderConfig {
-    /// Size of the output surfaces (the visible rectangle).
+    /// Size of the output surfaces (the visible rectangle; 0 for an inverted one).
     pub fn output_size(&self) -> (u32, u32) {
-        let (l, t, r, b) = self.display_area;
-        ((r - l) as u32, (b - t) as u32)
+        extent(self.display_area)
     }
 }
 
@@ -704,5 +711,68 @@ impl Drop for Decoder {
             // SAFETY: the handle came from cuvidCreateDecoder and is destroyed once.
             unsafe { (lib.cuvidDestroyDecoder)(self.handle) };
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_from_the_bitstream_do_not_overflow() {
+        // Found by fuzzing (nvdec_sequence): an inverted display rectangle gave a decoder
+        // output size of 2^32 - n rows, and a rectangle over 2^31 wide overflowed i32.
+        let seq = |display_area| SequenceInfo {
+            coded_width: 1920,
+            coded_height: 1088,
+            display_area,
+            bit_depth: 8,
+            chroma: ChromaFormat::Yuv420,
+            min_surfaces: 4,
+            progressive: true,
+            frame_rate: (30, 1),
+            aspect_ratio: (16, 9),
+            full_range: false,
+            color_primaries: 1,
+            transfer_characteristics: 1,
+            matrix_coefficients: 1,
+        };
+        for (area, size) in [
+            ((0, 0, 1920, 1080), (1920, 1080)),
+            ((0, 2555904, 12032, 4), (12032, 0)),
+            ((i32::MIN, i32::MIN, i32::MAX, 0), (u32::MAX, 1 << 31)),
+        ] {
+            let seq = seq(area);
+            assert_eq!(seq.display_size(), size, "{area:?}");
+            let config = DecoderConfig {
+                codec: Codec::H264,
+                chroma: seq.chroma,
+                bit_depth: seq.bit_depth,
+                coded_width: seq.coded_width,
+                coded_height: seq.coded_height,
+                display_area: area,
+                surfaces: 8,
+                output_surfaces: 4,
+                output_format: SurfaceFormat::Nv12,
+                deinterlace: Deinterlace::Weave,
+            };
+            assert_eq!(config.output_size(), size, "{area:?}");
+        }
+        // 2^20 x 2^20 (H.264's syntax allows it) has 2^32 macroblocks.
+        let caps = DecoderCaps {
+            supported: true,
+            engines: 1,
+            min_width: 48,
+            min_height: 16,
+            max_width: u32::MAX,
+            max_height: u32::MAX,
+            max_macroblocks: 262144,
+            output_formats: 1,
+        };
+        assert!(caps
+            .size_problem(1 << 20, 1 << 20)
+            .unwrap()
+            .contains("4294967296 macroblocks"));
+        assert_eq!(caps.size_problem(4096, 2304), None);
     }
 }

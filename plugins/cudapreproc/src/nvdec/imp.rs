@@ -15,6 +15,8 @@ use crate::cuvid::{
     self, ChromaFormat, Codec, DecodeStatus, Decoder, DecoderConfig, Deinterlace, Display,
     MappedFrame, Parser, ParserClient, Picture, SequenceInfo, SurfaceFormat,
 };
+use crate::negotiation::{self, Downstream};
+use crate::property::factory_name;
 
 static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
     gst::DebugCategory::new(
@@ -85,6 +87,8 @@ struct OutputFormat {
     info: gst_video::VideoInfo,
     /// Interlaced frames are output woven, flagged per buffer.
     woven: bool,
+    /// What is decoded, for messages: "8-bit 4:2:0 H.264".
+    stream: String,
 }
 
 /// Everything the parser's callbacks work on.
@@ -119,6 +123,16 @@ impl DecodeState {
             self.spare_events.push(event);
         }
         Ok(())
+    }
+}
+
+impl Drop for DecodeState {
+    /// Frames still mapped (a stop or new format without a drain) are unmapped while their
+    /// decoder exists, once the copies reading them have run.
+    fn drop(&mut self) {
+        if let Err(e) = self.retire_mapped(0) {
+            gst::warning!(CAT, "unmapping decoded frames: {e}");
+        }
     }
 }
 
@@ -159,7 +173,7 @@ fn codec_of(caps: &gst::CapsRef) -> Option<Codec> {
 }
 
 /// The surface format and GStreamer format the decoder outputs for a sequence.
-fn output_formats(
+pub(crate) fn output_formats(
     chroma: ChromaFormat,
     bit_depth: u32,
 ) -> Option<(SurfaceFormat, gst_video::VideoFormat)> {
@@ -180,9 +194,46 @@ fn output_formats(
     }
 }
 
+/// `num / den` (both positive) as a GStreamer fraction: reduced, approximated when it does
+/// not fit 32 bits, `None` when even that fails. The values come from the bitstream (an H.264
+/// time_scale is any u32): cast to i32 they could be negative, and their products overflow.
+fn fraction(num: u64, den: u64) -> Option<gst::Fraction> {
+    let (mut a, mut b) = (num, den);
+    while b != 0 {
+        (a, b) = (b, a % b);
+    }
+    let (num, den) = (num / a, den / a);
+    match (i32::try_from(num), i32::try_from(den)) {
+        (Ok(num), Ok(den)) => Some(gst::Fraction::new(num, den)),
+        _ => gst::Fraction::approximate_f64(num as f64 / den as f64)
+            .filter(|f| f.numer() > 0 && f.denom() > 0),
+    }
+}
+
+/// The framerate a sequence header announces; 0/1 when unknown.
+pub(crate) fn sequence_fps(seq: &SequenceInfo) -> gst::Fraction {
+    match seq.frame_rate {
+        (n, d) if n > 0 && d > 0 => fraction(n.into(), d.into()),
+        _ => None,
+    }
+    .unwrap_or(gst::Fraction::new(0, 1))
+}
+
+/// The pixel aspect ratio of a `width` x `height` picture shown at the display aspect ratio a
+/// sequence header announces; 1/1 when unknown.
+pub(crate) fn sequence_par(seq: &SequenceInfo, width: u32, height: u32) -> gst::Fraction {
+    match seq.aspect_ratio {
+        (x, y) if x > 0 && y > 0 && width > 0 && height > 0 => {
+            fraction(x as u64 * u64::from(height), y as u64 * u64::from(width))
+        }
+        _ => None,
+    }
+    .unwrap_or(gst::Fraction::new(1, 1))
+}
+
 /// Colorimetry from the bitstream's signal description; GStreamer's default for the size when
 /// the stream leaves the matrix unspecified.
-fn colorimetry(
+pub(crate) fn colorimetry(
     seq: &SequenceInfo,
     default: &gst_video::VideoColorimetry,
 ) -> gst_video::VideoColorimetry {
@@ -221,10 +272,27 @@ fn colorimetry(
     gst_video::VideoColorimetry::new(range, matrix, transfer, primaries)
 }
 
-/// Why a picture could not be output.
+/// Why downstream takes none of the caps `name` offers (`offered`) for a `stream` ("8-bit
+/// 4:2:0 H.264").
+fn refusal(name: &str, stream: &str, offered: &gst::Caps, downstream: &Downstream) -> String {
+    negotiation::explain(name, offered, downstream, |field| match field {
+        "format" => Some(format!(
+            "what NVDEC outputs for this {stream} stream; cudacvtcolor after {name} converts"
+        )),
+        "width" | "height" => Some(format!(
+            "the stream's picture size; cudawarpaffine after {name} resizes"
+        )),
+        "interlace-mode" => {
+            Some("deinterlace-mode=bob or adaptive outputs progressive frames".into())
+        }
+        _ => Some("the stream's".into()),
+    })
+}
+
+/// Why a sequence could not be set up or a picture output.
 enum OutputError {
     Cuda(CudaError),
-    /// Downstream or the base class stopped the flow.
+    /// Downstream or the base class stopped the flow (or a refusal was posted already).
     Flow(gst::FlowError),
 }
 
@@ -272,7 +340,7 @@ impl Client<'_> {
         }
     }
 
-    fn sequence_result(&mut self, seq: &SequenceInfo) -> Result<u32, CudaError> {
+    fn sequence_result(&mut self, seq: &SequenceInfo) -> Result<u32, OutputError> {
         let codec = self.state.codec;
         let caps = cuvid::decoder_caps(&self.gpu.device, codec, seq.chroma, seq.bit_depth)?;
         let unsupported = |why: String| {
@@ -287,10 +355,10 @@ impl Client<'_> {
             ))
         };
         if !caps.supported {
-            return Err(unsupported("not supported by this GPU".into()));
+            return Err(unsupported("not supported by this GPU".into()).into());
         }
         if let Some(problem) = caps.size_problem(seq.coded_width, seq.coded_height) {
-            return Err(unsupported(problem));
+            return Err(unsupported(problem).into());
         }
         let (surface_format, video_format) = output_formats(seq.chroma, seq.bit_depth)
             .filter(|(s, _)| caps.supports_output(*s))
@@ -330,17 +398,18 @@ impl Client<'_> {
                 "decoding {codec:?} {seq:?} with {config:?}"
             );
         }
-        self.negotiate(seq, video_format, deinterlace == Deinterlace::Weave)
-            .map_err(|e| CudaError::Invalid(format!("output negotiation failed: {e:?}")))?;
+        self.negotiate(seq, video_format, deinterlace == Deinterlace::Weave)?;
         Ok(surfaces)
     }
 
+    /// Sets the output caps for a sequence. Downstream refusing them is posted here, with what
+    /// nvdec offered and what downstream accepts.
     fn negotiate(
         &mut self,
         seq: &SequenceInfo,
         format: gst_video::VideoFormat,
         weave: bool,
-    ) -> Result<(), gst::FlowError> {
+    ) -> Result<(), OutputError> {
         let obj = self.imp.obj();
         let (width, height) = seq.display_size();
         let woven = weave && !seq.progressive;
@@ -349,41 +418,37 @@ impl Client<'_> {
         } else {
             gst_video::VideoInterlaceMode::Progressive
         };
-        let fps = self
-            .state
-            .input_fps
-            .unwrap_or_else(|| match seq.frame_rate {
-                (n, d) if n > 0 && d > 0 => gst::Fraction::new(n as i32, d as i32),
-                _ => gst::Fraction::new(0, 1),
-            });
+        let fps = self.state.input_fps.unwrap_or_else(|| sequence_fps(seq));
         let par = self
             .state
             .input_par
-            .unwrap_or_else(|| match seq.aspect_ratio {
-                (x, y) if x > 0 && y > 0 && width > 0 && height > 0 => {
-                    gst::Fraction::new(x * height as i32, y * width as i32)
-                }
-                _ => gst::Fraction::new(1, 1),
-            });
+            .unwrap_or_else(|| sequence_par(seq, width, height));
+        let no_info = |e: glib::BoolError| {
+            CudaError::Invalid(format!(
+                "no video info for a {width}x{height} {format}: {e}"
+            ))
+        };
         let default = gst_video::VideoInfo::builder(format, width, height)
             .build()
-            .map_err(|_| gst::FlowError::NotNegotiated)?;
+            .map_err(no_info)?;
         let info = gst_video::VideoInfo::builder(format, width, height)
             .interlace_mode(mode)
             .fps(fps)
             .par(par)
             .colorimetry(&colorimetry(seq, &default.colorimetry()))
             .build()
-            .map_err(|_| gst::FlowError::NotNegotiated)?;
+            .map_err(no_info)?;
 
-        let mut caps = info.to_caps().map_err(|_| gst::FlowError::NotNegotiated)?;
-        let mut cuda_caps = caps.copy();
+        let system_caps = info.to_caps().map_err(no_info)?;
+        let mut cuda_caps = system_caps.copy();
         cuda_caps
             .make_mut()
             .set_features_simple(Some(cuda_features()));
-        if obj.src_pad().peer_query_accept_caps(&cuda_caps) {
-            caps = cuda_caps;
-        }
+        let caps = if obj.src_pad().peer_query_accept_caps(&cuda_caps) {
+            cuda_caps.clone()
+        } else {
+            system_caps.clone()
+        };
         let same = self.state.output.as_ref().is_some_and(|o| o.info == info)
             && obj
                 .src_pad()
@@ -392,10 +457,26 @@ impl Client<'_> {
         if same {
             return Ok(());
         }
-        let mut state = obj.set_interlaced_output_state(format, mode, width, height, None)?;
-        state.set_info(info.clone());
-        state.set_caps(&caps);
-        obj.negotiate(state)?;
+        let negotiated = obj
+            .set_interlaced_output_state(format, mode, width, height, None)
+            .and_then(|mut state| {
+                state.set_info(info.clone());
+                state.set_caps(&caps);
+                obj.negotiate(state)
+            });
+        let stream = format!(
+            "{}-bit {} {}",
+            seq.bit_depth,
+            seq.chroma.name(),
+            self.state.codec.name()
+        );
+        if let Err(flow) = negotiated {
+            if obj.src_pad().pad_flags().contains(gst::PadFlags::FLUSHING) {
+                return Err(OutputError::Flow(gst::FlowError::Flushing));
+            }
+            self.post_refusal(&info, &stream, true);
+            return Err(OutputError::Flow(flow));
+        }
         gst::info!(CAT, imp = self.imp, "output {caps}");
 
         if fps.numer() > 0 {
@@ -405,40 +486,108 @@ impl Client<'_> {
             let latency = frame * u64::from(self.state.settings.display_delay);
             obj.set_latency(latency, latency);
         }
-        self.state.output = Some(OutputFormat { info, woven });
+        self.state.output = Some(OutputFormat {
+            info,
+            woven,
+            stream,
+        });
         Ok(())
     }
 
-    /// Copies the displayed picture into the frame's output buffer and finishes the frame.
+    /// Posts why downstream refuses the caps nvdec offers for frames of `info` (in either
+    /// memory). Unless `always`, only when they conflict with what the peer accepts: otherwise
+    /// an element further down refused its own caps, and says so.
+    fn post_refusal(&self, info: &gst_video::VideoInfo, stream: &str, always: bool) {
+        let obj = self.imp.obj();
+        let Ok(system) = info.to_caps() else {
+            return;
+        };
+        let mut offered = system.copy();
+        offered
+            .make_mut()
+            .set_features_simple(Some(cuda_features()));
+        offered.make_mut().append(system);
+        let downstream = Downstream::of(obj.src_pad());
+        if always || negotiation::conflict(&offered, &downstream.accepted).is_some() {
+            let why = refusal(&factory_name(&*obj), stream, &offered, &downstream);
+            negotiation::post_refusal(obj.upcast_ref(), *CAT, &why);
+        }
+    }
+
+    /// Copies the displayed picture into the frame's output buffer and finishes the frame; a
+    /// frame that cannot be finished is dropped, so it never lingers with its buffer allocated.
     fn output(
         &mut self,
         display: &Display,
         mut frame: gst_video::VideoCodecFrame<'_>,
     ) -> Result<gst::FlowSuccess, OutputError> {
         let obj = self.imp.obj();
+        if self.state.decoder.is_none() || self.state.output.is_none() {
+            let _ = obj.drop_frame(frame);
+            return Err(CudaError::Invalid("picture displayed before its sequence".into()).into());
+        }
+        if let Err(flow) = obj.allocate_output_frame(&mut frame, None) {
+            let _ = obj.drop_frame(frame);
+            return Err(OutputError::Flow(flow));
+        }
+        match self.fill(display, &mut frame) {
+            Ok(None) => {
+                // Downstream's refusal of the caps shows only now: pushing the caps event
+                // ignored it.
+                let finished = obj.finish_frame(frame);
+                if let (Err(gst::FlowError::NotNegotiated), Some(output)) =
+                    (finished, &self.state.output)
+                {
+                    self.post_refusal(&output.info, &output.stream, false);
+                }
+                finished.map_err(OutputError::Flow)
+            }
+            Ok(Some(counted)) => {
+                let _ = obj.drop_frame(frame);
+                counted.map_err(OutputError::Flow)
+            }
+            Err(e) => {
+                let _ = obj.drop_frame(frame);
+                Err(e)
+            }
+        }
+    }
+
+    /// Copies the displayed picture into `frame`'s output buffer. `Some` when the picture is
+    /// unusable (decoded with errors): what counting it against `max-errors` gave.
+    fn fill(
+        &mut self,
+        display: &Display,
+        frame: &mut gst_video::VideoCodecFrame<'_>,
+    ) -> Result<Option<Result<gst::FlowSuccess, gst::FlowError>>, OutputError> {
         let (Some(decoder), Some(output)) = (&self.state.decoder, &self.state.output) else {
             return Err(CudaError::Invalid("picture displayed before its sequence".into()).into());
         };
-        obj.allocate_output_frame(&mut frame, None)
-            .map_err(OutputError::Flow)?;
         let stream = &self.gpu.stream;
         let mapped = decoder.map(display, stream)?;
         // Mapping waits for the decode, so its outcome is known now.
-        match decoder.status(display.index)? {
-            DecodeStatus::Failed => {
-                decoder.unmap(mapped)?;
-                let counted = self
+        let status = decoder.status(display.index);
+        let unusable = match status {
+            Ok(DecodeStatus::Failed) => Some("picture decoded with errors"),
+            Ok(DecodeStatus::Concealed) => {
+                if let Err(flow) = self
                     .imp
-                    .count_damage("picture decoded with errors", Some(&frame));
-                let _ = obj.drop_frame(frame);
-                return counted.map_err(OutputError::Flow);
+                    .count_damage("damaged picture, errors concealed", Some(frame))
+                {
+                    decoder.unmap(mapped)?;
+                    return Ok(Some(Err(flow)));
+                }
+                None
             }
-            DecodeStatus::Concealed => {
-                self.imp
-                    .count_damage("damaged picture, errors concealed", Some(&frame))
-                    .map_err(OutputError::Flow)?;
+            Ok(DecodeStatus::Ok) => None,
+            Err(e) => {
+                decoder.unmap(mapped)?;
+                return Err(e.into());
             }
-            DecodeStatus::Ok => {}
+        };
+        if let Some(what) = unusable {
+            decoder.unmap(mapped)?;
+            return Ok(Some(self.imp.count_damage(what, Some(frame))));
         }
         let row = u64::from(mapped.pitch) * u64::from(mapped.plane_rows);
         let pitch = mapped.pitch as usize;
@@ -446,7 +595,7 @@ impl Client<'_> {
             addr: [mapped.addr, mapped.addr + row, mapped.addr + 2 * row, 0],
             stride: [pitch, pitch, pitch, 0],
         };
-        let buffer = frame.output_buffer_mut().expect("allocated above");
+        let buffer = frame.output_buffer_mut().expect("allocated by output()");
         let copied = (|| {
             let out = Output::begin(stream, buffer, &output.info, &mut self.state.staging)?;
             frame::copy_frame(stream, &src, &out.planes, &output.info)?;
@@ -468,7 +617,7 @@ impl Client<'_> {
             buffer.set_flags(gst::BufferFlags::from_bits_retain(flags.bits()));
         }
         self.retire_mapped(OUTPUT_SURFACES as usize - 1)?;
-        obj.finish_frame(frame).map_err(OutputError::Flow)
+        Ok(None)
     }
 
     /// Unmaps frames whose copies have run until at most `keep` stay mapped.
@@ -517,8 +666,12 @@ impl ParserClient for Client<'_> {
         gst::debug!(CAT, imp = self.imp, "sequence {seq:?}");
         match self.sequence_result(seq) {
             Ok(surfaces) => Some(surfaces),
-            Err(e) => {
+            Err(OutputError::Cuda(e)) => {
                 self.post(&e);
+                None
+            }
+            Err(OutputError::Flow(flow)) => {
+                self.fail(flow);
                 None
             }
         }
@@ -775,6 +928,8 @@ impl ObjectImpl for NvDec {
                          are not decoded either unless others refer to them",
                     )
                     .minimum(1)
+                    // A launch line's "-1" would otherwise reach it as 2^32 - 1, silently.
+                    .maximum(i32::MAX as u32)
                     .default_value(DEFAULT_OUTPUT_EVERY)
                     .mutable_ready()
                     .build(),
@@ -1033,6 +1188,18 @@ impl VideoDecoderImpl for NvDec {
         true
     }
 
+    /// The template, not the base class's proxy of downstream's size, rate and aspect ratio
+    /// into these caps: the stream decides those, and a mismatch reaches `negotiate`, which
+    /// says what the stream has and downstream wants, instead of failing upstream's linking or
+    /// negotiation without a reason.
+    fn caps(&self, filter: Option<&gst::Caps>) -> gst::Caps {
+        let template = self.obj().sink_pad().pad_template_caps();
+        match filter {
+            Some(filter) => filter.intersect_with_mode(&template, gst::CapsIntersectMode::First),
+            None => template,
+        }
+    }
+
     fn decide_allocation(
         &self,
         query: &mut gst::query::Allocation,
@@ -1045,5 +1212,88 @@ impl VideoDecoderImpl for NvDec {
             return filter::decide_cuda_pool(query, &gpu.device, &gpu.stream, None);
         }
         self.parent_decide_allocation(query)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn refusal_says_what_the_stream_decides() {
+        gst::init().unwrap();
+        let offered: gst::Caps = "video/x-raw(memory:CUDAMemory), format=NV12, width=1920, \
+                                  height=1080, interlace-mode=progressive; video/x-raw, \
+                                  format=NV12, width=1920, height=1080, \
+                                  interlace-mode=progressive"
+            .parse()
+            .unwrap();
+        let refused = |accepted: &str| {
+            refusal(
+                "nvdec",
+                "8-bit 4:2:0 H.264",
+                &offered,
+                &Downstream {
+                    accepted: accepted.parse().unwrap(),
+                    next: "sink".into(),
+                },
+            )
+        };
+        assert_eq!(
+            refused("video/x-raw, format=P010_10LE"),
+            "nvdec produces format NV12 (what NVDEC outputs for this 8-bit 4:2:0 H.264 stream; \
+             cudacvtcolor after nvdec converts), downstream accepts format P010_10LE"
+        );
+        assert_eq!(
+            refused("video/x-raw, width=640"),
+            "nvdec produces width 1920 (the stream's picture size; cudawarpaffine after nvdec \
+             resizes), downstream accepts width 640"
+        );
+        assert_eq!(
+            refused("video/x-raw(memory:NVMM)"),
+            "nvdec produces frames in memory:CUDAMemory or system memory, downstream accepts \
+             memory:NVMM"
+        );
+    }
+
+    #[test]
+    fn sequence_rates_are_valid_fractions() {
+        gst::init().unwrap();
+        // Found by fuzzing (nvdec_sequence): rates over i32::MAX were cast to negative
+        // fractions (a panic for a denominator of 2^31), and the aspect ratio's products
+        // overflowed i32.
+        let seq = |frame_rate, aspect_ratio| SequenceInfo {
+            coded_width: 1920,
+            coded_height: 1088,
+            display_area: (0, 0, 1920, 1080),
+            bit_depth: 8,
+            chroma: ChromaFormat::Yuv420,
+            min_surfaces: 4,
+            progressive: true,
+            frame_rate,
+            aspect_ratio,
+            full_range: false,
+            color_primaries: 1,
+            transfer_characteristics: 1,
+            matrix_coefficients: 1,
+        };
+        let fps = |n, d| sequence_fps(&seq((n, d), (0, 0)));
+        assert_eq!(fps(60000, 1001), gst::Fraction::new(60000, 1001));
+        assert_eq!(fps(0, 1), gst::Fraction::new(0, 1));
+        // Reduced to fit, approximated, or unknown when GStreamer cannot hold it.
+        assert_eq!(fps(1 << 31, 1 << 31), gst::Fraction::new(1, 1));
+        assert_eq!(fps(30, 1 << 31), gst::Fraction::new(15, 1 << 30));
+        let near = fps(u32::MAX - 1, 3);
+        assert!(near.numer() > 0 && near.denom() > 0);
+        let exact = f64::from(u32::MAX - 1) / 3.0;
+        assert!((f64::from(near.numer()) / f64::from(near.denom()) - exact).abs() < 1.0);
+        assert_eq!(fps(u32::MAX, 1), gst::Fraction::new(0, 1));
+        let par = |x, y| sequence_par(&seq((30, 1), (x, y)), 1920, 1080);
+        assert_eq!(par(16, 9), gst::Fraction::new(1, 1));
+        assert_eq!(par(4, 3), gst::Fraction::new(3, 4));
+        let wide = par(i32::MAX, 1);
+        let exact = f64::from(i32::MAX) * 9.0 / 16.0;
+        assert!((f64::from(wide.numer()) / f64::from(wide.denom()) - exact).abs() < 1.0);
+        assert_eq!(par(0, 3), gst::Fraction::new(1, 1));
     }
 }

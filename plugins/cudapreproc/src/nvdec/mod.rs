@@ -4,7 +4,7 @@
 use gst::glib;
 use gst::prelude::*;
 
-mod imp;
+pub(crate) mod imp;
 
 glib::wrapper! {
     pub struct NvDec(ObjectSubclass<imp::NvDec>)

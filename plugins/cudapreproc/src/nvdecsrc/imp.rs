@@ -47,6 +47,8 @@ pub struct NvDecSrc {
     decoder: OnceLock<gst::Element>,
     /// The reading and demuxing part, made when the bin goes to READY.
     source: Mutex<Option<(gst::Element, gst::Element)>>,
+    /// Media types of the streams the parser found in the input, for error messages.
+    streams: Mutex<Vec<String>>,
 }
 
 /// A copy of `spec` (same name, type, range and default) for another class to install.
@@ -90,7 +92,30 @@ fn copy_pspec(spec: &glib::ParamSpec) -> glib::ParamSpec {
     }
 }
 
+/// Whether `uri` starts with a scheme ("file:", "https:"), as `gst_uri_is_valid` checks: a
+/// file name belongs in `location`.
+fn check_uri(uri: &str) -> Result<(), glib::Error> {
+    let scheme = uri.split_once(':').map(|(scheme, _)| scheme);
+    let valid = scheme.is_some_and(|s| {
+        s.len() >= 2
+            && s.starts_with(|c: char| c.is_ascii_alphabetic())
+            && s.chars()
+                .all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c))
+    });
+    if valid {
+        return Ok(());
+    }
+    Err(glib::Error::new(
+        gst::URIError::BadUri,
+        &format!("\"{uri}\" is not a URI such as file:///path (a file name goes in location)"),
+    ))
+}
+
 impl NvDecSrc {
+    fn refuse(&self, property: &str, why: &str) {
+        crate::property::refuse(self.obj().upcast_ref(), *CAT, property, why);
+    }
+
     fn decoder(&self) -> &gst::Element {
         self.decoder.get().expect("made in constructed()")
     }
@@ -133,13 +158,18 @@ impl NvDecSrc {
         });
         // The first video stream goes to the decoder; the demuxer carries on with the others
         // unlinked.
+        self.streams.lock().unwrap().clear();
         let decoder_sink = self.decoder().static_pad("sink").unwrap();
+        let weak = obj.downgrade();
         parser.connect_pad_added(move |_, pad| {
             let caps = pad.current_caps().unwrap_or_else(|| pad.query_caps(None));
             let media = caps
                 .structure(0)
                 .map(|s| s.name().to_string())
                 .unwrap_or_default();
+            if let Some(obj) = weak.upgrade() {
+                obj.imp().streams.lock().unwrap().push(media.clone());
+            }
             if (media.starts_with("video/") || media == "image/jpeg") && !decoder_sink.is_linked() {
                 if let Err(e) = pad.link(&decoder_sink) {
                     gst::warning!(CAT, "cannot decode {media} stream: {e:?}");
@@ -214,6 +244,10 @@ impl ObjectImpl for NvDecSrc {
         match pspec.name() {
             "location" => {
                 let location: Option<String> = value.get().expect("type checked upstream");
+                if location.as_deref() == Some("") {
+                    self.refuse("location", "an empty location names no file");
+                    return;
+                }
                 let uri = location.as_ref().map(|l| {
                     let path = std::path::absolute(l).unwrap_or_else(|_| l.into());
                     glib::filename_to_uri(&path, None)
@@ -226,6 +260,10 @@ impl ObjectImpl for NvDecSrc {
             }
             "uri" => {
                 let uri: Option<String> = value.get().expect("type checked upstream");
+                if let Some(Err(e)) = uri.as_deref().map(check_uri) {
+                    self.refuse("uri", &e.to_string());
+                    return;
+                }
                 let mut settings = self.settings.lock().unwrap();
                 settings.location = None;
                 settings.uri = uri;
@@ -313,39 +351,104 @@ impl ElementImpl for NvDecSrc {
     }
 }
 
+impl NvDecSrc {
+    /// What a generic flow error ("Internal data stream error", posted when a streaming thread
+    /// stops) means for this input: which stream could not be decoded, and why.
+    fn explain_flow_error(&self, flow: gst::FlowReturn, from: &str) -> Option<String> {
+        let streams = self.streams.lock().unwrap().clone();
+        let decoding = self.decoder().static_pad("sink").unwrap().is_linked();
+        let found = if streams.is_empty() {
+            "no streams found".to_string()
+        } else {
+            format!("streams found: {}", streams.join(", "))
+        };
+        match flow {
+            gst::FlowReturn::NotLinked if !decoding => {
+                Some(format!("no video stream nvdec can decode ({found})"))
+            }
+            gst::FlowReturn::NotNegotiated => Some(format!(
+                "the video stream cannot be decoded as its container describes it: {from} \
+                 could not agree on its format (damaged or unsupported codec configuration; \
+                 {found})"
+            )),
+            gst::FlowReturn::Error | gst::FlowReturn::NotLinked => Some(format!(
+                "reading stopped in {from}: the stream is damaged or not what its container \
+                 says ({found})"
+            )),
+            _ => None,
+        }
+    }
+
+    /// `message` (an error or warning of an inner element) with the input's name in its text,
+    /// and a generic flow error replaced by what it means here.
+    fn renamed(&self, message: &gst::Message) -> Option<gst::Message> {
+        let name = self.settings.lock().unwrap().name();
+        let (error, debug, details, is_error) = match message.view() {
+            gst::MessageView::Error(e) => (e.error(), e.debug(), e.details(), true),
+            gst::MessageView::Warning(w) => (w.error(), w.debug(), w.details(), false),
+            _ => return None,
+        };
+        if error.message().contains(&name) {
+            return None;
+        }
+        // GST_ELEMENT_FLOW_ERROR's detail (a GstFlowReturn value), or for elements that post
+        // the error themselves (tsdemux), the reason their debug text gives.
+        let flow = details
+            .and_then(|d| d.get::<i32>("flow-return").ok())
+            .and_then(|f| match f {
+                -1 => Some(gst::FlowReturn::NotLinked),
+                -4 => Some(gst::FlowReturn::NotNegotiated),
+                -5 => Some(gst::FlowReturn::Error),
+                _ => None,
+            })
+            .or_else(|| {
+                let debug = debug.as_deref()?;
+                [
+                    ("reason not-linked", gst::FlowReturn::NotLinked),
+                    ("reason not-negotiated", gst::FlowReturn::NotNegotiated),
+                    ("reason error", gst::FlowReturn::Error),
+                ]
+                .into_iter()
+                .find(|(text, _)| debug.contains(text))
+                .map(|(_, flow)| flow)
+            });
+        // The element's kind (qtdemux), not its instance name (qtdemux12).
+        let from = message
+            .src()
+            .map(|s| {
+                s.downcast_ref::<gst::Element>()
+                    .and_then(|e| e.factory())
+                    .map(|f| f.name().to_string())
+                    .unwrap_or_else(|| s.name().to_string())
+            })
+            .unwrap_or_default();
+        let text = flow
+            .filter(|_| error.matches(gst::StreamError::Failed))
+            .and_then(|flow| self.explain_flow_error(flow, &from))
+            .unwrap_or_else(|| error.message().to_string());
+        let error =
+            glib::Error::with_domain(error.domain(), error.code(), &format!("{name}: {text}"));
+        let debug = debug.map(|d| d.to_string());
+        Some(if is_error {
+            let mut builder = gst::message::Error::builder_from_error(error);
+            if let Some(debug) = &debug {
+                builder = builder.debug(debug);
+            }
+            builder.src(&*self.obj()).build()
+        } else {
+            let mut builder = gst::message::Warning::builder_from_error(error);
+            if let Some(debug) = &debug {
+                builder = builder.debug(debug);
+            }
+            builder.src(&*self.obj()).build()
+        })
+    }
+}
+
 impl BinImpl for NvDecSrc {
     /// Errors and warnings of the inner elements name the input they are about.
     fn handle_message(&self, message: gst::Message) {
-        let name = self.settings.lock().unwrap().name();
-        let renamed = match message.view() {
-            gst::MessageView::Error(e) if !e.error().message().contains(&name) => {
-                let error = glib::Error::with_domain(
-                    e.error().domain(),
-                    e.error().code(),
-                    &format!("{name}: {}", e.error().message()),
-                );
-                let debug = e.debug().map(|d| d.to_string());
-                let mut builder = gst::message::Error::builder_from_error(error);
-                if let Some(debug) = &debug {
-                    builder = builder.debug(debug);
-                }
-                Some(builder.src(&*self.obj()).build())
-            }
-            gst::MessageView::Warning(w) if !w.error().message().contains(&name) => {
-                let error = glib::Error::with_domain(
-                    w.error().domain(),
-                    w.error().code(),
-                    &format!("{name}: {}", w.error().message()),
-                );
-                let debug = w.debug().map(|d| d.to_string());
-                let mut builder = gst::message::Warning::builder_from_error(error);
-                if let Some(debug) = &debug {
-                    builder = builder.debug(debug);
-                }
-                Some(builder.src(&*self.obj()).build())
-            }
-            _ => None,
-        };
+        let renamed = self.renamed(&message);
         self.parent_handle_message(renamed.unwrap_or(message));
     }
 }
@@ -362,6 +465,7 @@ impl URIHandlerImpl for NvDecSrc {
     }
 
     fn set_uri(&self, uri: &str) -> Result<(), glib::Error> {
+        check_uri(uri)?;
         let mut settings = self.settings.lock().unwrap();
         settings.location = None;
         settings.uri = Some(uri.to_string());

@@ -13,6 +13,7 @@ use crate::cuda::filter::{self, FilterDevice};
 use crate::cuda::frame::{FlatInput, FlatStaging};
 use crate::cuda::tensor::DType;
 use crate::cuda::{copy_device, device_memory, CudaBufferPool, CudaError, DeviceMemory};
+use crate::negotiation;
 
 static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
     gst::DebugCategory::new(
@@ -29,6 +30,9 @@ const DEFAULT_DROP: bool = false;
 const DEFAULT_WAIT_ON_EOS: bool = true;
 const DEFAULT_BATCH_SIZE: u32 = 1;
 const DEFAULT_FRAME_STRIDE: u32 = 1;
+/// Largest count a property takes: a launch line's "-1" would otherwise reach it as 2^32 - 1,
+/// silently.
+const MAX_COUNT: u32 = i32::MAX as u32;
 
 #[derive(Debug, Clone)]
 struct Settings {
@@ -70,16 +74,16 @@ impl Settings {
 
 /// One frame's tensor as the caps describe it.
 #[derive(Debug, Clone)]
-struct FrameTensor {
+pub(crate) struct FrameTensor {
     caps: gst::Caps,
     /// Outermost first.
-    dims: Vec<u64>,
-    dtype: DType,
-    bytes: usize,
+    pub(crate) dims: Vec<u64>,
+    pub(crate) dtype: DType,
+    pub(crate) bytes: usize,
 }
 
 impl FrameTensor {
-    fn from_caps(caps: &gst::Caps) -> Result<Self, String> {
+    pub(crate) fn from_caps(caps: &gst::Caps) -> Result<Self, String> {
         let s = caps.structure(0).ok_or("empty caps")?;
         let types = s
             .get::<&str>("types")
@@ -97,7 +101,14 @@ impl FrameTensor {
             return Err(format!("dimensions \"{dims_text}\" are empty or zero"));
         }
         dims.reverse();
-        let bytes = dims.iter().product::<u64>() as usize * dtype.size();
+        // Checked: the caps come from upstream. A tensor no buffer pool can size (their sizes
+        // are 32-bit) is refused rather than wrapped into a small size.
+        let bytes = dims
+            .iter()
+            .try_fold(dtype.size() as u64, |bytes, &d| bytes.checked_mul(d))
+            .filter(|&bytes| bytes <= u64::from(u32::MAX))
+            .ok_or_else(|| format!("dimensions \"{dims_text}\": a tensor over 4 GiB"))?
+            as usize;
         Ok(FrameTensor {
             caps: caps.clone(),
             dims,
@@ -108,7 +119,7 @@ impl FrameTensor {
 
     /// Shape of a batch of `n` frames: the leading batch dimension of 1 becomes `n` (or `n` is
     /// put in front).
-    fn batch_dims(&self, n: usize) -> Vec<u64> {
+    pub(crate) fn batch_dims(&self, n: usize) -> Vec<u64> {
         let mut dims = self.dims.clone();
         if dims.len() > 1 && dims[0] == 1 {
             dims[0] = n as u64;
@@ -118,8 +129,15 @@ impl FrameTensor {
         dims
     }
 
+    /// Bytes of a batch of `n` frames, `None` when a buffer pool cannot size it (32 bits).
+    pub(crate) fn batch_bytes(&self, n: usize) -> Option<u32> {
+        self.bytes
+            .checked_mul(n)
+            .and_then(|bytes| u32::try_from(bytes).ok())
+    }
+
     /// Caps for a batch of `n` frames.
-    fn batch_caps(&self, n: usize) -> gst::Caps {
+    pub(crate) fn batch_caps(&self, n: usize) -> gst::Caps {
         let mut caps = self.caps.clone();
         let dims: Vec<String> = self
             .batch_dims(n)
@@ -205,6 +223,21 @@ fn ready_for_reading(
 /// The largest frame number `frame-indices` takes: a launch line's "-1" would otherwise reach
 /// the uint64 elements as 2^64 - 1 and select nothing, silently.
 const MAX_FRAME_NUMBER: u64 = i64::MAX as u64;
+
+/// Whether `batch_size` frames of `tensor` fit one buffer (the pool sizes its buffers in 32 bits).
+fn check_batch(tensor: &FrameTensor, batch_size: u32) -> Result<(), String> {
+    if batch_size <= 1 || tensor.batch_bytes(batch_size as usize).is_some() {
+        return Ok(());
+    }
+    Err(format!(
+        "batch-size={batch_size} frames of {} bytes ({} {:?}) do not fit one buffer of at most \
+         4 GiB: at most {} frames do",
+        tensor.bytes,
+        tensor.dtype.name(),
+        tensor.dims,
+        u32::MAX as usize / tensor.bytes.max(1)
+    ))
+}
 
 fn array_u64(values: &[u64]) -> gst::Array {
     gst::Array::new(values.iter().map(|v| v.to_send_value()))
@@ -384,15 +417,18 @@ impl TensorSink {
             let cuda = self.cuda(stream, buffer)?;
             let (device, cuda_stream) = (cuda.device.clone(), cuda.stream.clone());
             if stream.pool.is_none() {
+                // Refused, not truncated: a pool of smaller buffers would have the batch copies
+                // write past them.
+                let bytes = tensor.batch_bytes(batch_size).ok_or_else(|| {
+                    CudaError::Invalid(format!(
+                        "a batch of {batch_size} tensors of {} bytes is over 4 GiB",
+                        tensor.bytes
+                    ))
+                })?;
                 let pool = CudaBufferPool::new(&device, &cuda_stream);
                 let mut config = pool.config();
                 let max = self.settings.lock().unwrap().max_buffers;
-                config.set_params(
-                    Some(&tensor.batch_caps(batch_size)),
-                    (tensor.bytes * batch_size) as u32,
-                    0,
-                    max + 2,
-                );
+                config.set_params(Some(&tensor.batch_caps(batch_size)), bytes, 0, max + 2);
                 pool.set_config(config)
                     .map_err(|e| CudaError::Invalid(format!("batch pool: {e}")))?;
                 pool.set_active(true)
@@ -497,6 +533,7 @@ impl ObjectImpl for TensorSink {
                 glib::ParamSpecUInt::builder("max-buffers")
                     .nick("Max buffers")
                     .blurb("Tensors queued for the application at most (0: unlimited)")
+                    .maximum(MAX_COUNT)
                     .default_value(DEFAULT_MAX_BUFFERS)
                     .mutable_playing()
                     .build(),
@@ -519,6 +556,7 @@ impl ObjectImpl for TensorSink {
                          keeps its real size",
                     )
                     .minimum(1)
+                    .maximum(MAX_COUNT)
                     .default_value(DEFAULT_BATCH_SIZE)
                     .mutable_ready()
                     .build(),
@@ -526,6 +564,7 @@ impl ObjectImpl for TensorSink {
                     .nick("Frame stride")
                     .blurb("Deliver frames 0, N, 2N... (ignored when frame-indices is set)")
                     .minimum(1)
+                    .maximum(MAX_COUNT)
                     .default_value(DEFAULT_FRAME_STRIDE)
                     .mutable_ready()
                     .build(),
@@ -667,6 +706,12 @@ impl BaseSinkImpl for TensorSink {
     fn start(&self) -> Result<(), gst::ErrorMessage> {
         self.reset_stream();
         *self.queue.lock().unwrap() = Queue::default();
+        // A configured GPU that does not exist is an error now, not at the first tensor.
+        let device_id = self.settings.lock().unwrap().device_id;
+        if device_id >= 0 {
+            let cuda = FilterDevice::open(device_id).map_err(|e| e.to_error_message())?;
+            self.stream.lock().unwrap().cuda = Some(cuda);
+        }
         Ok(())
     }
 
@@ -688,7 +733,14 @@ impl BaseSinkImpl for TensorSink {
     }
 
     fn set_caps(&self, caps: &gst::Caps) -> Result<(), gst::LoggableError> {
-        let tensor = FrameTensor::from_caps(caps).map_err(|e| gst::loggable_error!(CAT, "{e}"))?;
+        let batch_size = self.settings.lock().unwrap().batch_size;
+        let tensor = FrameTensor::from_caps(caps)
+            .map_err(|e| format!("tensorsink cannot describe the tensors of {caps}: {e}"))
+            .and_then(|t| check_batch(&t, batch_size).map(|()| t))
+            .map_err(|why| {
+                negotiation::post_refusal(self.obj().upcast_ref(), *CAT, &why);
+                gst::loggable_error!(CAT, "{why}")
+            })?;
         gst::info!(
             CAT,
             imp = self,
@@ -726,10 +778,10 @@ impl BaseSinkImpl for TensorSink {
             gst::element_imp_error!(
                 self,
                 gst::StreamError::Format,
-                [
+                (
                     "frame {frame} holds {} bytes, but the negotiated tensor needs {needed}",
                     buffer.size()
-                ]
+                )
             );
             return Err(gst::FlowError::Error);
         }
@@ -822,6 +874,27 @@ mod tests {
     }
 
     #[test]
+    fn tensors_and_batches_over_4_gib_are_refused() {
+        gst::init().unwrap();
+        // Found by fuzzing (tensor_caps): the product of the dimensions overflowed (a panic, or
+        // a small wrapped size), and tensors no pool can size were accepted.
+        for dims in [
+            "4294967295:4294967295:4294967295",
+            "65536:65536:1",
+            "1073741824:1",
+        ] {
+            let refused = FrameTensor::from_caps(&caps(dims, "float32")).unwrap_err();
+            assert!(refused.contains("over 4 GiB"), "{dims}: {refused}");
+        }
+        assert!(FrameTensor::from_caps(&caps("1073741823:1", "float32")).is_ok());
+        // A batch whose pool buffers would be over 4 GiB is refused, not truncated (the copies
+        // into the slots past the truncated size would write out of the buffer).
+        let t = FrameTensor::from_caps(&caps("1024:1024:3:1", "float32")).unwrap();
+        assert_eq!(t.batch_bytes(8), Some(8 * 3 * 1024 * 1024 * 4));
+        assert_eq!(t.batch_bytes(400), None);
+    }
+
+    #[test]
     fn sampling_by_stride_or_indices() {
         let stride = Settings {
             frame_stride: 3,
@@ -836,5 +909,19 @@ mod tests {
         };
         let picked: Vec<u64> = (0..10).filter(|&f| indices.selects(f)).collect();
         assert_eq!(picked, [1, 5, 7]);
+    }
+
+    #[test]
+    fn batches_must_fit_a_buffer() {
+        gst::init().unwrap();
+        let t = FrameTensor::from_caps(&caps("1920:1080:3:1", "float32")).unwrap();
+        assert!(check_batch(&t, 1).is_ok());
+        assert!(check_batch(&t, 170).is_ok());
+        let e = check_batch(&t, 200).unwrap_err();
+        assert!(
+            e.starts_with("batch-size=200 frames of 24883200 bytes"),
+            "{e}"
+        );
+        assert!(e.ends_with("at most 172 frames do"), "{e}");
     }
 }

@@ -8,7 +8,7 @@ use gst::glib;
 use gst::prelude::*;
 use gst::subclass::prelude::*;
 
-mod imp;
+pub(crate) mod imp;
 mod ready;
 
 pub use ready::ReadyEvent;
