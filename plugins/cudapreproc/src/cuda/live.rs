@@ -126,3 +126,28 @@ impl std::fmt::Display for LiveResources {
         )
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counts_follow_what_is_held() {
+        let before = live_resources();
+        let buffer = Tracked::new(Resource::DeviceBuffer, 4096);
+        let pinned = Tracked::new(Resource::PinnedBuffer, 100);
+        let decoder = Tracked::new(Resource::Decoder, 0);
+        Resource::MappedFrame.acquired(0);
+        let during = live_resources();
+        assert_eq!(during.device_buffers, before.device_buffers + 1);
+        assert_eq!(during.device_bytes, before.device_bytes + 4096);
+        assert_eq!(during.pinned_buffers, before.pinned_buffers + 1);
+        assert_eq!(during.pinned_bytes, before.pinned_bytes + 100);
+        assert_eq!(during.decoders, before.decoders + 1);
+        assert_eq!(during.mapped_frames, before.mapped_frames + 1);
+        assert_eq!(during.streams, before.streams);
+        drop((buffer, pinned, decoder));
+        Resource::MappedFrame.released(0);
+        assert_eq!(live_resources(), before);
+    }
+}

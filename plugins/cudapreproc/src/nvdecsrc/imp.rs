@@ -351,34 +351,55 @@ impl ElementImpl for NvDecSrc {
     }
 }
 
-impl NvDecSrc {
-    /// What a generic flow error ("Internal data stream error", posted when a streaming thread
-    /// stops) means for this input: which stream could not be decoded, and why.
-    fn explain_flow_error(&self, flow: gst::FlowReturn, from: &str) -> Option<String> {
-        let streams = self.streams.lock().unwrap().clone();
-        let decoding = self.decoder().static_pad("sink").unwrap().is_linked();
-        let found = if streams.is_empty() {
-            "no streams found".to_string()
-        } else {
-            format!("streams found: {}", streams.join(", "))
-        };
-        match flow {
-            gst::FlowReturn::NotLinked if !decoding => {
-                Some(format!("no video stream nvdec can decode ({found})"))
-            }
-            gst::FlowReturn::NotNegotiated => Some(format!(
-                "the video stream cannot be decoded as its container describes it: {from} \
-                 could not agree on its format (damaged or unsupported codec configuration; \
-                 {found})"
-            )),
-            gst::FlowReturn::Error | gst::FlowReturn::NotLinked => Some(format!(
-                "reading stopped in {from}: the stream is damaged or not what its container \
-                 says ({found})"
-            )),
-            _ => None,
-        }
-    }
+/// Why a streaming thread stopped, from a generic flow error: GST_ELEMENT_FLOW_ERROR's
+/// `flow-return` detail (a GstFlowReturn value), or for elements that post the error themselves
+/// (tsdemux), the reason their debug text gives.
+fn flow_of(detail: Option<i32>, debug: Option<&str>) -> Option<gst::FlowReturn> {
+    const REASONS: [(i32, &str, gst::FlowReturn); 3] = [
+        (-1, "reason not-linked", gst::FlowReturn::NotLinked),
+        (-4, "reason not-negotiated", gst::FlowReturn::NotNegotiated),
+        (-5, "reason error", gst::FlowReturn::Error),
+    ];
+    REASONS
+        .iter()
+        .find(|(value, text, _)| match detail {
+            Some(detail) => detail == *value,
+            None => debug.is_some_and(|d| d.contains(text)),
+        })
+        .map(|(_, _, flow)| *flow)
+}
 
+/// What a generic flow error ("Internal data stream error", posted when a streaming thread
+/// stops in `from`) means for this input, given the media types of the `streams` found and
+/// whether one is `decoding`: which stream could not be decoded, and why.
+fn explain_flow_error(
+    flow: gst::FlowReturn,
+    from: &str,
+    streams: &[String],
+    decoding: bool,
+) -> Option<String> {
+    let found = if streams.is_empty() {
+        "no streams found".to_string()
+    } else {
+        format!("streams found: {}", streams.join(", "))
+    };
+    match flow {
+        gst::FlowReturn::NotLinked if !decoding => {
+            Some(format!("no video stream nvdec can decode ({found})"))
+        }
+        gst::FlowReturn::NotNegotiated => Some(format!(
+            "the video stream cannot be decoded as its container describes it: {from} could not \
+             agree on its format (damaged or unsupported codec configuration; {found})"
+        )),
+        gst::FlowReturn::Error | gst::FlowReturn::NotLinked => Some(format!(
+            "reading stopped in {from}: the stream is damaged or not what its container says \
+             ({found})"
+        )),
+        _ => None,
+    }
+}
+
+impl NvDecSrc {
     /// `message` (an error or warning of an inner element) with the input's name in its text,
     /// and a generic flow error replaced by what it means here.
     fn renamed(&self, message: &gst::Message) -> Option<gst::Message> {
@@ -391,27 +412,10 @@ impl NvDecSrc {
         if error.message().contains(&name) {
             return None;
         }
-        // GST_ELEMENT_FLOW_ERROR's detail (a GstFlowReturn value), or for elements that post
-        // the error themselves (tsdemux), the reason their debug text gives.
-        let flow = details
-            .and_then(|d| d.get::<i32>("flow-return").ok())
-            .and_then(|f| match f {
-                -1 => Some(gst::FlowReturn::NotLinked),
-                -4 => Some(gst::FlowReturn::NotNegotiated),
-                -5 => Some(gst::FlowReturn::Error),
-                _ => None,
-            })
-            .or_else(|| {
-                let debug = debug.as_deref()?;
-                [
-                    ("reason not-linked", gst::FlowReturn::NotLinked),
-                    ("reason not-negotiated", gst::FlowReturn::NotNegotiated),
-                    ("reason error", gst::FlowReturn::Error),
-                ]
-                .into_iter()
-                .find(|(text, _)| debug.contains(text))
-                .map(|(_, flow)| flow)
-            });
+        let flow = flow_of(
+            details.and_then(|d| d.get::<i32>("flow-return").ok()),
+            debug.as_deref(),
+        );
         // The element's kind (qtdemux), not its instance name (qtdemux12).
         let from = message
             .src()
@@ -424,7 +428,11 @@ impl NvDecSrc {
             .unwrap_or_default();
         let text = flow
             .filter(|_| error.matches(gst::StreamError::Failed))
-            .and_then(|flow| self.explain_flow_error(flow, &from))
+            .and_then(|flow| {
+                let streams = self.streams.lock().unwrap().clone();
+                let decoding = self.decoder().static_pad("sink").unwrap().is_linked();
+                explain_flow_error(flow, &from, &streams, decoding)
+            })
             .unwrap_or_else(|| error.message().to_string());
         let error =
             glib::Error::with_domain(error.domain(), error.code(), &format!("{name}: {text}"));
@@ -470,5 +478,49 @@ impl URIHandlerImpl for NvDecSrc {
         settings.location = None;
         settings.uri = Some(uri.to_string());
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flow_errors_are_read_from_the_detail_or_the_debug_text() {
+        assert_eq!(
+            flow_of(Some(-4), None),
+            Some(gst::FlowReturn::NotNegotiated)
+        );
+        assert_eq!(
+            flow_of(Some(-1), Some("streaming stopped, reason error (-5)")),
+            Some(gst::FlowReturn::NotLinked)
+        );
+        assert_eq!(
+            flow_of(None, Some("stream stopped, reason not-linked")),
+            Some(gst::FlowReturn::NotLinked)
+        );
+        assert_eq!(flow_of(Some(-2), None), None);
+        assert_eq!(flow_of(None, Some("no known streams found")), None);
+        assert_eq!(flow_of(None, None), None);
+    }
+
+    #[test]
+    fn flow_errors_say_what_could_not_be_decoded() {
+        let audio = ["audio/mpeg".to_string()];
+        assert_eq!(
+            explain_flow_error(gst::FlowReturn::NotLinked, "qtdemux", &audio, false).unwrap(),
+            "no video stream nvdec can decode (streams found: audio/mpeg)"
+        );
+        let text =
+            explain_flow_error(gst::FlowReturn::NotNegotiated, "matroskademux", &[], true).unwrap();
+        assert!(text.contains("matroskademux could not agree"), "{text}");
+        assert!(text.contains("no streams found"), "{text}");
+        let h264 = ["video/x-h264".to_string()];
+        let text = explain_flow_error(gst::FlowReturn::NotLinked, "tsdemux", &h264, true).unwrap();
+        assert!(text.starts_with("reading stopped in tsdemux"), "{text}");
+        assert_eq!(
+            explain_flow_error(gst::FlowReturn::Flushing, "tsdemux", &h264, true),
+            None
+        );
     }
 }
