@@ -843,6 +843,40 @@ fn memory_flat_over_20_loops() {
     }
 }
 
+/// Decodes `clip` of the test media with `nvdecsrc SOURCE` (`location=...` or `uri=...`) and
+/// compares every frame with libavcodec's: a line saying how it went.
+fn nvdecsrc_matches(source: &str, clip: &str) -> Result<String, String> {
+    let format = manifest()
+        .into_iter()
+        .find(|c| c.name == clip)
+        .unwrap()
+        .format;
+    let pipeline = Stopping(cudapreproc_tests::pipeline(&format!(
+        "nvdecsrc {source} ! {} ! appsink name=sink sync=false",
+        output_caps(&format)
+    )));
+    let sink = cudapreproc_tests::appsink(&pipeline);
+    pipeline.set_state(gst::State::Playing).unwrap();
+    let mut md5s = Vec::new();
+    while let Some(sample) = sink.try_pull_sample(gst::ClockTime::from_seconds(20)) {
+        let info = gst_video::VideoInfo::from_caps(sample.caps().unwrap()).unwrap();
+        md5s.push(frame_md5(sample.buffer().unwrap(), &info));
+    }
+    let expected: Vec<_> = references(clip).into_iter().map(|(_, m)| m).collect();
+    if md5s != expected {
+        let error = pipeline
+            .bus()
+            .unwrap()
+            .pop_filtered(&[gst::MessageType::Error]);
+        return Err(format!(
+            "{clip}: {} of {} frames match; {error:?}",
+            md5s.iter().zip(&expected).filter(|(a, b)| a == b).count(),
+            expected.len()
+        ));
+    }
+    Ok(format!("{clip}: {} frames bit-exact", md5s.len()))
+}
+
 /// `nvdecsrc location=...` reads MP4 (with audio), Matroska, WebM, MPEG-TS and raw elementary
 /// streams and gives libavcodec's frames.
 #[test]
@@ -857,32 +891,26 @@ fn nvdecsrc_reads_every_container() {
         "h264_raw.h264",
         "hevc_10bit.mkv",
     ] {
-        let format = manifest()
-            .into_iter()
-            .find(|c| c.name == clip)
-            .unwrap()
-            .format;
-        let pipeline = Stopping(cudapreproc_tests::pipeline(&format!(
-            "nvdecsrc location={} ! {} ! appsink name=sink sync=false",
-            media_dir().join(clip).display(),
-            output_caps(&format)
-        )));
-        let sink = cudapreproc_tests::appsink(&pipeline);
-        pipeline.set_state(gst::State::Playing).unwrap();
-        let mut md5s = Vec::new();
-        while let Some(sample) = sink.try_pull_sample(gst::ClockTime::from_seconds(20)) {
-            let info = gst_video::VideoInfo::from_caps(sample.caps().unwrap()).unwrap();
-            md5s.push(frame_md5(sample.buffer().unwrap(), &info));
+        let location = format!("location={}", media_dir().join(clip).display());
+        match nvdecsrc_matches(&location, clip) {
+            Ok(line) => println!("nvdecsrc {line}"),
+            Err(e) => failures.push(e),
         }
-        let expected: Vec<_> = references(clip).into_iter().map(|(_, m)| m).collect();
-        if md5s != expected {
-            failures.push(format!(
-                "{clip}: {} of {} frames match",
-                md5s.iter().zip(&expected).filter(|(a, b)| a == b).count(),
-                expected.len()
-            ));
-        } else {
-            println!("nvdecsrc {clip}: {} frames bit-exact", md5s.len());
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+/// `nvdecsrc uri=http://...` (GStreamer's HTTP source, byte ranges for demuxers that seek)
+/// gives libavcodec's frames, from a server in this process.
+#[test]
+fn nvdecsrc_reads_http_uris() {
+    let _device = device();
+    let server = cudapreproc_tests::http::FileServer::start(media_dir());
+    let mut failures = Vec::new();
+    for clip in ["h264_bframes_720p.mp4", "vp9.webm", "h264_642x362.ts"] {
+        match nvdecsrc_matches(&format!("uri={}", server.uri(clip)), clip) {
+            Ok(line) => println!("nvdecsrc over http {line}"),
+            Err(e) => failures.push(e),
         }
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));

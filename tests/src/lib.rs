@@ -3,6 +3,7 @@
 //! small pipelines.
 
 pub mod chain;
+pub mod http;
 
 use gst::prelude::*;
 use gst_video::prelude::*;
