@@ -236,7 +236,8 @@ fn broken_files_end_cleanly_and_the_next_file_decodes() {
     let baseline = cuda::live_resources();
 
     let mut by_category: BTreeMap<String, BTreeMap<&'static str, usize>> = BTreeMap::new();
-    let mut messages: BTreeMap<String, usize> = BTreeMap::new();
+    // Each distinct error text: how many files gave it, and the first of them.
+    let mut messages: BTreeMap<String, (usize, &str)> = BTreeMap::new();
     let mut glib_messages = Vec::new();
     let mut failures = Vec::new();
     let started = Instant::now();
@@ -282,7 +283,10 @@ fn broken_files_end_cleanly_and_the_next_file_decodes() {
             // nvdecsrc names the file first; group by what follows.
             let prefix = format!("{}: ", path.display());
             let text = text.strip_prefix(&prefix).unwrap_or(text);
-            *messages.entry(format!("{element}: {text}")).or_default() += 1;
+            messages
+                .entry(format!("{element}: {text}"))
+                .or_insert((0, &entry.name))
+                .0 += 1;
         }
         if let Err(e) = released(&baseline) {
             problems.push(e);
@@ -329,8 +333,8 @@ fn broken_files_end_cleanly_and_the_next_file_decodes() {
         );
     }
     println!("errors posted, by element and text:");
-    for (message, count) in &messages {
-        println!("  {count:>4} x {message}");
+    for (message, (count, first)) in &messages {
+        println!("  {count:>4} x {message} (e.g. {first})");
     }
     println!(
         "GLib warnings and criticals while decoding ({}):",
