@@ -51,61 +51,21 @@ impl std::fmt::Display for Error {
 
 impl std::error::Error for Error {}
 
-/// Element type of a tensor.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum DType {
-    Uint8,
-    Float16,
-    Bfloat16,
-    Float32,
-}
+/// Element type of a tensor (the elements' own type: the names are the caps' `types`).
+pub use gstcudapreproc::cuda::tensor::DType;
 
-impl DType {
-    fn from_name(name: &str) -> Option<DType> {
-        match name {
-            "uint8" => Some(DType::Uint8),
-            "float16" => Some(DType::Float16),
-            "bfloat16" => Some(DType::Bfloat16),
-            "float32" => Some(DType::Float32),
-            _ => None,
-        }
-    }
-
-    pub fn name(self) -> &'static str {
-        match self {
-            DType::Uint8 => "uint8",
-            DType::Float16 => "float16",
-            DType::Bfloat16 => "bfloat16",
-            DType::Float32 => "float32",
-        }
-    }
-
-    pub fn size(self) -> usize {
-        match self {
-            DType::Uint8 => 1,
-            DType::Float16 | DType::Bfloat16 => 2,
-            DType::Float32 => 4,
-        }
-    }
-
-    fn dlpack(self) -> dlpack::DLDataType {
-        let (code, bits) = match self {
-            DType::Uint8 => (dlpack::DL_UINT, 8),
-            DType::Float16 => (dlpack::DL_FLOAT, 16),
-            DType::Bfloat16 => (dlpack::DL_BFLOAT, 16),
-            DType::Float32 => (dlpack::DL_FLOAT, 32),
-        };
-        dlpack::DLDataType {
-            code,
-            bits,
-            lanes: 1,
-        }
-    }
-}
-
-impl std::fmt::Display for DType {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.name())
+/// DLPack's description of `dtype`.
+fn dlpack_type(dtype: DType) -> dlpack::DLDataType {
+    let (code, bits) = match dtype {
+        DType::Uint8 => (dlpack::DL_UINT, 8),
+        DType::Float16 => (dlpack::DL_FLOAT, 16),
+        DType::Bfloat16 => (dlpack::DL_BFLOAT, 16),
+        DType::Float32 => (dlpack::DL_FLOAT, 32),
+    };
+    dlpack::DLDataType {
+        code,
+        bits,
+        lanes: 1,
     }
 }
 
@@ -380,7 +340,7 @@ impl CudaTensor {
         dlpack::export(
             self.data_ptr,
             device,
-            self.dtype.dlpack(),
+            dlpack_type(self.dtype),
             &shape,
             &strides,
             self,

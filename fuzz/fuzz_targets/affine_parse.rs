@@ -29,13 +29,9 @@ fn matrix_property(warp: &CudaWarpAffine) -> Vec<f64> {
 }
 
 fuzz_target!(|data: &[u8]| {
-    // Text from a launch line, caps or a structure has no NUL (GLib strings end there).
-    let Ok(text) = std::str::from_utf8(data) else {
+    let Some(text) = cudapreproc_fuzz::glib_text(data) else {
         return;
     };
-    if text.contains('\0') {
-        return;
-    }
     cudapreproc_fuzz::init();
     let parsed = text.parse::<Affine>();
     let expected = model(text);

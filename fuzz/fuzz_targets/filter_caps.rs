@@ -37,13 +37,9 @@ fn layout_of(element: &gst::Element) -> Layout {
 }
 
 fuzz_target!(|data: &[u8]| {
-    // Launch lines and caps have no NUL (GLib strings end there).
-    let Ok(text) = std::str::from_utf8(data) else {
+    let Some(text) = cudapreproc_fuzz::glib_text(data) else {
         return;
     };
-    if text.contains('\0') {
-        return;
-    }
     let mut lines = text.split('\n');
     let (Some(header), Some(caps_line)) = (lines.next(), lines.next()) else {
         return;

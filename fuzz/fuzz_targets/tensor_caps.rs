@@ -149,12 +149,9 @@ fn check_sink(caps: &gst::Caps) {
 }
 
 fuzz_target!(|data: &[u8]| {
-    let Ok(text) = std::str::from_utf8(data) else {
+    let Some(text) = cudapreproc_fuzz::glib_text(data) else {
         return;
     };
-    if text.contains('\0') {
-        return;
-    }
     cudapreproc_fuzz::init();
     check_shape(text);
     let types = DType::ALL[data.len() % DType::ALL.len()].name();

@@ -149,6 +149,12 @@ pub fn set_property_from_str(object: &impl IsA<glib::Object>, name: &str, text: 
     true
 }
 
+/// `data` as text a GLib string can hold (UTF-8 without NUL, where GLib strings end), as
+/// launch lines, caps and structures are.
+pub fn glib_text(data: &[u8]) -> Option<&str> {
+    std::str::from_utf8(data).ok().filter(|t| !t.contains('\0'))
+}
+
 /// Parses caps text. A structure name starts with a letter: GStreamer's parser would print a
 /// critical warning for any other text (one per input) before refusing it.
 pub fn caps_from_str(text: &str) -> Option<gst::Caps> {

@@ -569,11 +569,7 @@ fn tensorsink_error(caps: &str, sink: &str) -> String {
     let pipeline = cudapreproc_tests::pipeline(&format!(
         "appsrc name=src caps=\"{caps}\" format=time ! {sink}"
     ));
-    let src = pipeline
-        .by_name("src")
-        .unwrap()
-        .downcast::<gst_app::AppSrc>()
-        .unwrap();
+    let src = cudapreproc_tests::appsrc(&pipeline);
     let pipeline = cudapreproc_tests::Stopping(pipeline);
     pipeline.set_state(gst::State::Playing).unwrap();
     src.push_buffer(gst::Buffer::with_size(64).unwrap())

@@ -70,11 +70,7 @@ fn convert_to_video_names_the_formats_it_makes() {
     let description = "appsrc name=src format=time ! cudaconvert ! video/x-raw,format=GRAY8 ! \
                        fakesink";
     let pipeline = Stopping(cudapreproc_tests::pipeline(description));
-    let src = pipeline
-        .by_name("src")
-        .unwrap()
-        .downcast::<gst_app::AppSrc>()
-        .unwrap();
+    let src = cudapreproc_tests::appsrc(&pipeline);
     src.set_caps(Some(
         &"other/tensors,format=static,num_tensors=1,types=float32,\
           dimensions=(string)64:48:3:1,framerate=30/1"

@@ -6,7 +6,7 @@ use std::process::Command;
 
 use gst::prelude::*;
 
-use cudapreproc_tests::{appsink, frame_md5, media_dir, Stopping};
+use cudapreproc_tests::{appsink, media_dir, play_frame_md5s, Stopping};
 
 use crate::device;
 use crate::nvdec::references;
@@ -14,19 +14,13 @@ use crate::nvdec::references;
 /// The MD5 of every frame an `appsink name=sink` at the end of `description` receives.
 fn frame_md5s(description: &str) -> Vec<String> {
     let pipeline = Stopping(cudapreproc_tests::pipeline(description));
-    let sink = appsink(&pipeline);
-    pipeline.set_state(gst::State::Playing).unwrap();
-    let mut md5s = Vec::new();
-    while let Some(sample) = sink.try_pull_sample(gst::ClockTime::from_seconds(20)) {
-        let info = gst_video::VideoInfo::from_caps(sample.caps().unwrap()).unwrap();
-        md5s.push(frame_md5(sample.buffer().unwrap(), &info));
-    }
+    let (md5s, eos) = play_frame_md5s(&pipeline);
     let error = pipeline
         .bus()
         .unwrap()
         .pop_filtered(&[gst::MessageType::Error]);
     assert!(error.is_none(), "{description}: {error:?}");
-    assert!(sink.is_eos(), "{description}: no EOS");
+    assert!(eos, "{description}: no EOS");
     md5s
 }
 
@@ -179,11 +173,7 @@ fn cudaconvert_with_upstream_in_the_registry() {
          framerate=30/1 ! cudatensorconvert dtype=uint8 layout=nhwc channel-order=rgba ! \
          appsink name=sink sync=false",
     ));
-    let src = pipeline
-        .by_name("src")
-        .unwrap()
-        .downcast::<gst_app::AppSrc>()
-        .unwrap();
+    let src = cudapreproc_tests::appsrc(&pipeline);
     let sink = appsink(&pipeline);
     pipeline.set_state(gst::State::Playing).unwrap();
     let mut buffer = gst::Buffer::from_mut_slice(reference.clone());

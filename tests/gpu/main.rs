@@ -23,3 +23,15 @@ fn device() -> Arc<Device> {
     cudapreproc_tests::init();
     Device::open(0).unwrap_or_else(|e| panic!("GPU tests need a CUDA device: {e}"))
 }
+
+/// Device memory in use on `device`, as the driver reports it (every process's).
+fn device_used(device: &Device) -> i64 {
+    let (free, total) = device.memory_info().unwrap();
+    total as i64 - free as i64
+}
+
+/// MD5 of a tensor's bytes, read through a plain (host) map of its sample's buffer.
+fn tensor_md5(tensor: &cudapreproc::CudaTensor) -> String {
+    let map = tensor.sample().buffer().unwrap().map_readable().unwrap();
+    format!("{:x}", md5::compute(&map[..]))
+}

@@ -12,6 +12,8 @@ use gstcudapreproc::cuda::{self, Device};
 
 use cudapreproc_tests::{chain, init};
 
+use crate::{device_used, tensor_md5};
+
 const MIB: f64 = 1048576.0;
 
 fn two_devices() -> [Arc<Device>; 2] {
@@ -66,18 +68,14 @@ fn run(description: &str) -> Run {
         run.described.insert(id);
         run.placed
             .insert(Device::ordinal_of(tensor.data_ptr()).unwrap());
-        let map = tensor.sample().buffer().unwrap().map_readable().unwrap();
-        run.md5s.push(format!("{:x}", md5::compute(&map[..])));
+        run.md5s.push(tensor_md5(&tensor));
     }
     run
 }
 
 /// Device memory in use on each device (the driver's figure, all processes).
 fn used(devices: &[Arc<Device>; 2]) -> [i64; 2] {
-    devices.each_ref().map(|d| {
-        let (free, total) = d.memory_info().unwrap();
-        total as i64 - free as i64
-    })
+    devices.each_ref().map(|d| device_used(d))
 }
 
 /// This process's memory on each GPU, from `nvidia-smi` (MiB, by GPU index).

@@ -669,11 +669,7 @@ fn lost_pictures_are_reported_with_their_position() {
             "appsrc name=src format=time max-bytes=0 ! nvdec {props} ! \
              video/x-raw,format=NV12 ! appsink name=sink sync=false"
         )));
-        let src = pipeline
-            .by_name("src")
-            .unwrap()
-            .downcast::<gst_app::AppSrc>()
-            .unwrap();
+        let src = cudapreproc_tests::appsrc(&pipeline);
         src.set_caps(Some(&caps));
         for (i, unit) in units.iter().enumerate() {
             let buffer = if lost.contains(&i) {
@@ -855,13 +851,7 @@ fn nvdecsrc_matches(source: &str, clip: &str) -> Result<String, String> {
         "nvdecsrc {source} ! {} ! appsink name=sink sync=false",
         output_caps(&format)
     )));
-    let sink = cudapreproc_tests::appsink(&pipeline);
-    pipeline.set_state(gst::State::Playing).unwrap();
-    let mut md5s = Vec::new();
-    while let Some(sample) = sink.try_pull_sample(gst::ClockTime::from_seconds(20)) {
-        let info = gst_video::VideoInfo::from_caps(sample.caps().unwrap()).unwrap();
-        md5s.push(frame_md5(sample.buffer().unwrap(), &info));
-    }
+    let (md5s, _) = cudapreproc_tests::play_frame_md5s(&pipeline);
     let expected: Vec<_> = references(clip).into_iter().map(|(_, m)| m).collect();
     if md5s != expected {
         let error = pipeline

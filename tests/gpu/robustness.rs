@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use gst::prelude::*;
 use gstcudapreproc::cuda::{self, LiveResources};
 
-use cudapreproc_tests::{appsink, chain, frame_md5, Stopping};
+use cudapreproc_tests::{appsink, chain, play_frame_md5s, Stopping};
 
 use crate::device;
 use crate::nvdec::decode_exactly;
@@ -163,14 +163,8 @@ fn good_clip_decodes_exactly(dir: &Path, expected: &[String]) -> Result<(), Stri
         "nvdecsrc location={} ! video/x-raw,format=NV12 ! appsink name=sink sync=false",
         dir.join("good.mp4").display()
     )));
-    let sink = appsink(&pipeline);
-    pipeline.set_state(gst::State::Playing).unwrap();
-    let mut md5s = Vec::new();
-    while let Some(sample) = sink.try_pull_sample(gst::ClockTime::from_seconds(20)) {
-        let info = gst_video::VideoInfo::from_caps(sample.caps().unwrap()).unwrap();
-        md5s.push(frame_md5(sample.buffer().unwrap(), &info));
-    }
-    if !sink.is_eos() {
+    let (md5s, eos) = play_frame_md5s(&pipeline);
+    if !eos {
         return Err(format!("stopped after {} frames without EOS", md5s.len()));
     }
     if md5s != expected {
@@ -461,11 +455,7 @@ fn frames_that_do_not_match_their_caps_are_refused() {
         let pipeline = Stopping(cudapreproc_tests::pipeline(&format!(
             "appsrc name=src format=time ! {element}{sink}"
         )));
-        let src = pipeline
-            .by_name("src")
-            .unwrap()
-            .downcast::<gst_app::AppSrc>()
-            .unwrap();
+        let src = cudapreproc_tests::appsrc(&pipeline);
         src.set_caps(Some(&caps));
         pipeline.set_state(gst::State::Playing).unwrap();
         let mut buffer = buffer;

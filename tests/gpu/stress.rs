@@ -7,20 +7,14 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use gst::prelude::*;
-use gstcudapreproc::cuda::{self, Device};
+use gstcudapreproc::cuda;
 
 use cudapreproc_tests::{appsink, chain, frame_md5, media_dir, Rng, Stopping};
 
-use crate::device;
 use crate::nvdec::{decode_exactly, references, stream_time};
+use crate::{device, device_used, tensor_md5};
 
 const MIB: f64 = 1048576.0;
-
-/// Device memory in use on `device`, as the driver reports it (every process's).
-fn device_used(device: &Device) -> i64 {
-    let (free, total) = device.memory_info().unwrap();
-    total as i64 - free as i64
-}
 
 /// This process's resident memory in bytes (VmRSS).
 fn resident_bytes() -> i64 {
@@ -32,15 +26,6 @@ fn resident_bytes() -> i64 {
         .and_then(|v| v.parse().ok())
         .expect("VmRSS in /proc/self/status");
     kib * 1024
-}
-
-fn md5_of(bytes: &[u8]) -> String {
-    format!("{:x}", md5::compute(bytes))
-}
-
-/// The first tensor's bytes, through a plain (host) map.
-fn tensor_md5(tensor: &cudapreproc::CudaTensor) -> String {
-    md5_of(&tensor.sample().buffer().unwrap().map_readable().unwrap())
 }
 
 /// 1,000 NULL -> PLAYING -> NULL cycles of the whole chain ending in `tensorsink`, half of them

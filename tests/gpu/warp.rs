@@ -364,11 +364,7 @@ fn placement_matrices_read_back_and_match_opencv() {
         let pipeline = cudapreproc_tests::pipeline(&format!(
             "appsrc name=src ! cudawarpaffine name=warp inverse-map=true {props} ! fakesink"
         ));
-        let src = pipeline
-            .by_name("src")
-            .unwrap()
-            .downcast::<gst_app::AppSrc>()
-            .unwrap();
+        let src = cudapreproc_tests::appsrc(&pipeline);
         src.set_caps(Some(&in_info.to_caps().unwrap()));
         src.set_property("format", gst::Format::Time);
         let image = Image::random(format, 120, 72, i as u64);
@@ -410,11 +406,7 @@ fn matrix_changes_per_buffer() {
         "appsrc name=src format=time ! cudawarpaffine name=warp inverse-map=true \
          interpolation=nearest ! appsink name=sink sync=false",
     ));
-    let src = pipeline
-        .by_name("src")
-        .unwrap()
-        .downcast::<gst_app::AppSrc>()
-        .unwrap();
+    let src = cudapreproc_tests::appsrc(&pipeline);
     let sink = cudapreproc_tests::appsink(&pipeline);
     let warp = pipeline.by_name("warp").unwrap();
     src.set_caps(Some(&in_info.to_caps().unwrap()));

@@ -218,11 +218,7 @@ pub fn run_samples(
     let description =
         format!("appsrc name=src format=time ! {middle} ! appsink name=sink sync=false");
     let pipeline = Stopping(pipeline(&description));
-    let src = pipeline
-        .by_name("src")
-        .unwrap()
-        .downcast::<gst_app::AppSrc>()
-        .unwrap();
+    let src = appsrc(&pipeline);
     let sink = appsink(&pipeline);
     src.set_caps(Some(in_caps));
     pipeline.set_state(gst::State::Playing).unwrap();
@@ -318,6 +314,29 @@ pub fn media_dir() -> std::path::PathBuf {
         dir.display()
     );
     dir
+}
+
+/// The appsrc named `src` in `pipeline`.
+pub fn appsrc(pipeline: &gst::Pipeline) -> gst_app::AppSrc {
+    pipeline
+        .by_name("src")
+        .expect("an element named src")
+        .downcast::<gst_app::AppSrc>()
+        .expect("src is an appsrc")
+}
+
+/// Plays `pipeline` and takes the MD5 of every frame its appsink `sink` receives (as
+/// [`frame_md5`]), until no frame comes for 20 s; with whether it had reached the end of the
+/// stream.
+pub fn play_frame_md5s(pipeline: &gst::Pipeline) -> (Vec<String>, bool) {
+    let sink = appsink(pipeline);
+    pipeline.set_state(gst::State::Playing).unwrap();
+    let mut md5s = Vec::new();
+    while let Some(sample) = sink.try_pull_sample(gst::ClockTime::from_seconds(20)) {
+        let info = gst_video::VideoInfo::from_caps(sample.caps().unwrap()).unwrap();
+        md5s.push(frame_md5(sample.buffer().unwrap(), &info));
+    }
+    (md5s, sink.is_eos())
 }
 
 /// The appsink named `sink` in `pipeline`.

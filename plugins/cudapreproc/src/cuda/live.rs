@@ -19,7 +19,8 @@ pub(crate) enum Resource {
     MappedFrame,
 }
 
-const KINDS: usize = 8;
+/// One counter per kind: `MappedFrame` is the last.
+const KINDS: usize = Resource::MappedFrame as usize + 1;
 
 static COUNTS: [AtomicI64; KINDS] = [const { AtomicI64::new(0) }; KINDS];
 static DEVICE_BYTES: AtomicI64 = AtomicI64::new(0);
