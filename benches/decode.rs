@@ -7,7 +7,8 @@
 //! with `--nvdecsrc` the source bin, `nvdecsrc ! video/x-raw(memory:CUDAMemory) ! fakesink`.
 //! Pipelines preroll first (decoder created, first frame out), then all start together; a
 //! pipeline's figure is the frames its sink received after the start over the time from the
-//! start to its end of stream. The anchor command (e.g. NVIDIA's PyNvVideoCodec script) is run
+//! start to its end of stream (teardown not counted; for N processes the time until they have
+//! exited is printed as well). The anchor command (e.g. NVIDIA's PyNvVideoCodec script) is run
 //! as is, with N appended for the multi-stream row, and its last line printed beside ours.
 
 use std::io::{BufRead, Write};
@@ -101,7 +102,8 @@ fn prepare(decoder: &str) -> Run {
     Run { pipeline, frames }
 }
 
-/// Starts every run at once; returns (frames after the start, seconds) of each.
+/// Starts every run at once; returns (frames after the start, seconds to its end of stream) of
+/// each. The runs are left at their end of stream; `stop` tears them down.
 fn race(runs: &[Run]) -> Vec<(u64, f64)> {
     let before: Vec<u64> = runs
         .iter()
@@ -130,10 +132,20 @@ fn race(runs: &[Run]) -> Vec<(u64, f64)> {
             }
         }
     }
+    results.into_iter().map(Option::unwrap).collect()
+}
+
+fn stop(runs: &[Run]) {
     for run in runs {
         run.pipeline.set_state(gst::State::Null).unwrap();
     }
-    results.into_iter().map(Option::unwrap).collect()
+}
+
+/// `race` and `stop`.
+fn race_and_stop(runs: &[Run]) -> Vec<(u64, f64)> {
+    let results = race(runs);
+    stop(runs);
+    results
 }
 
 /// Aggregate fps of runs started together: all frames over the time the last one took.
@@ -144,15 +156,17 @@ fn aggregate(results: &[(u64, f64)]) -> (u64, f64, f64) {
 }
 
 /// Child mode: prepare one pipeline, say "ready", wait for a line on stdin, run, print
-/// "FRAMES SECONDS".
+/// "FRAMES SECONDS" at the end of stream (before the teardown, which the parent times apart).
 fn child(decoder: &str) {
-    let run = prepare(decoder);
+    let runs = [prepare(decoder)];
     println!("ready");
     std::io::stdout().flush().unwrap();
     let mut line = String::new();
     std::io::stdin().read_line(&mut line).unwrap();
-    let (frames, seconds) = race(std::slice::from_ref(&run))[0];
+    let (frames, seconds) = race(&runs)[0];
     println!("{frames} {seconds}");
+    std::io::stdout().flush().unwrap();
+    stop(&runs);
 }
 
 fn processes(decoder: &str, n: usize) -> (u64, f64, f64) {
@@ -195,6 +209,11 @@ fn processes(decoder: &str, n: usize) -> (u64, f64, f64) {
     for mut child in children {
         child.wait().unwrap();
     }
+    // The anchor's clock (PyNvVideoCodec's script) runs until its processes have exited.
+    println!(
+        "  ({n} processes torn down and exited {:.3} s after the start)",
+        start.elapsed().as_secs_f64()
+    );
     (frames, seconds, frames as f64 / seconds)
 }
 
@@ -232,11 +251,11 @@ fn main() {
 
     // Warm-up: CUDA and NVDEC initialisation, file cache.
     let decoder = options.decoder();
-    race(&[prepare(&decoder)]);
+    race_and_stop(&[prepare(&decoder)]);
 
     println!("{decoder}");
     println!("{:<44} {:>7} {:>9} {:>9}", "", "frames", "seconds", "fps");
-    let one = aggregate(&race(&[prepare(&decoder)]));
+    let one = aggregate(&race_and_stop(&[prepare(&decoder)]));
     row("nvdec, 1 stream", one);
     if let Some(command) = &options.anchor {
         println!("anchor, 1 stream: {}", anchor(command, 1));
@@ -245,7 +264,7 @@ fn main() {
     let runs: Vec<Run> = (0..n).map(|_| prepare(&decoder)).collect();
     row(
         &format!("nvdec, {n} pipelines in one process"),
-        aggregate(&race(&runs)),
+        aggregate(&race_and_stop(&runs)),
     );
     row(&format!("nvdec, {n} processes"), processes(&decoder, n));
     if let Some(command) = &options.anchor {

@@ -369,11 +369,22 @@ fn flow_of(detail: Option<i32>, debug: Option<&str>) -> Option<gst::FlowReturn> 
         .map(|(_, _, flow)| *flow)
 }
 
-/// What a generic flow error ("Internal data stream error", posted when a streaming thread
-/// stops in `from`) means for this input, given the media types of the `streams` found and
-/// whether one is `decoding`: which stream could not be decoded, and why.
-fn explain_flow_error(
-    flow: gst::FlowReturn,
+/// The reason an element gave in the debug text of its error: GStreamer's debug text is
+/// "file(line): function (): element path:" followed by the element's own words.
+fn debug_reason(debug: &str) -> Option<&str> {
+    debug
+        .split_once('\n')
+        .map(|(_, reason)| reason.trim())
+        .filter(|reason| !reason.is_empty())
+}
+
+/// What a generic stream failure ("Internal data stream error" when a streaming thread stops in
+/// `from`, or "general stream error") means for this input, given why the thread stopped
+/// (`flow`), the element's own `reason`, the media types of the `streams` found and whether one
+/// is `decoding`: which stream could not be decoded, and why.
+fn explain_stream_failure(
+    flow: Option<gst::FlowReturn>,
+    reason: Option<&str>,
     from: &str,
     streams: &[String],
     decoding: bool,
@@ -383,18 +394,19 @@ fn explain_flow_error(
     } else {
         format!("streams found: {}", streams.join(", "))
     };
-    match flow {
-        gst::FlowReturn::NotLinked if !decoding => {
+    match (flow, reason) {
+        (Some(gst::FlowReturn::NotLinked), _) if !decoding => {
             Some(format!("no video stream nvdec can decode ({found})"))
         }
-        gst::FlowReturn::NotNegotiated => Some(format!(
+        (Some(gst::FlowReturn::NotNegotiated), _) => Some(format!(
             "the video stream cannot be decoded as its container describes it: {from} could not \
              agree on its format (damaged or unsupported codec configuration; {found})"
         )),
-        gst::FlowReturn::Error | gst::FlowReturn::NotLinked => Some(format!(
+        (Some(gst::FlowReturn::Error | gst::FlowReturn::NotLinked), _) => Some(format!(
             "reading stopped in {from}: the stream is damaged or not what its container says \
              ({found})"
         )),
+        (None, Some(reason)) => Some(format!("reading stopped in {from}: {reason} ({found})")),
         _ => None,
     }
 }
@@ -426,14 +438,15 @@ impl NvDecSrc {
                     .unwrap_or_else(|| s.name().to_string())
             })
             .unwrap_or_default();
-        let text = flow
-            .filter(|_| error.matches(gst::StreamError::Failed))
-            .and_then(|flow| {
-                let streams = self.streams.lock().unwrap().clone();
-                let decoding = self.decoder().static_pad("sink").unwrap().is_linked();
-                explain_flow_error(flow, &from, &streams, decoding)
-            })
-            .unwrap_or_else(|| error.message().to_string());
+        let text = if error.matches(gst::StreamError::Failed) {
+            let streams = self.streams.lock().unwrap().clone();
+            let decoding = self.decoder().static_pad("sink").unwrap().is_linked();
+            let reason = debug.as_deref().and_then(debug_reason);
+            explain_stream_failure(flow, reason, &from, &streams, decoding)
+        } else {
+            None
+        }
+        .unwrap_or_else(|| error.message().to_string());
         let error =
             glib::Error::with_domain(error.domain(), error.code(), &format!("{name}: {text}"));
         let debug = debug.map(|d| d.to_string());
@@ -505,22 +518,47 @@ mod tests {
     }
 
     #[test]
-    fn flow_errors_say_what_could_not_be_decoded() {
+    fn stream_failures_say_what_could_not_be_decoded() {
         let audio = ["audio/mpeg".to_string()];
+        let not_linked = Some(gst::FlowReturn::NotLinked);
         assert_eq!(
-            explain_flow_error(gst::FlowReturn::NotLinked, "qtdemux", &audio, false).unwrap(),
+            explain_stream_failure(not_linked, None, "qtdemux", &audio, false).unwrap(),
             "no video stream nvdec can decode (streams found: audio/mpeg)"
         );
+        let not_negotiated = Some(gst::FlowReturn::NotNegotiated);
         let text =
-            explain_flow_error(gst::FlowReturn::NotNegotiated, "matroskademux", &[], true).unwrap();
+            explain_stream_failure(not_negotiated, None, "matroskademux", &[], true).unwrap();
         assert!(text.contains("matroskademux could not agree"), "{text}");
         assert!(text.contains("no streams found"), "{text}");
         let h264 = ["video/x-h264".to_string()];
-        let text = explain_flow_error(gst::FlowReturn::NotLinked, "tsdemux", &h264, true).unwrap();
+        let text = explain_stream_failure(not_linked, None, "tsdemux", &h264, true).unwrap();
         assert!(text.starts_with("reading stopped in tsdemux"), "{text}");
+        let flushing = Some(gst::FlowReturn::Flushing);
         assert_eq!(
-            explain_flow_error(gst::FlowReturn::Flushing, "tsdemux", &h264, true),
+            explain_stream_failure(flushing, None, "tsdemux", &h264, true),
             None
         );
+        assert_eq!(
+            explain_stream_failure(None, None, "tsdemux", &h264, true),
+            None
+        );
+    }
+
+    #[test]
+    fn stream_failures_without_a_flow_give_the_elements_reason() {
+        // As tsdemux posts it for a PAT that points at no PMT.
+        let debug = "../gst/mpegtsdemux/mpegtsbase.c(1755): mpegts_base_loop (): \
+                     /GstPipeline:pipeline0/GstTSDemux:tsdemux0:\nNo program activated before EOS";
+        let reason = debug_reason(debug);
+        assert_eq!(reason, Some("No program activated before EOS"));
+        assert_eq!(
+            explain_stream_failure(None, reason, "tsdemux", &[], false).unwrap(),
+            "reading stopped in tsdemux: No program activated before EOS (no streams found)"
+        );
+        assert_eq!(
+            debug_reason("gstbaseparse.c(2670): push_frame (): /vp9parse0"),
+            None
+        );
+        assert_eq!(debug_reason("demux.c(1): loop (): /demux0:\n  "), None);
     }
 }
