@@ -169,7 +169,9 @@ fn child(decoder: &str) {
     stop(&runs);
 }
 
-fn processes(decoder: &str, n: usize) -> (u64, f64, f64) {
+/// Runs `n` processes at once: (frames, seconds to the last end of stream, fps) and the seconds
+/// until all have exited.
+fn processes(decoder: &str, n: usize) -> ((u64, f64, f64), f64) {
     let exe = std::env::current_exe().unwrap();
     let mut children: Vec<_> = (0..n)
         .map(|_| {
@@ -209,12 +211,8 @@ fn processes(decoder: &str, n: usize) -> (u64, f64, f64) {
     for mut child in children {
         child.wait().unwrap();
     }
-    // The anchor's clock (PyNvVideoCodec's script) runs until its processes have exited.
-    println!(
-        "  ({n} processes torn down and exited {:.3} s after the start)",
-        start.elapsed().as_secs_f64()
-    );
-    (frames, seconds, frames as f64 / seconds)
+    let exited = start.elapsed().as_secs_f64();
+    ((frames, seconds, frames as f64 / seconds), exited)
 }
 
 /// Runs the anchor command and returns its last output line.
@@ -266,7 +264,10 @@ fn main() {
         &format!("nvdec, {n} pipelines in one process"),
         aggregate(&race_and_stop(&runs)),
     );
-    row(&format!("nvdec, {n} processes"), processes(&decoder, n));
+    let (figures, exited) = processes(&decoder, n);
+    row(&format!("nvdec, {n} processes"), figures);
+    // The anchor's clock (PyNvVideoCodec's script) runs until its processes have exited.
+    println!("  ({n} processes torn down and exited {exited:.3} s after the start)");
     if let Some(command) = &options.anchor {
         println!("anchor, {n} streams: {}", anchor(command, n));
     }
