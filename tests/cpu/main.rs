@@ -6,4 +6,5 @@ mod geometry_tensor;
 mod http;
 mod kernels;
 mod no_gpu;
+mod paff;
 mod registration;

@@ -270,8 +270,8 @@ fn shifted_down_md5(planes: &[Vec<u8>], bits: u32) -> String {
 }
 
 /// Every frame of every clip the references say must match bit for bit, in display order
-/// (B-frames, odd sizes, interlaced (woven), HEVC 8/10-bit, VP9, VP8, a resolution change, a
-/// raw elementary stream), compared by MD5 of the visible picture.
+/// (B-frames, odd sizes, interlaced MBAFF and PAFF (woven), HEVC 8/10-bit, VP9, VP8, a resolution
+/// change, a raw elementary stream), compared by MD5 of the visible picture.
 #[test]
 fn every_clip_matches_libavcodec_bit_exactly() {
     let device = device();
