@@ -109,22 +109,55 @@ fn cudaupload_into_cudawarpaffine() {
     println!("cudaupload ! cudawarpaffine: 20 frames equal to system memory input's");
 }
 
-/// Which plugin a `gst-inspect-1.0 NAME` sees, in a fresh registry, with upstream's NVRTC-based
-/// elements enabled (`GST_CUDA_NVRTC_LIBNAME`) or not.
-fn inspect_plugin(name: &str, nvrtc: bool) -> String {
-    let registry = std::env::temp_dir().join(format!("cudapreproc-interop-{nvrtc}.bin"));
+/// The NVRTC library upstream's NVRTC-based elements are pointed at: `CUDAPREPROC_TEST_NVRTC`
+/// (scripts/gpu-run sets it to the NVRTC 12 it unpacks, with which GStreamer 1.22's elements
+/// register), else the GPU host's CUDA 13 NVRTC (with which they do not: 1.22 compiles for
+/// compute_52, which NVRTC 13 no longer knows).
+fn nvrtc_library() -> String {
+    std::env::var("CUDAPREPROC_TEST_NVRTC")
+        .unwrap_or_else(|_| "/usr/local/cuda/targets/x86_64-linux/lib/libnvrtc.so.13".into())
+}
+
+/// How the GStreamer tools of a case find plugins.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Plugins {
+    /// Ours through `GST_PLUGIN_PATH` (as a user adds it), upstream's NVRTC elements disabled.
+    PluginPath,
+    /// The same, upstream's NVRTC elements enabled (`GST_CUDA_NVRTC_LIBNAME`).
+    PluginPathWithNvrtc,
+    /// Upstream's NVRTC elements enabled, ours at the end of `GST_PLUGIN_SYSTEM_PATH`: scanned
+    /// after the system plugins, so its features replace theirs of the same name.
+    ScannedLastWithNvrtc,
+}
+
+/// `program` (a GStreamer tool) with a fresh registry and `plugins` set up.
+fn tool(program: &str, plugins: Plugins) -> Command {
+    let registry = std::env::temp_dir().join(format!("cudapreproc-interop-{plugins:?}.bin"));
     let _ = std::fs::remove_file(&registry);
-    let mut command = Command::new("gst-inspect-1.0");
-    command.arg(name).env("GST_REGISTRY_1_0", &registry);
-    if nvrtc {
-        command.env(
-            "GST_CUDA_NVRTC_LIBNAME",
-            "/usr/local/cuda/targets/x86_64-linux/lib/libnvrtc.so.13",
-        );
-    } else {
+    let mut command = Command::new(program);
+    command.env("GST_REGISTRY_1_0", &registry);
+    if plugins == Plugins::PluginPath {
         command.env_remove("GST_CUDA_NVRTC_LIBNAME");
+    } else {
+        command.env("GST_CUDA_NVRTC_LIBNAME", nvrtc_library());
     }
-    let out = command.output().expect("gst-inspect-1.0 on PATH");
+    if plugins == Plugins::ScannedLastWithNvrtc {
+        let system = std::env::var("GST_PLUGIN_SYSTEM_PATH_1_0")
+            .expect("GST_PLUGIN_SYSTEM_PATH_1_0 set (scripts/gpu-run sources .gpu/gst/env.sh)");
+        let ours = std::env::var("GST_PLUGIN_PATH").expect("our plugin on GST_PLUGIN_PATH");
+        command
+            .env_remove("GST_PLUGIN_PATH")
+            .env("GST_PLUGIN_SYSTEM_PATH_1_0", format!("{system}:{ours}"));
+    }
+    command
+}
+
+/// Which plugin `gst-inspect-1.0 NAME` finds.
+fn plugin_of(name: &str, plugins: Plugins) -> String {
+    let out = tool("gst-inspect-1.0", plugins)
+        .arg(name)
+        .output()
+        .expect("gst-inspect-1.0 on PATH");
     let text = String::from_utf8_lossy(&out.stdout);
     text.lines()
         .skip_while(|l| !l.starts_with("Plugin Details:"))
@@ -133,37 +166,72 @@ fn inspect_plugin(name: &str, nvrtc: bool) -> String {
         .unwrap_or_else(|| format!("none ({})", String::from_utf8_lossy(&out.stderr).trim()))
 }
 
-/// Both plugins visible: what `cudaconvert` reaches on a gst-launch line (our plugin through
-/// `GST_PLUGIN_PATH`), with and without upstream's NVRTC elements enabled; `cudatensorconvert`
-/// is ours either way and converts correctly in this process, where nvcodec is loaded too.
+/// Runs `gst-launch-1.0 DESCRIPTION`: Ok, or the tool's last words.
+fn launch(description: &str, plugins: Plugins) -> Result<(), String> {
+    let out = tool("gst-launch-1.0", plugins)
+        .arg("-q")
+        .args(description.split_whitespace())
+        .output()
+        .expect("gst-launch-1.0 on PATH");
+    if out.status.success() {
+        return Ok(());
+    }
+    let text =
+        String::from_utf8_lossy(&out.stderr).to_string() + &String::from_utf8_lossy(&out.stdout);
+    Err(text
+        .lines()
+        .find(|l| !l.trim().is_empty())
+        .unwrap_or("")
+        .trim()
+        .to_string())
+}
+
+/// Both plugins visible: which `cudaconvert` a launch line gets, with upstream's NVRTC elements
+/// disabled and enabled, and with ours scanned last; `cudatensorconvert` is ours in every case
+/// and converts correctly in this process, where nvcodec is loaded too.
 #[test]
 fn cudaconvert_with_upstream_in_the_registry() {
     let _device = device();
-    let mut seen = Vec::new();
-    for nvrtc in [false, true] {
-        let convert = inspect_plugin("cudaconvert", nvrtc);
-        let tensor = inspect_plugin("cudatensorconvert", nvrtc);
-        let upstream_scale = inspect_plugin("cudascale", nvrtc);
+    const TO_TENSOR: &str = "videotestsrc num-buffers=3 ! \
+        video/x-raw,format=RGBA,width=64,height=48 ! CONVERTER ! other/tensors ! fakesink";
+    println!("upstream's NVRTC elements pointed at {}", nvrtc_library());
+    let mut upstream_registered = false;
+    for plugins in [
+        Plugins::PluginPath,
+        Plugins::PluginPathWithNvrtc,
+        Plugins::ScannedLastWithNvrtc,
+    ] {
+        let convert = plugin_of("cudaconvert", plugins);
+        let tensor = plugin_of("cudatensorconvert", plugins);
+        let upstream_scale = plugin_of("cudascale", plugins);
+        let by_name = |name| launch(&TO_TENSOR.replace("CONVERTER", name), plugins);
+        let (convert_run, tensor_run) = (by_name("cudaconvert"), by_name("cudatensorconvert"));
         println!(
-            "gst-inspect-1.0 with GST_CUDA_NVRTC_LIBNAME {}: cudaconvert -> {convert}, \
-             cudatensorconvert -> {tensor}, cudascale -> {upstream_scale}",
-            if nvrtc { "set" } else { "unset" }
+            "{plugins:?}: cudaconvert -> {convert}, cudatensorconvert -> {tensor}, \
+             cudascale -> {upstream_scale}; video to tensor with cudaconvert: {convert_run:?}, \
+             with cudatensorconvert: {tensor_run:?}"
         );
         assert_eq!(tensor, "cudapreproc");
-        seen.push((nvrtc, convert, upstream_scale));
-    }
-    // Without upstream's NVRTC elements the name can only be ours. With them (where nvcodec
-    // manages to use NVRTC), which plugin a launch line gets is printed above for the README.
-    for (nvrtc, convert, upstream_scale) in &seen {
-        if upstream_scale != "nvcodec" {
-            assert_eq!(convert, "cudapreproc");
-            if *nvrtc {
-                println!(
-                    "upstream's NVRTC-based elements (cudaconvert, cudascale) did not register \
-                     here even with GST_CUDA_NVRTC_LIBNAME set"
-                );
-            }
+        assert_eq!(tensor_run, Ok(()), "{plugins:?}: cudatensorconvert");
+        // Ours is the one `cudaconvert` reaches unless upstream's registered and was scanned
+        // after ours.
+        let upstream_wins = upstream_scale == "nvcodec" && convert != "cudapreproc";
+        upstream_registered |= upstream_scale == "nvcodec";
+        if plugins == Plugins::ScannedLastWithNvrtc || !upstream_wins {
+            assert_eq!(convert, "cudapreproc", "{plugins:?}");
+            assert_eq!(convert_run, Ok(()), "{plugins:?}: cudaconvert");
+        } else {
+            assert_eq!(convert, "nvcodec", "{plugins:?}");
+            // Upstream's converts CUDA video to CUDA video: the line does not link.
+            let error = convert_run.expect_err("upstream's cudaconvert makes no tensors");
+            assert!(error.contains("cudaconvert0 can't handle caps"), "{error}");
         }
+    }
+    if !upstream_registered {
+        println!(
+            "upstream's NVRTC-based elements (cudaconvert, cudascale) did not register here: \
+             the name clash was not exercised"
+        );
     }
 
     // In this process (our plugin registered statically), our tensor converter by its own name.
