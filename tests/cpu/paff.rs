@@ -2,7 +2,7 @@
 //! its stream is the same every run, and libavcodec decodes it as interlaced field-coded video
 //! without an error. The GPU test compares nvdec's decode of it with libavcodec's.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
 use gst::prelude::*;
@@ -22,7 +22,7 @@ fn write_clip(out: &Path) -> Vec<u8> {
 fn paff_clip_is_reproducible_and_decodes_as_field_coded_video() {
     let dir = std::env::temp_dir().join(format!("cudapreproc-paff-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
-    let (first, second): (PathBuf, PathBuf) = (dir.join("a.h264"), dir.join("b.h264"));
+    let (first, second) = (dir.join("a.h264"), dir.join("b.h264"));
     let bytes = write_clip(&first);
     assert!(
         write_clip(&second) == bytes,

@@ -166,7 +166,7 @@ fn plugin_of(name: &str, plugins: Plugins) -> String {
         .unwrap_or_else(|| format!("none ({})", String::from_utf8_lossy(&out.stderr).trim()))
 }
 
-/// Runs `gst-launch-1.0 DESCRIPTION`: Ok, or the tool's last words.
+/// Runs `gst-launch-1.0 DESCRIPTION`: Ok, or the first line the tool printed.
 fn launch(description: &str, plugins: Plugins) -> Result<(), String> {
     let out = tool("gst-launch-1.0", plugins)
         .arg("-q")
@@ -213,18 +213,18 @@ fn cudaconvert_with_upstream_in_the_registry() {
         );
         assert_eq!(tensor, "cudapreproc");
         assert_eq!(tensor_run, Ok(()), "{plugins:?}: cudatensorconvert");
-        // Ours is the one `cudaconvert` reaches unless upstream's registered and was scanned
-        // after ours.
-        let upstream_wins = upstream_scale == "nvcodec" && convert != "cudapreproc";
-        upstream_registered |= upstream_scale == "nvcodec";
-        if plugins == Plugins::ScannedLastWithNvrtc || !upstream_wins {
-            assert_eq!(convert, "cudapreproc", "{plugins:?}");
-            assert_eq!(convert_run, Ok(()), "{plugins:?}: cudaconvert");
-        } else {
+        // The name goes to the plugin scanned last: upstream's where it registered and ours is
+        // on GST_PLUGIN_PATH (scanned first).
+        let registered = upstream_scale == "nvcodec";
+        upstream_registered |= registered;
+        if registered && plugins == Plugins::PluginPathWithNvrtc {
             assert_eq!(convert, "nvcodec", "{plugins:?}");
             // Upstream's converts CUDA video to CUDA video: the line does not link.
             let error = convert_run.expect_err("upstream's cudaconvert makes no tensors");
             assert!(error.contains("cudaconvert0 can't handle caps"), "{error}");
+        } else {
+            assert_eq!(convert, "cudapreproc", "{plugins:?}");
+            assert_eq!(convert_run, Ok(()), "{plugins:?}: cudaconvert");
         }
     }
     if !upstream_registered {
