@@ -20,9 +20,15 @@ This module is pure Python over ``libcudapreproc_python.so``, a C library built 
 project's Rust crates (``cargo build --release -p cudapreproc-python``). It is loaded with
 ctypes, so a plain ``pip`` environment needs nothing else: no compiler, no Python headers, and no
 PyGObject (which has no wheels and needs GObject-Introspection from the system). Where the
-library is looked for: ``$CUDAPREPROC_LIBRARY``, this package's folder, then the repository's
-``target/release`` and ``target/debug``. GStreamer itself (1.22 or newer) must be installed;
-the elements are built into the library, so ``GST_PLUGIN_PATH`` is not needed.
+library is looked for: ``$CUDAPREPROC_LIBRARY``, this package's folder, then in the repository
+the meson build (``_build/``, what ``meson compile -C _build`` and ``scripts/demo`` make) and
+cargo's ``target/release`` and ``target/debug``. GStreamer itself (1.22 or newer) must be
+installed; the elements are built into the library, so ``GST_PLUGIN_PATH`` is not needed.
+
+Errors are raised as ``Error``: a description that does not parse, a property value GLib or the
+element refuses (named in the message; the pipeline is not started with the old value), and an
+element's error while running (its message; the source location stays in GStreamer's debug log,
+``GST_DEBUG=tensorpipeline:4``). Waiting for a tensor can be interrupted with Ctrl-C.
 """
 
 import ctypes
@@ -32,6 +38,10 @@ import pathlib
 __all__ = ["Error", "Pipeline", "Tensor", "library_path", "live_dlpack_exports"]
 
 _LIBRARY_NAME = "libcudapreproc_python.so"
+# cudapreproc_pipeline_pull's outcomes, and how long one call waits: Python handles signals
+# (Ctrl-C) between calls.
+_PULLED, _WAITING = 0, 1
+_PULL_WAIT_MS = 50
 _MAX_DIMS = 8
 _DL_CPU, _DL_CUDA = 1, 2
 # DLPack stream values for CUDA (the Python array API): 1 the legacy default stream,
@@ -44,7 +54,8 @@ _ITEMSIZE = {"uint8": 1, "float16": 2, "bfloat16": 2, "float32": 4}
 
 
 class Error(RuntimeError):
-    """A pipeline that cannot be built or that failed while running, or a CUDA error."""
+    """A pipeline that cannot be built (a description that does not parse, a property value
+    that is refused) or that failed while running, or a CUDA error."""
 
 
 class _Description(ctypes.Structure):
@@ -72,14 +83,16 @@ def library_path():
     repository = here.parent.parent
     for candidate in (
         here / _LIBRARY_NAME,
+        repository / "_build" / _LIBRARY_NAME,
         repository / "target" / "release" / _LIBRARY_NAME,
         repository / "target" / "debug" / _LIBRARY_NAME,
     ):
         if candidate.exists():
             return str(candidate)
     raise Error(
-        f"{_LIBRARY_NAME} not found: build it with `cargo build --release -p "
-        "cudapreproc-python` or set CUDAPREPROC_LIBRARY to its path"
+        f"{_LIBRARY_NAME} not found next to the module, in {repository / '_build'} or in "
+        f"{repository / 'target'}: build it (`meson compile -C _build`, or `cargo build --release "
+        "-p cudapreproc-python`) or set CUDAPREPROC_LIBRARY to its path"
     )
 
 
@@ -94,7 +107,10 @@ def _library():
     err = ctypes.POINTER(ctypes.c_char_p)
     signatures = {
         "cudapreproc_pipeline_launch": ([ctypes.c_char_p, err], ctypes.c_void_p),
-        "cudapreproc_pipeline_next": ([ctypes.c_void_p, err], ctypes.c_void_p),
+        "cudapreproc_pipeline_pull": (
+            [ctypes.c_void_p, ctypes.c_uint32, ctypes.POINTER(ctypes.c_void_p), err],
+            ctypes.c_int,
+        ),
         "cudapreproc_pipeline_free": ([ctypes.c_void_p], None),
         "cudapreproc_tensor_describe": (
             [ctypes.c_void_p, ctypes.POINTER(_Description), err],
@@ -246,11 +262,15 @@ class Pipeline:
         self._handle = _call(lib.cudapreproc_pipeline_launch, description.encode())
 
     def next(self):
-        """The next tensor, or None at the end of the stream. Blocks (without the GIL)."""
+        """The next tensor, or None at the end of the stream. Waits without holding the GIL,
+        in short steps, so Ctrl-C (``KeyboardInterrupt``) interrupts it."""
         if not self._handle:
             raise Error("the pipeline is closed")
-        handle = _call(_library().cudapreproc_pipeline_next, self._handle)
-        return Tensor(handle) if handle else None
+        lib = _library()
+        handle = ctypes.c_void_p()
+        while _call(lib.cudapreproc_pipeline_pull, self._handle, _PULL_WAIT_MS, ctypes.byref(handle)) == _WAITING:
+            pass
+        return Tensor(handle.value) if handle.value else None
 
     def __iter__(self):
         while True:

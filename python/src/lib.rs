@@ -1,7 +1,7 @@
 //! C ABI of the `cudapreproc` library, for the Python module in `python/cudapreproc`, which loads
 //! this library with ctypes (no compiler, no Python headers, no PyGObject needed).
 //!
-//! Ownership: `cudapreproc_pipeline_launch` and `cudapreproc_pipeline_next` hand out boxed
+//! Ownership: `cudapreproc_pipeline_launch` and `cudapreproc_pipeline_pull` hand out boxed
 //! objects that the caller frees with the matching `*_free`. A DLPack export owns its own
 //! reference to the tensor's sample, so it outlives the `CudaTensor` it came from; its deleter
 //! (called by the consumer, or by the capsule destructor when nobody consumed it) gives the
@@ -10,9 +10,10 @@
 
 use std::ffi::{c_char, c_int, c_void, CStr, CString};
 use std::sync::OnceLock;
+use std::time::Duration;
 
 use cudapreproc::dlpack::{self, DLManagedTensor};
-use cudapreproc::{CudaTensor, DType, Device, Error, TensorPipeline};
+use cudapreproc::{CudaTensor, DType, Device, Error, Pulled, TensorPipeline};
 
 /// Most dimensions a [`TensorDescription`] carries (tensorsink delivers 4).
 pub const MAX_DIMS: usize = 8;
@@ -101,25 +102,44 @@ pub unsafe extern "C" fn cudapreproc_pipeline_launch(
     }
 }
 
-/// The next tensor. Null with `*error` unset at the end of the stream, null with `*error` set
-/// on a pipeline error. Blocks until a tensor, the end or an error comes.
+/// [`cudapreproc_pipeline_pull`]: a tensor came (or the stream ended, `*tensor` null).
+pub const PULLED: c_int = 0;
+/// [`cudapreproc_pipeline_pull`]: nothing yet; call again.
+pub const WAITING: c_int = 1;
+/// [`cudapreproc_pipeline_pull`]: the pipeline failed (`*error` set).
+pub const FAILED: c_int = -1;
+
+/// Waits at most `timeout_ms` for the next tensor: [`PULLED`] with `*tensor` set, or null at
+/// the end of the stream; [`WAITING`] when nothing came in time; [`FAILED`] with `*error` set on
+/// a pipeline error. Short waits let the caller handle signals (Python's Ctrl-C) between them.
 ///
 /// # Safety
-/// `pipeline` came from [`cudapreproc_pipeline_launch`] and is not freed; `error` is null or
-/// writable.
+/// `pipeline` came from [`cudapreproc_pipeline_launch`] and is not freed; `tensor` is
+/// writable; `error` is null or writable.
 #[no_mangle]
-pub unsafe extern "C" fn cudapreproc_pipeline_next(
+pub unsafe extern "C" fn cudapreproc_pipeline_pull(
     pipeline: *const TensorPipeline,
+    timeout_ms: u32,
+    tensor: *mut *mut CudaTensor,
     error: *mut *mut c_char,
-) -> *mut CudaTensor {
+) -> c_int {
     // SAFETY: per this function's contract.
-    match unsafe { &*pipeline }.next_tensor() {
-        Ok(Some(tensor)) => Box::into_raw(Box::new(tensor)),
-        Ok(None) => std::ptr::null_mut(),
+    let pipeline = unsafe { &*pipeline };
+    let pulled = pipeline.pull(Duration::from_millis(timeout_ms.into()));
+    // SAFETY: per this function's contract.
+    unsafe { tensor.write(std::ptr::null_mut()) };
+    match pulled {
+        Ok(Pulled::Tensor(pulled)) => {
+            // SAFETY: per this function's contract.
+            unsafe { tensor.write(Box::into_raw(Box::new(pulled))) };
+            PULLED
+        }
+        Ok(Pulled::End) => PULLED,
+        Ok(Pulled::Waiting) => WAITING,
         Err(e) => {
             // SAFETY: per this function's contract.
             unsafe { report(error, e.to_string()) };
-            std::ptr::null_mut()
+            FAILED
         }
     }
 }
@@ -141,7 +161,7 @@ pub unsafe extern "C" fn cudapreproc_pipeline_free(pipeline: *mut TensorPipeline
 /// [`MAX_DIMS`] dimensions.
 ///
 /// # Safety
-/// `tensor` came from [`cudapreproc_pipeline_next`] and is not freed; `out` is writable;
+/// `tensor` came from [`cudapreproc_pipeline_pull`] and is not freed; `out` is writable;
 /// `error` is null or writable.
 #[no_mangle]
 pub unsafe extern "C" fn cudapreproc_tensor_describe(
@@ -244,7 +264,7 @@ pub unsafe extern "C" fn cudapreproc_tensor_to_dlpack(
     }
 }
 
-/// Frees a tensor from [`cudapreproc_pipeline_next`].
+/// Frees a tensor from [`cudapreproc_pipeline_pull`].
 ///
 /// # Safety
 /// `tensor` is freed once.

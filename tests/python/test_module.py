@@ -1,23 +1,29 @@
 """The cudapreproc Python module without a GPU: tensorsink's system-memory tensors (a raw file cut
 into frames by filesrc) read through DLPack by NumPy, zero-copy, compared with the file's bytes;
-lifetimes (an array outlives its pipeline; every export is released); and errors.
+lifetimes (an array outlives its pipeline; every export is released); errors (refused property
+values, element errors without source locations); and Ctrl-C while waiting for a tensor.
 
-    CUDAPREPROC_LIBRARY=target/release/libcudapreproc_python.so python3 tests/python/test_module.py
+    CUDAPREPROC_LIBRARY=target/release/libcudapreproc_python.so .tools/venv/bin/python3 tests/python/test_module.py
 
-Needs NumPy (>= 1.22, for numpy.from_dlpack) and GStreamer's core elements.
+Needs NumPy (tests/python/requirements.txt; scripts/setup installs it into .tools/venv) and
+GStreamer's core elements.
 """
 
 import gc
 import os
 import pathlib
 import random
+import signal
 import sys
 import tempfile
+import threading
+import time
 import unittest
 
 import numpy as np
 
-sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[2] / "python"))
+REPOSITORY = pathlib.Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(REPOSITORY / "python"))
 import cudapreproc  # noqa: E402
 
 FRAMES, HEIGHT, WIDTH, CHANNELS = 6, 4, 8, 3
@@ -109,13 +115,65 @@ class SystemMemoryTensors(unittest.TestCase):
         path, _ = self.clip(np.uint8)
         # Frames one byte short of what the caps promise: refused, never read past. The error
         # comes from starting the pipeline or from the first pull, whichever sees it first.
-        with self.assertRaisesRegex(cudapreproc.Error, "frame 0 holds 95 bytes, but the negotiated tensor needs 96"):
+        with self.assertRaisesRegex(cudapreproc.Error, "frame 0 holds 95 bytes, but the negotiated tensor needs 96") as raised:
             with cudapreproc.Pipeline(chain(path, HEIGHT * WIDTH * CHANNELS - 1)) as pipeline:
                 pipeline.next()
+        self.assertNotRegex(str(raised.exception), r"\.rs\(\d+\)", "no Rust source location")
         pipeline = cudapreproc.Pipeline(chain(path, HEIGHT * WIDTH * CHANNELS))
         pipeline.close()
         with self.assertRaisesRegex(cudapreproc.Error, "closed"):
             pipeline.next()
+
+    def test_refused_property_values_raise_naming_the_property(self):
+        path, _ = self.clip(np.uint8)
+        frame = HEIGHT * WIDTH * CHANNELS
+        for props, named in (
+            ("batch-size=0", "'batch-size'"),
+            ('frame-indices="<2,-1>"', "'frame-indices'"),
+            ("max-buffers=-1", "'max-buffers'"),
+        ):
+            with self.subTest(props=props):
+                with self.assertRaisesRegex(cudapreproc.Error, "invalid property value: .*" + named):
+                    cudapreproc.Pipeline(chain(path, frame, props=props))
+        # The element's own refusal (GLib accepts any array of numbers).
+        with self.assertRaisesRegex(cudapreproc.Error, "property 'matrix' not changed: a 2x3 affine matrix has 6 numbers"):
+            cudapreproc.Pipeline('fakesrc ! cudawarpaffine matrix="<1, 2, 3, 4, 5>" ! fakesink')
+        # Valid values still start.
+        with cudapreproc.Pipeline(chain(path, frame, props="frame-stride=2 max-buffers=1")) as pipeline:
+            self.assertEqual([t.frame_numbers for t in pipeline], [(0,), (2,), (4,)])
+
+
+class Interruption(unittest.TestCase):
+    def test_ctrl_c_interrupts_a_waiting_next(self):
+        # A live source that sends one 96-byte frame, then the next 96 s later (1 byte/s).
+        description = (
+            "fakesrc is-live=true sync=true datarate=1 sizetype=fixed sizemax=96 filltype=zero ! "
+            f"other/tensors,format=static,num_tensors=1,types=uint8,dimensions={CHANNELS}:{WIDTH}:{HEIGHT}:1,"
+            "framerate=0/1 ! tensorsink"
+        )
+        with cudapreproc.Pipeline(description) as pipeline:
+            self.assertIsNotNone(pipeline.next())
+            timer = threading.Timer(0.3, os.kill, (os.getpid(), signal.SIGINT))
+            start = time.monotonic()
+            timer.start()
+            with self.assertRaises(KeyboardInterrupt):
+                pipeline.next()
+            waited = time.monotonic() - start
+            timer.join()
+        self.assertLess(waited, 5.0, "interrupted soon after the signal, not after the next frame")
+
+
+class LibraryLookup(unittest.TestCase):
+    def test_the_meson_build_is_found_without_configuration(self):
+        built = REPOSITORY / "_build" / "libcudapreproc_python.so"
+        if not built.exists():
+            self.skipTest("no meson build in _build/ (meson compile -C _build, as scripts/test runs)")
+        saved = os.environ.pop("CUDAPREPROC_LIBRARY", None)
+        try:
+            self.assertEqual(cudapreproc.library_path(), str(built))
+        finally:
+            if saved is not None:
+                os.environ["CUDAPREPROC_LIBRARY"] = saved
 
 
 if __name__ == "__main__":
