@@ -11,70 +11,35 @@ mod timing;
 
 use std::sync::Arc;
 
-use gstcudapreproc::colorspace::reference::Image;
-use gstcudapreproc::colorspace::{Encoding, Matrix, PixelFormat, Range};
-use gstcudapreproc::cuda::frame::Planes;
-use gstcudapreproc::cuda::{
-    copy_2d, copy_device, device_layout, ColorConversion, CudaError, Device, DeviceBuffer, Place,
-    Stream, Surface,
-};
+use cudapreproc_core::colorspace::{Encoding, Matrix, PixelFormat, Range};
+use cudapreproc_core::cuda::{CudaError, Device, Stream};
+use cudapreproc_core::frame::{DeviceFrame, DeviceTensor};
+use cudapreproc_core::kernels::ColorConversion;
+use cudapreproc_tests::reference::Image;
 use timing::{against_copy, time_us};
 
 const WIDTH: u32 = 1920;
 const HEIGHT: u32 = 1080;
 
-/// A device frame of `format` laid out as the plugin's pool lays frames out.
-struct Frame {
-    /// Owns the memory `surface` points into.
-    _memory: DeviceBuffer,
-    surface: Surface,
-    /// Bytes of pixel data (without row padding).
-    bytes: usize,
-}
-
-fn frame(device: &Arc<Device>, format: PixelFormat) -> Result<Frame, CudaError> {
+/// A device frame of `format` laid out as the plugin's pool lays frames out, filled with random
+/// pixels (so no kernel sees all zeros); and its bytes of pixel data (without row padding).
+fn frame(
+    device: &Arc<Device>,
+    stream: &Stream,
+    format: PixelFormat,
+) -> Result<(DeviceFrame, usize), CudaError> {
     let info = gst_video::VideoInfo::builder(format.video_format(), WIDTH, HEIGHT)
         .build()
         .unwrap();
-    let layout = device_layout(&info).unwrap();
-    let buffer = DeviceBuffer::new(device, layout.size())?;
-    let surface = Planes::new(buffer.addr(), layout.offset(), layout.stride()).surface(&info)?;
-    let bytes = (0..format.n_planes())
-        .map(|p| {
-            let (row, rows) = Image::plane_size(format, WIDTH as usize, HEIGHT as usize, p);
-            row * rows
-        })
-        .sum();
-    Ok(Frame {
-        _memory: buffer,
-        surface,
-        bytes,
-    })
-}
-
-/// Fills `frame` with random pixels (so no kernel sees all zeros).
-fn upload_random(stream: &Stream, frame: &Frame, format: PixelFormat) -> Result<(), CudaError> {
+    let mut frame = DeviceFrame::new(device, &info)?;
     let image = Image::random(format, WIDTH as usize, HEIGHT as usize, 42);
+    let mut bytes = 0;
     for (p, plane) in image.planes.iter().enumerate() {
         let (row, rows) = Image::plane_size(format, WIDTH as usize, HEIGHT as usize, p);
-        // SAFETY: the plane holds `rows` rows of `row` bytes; the frame was laid out for them.
-        unsafe {
-            copy_2d(
-                stream,
-                Place::Device {
-                    addr: frame.surface.plane[p],
-                    pitch: frame.surface.stride[p] as usize,
-                },
-                Place::Host {
-                    ptr: plane.as_ptr(),
-                    pitch: row,
-                },
-                row,
-                rows,
-            )?;
-        }
+        frame.upload_plane(stream, p, plane, row)?;
+        bytes += row * rows;
     }
-    stream.synchronize()
+    Ok((frame, bytes))
 }
 
 fn copy_bandwidth(
@@ -84,11 +49,10 @@ fn copy_bandwidth(
     iterations: u32,
 ) -> Result<(f64, f64), CudaError> {
     let size = bytes_moved / 2;
-    let src = DeviceBuffer::new(device, size)?;
-    let dst = DeviceBuffer::new(device, size)?;
-    // SAFETY: both buffers hold `size` bytes and outlive the timed work (synchronised in time_us).
-    let us = time_us(stream, iterations, || unsafe {
-        copy_device(stream, dst.addr(), src.addr(), size)
+    let src = DeviceTensor::new(device, size)?;
+    let mut dst = DeviceTensor::new(device, size)?;
+    let us = time_us(stream, iterations, || {
+        dst.view_mut().copy_from(stream, &src.view())
     })?;
     Ok((us, bytes_moved as f64 / us / 1e3))
 }
@@ -119,8 +83,7 @@ fn run() -> Result<(), CudaError> {
     let (peak_us, peak) = copy_bandwidth(&device, &stream, 512 << 20, 50)?;
     println!("device-to-device copy, 256 MiB: {peak_us:.1} us, {peak:.0} GB/s (read+write)");
 
-    let source = frame(&device, PixelFormat::Nv12)?;
-    upload_random(&stream, &source, PixelFormat::Nv12)?;
+    let (source, source_bytes) = frame(&device, &stream, PixelFormat::Nv12)?;
     let nv12 = Encoding {
         format: PixelFormat::Nv12,
         matrix: Matrix::Bt709,
@@ -140,7 +103,7 @@ fn run() -> Result<(), CudaError> {
         "% of peak"
     );
     for out in [PixelFormat::Rgb, PixelFormat::Rgba, PixelFormat::Rgbp] {
-        let target = frame(&device, out)?;
+        let (mut target, target_bytes) = frame(&device, &stream, out)?;
         let conversion = ColorConversion::new(
             &nv12,
             &Encoding {
@@ -149,11 +112,10 @@ fn run() -> Result<(), CudaError> {
                 range: Range::Full,
             },
         );
-        let kernel = conversion.entry_point(&source.surface, &target.surface);
-        let moved = source.bytes + target.bytes;
-        // SAFETY: both frames are live device allocations of the conversion's formats.
-        let (us, copy_us) = against_copy(&device, &stream, iterations, moved, || unsafe {
-            conversion.launch(&stream, &source.surface, &target.surface)
+        let kernel = conversion.entry_for(&source.view(), &target.view_mut());
+        let moved = source_bytes + target_bytes;
+        let (us, copy_us) = against_copy(&device, &stream, iterations, moved, || {
+            conversion.launch(&stream, &source.view(), &mut target.view_mut())
         })?;
         let achieved = moved as f64 / us / 1e3;
         let copy = moved as f64 / copy_us / 1e3;

@@ -21,34 +21,25 @@ mod timing;
 
 use std::sync::Arc;
 
-use gstcudapreproc::colorspace::{Encoding, Matrix, PixelFormat, Range};
-use gstcudapreproc::cuda::frame::Planes;
-use gstcudapreproc::cuda::tensor::{DType, Layout, Normalization, TensorConversion, TensorShape};
-use gstcudapreproc::cuda::warp::{Border, Interpolation, Warp};
-use gstcudapreproc::cuda::{
-    copy_2d, device_layout, ColorConversion, CudaError, Device, DeviceBuffer, Place, Stream,
-};
-use gstcudapreproc::geometry::{Affine, Fit, Placement};
+use cudapreproc_core::colorspace::{Encoding, Matrix, PixelFormat, Range};
+use cudapreproc_core::cuda::{CudaError, Device, Stream};
+use cudapreproc_core::frame::{plane_extent, DeviceFrame, DeviceTensor};
+use cudapreproc_core::geometry::{Affine, Fit, Placement};
+use cudapreproc_core::kernels::{Border, ColorConversion, Interpolation, TensorConversion, Warp};
+use cudapreproc_core::tensor::{DType, Layout, Normalization, TensorShape};
 use timing::{against_copy, ROUNDS};
 
-/// A device frame laid out as the plugin's pool lays frames out, filled with random bytes.
-struct Frame {
-    _memory: DeviceBuffer,
-    planes: Planes,
-    info: gst_video::VideoInfo,
-    /// Bytes of pixel data (without row padding).
-    bytes: usize,
-}
-
+/// A device frame laid out as the plugin's pool lays frames out, filled with pseudo-random
+/// bytes; and its bytes of pixel data (without row padding).
 fn frame(
     device: &Arc<Device>,
     stream: &Stream,
     format: gst_video::VideoFormat,
     (w, h): (u32, u32),
-) -> Result<Frame, CudaError> {
+) -> Result<(DeviceFrame, usize), CudaError> {
     let info = gst_video::VideoInfo::builder(format, w, h).build().unwrap();
-    let layout = device_layout(&info).unwrap();
-    let buffer = DeviceBuffer::new(device, layout.size())?;
+    let mut frame = DeviceFrame::new(device, &info)?;
+    let layout = frame.info().clone();
     let random: Vec<u8> = (0..layout.size())
         .map(|i| {
             (i as u64)
@@ -56,35 +47,14 @@ fn frame(
                 .rotate_left(17) as u8
         })
         .collect();
-    // SAFETY: the host vector and the device buffer both hold `layout.size()` bytes.
-    unsafe {
-        copy_2d(
-            stream,
-            Place::Device {
-                addr: buffer.addr(),
-                pitch: layout.size(),
-            },
-            Place::Host {
-                ptr: random.as_ptr(),
-                pitch: layout.size(),
-            },
-            layout.size(),
-            1,
-        )?;
+    let mut bytes = 0;
+    for p in 0..info.n_planes() as usize {
+        let (row, rows) = plane_extent(format, w, h, p);
+        let pitch = layout.stride()[p] as usize;
+        frame.upload_plane(stream, p, &random[layout.offset()[p]..], pitch)?;
+        bytes += row * rows;
     }
-    stream.synchronize()?;
-    let bytes = (0..info.n_planes() as usize)
-        .map(|p| {
-            let (row, rows) = gstcudapreproc::cuda::frame::plane_extent(&info, p);
-            row * rows
-        })
-        .sum();
-    Ok(Frame {
-        planes: Planes::new(buffer.addr(), layout.offset(), layout.stride()),
-        _memory: buffer,
-        info,
-        bytes,
-    })
+    Ok((frame, bytes))
 }
 
 /// One measured row: microseconds per frame, bytes moved, and the same-size copy's time.
@@ -215,13 +185,13 @@ fn run() -> Result<(), CudaError> {
     let small = (224u32, 224u32);
     use gst_video::VideoFormat as F;
 
-    let rgb_hd = frame(&device, &stream, F::Rgb, hd)?;
-    let rgb_hd_out = frame(&device, &stream, F::Rgb, hd)?;
-    let rgb_small = frame(&device, &stream, F::Rgb, small)?;
-    let nv12_hd = frame(&device, &stream, F::Nv12, hd)?;
-    let nv12_small = frame(&device, &stream, F::Nv12, small)?;
-    let tensor_hd = DeviceBuffer::new(&device, 3 * 1920 * 1080 * 4)?;
-    let tensor_small = DeviceBuffer::new(&device, 3 * 224 * 224 * 4)?;
+    let (rgb_hd, rgb_hd_bytes) = frame(&device, &stream, F::Rgb, hd)?;
+    let (mut rgb_hd_out, rgb_hd_out_bytes) = frame(&device, &stream, F::Rgb, hd)?;
+    let (mut rgb_small, rgb_small_bytes) = frame(&device, &stream, F::Rgb, small)?;
+    let (nv12_hd, nv12_hd_bytes) = frame(&device, &stream, F::Nv12, hd)?;
+    let (mut nv12_small, nv12_small_bytes) = frame(&device, &stream, F::Nv12, small)?;
+    let mut tensor_hd = DeviceTensor::new(&device, 3 * 1920 * 1080 * 4)?;
+    let mut tensor_small = DeviceTensor::new(&device, 3 * 224 * 224 * 4)?;
 
     let mut rows = Vec::new();
     let warp = |format, src, dst, inverse, interpolation| Warp {
@@ -246,21 +216,18 @@ fn run() -> Result<(), CudaError> {
             rotation(hd, 10.0)
         };
         let w = warp(F::Rgb, hd, dst, matrix, interpolation);
-        let out = if dst == small {
-            &rgb_small
+        let (out, out_bytes) = if dst == small {
+            (&mut rgb_small, rgb_small_bytes)
         } else {
-            &rgb_hd_out
+            (&mut rgb_hd_out, rgb_hd_out_bytes)
         };
         rows.push(measure(
             &device,
             &stream,
             iterations,
             name,
-            rgb_hd.bytes + out.bytes,
-            || {
-                // SAFETY: the frames are live and of the warp's format and sizes.
-                unsafe { w.launch(&stream, &rgb_hd.planes, &out.planes) }
-            },
+            rgb_hd_bytes + out_bytes,
+            || w.launch(&stream, &rgb_hd.view(), &mut out.view_mut()),
         )?);
     }
     let nv12_warp = warp(
@@ -275,13 +242,24 @@ fn run() -> Result<(), CudaError> {
         &stream,
         iterations,
         "warp_nv12_1080p_224_linear",
-        nv12_hd.bytes + nv12_small.bytes,
-        // SAFETY: as above.
-        || unsafe { nv12_warp.launch(&stream, &nv12_hd.planes, &nv12_small.planes) },
+        nv12_hd_bytes + nv12_small_bytes,
+        || nv12_warp.launch(&stream, &nv12_hd.view(), &mut nv12_small.view_mut()),
     )?);
-    for (name, input, tensor, size) in [
-        ("convert_224_f32_nchw", &rgb_small, &tensor_small, small),
-        ("convert_1080p_f32_nchw", &rgb_hd, &tensor_hd, hd),
+    for (name, input, input_bytes, tensor, size) in [
+        (
+            "convert_224_f32_nchw",
+            &rgb_small,
+            rgb_small_bytes,
+            &mut tensor_small,
+            small,
+        ),
+        (
+            "convert_1080p_f32_nchw",
+            &rgb_hd,
+            rgb_hd_bytes,
+            &mut tensor_hd,
+            hd,
+        ),
     ] {
         let conversion = imagenet(TensorShape {
             channels: 3,
@@ -289,10 +267,9 @@ fn run() -> Result<(), CudaError> {
             width: size.0,
             layout: Layout::Nchw,
         });
-        let bytes = input.bytes + conversion.tensor_bytes();
+        let bytes = input_bytes + conversion.tensor_bytes();
         rows.push(measure(&device, &stream, iterations, name, bytes, || {
-            // SAFETY: the frame and the tensor are live and of the conversion's sizes.
-            unsafe { conversion.to_tensor(&stream, &input.info, &input.planes, tensor.addr()) }
+            conversion.to_tensor(&stream, &input.view(), &mut tensor.view_mut())
         })?);
     }
     let cvt = ColorConversion::new(
@@ -307,18 +284,13 @@ fn run() -> Result<(), CudaError> {
             range: Range::Full,
         },
     );
-    let (src_surface, dst_surface) = (
-        nv12_hd.planes.surface(&nv12_hd.info)?,
-        rgb_hd_out.planes.surface(&rgb_hd_out.info)?,
-    );
     rows.push(measure(
         &device,
         &stream,
         iterations,
         "cvtcolor_nv12_rgb_1080p",
-        nv12_hd.bytes + rgb_hd_out.bytes,
-        // SAFETY: both surfaces are live frames of their formats.
-        || unsafe { cvt.launch(&stream, &src_surface, &dst_surface) },
+        nv12_hd_bytes + rgb_hd_out_bytes,
+        || cvt.launch(&stream, &nv12_hd.view(), &mut rgb_hd_out.view_mut()),
     )?);
 
     let (comments, anchors) = match &anchor_command {

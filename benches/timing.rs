@@ -3,7 +3,8 @@
 
 use std::sync::Arc;
 
-use gstcudapreproc::cuda::{copy_device, CudaError, Device, DeviceBuffer, Stream, Timer};
+use cudapreproc_core::cuda::{CudaError, Device, Stream, Timer};
+use cudapreproc_core::frame::DeviceTensor;
 
 /// Timed rounds per figure; the median is reported.
 pub const ROUNDS: usize = 5;
@@ -42,14 +43,13 @@ pub fn against_copy(
     bytes: usize,
     mut work: impl FnMut() -> Result<(), CudaError>,
 ) -> Result<(f64, f64), CudaError> {
-    let copy_src = DeviceBuffer::new(device, bytes / 2)?;
-    let copy_dst = DeviceBuffer::new(device, bytes / 2)?;
+    let copy_src = DeviceTensor::new(device, bytes / 2)?;
+    let mut copy_dst = DeviceTensor::new(device, bytes / 2)?;
     let (mut us, mut copy_us) = (Vec::new(), Vec::new());
     for _ in 0..ROUNDS {
         us.push(time_us(stream, iterations, &mut work)?);
-        // SAFETY: both buffers hold bytes / 2 bytes and outlive the timed work.
-        copy_us.push(time_us(stream, iterations, || unsafe {
-            copy_device(stream, copy_dst.addr(), copy_src.addr(), bytes / 2)
+        copy_us.push(time_us(stream, iterations, || {
+            copy_dst.view_mut().copy_from(stream, &copy_src.view())
         })?);
     }
     Ok((median(us), median(copy_us)))

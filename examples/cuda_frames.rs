@@ -8,9 +8,9 @@
 //! pixels (what a CUDA kernel or a DLPack consumer would take) and, for one frame in 25, the mean
 //! of each plane read through an ordinary host map, which downloads the frame.
 
+use cudapreproc_core::memory::CudaMapping;
 use gst::prelude::*;
 use gst_video::prelude::*;
-use gstcudapreproc::cuda::CudaMapping;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut args = std::env::args().skip(1);

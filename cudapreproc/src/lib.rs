@@ -21,10 +21,12 @@ mod pipeline;
 mod properties;
 mod tensor;
 
-pub use error::Error;
+/// A CUDA stream of another library (PyTorch's, CuPy's...), for [`CudaTensor::wait_on_stream`].
+pub use cudapreproc_core::cuda::ForeignStream;
 /// What the elements hold on the GPU (devices, buffers, streams, events, decoders, parsers,
 /// mapped frames): for leak checks and monitoring in long-running applications.
-pub use gstcudapreproc::cuda::{live_resources, LiveResources};
+pub use cudapreproc_core::cuda::{live_resources, LiveResources};
+pub use error::Error;
 pub use pipeline::{Pulled, TensorPipeline};
 pub use tensor::{CudaTensor, DType, Device};
 

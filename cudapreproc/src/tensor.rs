@@ -4,12 +4,14 @@
 
 use std::sync::Mutex;
 
+use cudapreproc_core::cuda::{Device as CudaDevice, ForeignStream, ReadyEvent};
+use cudapreproc_core::memory::device_memory;
 use gstcudapreproc::TENSOR_INFO;
 
 use crate::{dlpack, Error};
 
 /// Element type of a tensor (the elements' own type: the names are the caps' `types`).
-pub use gstcudapreproc::cuda::tensor::DType;
+pub use cudapreproc_core::tensor::DType;
 
 /// DLPack's description of `dtype`.
 fn dlpack_type(dtype: DType) -> dlpack::DLDataType {
@@ -47,9 +49,10 @@ pub struct CudaTensor {
     strides: Vec<i64>,
     pts: Option<gst::ClockTime>,
     frame_numbers: Vec<u64>,
-    ready_event: u64,
+    /// Completes once the data is ready; `None` for system memory.
+    ready: Option<ReadyEvent>,
     /// Streams that read the data (given to `wait_on_stream`).
-    consumer_streams: Mutex<Vec<u64>>,
+    consumer_streams: Mutex<Vec<ForeignStream>>,
 }
 
 impl Clone for CudaTensor {
@@ -64,7 +67,7 @@ impl Clone for CudaTensor {
             strides: self.strides.clone(),
             pts: self.pts,
             frame_numbers: self.frame_numbers.clone(),
-            ready_event: self.ready_event,
+            ready: self.ready.clone(),
             consumer_streams: Mutex::new(Vec::new()),
         }
     }
@@ -84,18 +87,16 @@ impl Drop for CudaTensor {
             return;
         };
         let Some(memory) = (buffer.n_memory() == 1)
-            .then(|| gstcudapreproc::cuda::device_memory(buffer.peek_memory(0)))
+            .then(|| device_memory(buffer.peek_memory(0)))
             .flatten()
         else {
             return;
         };
         for stream in streams {
-            // SAFETY: the application keeps the streams it reads with alive while it holds the
-            // tensor (PyTorch's and CuPy's stream pools never destroy theirs).
-            if unsafe { memory.end_foreign_read(stream) }.is_err() {
+            if memory.end_foreign_read(&stream).is_err() {
                 // The stream is gone: wait for everything instead, so nothing is overwritten
                 // under a reader.
-                if let Ok(device) = gstcudapreproc::cuda::Device::open(id) {
+                if let Ok(device) = CudaDevice::open(id) {
                     let _ = device.synchronize();
                 }
             }
@@ -166,7 +167,7 @@ impl CudaTensor {
                 .ok()
                 .map(gst::ClockTime::from_nseconds),
             frame_numbers: u64_array(info, "frame-numbers")?,
-            ready_event: info.get::<u64>("ready-event").unwrap_or(0),
+            ready: info.get::<ReadyEvent>("ready-event-owner").ok(),
             consumer_streams: Mutex::new(Vec::new()),
             sample,
             data_ptr,
@@ -212,7 +213,7 @@ impl CudaTensor {
     /// The `CUevent` after which the data is ready (0 for system memory); valid while this
     /// tensor lives.
     pub fn ready_event(&self) -> u64 {
-        self.ready_event
+        self.ready.as_ref().map_or(0, ReadyEvent::handle)
     }
 
     /// Bytes of data.
@@ -225,15 +226,13 @@ impl CudaTensor {
         &self.sample
     }
 
-    /// Makes the CUDA stream `stream` (a `CUstream` of any library in this process; 0 or 1 for
-    /// the legacy default stream of the tensor's device, 2 for its per-thread default stream)
-    /// wait until the data is ready, without blocking the host. The stream is remembered as a
-    /// reader: when this tensor is dropped, the pipeline's next write to the memory waits for
-    /// the work queued on it by then. Keep the stream alive while you hold the tensor.
-    pub fn wait_on_stream(&self, stream: u64) -> Result<(), Error> {
-        let Device::Cuda(id) = self.device else {
+    /// Makes another library's CUDA stream `stream` wait until the data is ready, without
+    /// blocking the host. The stream is remembered as a reader: when this tensor is dropped, the
+    /// pipeline's next write to the memory waits for the work queued on it by then.
+    pub fn wait_on_stream(&self, stream: ForeignStream) -> Result<(), Error> {
+        if self.device == Device::Cpu {
             return Ok(());
-        };
+        }
         {
             let mut streams = self
                 .consumer_streams
@@ -243,33 +242,35 @@ impl CudaTensor {
                 streams.push(stream);
             }
         }
-        if self.ready_event == 0 {
-            return Ok(());
+        match &self.ready {
+            Some(ready) => ready
+                .event()
+                .make_wait(&stream)
+                .map_err(|e| Error::Cuda(e.to_string())),
+            None => Ok(()),
         }
-        let device =
-            gstcudapreproc::cuda::Device::open(id).map_err(|e| Error::Cuda(e.to_string()))?;
-        // SAFETY: the event lives as long as `self` (its owner is in the sample's info); the
-        // stream is the caller's, who keeps it alive for the call.
-        unsafe { device.wait_event_on_stream(stream, self.ready_event) }
-            .map_err(|e| Error::Cuda(e.to_string()))
     }
 
     /// Blocks the calling thread until the data is ready (for consumers that take no stream,
     /// such as `__cuda_array_interface__` readers or host copies).
     pub fn synchronize(&self) -> Result<(), Error> {
-        if self.ready_event == 0 {
-            return Ok(());
+        match &self.ready {
+            Some(ready) => ready
+                .event()
+                .synchronize()
+                .map_err(|e| Error::Cuda(e.to_string())),
+            None => Ok(()),
         }
-        // SAFETY: the event lives as long as `self` (its owner is in the sample's info).
-        unsafe { gstcudapreproc::cuda::event_synchronize(self.ready_event) }
-            .map_err(|e| Error::Cuda(e.to_string()))
     }
 
     /// A DLPack tensor for this data, zero-copy, made ready for the consumer's stream `stream`
-    /// (DLPack's `__dlpack__(stream=...)` contract, handles as in [`Self::wait_on_stream`]). It
-    /// owns a handle on the memory until the consumer calls its deleter; the work the consumer
-    /// queued on `stream` by then finishes before the pipeline writes to the memory again.
-    pub fn to_dlpack_for_stream(&self, stream: u64) -> Result<*mut dlpack::DLManagedTensor, Error> {
+    /// (DLPack's `__dlpack__(stream=...)` contract). It owns a handle on the memory until the
+    /// consumer calls its deleter; the work the consumer queued on `stream` by then finishes
+    /// before the pipeline writes to the memory again.
+    pub fn to_dlpack_for_stream(
+        &self,
+        stream: ForeignStream,
+    ) -> Result<*mut dlpack::DLManagedTensor, Error> {
         let handle = self.clone();
         handle.wait_on_stream(stream)?;
         Ok(handle.export())
@@ -344,7 +345,10 @@ mod tests {
         // System memory: the address of the buffer's bytes.
         let map = t.sample().buffer().unwrap().map_readable().unwrap();
         assert_eq!(t.data_ptr(), map.as_ptr() as u64);
-        assert!(t.wait_on_stream(0).is_ok(), "no event: nothing to wait for");
+        assert!(
+            t.wait_on_stream(ForeignStream::LEGACY_DEFAULT).is_ok(),
+            "system memory: nothing to wait for"
+        );
     }
 
     #[test]

@@ -5,7 +5,7 @@
 #![no_main]
 
 use gst::prelude::*;
-use gstcudapreproc::geometry::Affine;
+use cudapreproc_core::geometry::Affine;
 use gstcudapreproc::{CudaWarpAffine, WARP_MATRIX_EVENT};
 use libfuzzer_sys::fuzz_target;
 

@@ -11,7 +11,7 @@
 #![no_main]
 
 use gst::prelude::*;
-use gstcudapreproc::cuda::tensor::{DType, Layout, TensorShape};
+use cudapreproc_core::tensor::{DType, Layout, TensorShape};
 use gstcudapreproc::{CudaConvert, CudaCvtColor, CudaWarpAffine, TensorLayout};
 use libfuzzer_sys::fuzz_target;
 

@@ -7,10 +7,9 @@
 #![no_main]
 
 use arbitrary::Arbitrary;
-use gstcudapreproc::cuvid::{
+use cudapreproc_core::cuvid::{
     ChromaFormat, Codec, DecoderConfig, Deinterlace, SequenceInfo, SurfaceFormat,
 };
-use gstcudapreproc::fuzzing;
 use libfuzzer_sys::fuzz_target;
 
 #[derive(Arbitrary, Debug)]
@@ -89,7 +88,7 @@ fuzz_target!(|input: Input| {
     let (width, height) = seq.display_size();
     assert_eq!((i64::from(width), i64::from(height)), expected, "{seq:?}");
 
-    let Some((surface, format)) = fuzzing::nvdec_output_formats(seq.chroma, seq.bit_depth) else {
+    let Some((surface, format)) = seq.output_formats() else {
         assert!(
             seq.chroma == ChromaFormat::Yuv422 || ![8, 10, 12].contains(&seq.bit_depth),
             "{seq:?}: no output format"
@@ -119,7 +118,7 @@ fuzz_target!(|input: Input| {
     };
     assert_eq!(config.output_size(), (width, height), "{seq:?}");
 
-    let fps = fuzzing::nvdec_fps(&seq);
+    let fps = seq.fps();
     match seq.frame_rate {
         (n, d) if n > 0 && d > 0 => check_fraction(
             fps,
@@ -130,7 +129,7 @@ fuzz_target!(|input: Input| {
         ),
         _ => assert_eq!(fps, gst::Fraction::new(0, 1)),
     }
-    let par = fuzzing::nvdec_par(&seq, width, height);
+    let par = seq.pixel_aspect_ratio(width, height);
     match seq.aspect_ratio {
         (x, y) if x > 0 && y > 0 && width > 0 && height > 0 => {
             assert!(par.numer() > 0, "{seq:?}: {par}");
@@ -150,7 +149,7 @@ fuzz_target!(|input: Input| {
     let default = gst_video::VideoInfo::builder(format, 64, 64)
         .build()
         .expect("a 64x64 frame");
-    let colorimetry = fuzzing::nvdec_colorimetry(&seq, &default.colorimetry());
+    let colorimetry = seq.colorimetry(&default.colorimetry());
     let range = if seq.full_range {
         gst_video::VideoColorRange::Range0_255
     } else {

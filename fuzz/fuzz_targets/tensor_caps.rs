@@ -6,8 +6,7 @@
 //! The input is caps text, or a bare `dimensions` string (which is also put into caps).
 #![no_main]
 
-use gstcudapreproc::cuda::tensor::{DType, Layout, TensorShape};
-use gstcudapreproc::fuzzing;
+use cudapreproc_core::tensor::{DType, Layout, TensorInfo, TensorShape};
 use libfuzzer_sys::fuzz_target;
 
 /// The largest buffer a GStreamer buffer pool (or a tensor caps' unit size) can describe.
@@ -100,7 +99,7 @@ fn sink_model(caps: &gst::Caps) -> Option<(Vec<u64>, DType, u128)> {
 }
 
 fn check_sink(caps: &gst::Caps) {
-    let parsed = fuzzing::tensorsink_frame_tensor(caps);
+    let parsed = TensorInfo::from_caps(caps);
     let model = sink_model(caps);
     let tensor = match (parsed, model) {
         (Ok(t), Some((dims, dtype, bytes))) => {
@@ -124,7 +123,7 @@ fn check_sink(caps: &gst::Caps) {
     };
     for n in [1usize, 2, 3, 8, 255, 65536] {
         let (dims, batch_caps, pool_bytes) =
-            fuzzing::tensorsink_batch(caps, n).expect("parsed once");
+            (tensor.batch_dims(n), tensor.batch_caps(n), tensor.batch_bytes(n));
         let batch_bytes = tensor.bytes as u128 * n as u128;
         match pool_bytes {
             Some(b) => assert_eq!(u128::from(b), batch_bytes, "{caps} x {n}"),
@@ -138,7 +137,7 @@ fn check_sink(caps: &gst::Caps) {
         }
         assert_eq!(dims, expected);
         // The batch caps describe the batch: n times the frame's tensor.
-        match fuzzing::tensorsink_frame_tensor(&batch_caps) {
+        match TensorInfo::from_caps(&batch_caps) {
             Ok(batch) => {
                 assert_eq!(batch.dims, dims, "{batch_caps}");
                 assert_eq!(batch.bytes as u128, batch_bytes);

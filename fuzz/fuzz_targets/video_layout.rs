@@ -10,10 +10,9 @@
 #![no_main]
 
 use arbitrary::{Arbitrary, Unstructured};
-use gstcudapreproc::colorspace::PixelFormat;
-use gstcudapreproc::cuda::frame::plane_extent;
-use gstcudapreproc::cuda::{device_layout, PITCH_ALIGN};
-use gstcudapreproc::fuzzing;
+use cudapreproc_core::colorspace::PixelFormat;
+use cudapreproc_core::frame::check_extent;
+use cudapreproc_core::memory::{device_layout, PITCH_ALIGN};
 use libfuzzer_sys::fuzz_target;
 
 /// What a GstBufferPool can describe (its size is a guint).
@@ -37,6 +36,11 @@ struct MetaTweak {
 }
 
 /// Does every plane of `info`, laid out by `offsets` and `strides`, fit in `size` bytes?
+/// (row bytes, rows) of plane `plane` of a frame of `info`.
+fn plane_extent(info: &gst_video::VideoInfo, plane: usize) -> (usize, usize) {
+    cudapreproc_core::frame::plane_extent(info.format(), info.width(), info.height(), plane)
+}
+
 fn fits(info: &gst_video::VideoInfo, offsets: &[usize], strides: &[i32], size: usize) -> bool {
     (0..info.n_planes() as usize).all(|p| {
         let (row_bytes, rows) = plane_extent(info, p);
@@ -99,7 +103,7 @@ fuzz_target!(|data: &[u8]| {
         fits(&info, offsets, strides, info.size()),
         "{caps}: {info:?}"
     );
-    assert!(fuzzing::check_extent(&info, offsets, strides, info.size()).is_ok());
+    assert!(check_extent(&info, offsets, strides, info.size()).is_ok());
 
     // Our device layout: what the pools allocate and the staging frames use.
     match device_layout(&info) {
@@ -120,7 +124,7 @@ fuzz_target!(|data: &[u8]| {
                 "{caps}: {layout:?}"
             );
             assert!(disjoint(&layout, offsets, strides), "{caps}: {layout:?}");
-            assert!(fuzzing::check_extent(&layout, offsets, strides, layout.size()).is_ok());
+            assert!(check_extent(&layout, offsets, strides, layout.size()).is_ok());
         }
         Err(_) => {
             // Refused: only a frame that does not fit a pool.
@@ -165,7 +169,7 @@ fuzz_target!(|data: &[u8]| {
     } else {
         info.size().wrapping_add_signed(tweak.size as i16 as isize)
     };
-    let checked = fuzzing::check_extent(&info, &meta_offsets, &meta_strides, size);
+    let checked = check_extent(&info, &meta_offsets, &meta_strides, size);
     assert_eq!(
         checked.is_ok(),
         fits(&info, &meta_offsets, &meta_strides, size),

@@ -7,8 +7,8 @@
 #![no_main]
 
 use arbitrary::Arbitrary;
-use gstcudapreproc::cuda::warp::{Border, Interpolation, Warp};
-use gstcudapreproc::geometry::{Affine, Fit, Placement, Rect};
+use cudapreproc_core::kernels::{Border, Interpolation, Warp};
+use cudapreproc_core::geometry::{Affine, Fit, Placement, Rect};
 use libfuzzer_sys::fuzz_target;
 
 #[derive(Arbitrary, Debug)]

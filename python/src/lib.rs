@@ -13,7 +13,7 @@ use std::sync::OnceLock;
 use std::time::Duration;
 
 use cudapreproc::dlpack::{self, DLManagedTensor};
-use cudapreproc::{CudaTensor, DType, Device, Error, Pulled, TensorPipeline};
+use cudapreproc::{CudaTensor, DType, Device, Error, ForeignStream, Pulled, TensorPipeline};
 
 /// Most dimensions a [`TensorDescription`] carries (tensorsink delivers 4).
 pub const MAX_DIMS: usize = 8;
@@ -211,15 +211,22 @@ pub unsafe extern "C" fn cudapreproc_tensor_describe(
 /// Makes `stream` wait (on the GPU) until the tensor is ready; see `CudaTensor::wait_on_stream`.
 ///
 /// # Safety
-/// `tensor` is live; `stream` is a live `CUstream` or 0/1/2; `error` is null or writable.
+/// `tensor` is live; `stream` is 0/1/2 or a `CUstream` that stays alive while the tensor is
+/// held; `error` is null or writable.
 #[no_mangle]
 pub unsafe extern "C" fn cudapreproc_tensor_wait_on_stream(
     tensor: *const CudaTensor,
     stream: u64,
     error: *mut *mut c_char,
 ) -> c_int {
-    // SAFETY: per this function's contract.
-    unsafe { status((*tensor).wait_on_stream(stream), error) }
+    // SAFETY: per this function's contract (the stream stays alive while the tensor is held,
+    // as `ForeignStream::from_raw` requires).
+    unsafe {
+        status(
+            (*tensor).wait_on_stream(ForeignStream::from_raw(stream)),
+            error,
+        )
+    }
 }
 
 /// Blocks until the tensor is ready.
@@ -254,7 +261,9 @@ pub unsafe extern "C" fn cudapreproc_tensor_to_dlpack(
     if stream < 0 {
         return tensor.to_dlpack();
     }
-    match tensor.to_dlpack_for_stream(stream as u64) {
+    // SAFETY: per this function's contract (the stream stays alive while the export lives, as
+    // `ForeignStream::from_raw` requires).
+    match tensor.to_dlpack_for_stream(unsafe { ForeignStream::from_raw(stream as u64) }) {
         Ok(managed) => managed,
         Err(e) => {
             // SAFETY: per this function's contract.

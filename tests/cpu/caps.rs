@@ -1,9 +1,9 @@
 //! Caps the element offers and accepts, queried on its pads (no GPU needed: negotiation
 //! queries run before the element starts).
 
+use cudapreproc_core::caps::CAPS_FEATURE_MEMORY_CUDA;
+use cudapreproc_core::colorspace::PixelFormat;
 use gst::prelude::*;
-use gstcudapreproc::colorspace::PixelFormat;
-use gstcudapreproc::cuda::CAPS_FEATURE_MEMORY_CUDA;
 
 fn caps_of(format: PixelFormat, cuda: bool) -> gst::Caps {
     let mut caps = gst_video::VideoCapsBuilder::new()

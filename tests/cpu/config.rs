@@ -6,8 +6,8 @@
 
 use std::sync::{Mutex, MutexGuard, Once};
 
+use cudapreproc_core::negotiation::{self, Conflict, Downstream, FieldConflict};
 use gst::prelude::*;
-use gstcudapreproc::negotiation::{self, Conflict, Downstream, FieldConflict};
 use gstcudapreproc::PROPERTY_LOG_DOMAIN;
 
 /// GLib's own domain for "value ... is invalid or out of range for property".

@@ -4,9 +4,9 @@
 
 use std::path::PathBuf;
 
-use gstcudapreproc::cuda::colorconvert::{FAST_ENTRIES, GENERIC_ENTRY};
-use gstcudapreproc::cuda::kernels::{self, HEADERS, MODULES};
-use gstcudapreproc::cuda::nvrtc::{Nvrtc, Target};
+use cudapreproc_core::cuda::nvrtc::{Nvrtc, Target};
+use cudapreproc_core::kernels::cvtcolor::{FAST_ENTRIES, GENERIC_ENTRY};
+use cudapreproc_core::kernels::{self, HEADERS, MODULES};
 
 /// Entry points the plugin launches, per module.
 fn launched_entries(module: &str) -> Vec<&'static str> {
@@ -14,18 +14,8 @@ fn launched_entries(module: &str) -> Vec<&'static str> {
         "cvtcolor" => std::iter::once(GENERIC_ENTRY)
             .chain(FAST_ENTRIES.iter().copied())
             .collect(),
-        "warp" => gstcudapreproc::cuda::warp::entries(),
-        "tensor" => gstcudapreproc::cuda::tensor::DType::ALL
-            .iter()
-            .flat_map(|d| {
-                [
-                    d.to_tensor_entry(),
-                    d.to_video_entry(),
-                    d.packed_to_tensor_entry(3),
-                    d.packed_to_tensor_entry(4),
-                ]
-            })
-            .collect(),
+        "warp" => kernels::warp::entries(),
+        "tensor" => kernels::tensor::entries(),
         other => panic!("module {other} has no list of launched entry points in this test"),
     }
 }

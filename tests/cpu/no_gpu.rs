@@ -1,6 +1,6 @@
 //! Starting a pipeline without a usable GPU fails with an error that says what is missing.
 
-use gstcudapreproc::cuda;
+use cudapreproc_core::cuda;
 
 #[test]
 fn pipeline_start_names_what_is_missing() {

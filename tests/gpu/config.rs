@@ -4,8 +4,8 @@
 
 use std::path::PathBuf;
 
+use cudapreproc_core::cuda;
 use gst::prelude::*;
-use gstcudapreproc::cuda;
 
 use cudapreproc_tests::{media_dir, Stopping};
 

@@ -3,9 +3,9 @@
 //! computation of the same chain on libavcodec's decode. Needs an NVIDIA GPU and driver: without
 //! them every test fails.
 
+use cudapreproc_core::tensor::VIDEO_FORMATS;
 use gst::prelude::*;
 use gst_video::prelude::*;
-use gstcudapreproc::cuda::tensor::VIDEO_FORMATS;
 
 use cudapreproc_tests::chain::{self, Agreement, ChainReference};
 use cudapreproc_tests::{init, run_frames, run_samples, sample_or_error, Rng, Stopping};

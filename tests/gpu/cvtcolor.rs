@@ -3,12 +3,12 @@
 
 use std::sync::Arc;
 
+use cudapreproc_core::colorspace::matrix::ypbpr_to_rgb;
+use cudapreproc_core::colorspace::{Encoding, Matrix, PixelFormat, Range};
+use cudapreproc_core::{caps, cuda, memory};
+use cudapreproc_tests::reference::{compare, convert, Image};
 use gst::prelude::*;
 use gst_video::prelude::*;
-use gstcudapreproc::colorspace::matrix::ypbpr_to_rgb;
-use gstcudapreproc::colorspace::reference::{compare, convert, Image};
-use gstcudapreproc::colorspace::{Encoding, Matrix, PixelFormat, Range};
-use gstcudapreproc::cuda;
 
 use cudapreproc_tests::{
     buffer_to_image, encoding_of, image_to_buffer, run_frames, sample_or_error, video_info,
@@ -646,12 +646,12 @@ fn fresh_pool_buffers_are_poisoned_then_overwritten() {
         &[image_to_buffer(&image, &info)],
         |_, buffer, out_info| {
             let actual = buffer_to_image(buffer, out_info);
-            assert!(actual.planes[0].iter().any(|&b| b != cuda::POISON));
+            assert!(actual.planes[0].iter().any(|&b| b != memory::POISON));
             let map = buffer.map_readable().unwrap();
             // Row padding beyond the frame keeps the poison: nothing writes outside the frame.
             let stride = buffer.meta::<gst_video::VideoMeta>().unwrap().stride()[0] as usize;
             assert!(stride > 16 * 4);
-            assert!(map[16 * 4..stride].iter().all(|&b| b == cuda::POISON));
+            assert!(map[16 * 4..stride].iter().all(|&b| b == memory::POISON));
             checked = true;
         },
     );
@@ -671,7 +671,7 @@ fn host_writes_and_deep_copies_of_cuda_memory() {
         32,
         Some((Matrix::Bt709, Range::Limited)),
     );
-    let pool = cuda::CudaBufferPool::new(&device, &stream);
+    let pool = memory::CudaBufferPool::new(&device, &stream);
     let mut config = pool.config();
     config.set_params(Some(&info.to_caps().unwrap()), 0, 2, 4);
     pool.set_config(config).unwrap();
@@ -694,7 +694,7 @@ fn host_writes_and_deep_copies_of_cuda_memory() {
     }
     let copied = written.copy_deep().unwrap();
     assert!(
-        cuda::device_memory(copied.peek_memory(0)).is_some(),
+        memory::device_memory(copied.peek_memory(0)).is_some(),
         "the copy stays on the GPU"
     );
 
@@ -703,7 +703,7 @@ fn host_writes_and_deep_copies_of_cuda_memory() {
         .get_mut()
         .unwrap()
         .set_features_simple(Some(gst::CapsFeatures::new([
-            cuda::CAPS_FEATURE_MEMORY_CUDA,
+            caps::CAPS_FEATURE_MEMORY_CUDA,
         ])));
     let mut diffs = Vec::new();
     run_frames(

@@ -15,7 +15,7 @@ mod warp;
 
 use std::sync::Arc;
 
-use gstcudapreproc::cuda::Device;
+use cudapreproc_core::cuda::Device;
 
 /// Device 0, kept open by the caller so its primary context lives across pipelines (re-creating
 /// it costs ~0.1 s each).

@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use gstcudapreproc::cuda::{self, Device};
+use cudapreproc_core::cuda::{self, Device};
 
 use cudapreproc_tests::{chain, init};
 

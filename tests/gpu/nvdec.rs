@@ -6,9 +6,9 @@ use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+use cudapreproc_core::cuda::{self, Device};
+use cudapreproc_core::cuvid::{self, ChromaFormat, Codec};
 use gst::prelude::*;
-use gstcudapreproc::cuda::{self, Device};
-use gstcudapreproc::cuvid::{self, ChromaFormat, Codec};
 
 use cudapreproc_tests::{frame_md5, init, media_dir, tight_planes, Stopping};
 

@@ -9,8 +9,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use cudapreproc_core::cuda::{self, LiveResources};
 use gst::prelude::*;
-use gstcudapreproc::cuda::{self, LiveResources};
 
 use cudapreproc_tests::{appsink, chain, play_frame_md5s, Stopping};
 

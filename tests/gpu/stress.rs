@@ -6,8 +6,8 @@ use std::io::Read;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use cudapreproc_core::cuda;
 use gst::prelude::*;
-use gstcudapreproc::cuda;
 
 use cudapreproc_tests::{appsink, chain, frame_md5, media_dir, Rng, Stopping};
 

@@ -6,8 +6,8 @@
 //! The Python test needs python3 with PyTorch, and the module's library
 //! (`$CUDAPREPROC_LIBRARY`, staged by scripts/stage-gpu).
 
+use cudapreproc_core::cuda::{Device, ForeignStream};
 use gst::prelude::*;
-use gstcudapreproc::cuda::{copy_2d, Device, Place};
 
 use cudapreproc_tests::chain::{self, Agreement, ChainReference};
 use cudapreproc_tests::{init, tight_planes, Stopping};
@@ -179,7 +179,9 @@ fn library_tensors_and_dlpack() {
         assert_eq!(tensor.shape(), [n, 48, 64, 4]);
         check(tensor.sample(), &reference, tensor.frame_numbers());
         // Ready for, and read on, the legacy default stream (1).
-        let managed = tensor.to_dlpack_for_stream(1).unwrap();
+        let managed = tensor
+            .to_dlpack_for_stream(ForeignStream::LEGACY_DEFAULT)
+            .unwrap();
         // SAFETY: `managed` is live until its deleter runs below.
         unsafe {
             let d = &(*managed).dl_tensor;
@@ -194,33 +196,18 @@ fn library_tensors_and_dlpack() {
     println!("library: 3 CudaTensors {frames:?}, DLPack at the same device addresses");
 }
 
-/// The tensor's bytes, read from its device address (after its ready event).
+/// The tensor's bytes, read from its device address (after its ready event) with the driver's
+/// own copy, so the address applications are given is checked, not only the buffer.
 fn device_bytes(tensor: &cudapreproc::CudaTensor) -> Vec<u8> {
     let cudapreproc::Device::Cuda(id) = tensor.device() else {
         panic!("{:?}: not in device memory", tensor.device());
     };
-    let stream = Device::open(id).unwrap().new_stream().unwrap();
+    Device::open(id).unwrap().bind().unwrap();
     tensor.synchronize().unwrap();
-    let n = tensor.nbytes();
-    let mut bytes = vec![0xA5u8; n];
-    // SAFETY: the tensor holds `n` bytes at its address while it lives; the copy is waited for.
-    unsafe {
-        copy_2d(
-            &stream,
-            Place::HostMut {
-                ptr: bytes.as_mut_ptr(),
-                pitch: n,
-            },
-            Place::Device {
-                addr: tensor.data_ptr(),
-                pitch: n,
-            },
-            n,
-            1,
-        )
-        .unwrap();
-    }
-    stream.synchronize().unwrap();
+    let mut bytes = vec![0xA5u8; tensor.nbytes()];
+    // SAFETY: the tensor holds `nbytes` bytes at its address while it lives, in the device's
+    // primary context made current above; the copy is synchronous.
+    unsafe { cudarc::driver::result::memcpy_dtoh_sync(&mut bytes, tensor.data_ptr()) }.unwrap();
     bytes
 }
 

@@ -8,10 +8,10 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use cudapreproc_core::colorspace::{Matrix, PixelFormat, Range};
+use cudapreproc_core::kernels::warp::{planes_of, FORMATS};
+use cudapreproc_tests::reference::Image;
 use gst::prelude::*;
-use gstcudapreproc::colorspace::reference::Image;
-use gstcudapreproc::colorspace::{Matrix, PixelFormat, Range};
-use gstcudapreproc::cuda::warp::{planes_of, FORMATS};
 
 use cudapreproc_tests::{
     half_plane_matrix, image_to_buffer, init, run_frames, tight_planes, video_info, Rng,

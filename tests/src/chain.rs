@@ -3,9 +3,9 @@
 //! chain's tensors through appsink, the Rust library and the Python module. GPU only (the
 //! reference frames come from `nvdecsrc`).
 
+use crate::reference::{convert, Image};
+use cudapreproc_core::colorspace::{Encoding, PixelFormat};
 use gst::prelude::*;
-use gstcudapreproc::colorspace::reference::{convert, Image};
-use gstcudapreproc::colorspace::{Encoding, PixelFormat};
 
 use crate::{
     encoding_of, frame_md5, half_plane_matrix, media_dir, sample_or_error, tight_planes, Stopping,

@@ -4,11 +4,12 @@
 
 pub mod chain;
 pub mod http;
+pub mod reference;
 
+use crate::reference::Image;
+use cudapreproc_core::colorspace::{Encoding, Family, Matrix, PixelFormat, Range};
 use gst::prelude::*;
 use gst_video::prelude::*;
-use gstcudapreproc::colorspace::reference::Image;
-use gstcudapreproc::colorspace::{Encoding, Family, Matrix, PixelFormat, Range};
 
 /// Initialises GStreamer and registers the plugin from this build (no GST_PLUGIN_PATH needed),
 /// through the application library, so tests using both register it once.
@@ -185,7 +186,12 @@ pub fn tight_planes(buffer: &gst::BufferRef, info: &gst_video::VideoInfo) -> Vec
     let frame = gst_video::VideoFrameRef::from_buffer_ref_readable(buffer, info).unwrap();
     (0..frame.n_planes())
         .map(|p| {
-            let (row_bytes, rows) = gstcudapreproc::cuda::frame::plane_extent(info, p as usize);
+            let (row_bytes, rows) = cudapreproc_core::frame::plane_extent(
+                info.format(),
+                info.width(),
+                info.height(),
+                p as usize,
+            );
             let stride = frame.plane_stride()[p as usize] as usize;
             let data = frame.plane_data(p).unwrap();
             (0..rows)

@@ -1,22 +1,18 @@
 #![allow(clippy::non_send_fields_in_send_ty, unused_doc_comments)]
 
-//! GPU-resident video preprocessing for deep learning.
+//! GPU-resident video preprocessing for deep learning: the GStreamer elements. The CUDA, NVDEC,
+//! colour and geometry code they are built on is the `cudapreproc-core` crate.
 
-pub mod colorspace;
-pub mod cuda;
+mod cudabasetransform;
 mod cudaconvert;
 mod cudacvtcolor;
 mod cudawarpaffine;
-pub mod cuvid;
-#[doc(hidden)]
-pub mod fuzzing;
-pub mod geometry;
-pub mod negotiation;
 mod nvdec;
 mod nvdecsrc;
 mod property;
 mod tensorsink;
 
+pub use cudabasetransform::{CudaBaseTransform, CudaBaseTransformImpl};
 pub use cudaconvert::{ChannelOrder, CudaConvert, NormalizationPreset, TensorDType, TensorLayout};
 pub use cudacvtcolor::{ColorMatrix, ColorRange, CudaCvtColor};
 pub use cudawarpaffine::{
@@ -26,7 +22,7 @@ pub use cudawarpaffine::{
 pub use nvdec::{DeinterlaceMode, NvDec};
 pub use nvdecsrc::NvDecSrc;
 pub use property::LOG_DOMAIN as PROPERTY_LOG_DOMAIN;
-pub use tensorsink::{ReadyEvent, TensorSink, TENSOR_INFO};
+pub use tensorsink::{TensorSink, TENSOR_INFO};
 
 fn plugin_init(plugin: &gst::Plugin) -> Result<(), glib::BoolError> {
     cudacvtcolor::register(plugin)?;

@@ -1,14 +1,19 @@
 //! `cudaconvert`: video frames to tensors (dtype, layout, channel order, scale/mean/std) on the
 //! GPU, with NNStreamer's `other/tensors` caps, and tensors back to video.
 
+use cudapreproc_core::tensor::{DType, Layout};
 use gst::glib;
 use gst::prelude::*;
 
+use crate::cudabasetransform::CudaBaseTransform;
+
+mod caps;
 mod imp;
+mod settings;
 
 glib::wrapper! {
     pub struct CudaConvert(ObjectSubclass<imp::CudaConvert>)
-        @extends gst_base::BaseTransform, gst::Element, gst::Object;
+        @extends CudaBaseTransform, gst_base::BaseTransform, gst::Element, gst::Object;
 }
 
 #[derive(Debug, Eq, PartialEq, Hash, Clone, Copy, Default, glib::Enum)]
@@ -77,6 +82,26 @@ pub enum NormalizationPreset {
         nick = "imagenet"
     )]
     Imagenet = 3,
+}
+
+impl From<TensorDType> for DType {
+    fn from(dtype: TensorDType) -> Self {
+        match dtype {
+            TensorDType::Uint8 => DType::Uint8,
+            TensorDType::Float16 => DType::Float16,
+            TensorDType::Bfloat16 => DType::Bfloat16,
+            TensorDType::Float32 => DType::Float32,
+        }
+    }
+}
+
+impl From<TensorLayout> for Layout {
+    fn from(layout: TensorLayout) -> Self {
+        match layout {
+            TensorLayout::Nchw => Layout::Nchw,
+            TensorLayout::Nhwc => Layout::Nhwc,
+        }
+    }
 }
 
 /// Factory names of the element: the product's `cudaconvert`, and `cudatensorconvert`, which no

@@ -1,6 +1,13 @@
 use std::str::FromStr;
 use std::sync::{LazyLock, Mutex};
 
+use cudapreproc_core::access::{Input, Media, Output};
+use cudapreproc_core::caps::{self, CAPS_FEATURE_MEMORY_CUDA};
+use cudapreproc_core::colorspace::{Encoding, Family, Matrix, PixelFormat, Range};
+use cudapreproc_core::cuda::{CudaError, Stream};
+use cudapreproc_core::frame::{copy_frame, pixel_format};
+use cudapreproc_core::kernels::ColorConversion;
+use cudapreproc_core::negotiation::{self, Downstream};
 use gst::glib;
 use gst::prelude::*;
 use gst::subclass::prelude::*;
@@ -8,11 +15,7 @@ use gst_base::prelude::*;
 use gst_base::subclass::prelude::*;
 
 use super::{ColorMatrix, ColorRange};
-use crate::colorspace::{Encoding, Family, Matrix, PixelFormat, Range};
-use crate::cuda::filter::{self, FilterDevice, DEFAULT_DEVICE_ID};
-use crate::cuda::frame::{self, Input, Output};
-use crate::cuda::{ColorConversion, CudaError};
-use crate::negotiation::{self, Downstream, Refusals};
+use crate::cudabasetransform::{pad_templates, CudaBaseTransform, CudaBaseTransformImpl};
 use crate::property::factory_name;
 
 static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
@@ -31,7 +34,6 @@ const CONVERTED_FIELDS: &[&str] = &["colorimetry", "chroma-site"];
 
 #[derive(Debug, Clone, Copy)]
 struct Settings {
-    device_id: i32,
     input_matrix: ColorMatrix,
     input_range: ColorRange,
     output_matrix: ColorMatrix,
@@ -41,7 +43,6 @@ struct Settings {
 impl Default for Settings {
     fn default() -> Self {
         Settings {
-            device_id: DEFAULT_DEVICE_ID,
             input_matrix: DEFAULT_MATRIX,
             input_range: DEFAULT_RANGE,
             output_matrix: DEFAULT_MATRIX,
@@ -58,50 +59,11 @@ enum Mode {
     Copy,
 }
 
-struct Negotiated {
-    in_info: gst_video::VideoInfo,
-    out_info: gst_video::VideoInfo,
-    mode: Mode,
-}
-
-struct State {
-    cuda: FilterDevice,
-    negotiated: Option<Negotiated>,
-}
-
-impl filter::FilterState for State {
-    fn cuda(&self) -> &FilterDevice {
-        &self.cuda
-    }
-
-    fn set_cuda(&mut self, cuda: FilterDevice) {
-        self.cuda = cuda;
-    }
-}
-
 #[derive(Default)]
 pub struct CudaCvtColor {
     settings: Mutex<Settings>,
-    state: Mutex<Option<State>>,
-    refusals: Refusals,
-}
-
-fn matrix_override(m: ColorMatrix) -> Option<Matrix> {
-    match m {
-        ColorMatrix::Auto => None,
-        ColorMatrix::Bt601 => Some(Matrix::Bt601),
-        ColorMatrix::Bt709 => Some(Matrix::Bt709),
-        ColorMatrix::Bt2020 => Some(Matrix::Bt2020),
-        ColorMatrix::Smpte240m => Some(Matrix::Smpte240m),
-    }
-}
-
-fn range_override(r: ColorRange) -> Option<Range> {
-    match r {
-        ColorRange::Auto => None,
-        ColorRange::Limited => Some(Range::Limited),
-        ColorRange::Full => Some(Range::Full),
-    }
+    /// What the negotiated caps ask for.
+    mode: Mutex<Option<Mode>>,
 }
 
 /// GStreamer's default matrix for a Y'CbCr frame `height` lines high.
@@ -121,12 +83,12 @@ fn encoding(
     matrix: ColorMatrix,
     range: ColorRange,
 ) -> Result<Encoding, CudaError> {
-    let format = frame::pixel_format(info)?;
+    let format = pixel_format(info.format())?;
     let colorimetry = info.colorimetry();
-    let matrix = matrix_override(matrix)
+    let matrix = Option::<Matrix>::from(matrix)
         .or_else(|| Matrix::from_gst(colorimetry.matrix()))
         .unwrap_or_else(|| default_matrix(info.height()));
-    let range = range_override(range)
+    let range = Option::<Range>::from(range)
         .or_else(|| Range::from_gst(colorimetry.range()))
         .unwrap_or(match format.family() {
             Family::Yuv => Range::Limited,
@@ -171,17 +133,10 @@ fn output_colorimetry(
     .to_string()
 }
 
-impl CudaCvtColor {
-    fn post_cuda_error(&self, error: &CudaError) -> gst::FlowError {
-        self.obj().post_error_message(error.to_error_message());
-        gst::FlowError::Error
-    }
-}
-
 /// The caps on the other pad for `caps`: the same video in any supported format and either
 /// memory.
 fn transform(caps: &gst::Caps) -> gst::Caps {
-    filter::transform_video_caps(caps, &PixelFormat::caps_list(), CONVERTED_FIELDS)
+    caps::transform_video_caps(caps, &PixelFormat::caps_list(), CONVERTED_FIELDS)
 }
 
 /// Why downstream takes nothing `name` makes of `incaps`.
@@ -205,7 +160,7 @@ fn fixate_output(settings: &Settings, caps: &gst::Caps, othercaps: gst::Caps) ->
     let in_format = in_s.get::<&str>("format").unwrap_or_default();
     let chosen = othercaps
         .iter_with_features()
-        .position(|(_, f)| f.contains(crate::cuda::CAPS_FEATURE_MEMORY_CUDA))
+        .position(|(_, f)| f.contains(CAPS_FEATURE_MEMORY_CUDA))
         .unwrap_or(0);
     let Some((s, features)) = othercaps.iter_with_features().nth(chosen) else {
         return othercaps;
@@ -247,12 +202,12 @@ fn fixate_output(settings: &Settings, caps: &gst::Caps, othercaps: gst::Caps) ->
         return out;
     }
     let in_enc = encoding(&in_info, settings.input_matrix, settings.input_range).ok();
-    let matrix = matrix_override(settings.output_matrix)
+    let matrix = Option::<Matrix>::from(settings.output_matrix)
         .or(in_enc
             .filter(|e| e.format.family() == Family::Yuv)
             .map(|e| e.matrix))
         .unwrap_or_else(|| default_matrix(in_info.height()));
-    let range = range_override(settings.output_range)
+    let range = Option::<Range>::from(settings.output_range)
         .or(in_enc
             .filter(|e| e.format.family() != Family::Rgb)
             .map(|e| e.range))
@@ -272,14 +227,13 @@ fn fixate_output(settings: &Settings, caps: &gst::Caps, othercaps: gst::Caps) ->
 impl ObjectSubclass for CudaCvtColor {
     const NAME: &'static str = "GstRsCudaCvtColor";
     type Type = super::CudaCvtColor;
-    type ParentType = gst_base::BaseTransform;
+    type ParentType = CudaBaseTransform;
 }
 
 impl ObjectImpl for CudaCvtColor {
     fn properties() -> &'static [glib::ParamSpec] {
         static PROPERTIES: LazyLock<Vec<glib::ParamSpec>> = LazyLock::new(|| {
             vec![
-                filter::device_id_property("convert"),
                 glib::ParamSpecEnum::builder_with_default("input-matrix", DEFAULT_MATRIX)
                     .nick("Input matrix")
                     .blurb("Y'CbCr matrix of the input, instead of the caps' colorimetry")
@@ -314,7 +268,6 @@ impl ObjectImpl for CudaCvtColor {
     fn set_property(&self, _id: usize, value: &glib::Value, pspec: &glib::ParamSpec) {
         let mut settings = self.settings.lock().unwrap();
         match pspec.name() {
-            "cuda-device-id" => settings.device_id = value.get().expect("type checked upstream"),
             "input-matrix" => settings.input_matrix = value.get().expect("type checked upstream"),
             "input-range" => settings.input_range = value.get().expect("type checked upstream"),
             "output-matrix" => settings.output_matrix = value.get().expect("type checked upstream"),
@@ -326,7 +279,6 @@ impl ObjectImpl for CudaCvtColor {
     fn property(&self, _id: usize, pspec: &glib::ParamSpec) -> glib::Value {
         let settings = self.settings.lock().unwrap();
         match pspec.name() {
-            "cuda-device-id" => settings.device_id.to_value(),
             "input-matrix" => settings.input_matrix.to_value(),
             "input-range" => settings.input_range.to_value(),
             "output-matrix" => settings.output_matrix.to_value(),
@@ -353,10 +305,8 @@ impl ElementImpl for CudaCvtColor {
     }
 
     fn pad_templates() -> &'static [gst::PadTemplate] {
-        static PAD_TEMPLATES: LazyLock<Vec<gst::PadTemplate>> = LazyLock::new(|| {
-            let caps = filter::video_caps(&PixelFormat::caps_list());
-            filter::pad_templates(&caps)
-        });
+        static PAD_TEMPLATES: LazyLock<Vec<gst::PadTemplate>> =
+            LazyLock::new(|| pad_templates(&caps::video_caps(&PixelFormat::caps_list())));
         PAD_TEMPLATES.as_ref()
     }
 }
@@ -366,62 +316,40 @@ impl BaseTransformImpl for CudaCvtColor {
         gst_base::subclass::BaseTransformMode::NeverInPlace;
     const PASSTHROUGH_ON_SAME_CAPS: bool = false;
     const TRANSFORM_IP_ON_PASSTHROUGH: bool = false;
+}
 
-    fn start(&self) -> Result<(), gst::ErrorMessage> {
-        let device_id = self.settings.lock().unwrap().device_id;
-        let cuda = FilterDevice::open(device_id).map_err(|e| e.to_error_message())?;
-        gst::info!(CAT, imp = self, "converting on {:?}", cuda.device);
-        *self.state.lock().unwrap() = Some(State {
-            cuda,
-            negotiated: None,
-        });
-        Ok(())
+impl CudaBaseTransformImpl for CudaCvtColor {
+    fn other_caps(&self, _direction: gst::PadDirection, caps: &gst::Caps) -> gst::Caps {
+        transform(caps)
     }
 
-    fn stop(&self) -> Result<(), gst::ErrorMessage> {
-        *self.state.lock().unwrap() = None;
-        Ok(())
-    }
-
-    fn transform_caps(
-        &self,
-        _direction: gst::PadDirection,
-        caps: &gst::Caps,
-        filter: Option<&gst::Caps>,
-    ) -> Option<gst::Caps> {
-        let other = transform(caps);
-        let other = match filter {
-            Some(filter) => filter.intersect_with_mode(&other, gst::CapsIntersectMode::First),
-            None => other,
-        };
-        gst::debug!(CAT, imp = self, "transformed {caps} into {other}");
-        Some(other)
-    }
-
-    fn fixate_caps(
+    fn fixate_other_caps(
         &self,
         _direction: gst::PadDirection,
         caps: &gst::Caps,
         othercaps: gst::Caps,
     ) -> gst::Caps {
         let settings = *self.settings.lock().unwrap();
-        let fixated = fixate_output(&settings, caps, othercaps);
-        gst::debug!(CAT, imp = self, "fixated to {fixated}");
-        fixated
+        fixate_output(&settings, caps, othercaps)
     }
 
-    fn set_caps(&self, incaps: &gst::Caps, outcaps: &gst::Caps) -> Result<(), gst::LoggableError> {
+    fn set_info(
+        &self,
+        incaps: &gst::Caps,
+        input: &Media,
+        outcaps: &gst::Caps,
+        output: &Media,
+    ) -> Result<(), String> {
         let settings = *self.settings.lock().unwrap();
-        let obj = self.obj();
-        let refuse = |why: String| self.refusals.refuse(obj.upcast_ref(), *CAT, &why);
-        let in_info = gst_video::VideoInfo::from_caps(incaps)
-            .map_err(|_| refuse(format!("invalid input caps {incaps}")))?;
-        let out_info = gst_video::VideoInfo::from_caps(outcaps)
-            .map_err(|_| refuse(format!("invalid output caps {outcaps}")))?;
-        let in_enc = encoding(&in_info, settings.input_matrix, settings.input_range)
-            .map_err(|e| refuse(e.to_string()))?;
-        let out_enc = encoding(&out_info, settings.output_matrix, settings.output_range)
-            .map_err(|e| refuse(e.to_string()))?;
+        let (Media::Video(in_info), Media::Video(out_info)) = (input, output) else {
+            return Err(format!(
+                "cudacvtcolor converts video, not {incaps} to {outcaps}"
+            ));
+        };
+        let in_enc = encoding(in_info, settings.input_matrix, settings.input_range)
+            .map_err(|e| e.to_string())?;
+        let out_enc = encoding(out_info, settings.output_matrix, settings.output_range)
+            .map_err(|e| e.to_string())?;
 
         let same_encoding = in_enc.format == out_enc.format
             && (in_enc.format.family() == Family::Rgb
@@ -432,7 +360,7 @@ impl BaseTransformImpl for CudaCvtColor {
             Mode::Convert(ColorConversion::new(&in_enc, &out_enc))
         };
         let passthrough =
-            same_encoding && filter::is_cuda_caps(incaps) == filter::is_cuda_caps(outcaps);
+            same_encoding && caps::is_cuda_caps(incaps) == caps::is_cuda_caps(outcaps);
         self.obj().set_passthrough(passthrough);
         gst::info!(
             CAT,
@@ -442,120 +370,28 @@ impl BaseTransformImpl for CudaCvtColor {
             out_enc,
             if passthrough { " (passthrough)" } else { "" }
         );
-
-        let mut state = self.state.lock().unwrap();
-        let state = state
-            .as_mut()
-            .ok_or_else(|| gst::loggable_error!(CAT, "caps set while stopped"))?;
-        state.negotiated = Some(Negotiated {
-            in_info,
-            out_info,
-            mode,
-        });
+        *self.mode.lock().unwrap() = Some(mode);
         Ok(())
     }
 
-    fn sink_event(&self, event: gst::Event) -> bool {
-        let obj = self.obj();
-        self.refusals.sink_event(
-            obj.upcast_ref(),
-            *CAT,
-            event,
-            |event| self.parent_sink_event(event),
-            |caps| {
-                let downstream = Downstream::of(obj.src_pad());
-                refusal(&factory_name(&*obj), caps, &downstream)
-            },
-        )
-    }
-
-    /// A frame is one unit whatever padding its memory has (upstream's CUDA memory is pitched
-    /// to its own alignment), so the output size follows from the output caps alone.
-    fn transform_size(
+    fn transform_frames(
         &self,
-        _direction: gst::PadDirection,
-        _caps: &gst::Caps,
-        _size: usize,
-        othercaps: &gst::Caps,
-    ) -> Option<usize> {
-        filter::frame_size(othercaps)
-    }
-
-    fn propose_allocation(
-        &self,
-        decide_query: Option<&gst::query::Allocation>,
-        query: &mut gst::query::Allocation,
-    ) -> Result<(), gst::LoggableError> {
-        query.add_allocation_meta::<gst_video::VideoMeta>(None);
-        self.parent_propose_allocation(decide_query, query)
-    }
-
-    fn decide_allocation(
-        &self,
-        query: &mut gst::query::Allocation,
-    ) -> Result<(), gst::LoggableError> {
-        if filter::decide_allocation(&self.state, query, None)? {
-            return Ok(());
+        stream: &Stream,
+        input: &Input,
+        output: &mut Output,
+    ) -> Result<(), gst::ErrorMessage> {
+        let mode = self.mode.lock().unwrap();
+        let (src, mut dst) = (input.video()?, output.video()?);
+        match mode.as_ref() {
+            Some(Mode::Convert(conversion)) => conversion.launch(stream, &src, &mut dst)?,
+            Some(Mode::Copy) => copy_frame(stream, &src, &mut dst)?,
+            None => return Err(CudaError::Invalid("no negotiated conversion".into()).into()),
         }
-        self.parent_decide_allocation(query)
+        Ok(())
     }
 
-    fn submit_input_buffer(
-        &self,
-        is_discont: bool,
-        inbuf: gst::Buffer,
-    ) -> Result<gst::FlowSuccess, gst::FlowError> {
-        let device_id = self.settings.lock().unwrap().device_id;
-        filter::follow_input(
-            self.obj().upcast_ref(),
-            *CAT,
-            &self.state,
-            device_id,
-            &inbuf,
-        )?;
-        self.parent_submit_input_buffer(is_discont, inbuf)
-    }
-
-    fn transform(
-        &self,
-        inbuf: &gst::Buffer,
-        outbuf: &mut gst::BufferRef,
-    ) -> Result<gst::FlowSuccess, gst::FlowError> {
-        let mut state = self.state.lock().unwrap();
-        let state = state.as_mut().ok_or(gst::FlowError::Flushing)?;
-        let negotiated = state
-            .negotiated
-            .as_ref()
-            .ok_or(gst::FlowError::NotNegotiated)?;
-        let cuda = &mut state.cuda;
-        let stream = cuda.stream.clone();
-
-        let result = (|| {
-            let input = Input::begin(&stream, inbuf, &negotiated.in_info, &mut cuda.input_staging)?;
-            let output = Output::begin(
-                &stream,
-                outbuf,
-                &negotiated.out_info,
-                &mut cuda.output_staging,
-            )?;
-            match &negotiated.mode {
-                Mode::Convert(conversion) => {
-                    let src = input.planes.surface(&negotiated.in_info)?;
-                    let dst = output.planes.surface(&negotiated.out_info)?;
-                    // SAFETY: the surfaces come from Input/Output::begin for the negotiated
-                    // infos; their memory stays alive and ordered by events.
-                    unsafe { conversion.launch(&stream, &src, &dst)? }
-                }
-                Mode::Copy => {
-                    frame::copy_frame(&stream, &input.planes, &output.planes, &negotiated.in_info)?
-                }
-            }
-            input.end(&stream)?;
-            output.end(&stream, outbuf, &negotiated.out_info)
-        })();
-
-        result.map_err(|e| self.post_cuda_error(&e))?;
-        Ok(gst::FlowSuccess::Ok)
+    fn refusal(&self, caps: &gst::Caps, downstream: &Downstream) -> String {
+        refusal(&factory_name(&*self.obj()), caps, downstream)
     }
 }
 
@@ -584,7 +420,7 @@ mod tests {
     /// What the element's transform_caps offers downstream for `caps`, narrowed as a downstream
     /// peer asking for `format` in `cuda` or system memory would.
     fn offered(caps: &gst::Caps, format: PixelFormat, cuda: bool) -> gst::Caps {
-        let all = filter::transform_video_caps(caps, &PixelFormat::caps_list(), CONVERTED_FIELDS);
+        let all = transform(caps);
         let mut wanted = gst_video::VideoCapsBuilder::new()
             .format(format.video_format())
             .build();
@@ -592,7 +428,7 @@ mod tests {
             wanted
                 .get_mut()
                 .unwrap()
-                .set_features_simple(Some(filter::cuda_features()));
+                .set_features_simple(Some(caps::cuda_features()));
         }
         all.intersect_with_mode(&wanted, gst::CapsIntersectMode::First)
     }
@@ -611,11 +447,7 @@ mod tests {
                 for cuda in [true, false] {
                     let fixed = fixate_output(&settings, &caps, offered(&caps, dst, cuda));
                     assert!(fixed.is_fixed(), "{src} -> {dst}: {fixed}");
-                    assert_eq!(
-                        filter::is_cuda_caps(&fixed),
-                        cuda,
-                        "{src} -> {dst}: {fixed}"
-                    );
+                    assert_eq!(caps::is_cuda_caps(&fixed), cuda, "{src} -> {dst}: {fixed}");
                     let info = out_info(&fixed);
                     assert_eq!(info.format(), dst.video_format());
                     assert_eq!((info.width(), info.height()), (37, 23));
@@ -629,9 +461,9 @@ mod tests {
     fn cuda_memory_and_input_format_are_preferred() {
         gst::init().unwrap();
         let caps = input_caps(PixelFormat::Nv12, 64, 32, Some("bt709"));
-        let all = filter::transform_video_caps(&caps, &PixelFormat::caps_list(), CONVERTED_FIELDS);
+        let all = transform(&caps);
         let fixed = fixate_output(&Settings::default(), &caps, all);
-        assert!(filter::is_cuda_caps(&fixed), "{fixed}");
+        assert!(caps::is_cuda_caps(&fixed), "{fixed}");
         assert_eq!(out_info(&fixed).format(), gst_video::VideoFormat::Nv12);
     }
 

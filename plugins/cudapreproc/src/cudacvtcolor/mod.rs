@@ -1,14 +1,17 @@
 //! `cudacvtcolor`: colour conversion between Y'CbCr, gray and RGB formats on the GPU, in CUDA
 //! or system memory.
 
+use cudapreproc_core::colorspace::{Matrix, Range};
 use gst::glib;
 use gst::prelude::*;
+
+use crate::cudabasetransform::CudaBaseTransform;
 
 mod imp;
 
 glib::wrapper! {
     pub struct CudaCvtColor(ObjectSubclass<imp::CudaCvtColor>)
-        @extends gst_base::BaseTransform, gst::Element, gst::Object;
+        @extends CudaBaseTransform, gst_base::BaseTransform, gst::Element, gst::Object;
 }
 
 /// Y'CbCr matrix to use instead of the caps' colorimetry.
@@ -44,6 +47,30 @@ pub enum ColorRange {
     Limited = 1,
     #[enum_value(name = "Full range (0-255 for 8 bits)", nick = "full")]
     Full = 2,
+}
+
+/// The matrix a property value asks for; `None` for auto.
+impl From<ColorMatrix> for Option<Matrix> {
+    fn from(matrix: ColorMatrix) -> Self {
+        match matrix {
+            ColorMatrix::Auto => None,
+            ColorMatrix::Bt601 => Some(Matrix::Bt601),
+            ColorMatrix::Bt709 => Some(Matrix::Bt709),
+            ColorMatrix::Bt2020 => Some(Matrix::Bt2020),
+            ColorMatrix::Smpte240m => Some(Matrix::Smpte240m),
+        }
+    }
+}
+
+/// The range a property value asks for; `None` for auto.
+impl From<ColorRange> for Option<Range> {
+    fn from(range: ColorRange) -> Self {
+        match range {
+            ColorRange::Auto => None,
+            ColorRange::Limited => Some(Range::Limited),
+            ColorRange::Full => Some(Range::Full),
+        }
+    }
 }
 
 pub fn register(plugin: &gst::Plugin) -> Result<(), glib::BoolError> {

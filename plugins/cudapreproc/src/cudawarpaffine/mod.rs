@@ -1,14 +1,20 @@
 //! `cudawarpaffine`: 2x3 affine warp (resize, crop, rotate, flip, letterbox as special cases) of
 //! YUV, RGB and gray video on the GPU, in CUDA or system memory, matching OpenCV's `warpAffine`.
 
+use cudapreproc_core::geometry::Fit;
+use cudapreproc_core::kernels::{Border, Interpolation};
 use gst::glib;
 use gst::prelude::*;
 
+use crate::cudabasetransform::CudaBaseTransform;
+
+mod caps;
 mod imp;
+mod settings;
 
 glib::wrapper! {
     pub struct CudaWarpAffine(ObjectSubclass<imp::CudaWarpAffine>)
-        @extends gst_base::BaseTransform, gst::Element, gst::Object;
+        @extends CudaBaseTransform, gst_base::BaseTransform, gst::Element, gst::Object;
 }
 
 /// Name of the custom meta (`gst_buffer_add_custom_meta`) that sets the matrix for one buffer.
@@ -77,6 +83,39 @@ pub enum WarpFit {
         nick = "fill"
     )]
     Fill = 2,
+}
+
+impl From<WarpInterpolation> for Interpolation {
+    fn from(interpolation: WarpInterpolation) -> Self {
+        match interpolation {
+            WarpInterpolation::Nearest => Interpolation::Nearest,
+            WarpInterpolation::Linear => Interpolation::Linear,
+            WarpInterpolation::Cubic => Interpolation::Cubic,
+            WarpInterpolation::Area => Interpolation::Area,
+        }
+    }
+}
+
+impl From<WarpBorder> for Border {
+    fn from(border: WarpBorder) -> Self {
+        match border {
+            WarpBorder::Constant => Border::Constant,
+            WarpBorder::Replicate => Border::Replicate,
+            WarpBorder::Reflect => Border::Reflect,
+            WarpBorder::Reflect101 => Border::Reflect101,
+            WarpBorder::Wrap => Border::Wrap,
+        }
+    }
+}
+
+impl From<WarpFit> for Fit {
+    fn from(fit: WarpFit) -> Self {
+        match fit {
+            WarpFit::Stretch => Fit::Stretch,
+            WarpFit::Letterbox => Fit::Letterbox,
+            WarpFit::Fill => Fit::Fill,
+        }
+    }
 }
 
 pub fn register(plugin: &gst::Plugin) -> Result<(), glib::BoolError> {

@@ -1,10 +1,15 @@
 //! `nvdec`: hardware decoding with NVDEC through NVIDIA's bitstream parser, into CUDA memory
 //! (or system memory when downstream needs it).
 
+use cudapreproc_core::cuvid::Deinterlace;
 use gst::glib;
 use gst::prelude::*;
 
-pub(crate) mod imp;
+mod caps;
+mod client;
+mod damage;
+mod imp;
+mod output;
 
 glib::wrapper! {
     pub struct NvDec(ObjectSubclass<imp::NvDec>)
@@ -29,6 +34,16 @@ pub enum DeinterlaceMode {
         nick = "adaptive"
     )]
     Adaptive = 2,
+}
+
+impl From<DeinterlaceMode> for Deinterlace {
+    fn from(mode: DeinterlaceMode) -> Self {
+        match mode {
+            DeinterlaceMode::Weave => Deinterlace::Weave,
+            DeinterlaceMode::Bob => Deinterlace::Bob,
+            DeinterlaceMode::Adaptive => Deinterlace::Adaptive,
+        }
+    }
 }
 
 pub fn register(plugin: &gst::Plugin) -> Result<(), glib::BoolError> {

@@ -1,5 +1,5 @@
 use std::collections::VecDeque;
-use std::sync::{Condvar, LazyLock, Mutex};
+use std::sync::{Arc, Condvar, LazyLock, Mutex};
 use std::time::Instant;
 
 use gst::glib;
@@ -8,12 +8,14 @@ use gst::subclass::prelude::*;
 use gst_base::prelude::*;
 use gst_base::subclass::prelude::*;
 
-use super::{ReadyEvent, TENSOR_INFO};
-use crate::cuda::filter::{self, FilterDevice};
-use crate::cuda::frame::{FlatInput, FlatStaging};
-use crate::cuda::tensor::DType;
-use crate::cuda::{copy_device, device_memory, CudaBufferPool, CudaError, DeviceMemory};
-use crate::negotiation;
+use cudapreproc_core::access::{ready_for_reading, Input, Media, Output, ReadyData, Staging};
+use cudapreproc_core::caps;
+use cudapreproc_core::cuda::{CudaError, Device, Stream};
+use cudapreproc_core::memory::{device_memory, memory_device, CudaBufferPool};
+use cudapreproc_core::negotiation;
+use cudapreproc_core::tensor::{DType, TensorInfo, TENSORS};
+
+use super::TENSOR_INFO;
 
 static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
     gst::DebugCategory::new(
@@ -72,101 +74,36 @@ impl Settings {
     }
 }
 
-/// One frame's tensor as the caps describe it.
-#[derive(Debug, Clone)]
-pub(crate) struct FrameTensor {
-    caps: gst::Caps,
-    /// Outermost first.
-    pub(crate) dims: Vec<u64>,
-    pub(crate) dtype: DType,
-    pub(crate) bytes: usize,
-}
-
-impl FrameTensor {
-    pub(crate) fn from_caps(caps: &gst::Caps) -> Result<Self, String> {
-        let s = caps.structure(0).ok_or("empty caps")?;
-        let types = s
-            .get::<&str>("types")
-            .map_err(|_| format!("no types in {caps}"))?;
-        let dtype = DType::from_name(types).ok_or_else(|| format!("unsupported type {types}"))?;
-        let dims_text = s
-            .get::<&str>("dimensions")
-            .map_err(|_| format!("no dimensions in {caps}"))?;
-        let mut dims = dims_text
-            .split(':')
-            .map(|d| d.trim().parse::<u64>())
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(|_| format!("dimensions \"{dims_text}\" are not numbers"))?;
-        if dims.is_empty() || dims.contains(&0) {
-            return Err(format!("dimensions \"{dims_text}\" are empty or zero"));
-        }
-        dims.reverse();
-        // Checked: the caps come from upstream. A tensor no buffer pool can size (their sizes
-        // are 32-bit) is refused rather than wrapped into a small size.
-        let bytes = dims
-            .iter()
-            .try_fold(dtype.size() as u64, |bytes, &d| bytes.checked_mul(d))
-            .filter(|&bytes| bytes <= u64::from(u32::MAX))
-            .ok_or_else(|| format!("dimensions \"{dims_text}\": a tensor over 4 GiB"))?
-            as usize;
-        Ok(FrameTensor {
-            caps: caps.clone(),
-            dims,
-            dtype,
-            bytes,
-        })
-    }
-
-    /// Shape of a batch of `n` frames: the leading batch dimension of 1 becomes `n` (or `n` is
-    /// put in front).
-    pub(crate) fn batch_dims(&self, n: usize) -> Vec<u64> {
-        let mut dims = self.dims.clone();
-        if dims.len() > 1 && dims[0] == 1 {
-            dims[0] = n as u64;
-        } else {
-            dims.insert(0, n as u64);
-        }
-        dims
-    }
-
-    /// Bytes of a batch of `n` frames, `None` when a buffer pool cannot size it (32 bits).
-    pub(crate) fn batch_bytes(&self, n: usize) -> Option<u32> {
-        self.bytes
-            .checked_mul(n)
-            .and_then(|bytes| u32::try_from(bytes).ok())
-    }
-
-    /// Caps for a batch of `n` frames.
-    pub(crate) fn batch_caps(&self, n: usize) -> gst::Caps {
-        let mut caps = self.caps.clone();
-        let dims: Vec<String> = self
-            .batch_dims(n)
-            .iter()
-            .rev()
-            .map(|d| d.to_string())
-            .collect();
-        if let Some(s) = caps.make_mut().structure_mut(0) {
-            s.set("dimensions", dims.join(":"));
-        }
-        caps
-    }
-}
-
 /// A batch being filled on the device.
 struct Batch {
     buffer: gst::Buffer,
     frames: Vec<u64>,
 }
 
+/// The GPU the sink works on: for batches, and the events of delivered tensors.
+struct Gpu {
+    device: Arc<Device>,
+    stream: Arc<Stream>,
+}
+
+impl Gpu {
+    fn open(ordinal: i32) -> Result<Self, CudaError> {
+        let device = Device::open(ordinal)?;
+        let stream = Arc::new(device.new_stream()?);
+        Ok(Gpu { device, stream })
+    }
+}
+
 /// What the streaming thread keeps between buffers.
-struct Stream {
-    cuda: Option<FilterDevice>,
-    tensor: Option<FrameTensor>,
+struct Streaming {
+    gpu: Option<Gpu>,
+    tensor: Option<TensorInfo>,
     /// Frames received since the start or the last flush.
     received: u64,
     batch: Option<Batch>,
     pool: Option<CudaBufferPool>,
-    staging: FlatStaging,
+    input_staging: Staging,
+    batch_staging: Staging,
 }
 
 /// What the application side and the streaming thread share.
@@ -179,11 +116,11 @@ struct Queue {
 
 pub struct TensorSink {
     settings: Mutex<Settings>,
-    stream: Mutex<Stream>,
+    streaming: Mutex<Streaming>,
     queue: Mutex<Queue>,
     changed: Condvar,
-    /// The batch pool again, outside `stream`: `unlock` must reach it while the streaming
-    /// thread waits in it holding `stream`.
+    /// The batch pool again, outside `streaming`: `unlock` must reach it while the streaming
+    /// thread waits in it holding `streaming`.
     batch_pool: Mutex<Option<CudaBufferPool>>,
 }
 
@@ -191,13 +128,14 @@ impl Default for TensorSink {
     fn default() -> Self {
         TensorSink {
             settings: Mutex::new(Settings::default()),
-            stream: Mutex::new(Stream {
-                cuda: None,
+            streaming: Mutex::new(Streaming {
+                gpu: None,
                 tensor: None,
                 received: 0,
                 batch: None,
                 pool: None,
-                staging: FlatStaging::default(),
+                input_staging: Staging::default(),
+                batch_staging: Staging::default(),
             }),
             queue: Mutex::new(Queue::default()),
             changed: Condvar::new(),
@@ -206,26 +144,12 @@ impl Default for TensorSink {
     }
 }
 
-/// The address of `memory` and an event that completes once everything written to it so far has
-/// run, recorded on the sink's stream (which also counts as a reader of the memory, so a later
-/// writer waits for it).
-fn ready_for_reading(
-    cuda: &FilterDevice,
-    memory: &DeviceMemory,
-) -> Result<(u64, ReadyEvent), CudaError> {
-    let addr = memory.begin_read(&cuda.stream)?;
-    let event = cuda.device.new_event()?;
-    cuda.stream.record(&event)?;
-    memory.end_read(&cuda.stream)?;
-    Ok((addr, ReadyEvent::new(event)))
-}
-
 /// The largest frame number `frame-indices` takes: a launch line's "-1" would otherwise reach
 /// the uint64 elements as 2^64 - 1 and select nothing, silently.
 const MAX_FRAME_NUMBER: u64 = i64::MAX as u64;
 
 /// Whether `batch_size` frames of `tensor` fit one buffer (the pool sizes its buffers in 32 bits).
-fn check_batch(tensor: &FrameTensor, batch_size: u32) -> Result<(), String> {
+fn check_batch(tensor: &TensorInfo, batch_size: u32) -> Result<(), String> {
     if batch_size <= 1 || tensor.batch_bytes(batch_size as usize).is_some() {
         return Ok(());
     }
@@ -310,15 +234,13 @@ impl TensorSink {
         gst::FlowError::Error
     }
 
-    /// The info structure of a sample: where the tensor is and what it is.
-    #[allow(clippy::too_many_arguments)]
+    /// The info structure of a sample: where the tensor is and what it is. `ready` is `None`
+    /// for a tensor in system memory.
     fn info(
         &self,
-        tensor: &FrameTensor,
+        tensor: &TensorInfo,
         dims: &[u64],
-        addr: u64,
-        device: Option<i32>,
-        ready: Option<ReadyEvent>,
+        ready: Option<ReadyData>,
         pts: Option<gst::ClockTime>,
         frames: &[u64],
     ) -> gst::Structure {
@@ -327,17 +249,20 @@ impl TensorSink {
             strides[i] = strides[i + 1] * dims[i + 1];
         }
         let mut s = gst::Structure::builder(TENSOR_INFO)
-            .field("data-ptr", addr)
-            .field("memory", if device.is_some() { "cuda" } else { "system" })
-            .field("device-id", device.unwrap_or(-1))
+            .field("data-ptr", ready.as_ref().map_or(0, |r| r.address))
+            .field("memory", if ready.is_some() { "cuda" } else { "system" })
+            .field("device-id", ready.as_ref().map_or(-1, |r| r.device))
             .field("dtype", tensor.dtype.name())
             .field("shape", array_u64(dims))
             .field("strides", array_u64(&strides))
             .field("frame-numbers", array_u64(frames))
-            .field("ready-event", ready.as_ref().map_or(0, ReadyEvent::handle))
+            .field(
+                "ready-event",
+                ready.as_ref().map_or(0, |r| r.event.handle()),
+            )
             .build();
         if let Some(ready) = ready {
-            s.set("ready-event-owner", ready);
+            s.set("ready-event-owner", ready.event);
         }
         if let Some(pts) = pts {
             s.set("pts", pts.nseconds());
@@ -345,59 +270,47 @@ impl TensorSink {
         s
     }
 
-    /// The device resources, made on first use on the device of `buffer`'s memory (or the
-    /// configured one).
-    fn cuda<'a>(
+    /// The GPU, opened on first use on the device of `buffer`'s memory (or the configured one).
+    fn gpu<'a>(
         &self,
-        stream: &'a mut Stream,
+        streaming: &'a mut Streaming,
         buffer: &gst::BufferRef,
-    ) -> Result<&'a FilterDevice, CudaError> {
-        if stream.cuda.is_none() {
+    ) -> Result<&'a Gpu, CudaError> {
+        if streaming.gpu.is_none() {
             let configured = self.settings.lock().unwrap().device_id;
             let ordinal = if configured >= 0 {
                 configured
             } else {
-                filter::memory_device(buffer.peek_memory(0)).unwrap_or(0)
+                memory_device(buffer.peek_memory(0)).unwrap_or(0)
             };
-            stream.cuda = Some(FilterDevice::open(ordinal)?);
+            streaming.gpu = Some(Gpu::open(ordinal)?);
         }
-        Ok(stream.cuda.as_ref().unwrap())
+        Ok(streaming.gpu.as_ref().unwrap())
     }
 
     /// One frame delivered as it is: the application gets the buffer itself.
     fn deliver_frame(
         &self,
-        stream: &mut Stream,
+        streaming: &mut Streaming,
         buffer: &gst::Buffer,
         frame: u64,
     ) -> Result<gst::FlowSuccess, gst::FlowError> {
-        let tensor = stream.tensor.clone().ok_or(gst::FlowError::NotNegotiated)?;
-        let ours = (buffer.n_memory() == 1)
-            .then(|| device_memory(buffer.peek_memory(0)))
-            .flatten();
-        let info = match ours {
-            Some(memory) => {
-                let (addr, ready) = self
-                    .cuda(stream, buffer)
-                    .and_then(|cuda| ready_for_reading(cuda, memory))
-                    .map_err(|e| self.post_cuda_error(&e))?;
-                let addr = addr + buffer.peek_memory(0).offset() as u64;
-                let ordinal = memory.device().ordinal();
-                self.info(
-                    &tensor,
-                    &tensor.dims,
-                    addr,
-                    Some(ordinal),
-                    Some(ready),
-                    buffer.pts(),
-                    &[frame],
-                )
-            }
-            None => self.info(&tensor, &tensor.dims, 0, None, None, buffer.pts(), &[frame]),
+        let tensor = streaming
+            .tensor
+            .clone()
+            .ok_or(gst::FlowError::NotNegotiated)?;
+        let ours = buffer.n_memory() == 1 && device_memory(buffer.peek_memory(0)).is_some();
+        let ready = if ours {
+            self.gpu(streaming, buffer)
+                .and_then(|gpu| ready_for_reading(&gpu.stream, buffer))
+                .map_err(|e| self.post_cuda_error(&e))?
+        } else {
+            None
         };
+        let info = self.info(&tensor, &tensor.dims, ready, buffer.pts(), &[frame]);
         let sample = gst::Sample::builder()
             .buffer(buffer)
-            .caps(&tensor.caps)
+            .caps(tensor.caps())
             .info(info)
             .build();
         self.deliver(sample)
@@ -407,89 +320,101 @@ impl TensorSink {
     /// when full.
     fn add_to_batch(
         &self,
-        stream: &mut Stream,
+        streaming: &mut Streaming,
         buffer: &gst::Buffer,
         frame: u64,
         batch_size: usize,
     ) -> Result<gst::FlowSuccess, gst::FlowError> {
-        let tensor = stream.tensor.clone().ok_or(gst::FlowError::NotNegotiated)?;
+        let tensor = streaming
+            .tensor
+            .clone()
+            .ok_or(gst::FlowError::NotNegotiated)?;
         let result = (|| {
-            let cuda = self.cuda(stream, buffer)?;
-            let (device, cuda_stream) = (cuda.device.clone(), cuda.stream.clone());
-            if stream.pool.is_none() {
-                // Refused, not truncated: a pool of smaller buffers would have the batch copies
-                // write past them.
-                let bytes = tensor.batch_bytes(batch_size).ok_or_else(|| {
-                    CudaError::Invalid(format!(
-                        "a batch of {batch_size} tensors of {} bytes is over 4 GiB",
-                        tensor.bytes
-                    ))
-                })?;
-                let pool = CudaBufferPool::new(&device, &cuda_stream);
+            let gpu = self.gpu(streaming, buffer)?;
+            let (device, stream) = (gpu.device.clone(), gpu.stream.clone());
+            // Refused, not truncated: a pool of smaller buffers would have the batch copies
+            // write past them.
+            let batch_tensor = tensor.batch(batch_size).ok_or_else(|| {
+                CudaError::Invalid(format!(
+                    "a batch of {batch_size} tensors of {} bytes is over 4 GiB",
+                    tensor.bytes
+                ))
+            })?;
+            if streaming.pool.is_none() {
+                let pool = CudaBufferPool::new(&device, &stream);
                 let mut config = pool.config();
                 let max = self.settings.lock().unwrap().max_buffers;
-                config.set_params(Some(&tensor.batch_caps(batch_size)), bytes, 0, max + 2);
+                config.set_params(
+                    Some(batch_tensor.caps()),
+                    batch_tensor.bytes as u32,
+                    0,
+                    max + 2,
+                );
                 pool.set_config(config)
                     .map_err(|e| CudaError::Invalid(format!("batch pool: {e}")))?;
                 pool.set_active(true)
                     .map_err(|e| CudaError::Invalid(format!("batch pool: {e}")))?;
                 *self.batch_pool.lock().unwrap() = Some(pool.clone());
-                stream.pool = Some(pool);
+                streaming.pool = Some(pool);
             }
-            if stream.batch.is_none() {
-                let pool = stream.pool.as_ref().unwrap();
+            if streaming.batch.is_none() {
+                let pool = streaming.pool.as_ref().unwrap();
                 let buffer = pool
                     .acquire_buffer(None)
                     .map_err(|e| CudaError::Invalid(format!("no batch buffer: {e:?}")))?;
-                stream.batch = Some(Batch {
+                streaming.batch = Some(Batch {
                     buffer,
                     frames: Vec::new(),
                 });
             }
-            let batch = stream.batch.as_mut().unwrap();
+            let batch = streaming.batch.as_mut().unwrap();
             let slot = batch.frames.len();
-            let dst_memory = device_memory(batch.buffer.peek_memory(0)).expect("pool memory");
-            let dst = dst_memory.begin_write(&cuda_stream)? + (slot * tensor.bytes) as u64;
-            let input = FlatInput::begin(&cuda_stream, buffer, tensor.bytes, &mut stream.staging)?;
-            // SAFETY: the slot and the input each hold `tensor.bytes` bytes, kept alive and
-            // ordered by their memories' events.
-            unsafe { copy_device(&cuda_stream, dst, input.addr, tensor.bytes)? };
-            input.end(&cuda_stream)?;
-            dst_memory.end_write(&cuda_stream)?;
-            batch.frames.push(frame);
+            let batch_buffer = batch
+                .buffer
+                .get_mut()
+                .ok_or_else(|| CudaError::Invalid("the batch buffer is shared".into()))?;
             if slot == 0 {
-                batch.buffer.make_mut().set_pts(buffer.pts());
+                batch_buffer.set_pts(buffer.pts());
             }
+            let media = Media::Tensor(tensor.clone());
+            let input = Input::begin(&stream, buffer, &media, &mut streaming.input_staging)?;
+            let mut output = Output::begin(
+                &stream,
+                batch_buffer,
+                &Media::Tensor(batch_tensor),
+                &mut streaming.batch_staging,
+            )?;
+            output
+                .tensor()?
+                .slot(slot, tensor.bytes)?
+                .copy_from(&stream, &input.tensor()?)?;
+            input.end(&stream)?;
+            output.end(&stream)?;
+            batch.frames.push(frame);
             Ok::<_, CudaError>(batch.frames.len() == batch_size)
         })();
         match result {
-            Ok(true) => self.finish_batch(stream),
+            Ok(true) => self.finish_batch(streaming),
             Ok(false) => Ok(gst::FlowSuccess::Ok),
             Err(e) => Err(self.post_cuda_error(&e)),
         }
     }
 
     /// Delivers the current batch, with as many frames as it holds.
-    fn finish_batch(&self, stream: &mut Stream) -> Result<gst::FlowSuccess, gst::FlowError> {
-        let Some(batch) = stream.batch.take() else {
+    fn finish_batch(&self, streaming: &mut Streaming) -> Result<gst::FlowSuccess, gst::FlowError> {
+        let Some(batch) = streaming.batch.take() else {
             return Ok(gst::FlowSuccess::Ok);
         };
-        let tensor = stream.tensor.clone().ok_or(gst::FlowError::NotNegotiated)?;
-        let cuda = stream.cuda.as_ref().ok_or(gst::FlowError::Error)?;
+        let tensor = streaming
+            .tensor
+            .clone()
+            .ok_or(gst::FlowError::NotNegotiated)?;
+        let gpu = streaming.gpu.as_ref().ok_or(gst::FlowError::Error)?;
         let n = batch.frames.len();
-        let memory = device_memory(batch.buffer.peek_memory(0)).expect("pool memory");
-        let (addr, ready) =
-            ready_for_reading(cuda, memory).map_err(|e| self.post_cuda_error(&e))?;
+        let ready =
+            ready_for_reading(&gpu.stream, &batch.buffer).map_err(|e| self.post_cuda_error(&e))?;
         let dims = tensor.batch_dims(n);
-        let info = self.info(
-            &tensor,
-            &dims,
-            addr,
-            Some(cuda.device.ordinal()),
-            Some(ready),
-            batch.buffer.pts(),
-            &batch.frames,
-        );
+        let info = self.info(&tensor, &dims, ready, batch.buffer.pts(), &batch.frames);
         let sample = gst::Sample::builder()
             .buffer(&batch.buffer)
             .caps(&tensor.batch_caps(n))
@@ -500,9 +425,9 @@ impl TensorSink {
 
     /// Forgets the stream position and the partial batch (start, flush).
     fn reset_stream(&self) {
-        let mut stream = self.stream.lock().unwrap();
-        stream.received = 0;
-        stream.batch = None;
+        let mut streaming = self.streaming.lock().unwrap();
+        streaming.received = 0;
+        streaming.batch = None;
     }
 }
 
@@ -682,8 +607,8 @@ impl ElementImpl for TensorSink {
     fn pad_templates() -> &'static [gst::PadTemplate] {
         static PAD_TEMPLATES: LazyLock<Vec<gst::PadTemplate>> = LazyLock::new(|| {
             let mut caps = gst::Caps::new_empty();
-            for features in [filter::cuda_features(), gst::CapsFeatures::new_empty()] {
-                let s = gst::Structure::builder("other/tensors")
+            for features in [caps::cuda_features(), gst::CapsFeatures::new_empty()] {
+                let s = gst::Structure::builder(TENSORS)
                     .field("format", "static")
                     .field("num_tensors", 1i32)
                     .field("types", gst::List::new(DType::ALL.map(|d| d.name())))
@@ -709,20 +634,20 @@ impl BaseSinkImpl for TensorSink {
         // A configured GPU that does not exist is an error now, not at the first tensor.
         let device_id = self.settings.lock().unwrap().device_id;
         if device_id >= 0 {
-            let cuda = FilterDevice::open(device_id).map_err(|e| e.to_error_message())?;
-            self.stream.lock().unwrap().cuda = Some(cuda);
+            let gpu = Gpu::open(device_id).map_err(|e| e.to_error_message())?;
+            self.streaming.lock().unwrap().gpu = Some(gpu);
         }
         Ok(())
     }
 
     fn stop(&self) -> Result<(), gst::ErrorMessage> {
         {
-            let mut stream = self.stream.lock().unwrap();
-            stream.batch = None;
-            if let Some(pool) = stream.pool.take() {
+            let mut streaming = self.streaming.lock().unwrap();
+            streaming.batch = None;
+            if let Some(pool) = streaming.pool.take() {
                 let _ = pool.set_active(false);
             }
-            stream.cuda = None;
+            streaming.gpu = None;
         }
         *self.batch_pool.lock().unwrap() = None;
         let mut queue = self.queue.lock().unwrap();
@@ -734,7 +659,7 @@ impl BaseSinkImpl for TensorSink {
 
     fn set_caps(&self, caps: &gst::Caps) -> Result<(), gst::LoggableError> {
         let batch_size = self.settings.lock().unwrap().batch_size;
-        let tensor = FrameTensor::from_caps(caps)
+        let tensor = TensorInfo::from_caps(caps)
             .map_err(|e| format!("tensorsink cannot describe the tensors of {caps}: {e}"))
             .and_then(|t| check_batch(&t, batch_size).map(|()| t))
             .map_err(|why| {
@@ -748,32 +673,32 @@ impl BaseSinkImpl for TensorSink {
             tensor.dims,
             tensor.dtype.name()
         );
-        let mut stream = self.stream.lock().unwrap();
-        if stream
+        let mut streaming = self.streaming.lock().unwrap();
+        if streaming
             .tensor
             .as_ref()
             .is_some_and(|t| t.bytes != tensor.bytes)
         {
-            stream.batch = None;
-            if let Some(pool) = stream.pool.take() {
+            streaming.batch = None;
+            if let Some(pool) = streaming.pool.take() {
                 let _ = pool.set_active(false);
             }
             *self.batch_pool.lock().unwrap() = None;
         }
-        stream.tensor = Some(tensor);
+        streaming.tensor = Some(tensor);
         Ok(())
     }
 
     fn render(&self, buffer: &gst::Buffer) -> Result<gst::FlowSuccess, gst::FlowError> {
         let settings = self.settings.lock().unwrap().clone();
-        let mut stream = self.stream.lock().unwrap();
-        let frame = stream.received;
-        stream.received += 1;
+        let mut streaming = self.streaming.lock().unwrap();
+        let frame = streaming.received;
+        streaming.received += 1;
         if !settings.selects(frame) {
             return Ok(gst::FlowSuccess::Ok);
         }
         // The application reads the tensor's whole extent: a short buffer is refused here.
-        let needed = stream.tensor.as_ref().map_or(0, |t| t.bytes);
+        let needed = streaming.tensor.as_ref().map_or(0, |t| t.bytes);
         if buffer.size() < needed {
             gst::element_imp_error!(
                 self,
@@ -786,9 +711,9 @@ impl BaseSinkImpl for TensorSink {
             return Err(gst::FlowError::Error);
         }
         if settings.batch_size <= 1 {
-            return self.deliver_frame(&mut stream, buffer, frame);
+            return self.deliver_frame(&mut streaming, buffer, frame);
         }
-        self.add_to_batch(&mut stream, buffer, frame, settings.batch_size as usize)
+        self.add_to_batch(&mut streaming, buffer, frame, settings.batch_size as usize)
     }
 
     fn event(&self, event: gst::Event) -> bool {
@@ -804,8 +729,8 @@ impl BaseSinkImpl for TensorSink {
             gst::EventView::Eos(_) => {
                 // The last, partial batch with its real size.
                 let flushed = {
-                    let mut stream = self.stream.lock().unwrap();
-                    self.finish_batch(&mut stream)
+                    let mut streaming = self.streaming.lock().unwrap();
+                    self.finish_batch(&mut streaming)
                 };
                 if flushed.is_err() {
                     return false;
@@ -856,45 +781,6 @@ mod tests {
     }
 
     #[test]
-    fn batches_replace_the_batch_dimension() {
-        gst::init().unwrap();
-        let t = FrameTensor::from_caps(&caps("224:224:3:1", "float32")).unwrap();
-        assert_eq!(t.dims, [1, 3, 224, 224]);
-        assert_eq!(t.bytes, 3 * 224 * 224 * 4);
-        assert_eq!(t.batch_dims(8), [8, 3, 224, 224]);
-        let s = t.batch_caps(5);
-        assert_eq!(
-            s.structure(0).unwrap().get::<&str>("dimensions").unwrap(),
-            "224:224:3:5"
-        );
-        let plain = FrameTensor::from_caps(&caps("16:4", "uint8")).unwrap();
-        assert_eq!(plain.batch_dims(3), [3, 4, 16]);
-        assert!(FrameTensor::from_caps(&caps("16:0", "uint8")).is_err());
-        assert!(FrameTensor::from_caps(&caps("16:4", "int7")).is_err());
-    }
-
-    #[test]
-    fn tensors_and_batches_over_4_gib_are_refused() {
-        gst::init().unwrap();
-        // Found by fuzzing (tensor_caps): the product of the dimensions overflowed (a panic, or
-        // a small wrapped size), and tensors no pool can size were accepted.
-        for dims in [
-            "4294967295:4294967295:4294967295",
-            "65536:65536:1",
-            "1073741824:1",
-        ] {
-            let refused = FrameTensor::from_caps(&caps(dims, "float32")).unwrap_err();
-            assert!(refused.contains("over 4 GiB"), "{dims}: {refused}");
-        }
-        assert!(FrameTensor::from_caps(&caps("1073741823:1", "float32")).is_ok());
-        // A batch whose pool buffers would be over 4 GiB is refused, not truncated (the copies
-        // into the slots past the truncated size would write out of the buffer).
-        let t = FrameTensor::from_caps(&caps("1024:1024:3:1", "float32")).unwrap();
-        assert_eq!(t.batch_bytes(8), Some(8 * 3 * 1024 * 1024 * 4));
-        assert_eq!(t.batch_bytes(400), None);
-    }
-
-    #[test]
     fn sampling_by_stride_or_indices() {
         let stride = Settings {
             frame_stride: 3,
@@ -914,7 +800,7 @@ mod tests {
     #[test]
     fn batches_must_fit_a_buffer() {
         gst::init().unwrap();
-        let t = FrameTensor::from_caps(&caps("1920:1080:3:1", "float32")).unwrap();
+        let t = TensorInfo::from_caps(&caps("1920:1080:3:1", "float32")).unwrap();
         assert!(check_batch(&t, 1).is_ok());
         assert!(check_batch(&t, 170).is_ok());
         let e = check_batch(&t, 200).unwrap_err();

@@ -8,10 +8,7 @@ use gst::glib;
 use gst::prelude::*;
 use gst::subclass::prelude::*;
 
-pub(crate) mod imp;
-mod ready;
-
-pub use ready::ReadyEvent;
+mod imp;
 
 glib::wrapper! {
     pub struct TensorSink(ObjectSubclass<imp::TensorSink>)

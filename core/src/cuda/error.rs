@@ -69,6 +69,12 @@ impl CudaError {
     }
 }
 
+impl From<CudaError> for gst::ErrorMessage {
+    fn from(error: CudaError) -> Self {
+        error.to_error_message()
+    }
+}
+
 /// Turns a driver result into a [`CudaError`] that names the call.
 pub(crate) trait Check<T> {
     fn check(self, call: &'static str) -> Result<T, CudaError>;

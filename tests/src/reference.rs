@@ -3,11 +3,10 @@
 //! It follows the definition step by step for every pixel (read code values, normalise with the
 //! input range, Y'PbPr -> R'G'B' -> Y'PbPr, encode with the output range, average subsampled
 //! chroma, round and clamp) and deliberately does not use
-//! [`conversion_coefficients`](super::matrix::conversion_coefficients): the tests check that
+//! [`conversion_coefficients`](cudapreproc_core::colorspace::conversion_coefficients): the tests check that
 //! affine map, and through it the CUDA kernels, against this independent chain.
 
-use super::format::{Family, PixelFormat};
-use super::matrix::{Encoding, Matrix};
+use cudapreproc_core::colorspace::{Encoding, Family, Matrix, PixelFormat};
 
 /// A frame in host memory with tightly packed planes in GStreamer's plane order
 /// (NV12: Y, UV; YV12: Y, V, U; I420: Y, U, V; RGBP: R, G, B; BGRP: B, G, R; packed formats:
@@ -530,7 +529,7 @@ pub fn compare(expected: &Image, actual: &Image) -> Difference {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::colorspace::matrix::{conversion_coefficients, Range};
+    use cudapreproc_core::colorspace::matrix::{conversion_coefficients, Range};
     use gst_video::prelude::*;
     use PixelFormat::*;
 

@@ -1,8 +1,7 @@
 //! Launching the affine warp kernels of `kernels/warp.cu` on every plane of a frame.
 
-use super::device::{grid_2d, Stream};
-use super::error::CudaError;
-use super::frame::Planes;
+use crate::cuda::{grid_2d, CudaError, Stream};
+use crate::frame::{FrameView, FrameViewMut};
 use crate::geometry::Affine;
 
 const MODULE: &str = "warp";
@@ -166,23 +165,30 @@ impl Warp {
         self.interpolation
     }
 
-    /// Queues the warp of `src` into `dst` (frames of `self.format` laid out as the planes say)
-    /// on `stream`.
-    ///
-    /// # Safety
-    /// Both frames must be live device memory of `stream`'s device, holding frames of the
-    /// format and sizes of `self`, until the work queued on `stream` has run.
-    pub unsafe fn launch(
+    /// Queues the warp of `src` into `dst` on `stream`: frames of `self.format`, of the source
+    /// and destination sizes.
+    pub fn launch(
         &self,
         stream: &Stream,
-        src: &Planes,
-        dst: &Planes,
+        src: &FrameView,
+        dst: &mut FrameViewMut,
     ) -> Result<(), CudaError> {
         let (planes, shift) = planes_of(self.format).ok_or_else(|| {
             CudaError::Invalid(format!("warp of format {} is not supported", self.format))
         })?;
+        let (s, d) = (&src.raw, &dst.raw);
+        s.check_device(stream)?;
+        d.check_device(stream)?;
         let (sw, sh) = self.src_size;
         let (dw, dh) = self.dst_size;
+        if (s.format, s.width, s.height) != (self.format, sw, sh)
+            || (d.format, d.width, d.height) != (self.format, dw, dh)
+        {
+            return Err(CudaError::Invalid(format!(
+                "warp {} {sw}x{sh} -> {dw}x{dh} launched on {} {}x{} -> {} {}x{}",
+                self.format, s.format, s.width, s.height, d.format, d.width, d.height
+            )));
+        }
         if sw == 0 || sh == 0 || dw == 0 || dh == 0 {
             return Err(CudaError::Invalid(format!(
                 "warp needs non-empty frames, got {sw}x{sh} -> {dw}x{dh}"
@@ -207,6 +213,7 @@ impl Warp {
             for (value, component) in border.iter_mut().zip(kind.components) {
                 *value = self.border_value[component] as f32;
             }
+            let (src_plane, dst_plane) = (s.planes[index], d.planes[index]);
             let params = WarpParams {
                 m: m.0.map(|v| v as f32),
                 border,
@@ -214,25 +221,26 @@ impl Warp {
                 shift: shift as i32,
                 max_value,
                 word_rows: (!kind.wide
-                    && src.addr[index].is_multiple_of(4)
-                    && src.stride[index].is_multiple_of(4)) as i32,
+                    && src_plane.addr.is_multiple_of(4)
+                    && src_plane.pitch.is_multiple_of(4)) as i32,
             };
             let src_plane = WarpPlane {
-                addr: src.addr[index],
-                pitch: src.stride[index] as i32,
+                addr: src_plane.addr,
+                pitch: src_plane.pitch as i32,
                 width: half(sw) as i32,
                 height: half(sh) as i32,
             };
             let dst_plane = WarpPlane {
-                addr: dst.addr[index],
-                pitch: dst.stride[index] as i32,
+                addr: dst_plane.addr,
+                pitch: dst_plane.pitch as i32,
                 width: half(dw) as i32,
                 height: half(dh) as i32,
             };
             let entry = entry(interpolation, kind.wide, kind.channels)?;
             let config = grid_2d(dst_plane.width as u32, dst_plane.height as u32, (32, 8));
             // SAFETY: the argument types mirror the kernel's (WarpPlane, WarpPlane, WarpParams);
-            // the planes' memory is the caller's to keep alive.
+            // the planes are live device memory of the checked format and sizes (the views'
+            // guarantee).
             unsafe { stream.launch(MODULE, entry, config, (&src_plane, &dst_plane, &params))? };
         }
         Ok(())
@@ -306,7 +314,7 @@ mod tests {
                 .unwrap();
             assert_eq!(planes.len(), info.n_planes() as usize, "{name}");
             for (i, kind) in planes.iter().enumerate() {
-                let (row_bytes, _) = super::super::frame::plane_extent(&info, i);
+                let (row_bytes, _) = crate::frame::plane_extent(format, 64, 32, i);
                 let sample = if kind.wide { 2 } else { 1 };
                 let width = if kind.half { 32 } else { 64 };
                 assert_eq!(

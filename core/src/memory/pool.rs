@@ -8,11 +8,17 @@ use std::sync::{Arc, Mutex, OnceLock};
 use glib::subclass::prelude::*;
 use gst::subclass::prelude::*;
 
-use super::device::{fill, Device, Stream};
-use super::memory::{device_memory, CudaAllocator};
+use gst::prelude::*;
+
+use super::{device_memory, CudaAllocator};
+use crate::cuda::{fill, Device, Stream};
 
 /// Row pitch alignment of device frames, in bytes: coalesced access and vector loads and stores.
 pub const PITCH_ALIGN: u32 = 256;
+
+/// Buffers an element's output pool may hold beyond what downstream asked for: enough to keep
+/// the GPU ahead of a queue, few enough that memory stays bounded.
+const POOL_HEADROOM: u32 = 6;
 
 /// Byte every fresh pool buffer is filled with, so output a kernel failed to write is visible
 /// instead of looking like plausible old data.
@@ -192,4 +198,47 @@ impl CudaBufferPool {
     pub fn buffer_size(&self) -> Option<usize> {
         self.imp().layout.lock().unwrap().as_ref().map(|l| l.size())
     }
+}
+
+/// Replaces the pools of an allocation query for CUDA output with a bounded pool of our device
+/// memory on `device`, whose host transfers run on `stream`. Video caps size the buffers from the
+/// frame layout; other caps (tensors) need `flat_size`, the bytes of one buffer.
+pub fn decide_cuda_pool(
+    query: &mut gst::query::Allocation,
+    device: &Arc<Device>,
+    stream: &Arc<Stream>,
+    flat_size: Option<usize>,
+) -> Result<(), gst::LoggableError> {
+    let (caps, _) = query.get_owned();
+    let caps =
+        caps.ok_or_else(|| gst::loggable_error!(gst::CAT_RUST, "allocation without caps"))?;
+    let min = query
+        .allocation_pools()
+        .map(|(_, _, min, _)| min)
+        .max()
+        .unwrap_or(0)
+        .max(2);
+    let pool = CudaBufferPool::new(device, stream);
+    let mut config = pool.config();
+    config.set_params(
+        Some(&caps),
+        flat_size.unwrap_or(0) as u32,
+        min,
+        min + POOL_HEADROOM,
+    );
+    if flat_size.is_none() {
+        config.add_option(gst_video::BUFFER_POOL_OPTION_VIDEO_META);
+    }
+    pool.set_config(config)
+        .map_err(|e| gst::loggable_error!(gst::CAT_RUST, "CUDA pool config: {e}"))?;
+    let size = pool.buffer_size().unwrap_or_default() as u32;
+    while query.allocation_pools().count() > 1 {
+        query.remove_nth_allocation_pool(1);
+    }
+    if query.allocation_pools().next().is_none() {
+        query.add_allocation_pool(Some(&pool), size, min, min + POOL_HEADROOM);
+    } else {
+        query.set_nth_allocation_pool(0, Some(&pool), size, min, min + POOL_HEADROOM);
+    }
+    Ok(())
 }

@@ -3,16 +3,20 @@
 //! the client decodes and displays pictures through a [`Decoder`].
 
 pub mod ffi;
+mod sequence;
 
 use std::cell::Cell;
 use std::ffi::{c_int, c_void};
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use cudarc::driver::sys::CUresult;
 
-use crate::cuda::{CudaError, Device, Resource, Stream, Tracked};
+use crate::cuda::{CudaError, Device, Event, Resource, Stream, Tracked};
+use crate::frame::{plane_extent, FrameView, Plane, RawFrame};
 use ffi::Nvcuvid;
+use sequence::extent;
+pub use sequence::SequenceInfo;
 
 fn library() -> Result<&'static Nvcuvid, CudaError> {
     Nvcuvid::get().map_err(|e| {
@@ -160,67 +164,6 @@ impl Deinterlace {
             Deinterlace::Adaptive => ffi::deinterlace::ADAPTIVE,
         }
     }
-}
-
-/// What a sequence header announced.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct SequenceInfo {
-    pub coded_width: u32,
-    pub coded_height: u32,
-    /// Visible rectangle: left, top, right, bottom (exclusive).
-    pub display_area: (i32, i32, i32, i32),
-    pub bit_depth: u32,
-    pub chroma: ChromaFormat,
-    /// Fewest decode surfaces the stream needs.
-    pub min_surfaces: u32,
-    pub progressive: bool,
-    /// (numerator, denominator); 0 when unknown.
-    pub frame_rate: (u32, u32),
-    /// Display aspect ratio (x, y); 0 when unknown.
-    pub aspect_ratio: (i32, i32),
-    pub full_range: bool,
-    /// ISO/IEC 23091-4 (H.273) codes.
-    pub color_primaries: u8,
-    pub transfer_characteristics: u8,
-    pub matrix_coefficients: u8,
-}
-
-impl SequenceInfo {
-    fn from_raw(f: &ffi::CUVIDEOFORMAT) -> Self {
-        SequenceInfo {
-            coded_width: f.coded_width,
-            coded_height: f.coded_height,
-            display_area: (
-                f.display_area.left,
-                f.display_area.top,
-                f.display_area.right,
-                f.display_area.bottom,
-            ),
-            bit_depth: u32::from(f.bit_depth_luma_minus8) + 8,
-            chroma: ChromaFormat::from_raw(f.chroma_format),
-            min_surfaces: u32::from(f.min_num_decode_surfaces),
-            progressive: f.progressive_sequence != 0,
-            frame_rate: (f.frame_rate_numerator, f.frame_rate_denominator),
-            aspect_ratio: (f.display_aspect_ratio_x, f.display_aspect_ratio_y),
-            full_range: f.video_signal_flags & 0x08 != 0,
-            color_primaries: f.color_primaries,
-            transfer_characteristics: f.transfer_characteristics,
-            matrix_coefficients: f.matrix_coefficients,
-        }
-    }
-
-    /// Width and height of the visible picture (0 for an inverted rectangle).
-    pub fn display_size(&self) -> (u32, u32) {
-        extent(self.display_area)
-    }
-}
-
-/// Width and height of the rectangle `(left, top, right, bottom)`, right and bottom exclusive,
-/// 0 when inverted. In 64 bits: the rectangle comes from the bitstream, and `right - left`
-/// overflows an i32 (or wraps to a huge u32 when negative).
-fn extent((l, t, r, b): (i32, i32, i32, i32)) -> (u32, u32) {
-    let side = |from: i32, to: i32| (i64::from(to) - i64::from(from)).max(0) as u32;
-    (side(l, r), side(t, b))
 }
 
 /// What NVDEC on this device can do for one codec, chroma format and bit depth.
@@ -547,15 +490,6 @@ impl DecoderConfig {
     }
 }
 
-/// A decoded frame mapped for CUDA: planes one after the other from `addr`, each row `pitch`
-/// bytes, the second plane starting `plane_rows` rows after the first.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct MappedFrame {
-    pub addr: u64,
-    pub pitch: u32,
-    pub plane_rows: u32,
-}
-
 /// Outcome of decoding one picture, when the driver can tell.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum DecodeStatus {
@@ -566,17 +500,35 @@ pub enum DecodeStatus {
     Failed,
 }
 
-/// One NVDEC decoder session.
-pub struct Decoder {
+/// The driver's decoder, shared by the [`Decoder`] and its mapped pictures, so that it is
+/// destroyed only once none is mapped any more.
+struct Session {
     handle: ffi::CUvideodecoder,
     device: Arc<Device>,
-    config: DecoderConfig,
+    /// Events of unmapped pictures, for the next ones.
+    spare_events: Mutex<Vec<Event>>,
     _live: Tracked,
 }
 
 // SAFETY: the decoder handle may be used from any thread with its context bound (done before
-// every call); the element serialises calls.
-unsafe impl Send for Decoder {}
+// every call); the element serialises decoding, and unmapping takes no other state.
+unsafe impl Send for Session {}
+unsafe impl Sync for Session {}
+
+impl Drop for Session {
+    fn drop(&mut self) {
+        if let (Ok(lib), Ok(())) = (library(), self.device.bind()) {
+            // SAFETY: the handle came from cuvidCreateDecoder and is destroyed once.
+            unsafe { (lib.cuvidDestroyDecoder)(self.handle) };
+        }
+    }
+}
+
+/// One NVDEC decoder session.
+pub struct Decoder {
+    session: Arc<Session>,
+    config: DecoderConfig,
+}
 
 impl Decoder {
     pub fn new(device: &Arc<Device>, config: DecoderConfig) -> Result<Self, CudaError> {
@@ -619,10 +571,13 @@ impl Decoder {
             (lib.cuvidCreateDecoder)(&mut handle, &mut info)
         })?;
         Ok(Decoder {
-            handle,
-            device: device.clone(),
+            session: Arc::new(Session {
+                handle,
+                device: device.clone(),
+                spare_events: Mutex::new(Vec::new()),
+                _live: Tracked::new(Resource::Decoder, 0),
+            }),
             config,
-            _live: Tracked::new(Resource::Decoder, 0),
         })
     }
 
@@ -633,10 +588,10 @@ impl Decoder {
     /// Starts decoding `picture` (asynchronous, on the decode engine).
     pub fn decode(&self, picture: &mut Picture<'_>) -> Result<(), CudaError> {
         let lib = library()?;
-        self.device.bind()?;
+        self.session.device.bind()?;
         // SAFETY: the picture parameters come from the parser, for this stream.
         check("cuvidDecodePicture", unsafe {
-            (lib.cuvidDecodePicture)(self.handle, picture.0)
+            (lib.cuvidDecodePicture)(self.session.handle, picture.0)
         })
     }
 
@@ -644,11 +599,11 @@ impl Decoder {
     /// JPEG); `Ok` where it cannot.
     pub fn status(&self, index: i32) -> Result<DecodeStatus, CudaError> {
         let lib = library()?;
-        self.device.bind()?;
+        self.session.device.bind()?;
         // SAFETY: an all-zero status struct is a valid out-parameter.
         let mut status: ffi::CUVIDGETDECODESTATUS = unsafe { std::mem::zeroed() };
         // SAFETY: valid decoder and out-parameter.
-        let result = unsafe { (lib.cuvidGetDecodeStatus)(self.handle, index, &mut status) };
+        let result = unsafe { (lib.cuvidGetDecodeStatus)(self.session.handle, index, &mut status) };
         if result == CUresult::CUDA_ERROR_NOT_SUPPORTED {
             return Ok(DecodeStatus::Ok);
         }
@@ -662,10 +617,10 @@ impl Decoder {
 
     /// Maps the decoded picture of `display` for reading; post-processing (cropping, format
     /// conversion, deinterlacing) runs on `stream`, so work queued after on `stream` sees the
-    /// frame. Must be unmapped with [`Self::unmap`] once that work is done.
-    pub fn map(&self, display: &Display, stream: &Stream) -> Result<MappedFrame, CudaError> {
+    /// frame.
+    pub fn map(&self, display: &Display, stream: &Stream) -> Result<MappedPicture, CudaError> {
         let lib = library()?;
-        self.device.bind()?;
+        self.session.device.bind()?;
         // SAFETY: an all-zero CUVIDPROCPARAMS is the documented default.
         let mut params: ffi::CUVIDPROCPARAMS = unsafe { std::mem::zeroed() };
         params.progressive_frame = c_int::from(display.progressive);
@@ -675,7 +630,7 @@ impl Decoder {
         // SAFETY: valid decoder, picture index from the parser, valid out-parameters.
         check("cuvidMapVideoFrame", unsafe {
             (lib.cuvidMapVideoFrame64)(
-                self.handle,
+                self.session.handle,
                 display.index,
                 &mut addr,
                 &mut pitch,
@@ -683,34 +638,112 @@ impl Decoder {
             )
         })?;
         Resource::MappedFrame.acquired(0);
-        let (_, height) = self.config.output_size();
-        Ok(MappedFrame {
+        let (width, height) = self.config.output_size();
+        Ok(MappedPicture {
+            session: self.session.clone(),
             addr,
-            pitch,
+            pitch: pitch as usize,
             // Planes follow each other at an even row count.
-            plane_rows: (height + 1) & !1,
+            plane_rows: ((height + 1) & !1) as usize,
+            size: (width, height),
+            read: None,
+            mapped: true,
         })
     }
+}
 
-    /// Releases a frame from [`Self::map`]; work reading it must have completed.
-    pub fn unmap(&self, frame: MappedFrame) -> Result<(), CudaError> {
+/// A decoded picture mapped for reading: its planes follow one another from one address, each
+/// row `pitch` bytes, each plane starting `plane_rows` rows after the one before. Unmapped when
+/// released or dropped, once the reads recorded with [`Self::end_read`] have run; the decoder
+/// lives on until then.
+pub struct MappedPicture {
+    session: Arc<Session>,
+    addr: u64,
+    pitch: usize,
+    plane_rows: usize,
+    size: (u32, u32),
+    /// Completes once the work reading the picture has run.
+    read: Option<Event>,
+    mapped: bool,
+}
+
+impl MappedPicture {
+    /// The picture as a frame of `format`, the video format the decoder's output surface
+    /// format holds (NV12 for its NV12, P010_10LE or P016_LE for P016...).
+    pub fn view(&self, format: gst_video::VideoFormat) -> Result<FrameView<'_>, CudaError> {
+        let (width, height) = self.size;
+        let n_planes = gst_video::VideoFormatInfo::from_format(format).n_planes() as usize;
+        let mut planes = [Plane::default(); gst_video::VIDEO_MAX_PLANES];
+        for (index, plane) in planes.iter_mut().enumerate().take(n_planes) {
+            let (row_bytes, rows) = plane_extent(format, width, height, index);
+            if n_planes > 3 || row_bytes > self.pitch || rows > self.plane_rows {
+                return Err(CudaError::Invalid(format!(
+                    "a {width}x{height} {} frame does not fit the decoder's surface ({} bytes                      a row, {} rows a plane)",
+                    format.to_str(),
+                    self.pitch,
+                    self.plane_rows
+                )));
+            }
+            *plane = Plane {
+                addr: self.addr + (index * self.plane_rows * self.pitch) as u64,
+                pitch: self.pitch,
+            };
+        }
+        Ok(FrameView::new(RawFrame {
+            format,
+            width,
+            height,
+            planes,
+            device: self.session.device.ordinal(),
+        }))
+    }
+
+    /// Records that the work reading the picture has been queued on `stream`.
+    pub fn end_read(&mut self, stream: &Stream) -> Result<(), CudaError> {
+        let event = match self.read.take() {
+            Some(event) => event,
+            None => match self.session.spare_events.lock().unwrap().pop() {
+                Some(event) => event,
+                None => self.session.device.new_event()?,
+            },
+        };
+        stream.record(&event)?;
+        self.read = Some(event);
+        Ok(())
+    }
+
+    /// Unmaps the picture once the reads recorded have run (waiting on the host for them if
+    /// need be).
+    pub fn release(mut self) -> Result<(), CudaError> {
+        self.unmap()
+    }
+
+    fn unmap(&mut self) -> Result<(), CudaError> {
+        if !self.mapped {
+            return Ok(());
+        }
+        self.mapped = false;
+        if let Some(event) = self.read.take() {
+            let waited = event.synchronize();
+            self.session.spare_events.lock().unwrap().push(event);
+            waited?;
+        }
         let lib = library()?;
-        self.device.bind()?;
-        // SAFETY: the address came from cuvidMapVideoFrame64 on this decoder.
+        self.session.device.bind()?;
+        // SAFETY: the address came from cuvidMapVideoFrame64 on this decoder, which the session
+        // keeps alive, and the reads of it have run.
         check("cuvidUnmapVideoFrame", unsafe {
-            (lib.cuvidUnmapVideoFrame64)(self.handle, frame.addr)
+            (lib.cuvidUnmapVideoFrame64)(self.session.handle, self.addr)
         })?;
         Resource::MappedFrame.released(0);
         Ok(())
     }
 }
 
-impl Drop for Decoder {
+impl Drop for MappedPicture {
     fn drop(&mut self) {
-        if let (Ok(lib), Ok(())) = (library(), self.device.bind()) {
-            // SAFETY: the handle came from cuvidCreateDecoder and is destroyed once.
-            unsafe { (lib.cuvidDestroyDecoder)(self.handle) };
-        }
+        // Nobody to report a failure to here; `release` reports it.
+        let _ = self.unmap();
     }
 }
 

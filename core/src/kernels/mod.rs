@@ -1,15 +1,26 @@
-//! The kernel modules built from `kernels/*.cu`, and how they reach a device: the PTX embedded
-//! at build time, or, when the build had no NVRTC (or the driver is older than that PTX), machine
-//! code compiled at first use for the device's own architecture.
+//! The kernels of `kernels/*.cu` and their launchers. Each launcher takes frame and tensor
+//! views ([`crate::frame`]), checks that they fit (format, size, device), and queues the kernel:
+//! [`cvtcolor::ColorConversion`], [`warp::Warp`], [`tensor::TensorConversion`].
+//!
+//! The modules reach a device as the PTX embedded at build time, or, when the build had no
+//! NVRTC (or the driver is older than that PTX), as machine code compiled at first use for the
+//! device's own architecture.
+
+pub mod cvtcolor;
+pub mod tensor;
+pub mod warp;
 
 use std::sync::{Arc, OnceLock};
 
-use cudarc::driver::{sys, CudaContext, CudaModule, DeviceRepr};
+use cudarc::driver::{sys, CudaContext, CudaModule};
 use cudarc::nvrtc::Ptx;
 
-use super::error::{Check, CudaError};
-use super::nvrtc::{Nvrtc, Target};
-use crate::colorspace::PixelFormat;
+use crate::cuda::nvrtc::{Nvrtc, Target};
+use crate::cuda::{Check, CudaError};
+
+pub use cvtcolor::ColorConversion;
+pub use tensor::TensorConversion;
+pub use warp::{Border, Interpolation, Warp};
 
 /// One `kernels/<name>.cu` file.
 pub struct KernelModule {
@@ -69,33 +80,4 @@ pub(crate) fn load_module(
     let cubin = compile_cubin(module, &format!("sm_{major}{minor}"))?;
     ctx.load_module(Ptx::from_binary(cubin))
         .check("cuModuleLoadData")
-}
-
-/// An image in device memory, as the kernels take it: plane addresses and row pitches.
-/// Mirrors `Surface` in `kernels/common.cuh`.
-#[repr(C)]
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Surface {
-    pub plane: [u64; 3],
-    pub stride: [i32; 3],
-    pub width: i32,
-    pub height: i32,
-    pub format: i32,
-}
-
-// SAFETY: plain-old-data with the layout of the CUDA struct.
-unsafe impl DeviceRepr for Surface {}
-
-impl Surface {
-    pub fn pixel_format(&self) -> PixelFormat {
-        PixelFormat::ALL[self.format as usize]
-    }
-
-    /// Whether every plane address and pitch is a multiple of `align` bytes.
-    pub fn aligned_to(&self, align: u64) -> bool {
-        let n = self.pixel_format().n_planes();
-        (0..n).all(|i| {
-            self.plane[i].is_multiple_of(align) && (self.stride[i] as u64).is_multiple_of(align)
-        })
-    }
 }

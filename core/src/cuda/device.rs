@@ -10,8 +10,8 @@ use cudarc::driver::{
 };
 
 use super::error::{Check, CudaError};
-use super::kernels;
 use super::live::{Resource, Tracked};
+use crate::kernels;
 
 /// Whether `libcuda.so.1` can be loaded. cudarc panics on first use when it cannot, so this is
 /// checked before any other driver call.
@@ -109,33 +109,6 @@ impl Device {
         result.and_then(|value| restored.map(|()| value))
     }
 
-    /// Makes the foreign stream `stream` (a `CUstream` of any library in the process; 0, or
-    /// `CU_STREAM_LEGACY`/`CU_STREAM_PER_THREAD` as 1/2, for this device's default streams) wait
-    /// for the event `event` (a `CUevent` handle).
-    ///
-    /// # Safety
-    /// Both handles must be live: their owners must keep them until this call returns.
-    pub unsafe fn wait_event_on_stream(&self, stream: u64, event: u64) -> Result<(), CudaError> {
-        self.in_context(|| {
-            // SAFETY: the handles are live per this function's contract.
-            unsafe { sys::cuStreamWaitEvent(stream as sys::CUstream, event as sys::CUevent, 0) }
-                .check("cuStreamWaitEvent")
-        })
-    }
-
-    /// Records `event` on the foreign stream `stream` (handles as in
-    /// [`Self::wait_event_on_stream`]).
-    ///
-    /// # Safety
-    /// The stream must be live until this call returns.
-    pub unsafe fn record_on_stream(&self, event: &Event, stream: u64) -> Result<(), CudaError> {
-        self.in_context(|| {
-            // SAFETY: the stream is live per this function's contract; the event is ours.
-            unsafe { sys::cuEventRecord(event.inner.cu_event(), stream as sys::CUstream) }
-                .check("cuEventRecord")
-        })
-    }
-
     /// Blocks until all work on the device's primary context has finished.
     pub fn synchronize(&self) -> Result<(), CudaError> {
         self.ctx.synchronize().check("cuCtxSynchronize")
@@ -156,10 +129,11 @@ impl Device {
         })
     }
 
-    pub fn new_event(&self) -> Result<Event, CudaError> {
+    pub fn new_event(self: &Arc<Self>) -> Result<Event, CudaError> {
         let inner = self.ctx.new_event(None).check("cuEventCreate")?;
         Ok(Event {
             inner,
+            device: self.clone(),
             _live: Tracked::new(Resource::Event, 0),
         })
     }
@@ -264,10 +238,16 @@ impl std::fmt::Debug for Stream {
 /// A CUDA event without timing, for ordering streams.
 pub struct Event {
     inner: CudaEvent,
+    device: Arc<Device>,
     _live: Tracked,
 }
 
 impl Event {
+    pub fn device(&self) -> &Arc<Device> {
+        &self.device
+    }
+
+    /// Blocks the calling thread until the work recorded in this event has run.
     pub fn synchronize(&self) -> Result<(), CudaError> {
         self.inner.synchronize().check("cuEventSynchronize")
     }
@@ -277,16 +257,59 @@ impl Event {
     pub fn handle(&self) -> u64 {
         self.inner.cu_event() as u64
     }
+
+    /// Makes later work on another library's stream `stream` wait (on the GPU) for the work
+    /// this event recorded.
+    pub fn make_wait(&self, stream: &ForeignStream) -> Result<(), CudaError> {
+        self.device.in_context(|| {
+            // SAFETY: the stream is live (ForeignStream's contract); the event is ours.
+            unsafe { sys::cuStreamWaitEvent(stream.raw(), self.inner.cu_event(), 0) }
+                .check("cuStreamWaitEvent")
+        })
+    }
+
+    /// Records in this event the work queued on another library's stream `stream` so far.
+    pub(crate) fn record_foreign(&self, stream: &ForeignStream) -> Result<(), CudaError> {
+        self.device.in_context(|| {
+            // SAFETY: the stream is live (ForeignStream's contract); the event is ours.
+            unsafe { sys::cuEventRecord(self.inner.cu_event(), stream.raw()) }
+                .check("cuEventRecord")
+        })
+    }
 }
 
-/// Blocks the calling thread until the event `event` (a `CUevent` handle) has completed.
-///
-/// # Safety
-/// The handle must be live: the event's owner must keep it until this call returns.
-pub unsafe fn event_synchronize(event: u64) -> Result<(), CudaError> {
-    driver_available()?;
-    // SAFETY: per this function's contract.
-    unsafe { sys::cuEventSynchronize(event as sys::CUevent) }.check("cuEventSynchronize")
+/// A CUDA stream of another library in this process (PyTorch's, CuPy's...), or one of the
+/// default streams of whichever device it is used with. Work of ours is ordered with it through
+/// [`Event`]s: [`Event::make_wait`], and memory reads registered with
+/// [`crate::memory::DeviceMemory::end_foreign_read`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct ForeignStream(u64);
+
+impl ForeignStream {
+    /// The legacy default stream (`CU_STREAM_LEGACY`).
+    pub const LEGACY_DEFAULT: ForeignStream = ForeignStream(1);
+    /// The calling thread's default stream (`CU_STREAM_PER_THREAD`).
+    pub const PER_THREAD_DEFAULT: ForeignStream = ForeignStream(2);
+
+    /// The stream with driver handle `handle` (a `CUstream`; 0 or 1: the legacy default stream,
+    /// 2: the per-thread default stream, as DLPack and `__cuda_array_interface__` number them).
+    ///
+    /// # Safety
+    /// A handle other than 0, 1 and 2 must be a live stream of this process, and stay live for
+    /// as long as this value or a copy of it is used: also after the call it is given to, where
+    /// that call registers a read that a later writer waits for.
+    pub unsafe fn from_raw(handle: u64) -> Self {
+        ForeignStream(handle)
+    }
+
+    /// The driver handle.
+    pub fn handle(self) -> u64 {
+        self.0
+    }
+
+    fn raw(&self) -> sys::CUstream {
+        self.0 as sys::CUstream
+    }
 }
 
 /// A timing event pair, for benchmarks.
@@ -319,8 +342,8 @@ impl Timer {
     }
 }
 
-/// One device allocation, freed on drop.
-pub struct DeviceBuffer {
+/// One device allocation, freed on drop (`cuMemFree` waits for work still using it).
+pub(crate) struct DeviceBuffer {
     device: Arc<Device>,
     addr: sys::CUdeviceptr,
     size: usize,
@@ -371,7 +394,7 @@ impl std::fmt::Debug for DeviceBuffer {
 }
 
 /// Page-locked host memory, so transfers run asynchronously at full bus speed.
-pub struct PinnedBuffer {
+pub(crate) struct PinnedBuffer {
     device: Arc<Device>,
     ptr: *mut u8,
     _live: Tracked,
@@ -409,7 +432,7 @@ impl Drop for PinnedBuffer {
 
 /// One side of a 2D copy: device memory or host memory, with its row pitch in bytes.
 #[derive(Clone, Copy, Debug)]
-pub enum Place {
+pub(crate) enum Place {
     Device { addr: u64, pitch: usize },
     Host { ptr: *const u8, pitch: usize },
     HostMut { ptr: *mut u8, pitch: usize },
@@ -421,7 +444,7 @@ pub enum Place {
 /// # Safety
 /// Both places must be valid for the whole extent until the copy has run (for device places,
 /// until work queued after it on `stream` is known to be complete).
-pub unsafe fn copy_2d(
+pub(crate) unsafe fn copy_2d(
     stream: &Stream,
     dst: Place,
     src: Place,
@@ -483,7 +506,7 @@ pub unsafe fn copy_2d(
 ///
 /// # Safety
 /// Both ranges must be valid device memory until the copy has run.
-pub unsafe fn copy_device(
+pub(crate) unsafe fn copy_device(
     stream: &Stream,
     dst: u64,
     src: u64,
@@ -515,7 +538,7 @@ unsafe fn pointer_attribute<T: Default>(
 ///
 /// # Safety
 /// Both ranges must be valid until the copy has run.
-pub unsafe fn copy_from_context(
+pub(crate) unsafe fn copy_from_context(
     stream: &Stream,
     dst: u64,
     src: u64,
@@ -548,14 +571,19 @@ pub unsafe fn copy_from_context(
 ///
 /// # Safety
 /// The range must be valid device memory until the fill has run.
-pub unsafe fn fill(stream: &Stream, addr: u64, value: u8, bytes: usize) -> Result<(), CudaError> {
+pub(crate) unsafe fn fill(
+    stream: &Stream,
+    addr: u64,
+    value: u8,
+    bytes: usize,
+) -> Result<(), CudaError> {
     stream.device.bind()?;
     // SAFETY: validity of the range is the caller's.
     unsafe { sys::cuMemsetD8Async(addr, value, bytes, stream.raw()) }.check("cuMemsetD8Async")
 }
 
 /// Launch geometry covering `width` x `height` work items with 2D blocks of `block` threads.
-pub fn grid_2d(width: u32, height: u32, block: (u32, u32)) -> LaunchConfig {
+pub(crate) fn grid_2d(width: u32, height: u32, block: (u32, u32)) -> LaunchConfig {
     LaunchConfig {
         grid_dim: (
             width.div_ceil(block.0).max(1),

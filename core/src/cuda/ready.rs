@@ -1,5 +1,6 @@
-//! The CUDA event a delivered tensor is ready after, as a GObject so that the sample's info
-//! structure owns it: it lives exactly as long as the application keeps the sample.
+//! The CUDA event a delivered tensor is ready after, as a GObject so that a sample's info
+//! structure (`tensorsink`'s `ready-event-owner`) owns it: it lives exactly as long as the
+//! application keeps the sample.
 
 use gst::glib;
 use gst::subclass::prelude::*;
@@ -42,8 +43,16 @@ impl ReadyEvent {
         object
     }
 
+    /// The event, for waiting on it ([`Event::synchronize`], [`Event::make_wait`]).
+    pub fn event(&self) -> &Event {
+        self.imp()
+            .event
+            .get()
+            .expect("a ReadyEvent is made with its event")
+    }
+
     /// The `CUevent` handle.
     pub fn handle(&self) -> u64 {
-        self.imp().event.get().map_or(0, Event::handle)
+        self.event().handle()
     }
 }

@@ -1,9 +1,8 @@
 //! Launching the colour conversion kernels of `kernels/cvtcolor.cu`.
 
-use super::device::{grid_2d, Stream};
-use super::error::CudaError;
-use super::kernels::Surface;
 use crate::colorspace::{conversion_coefficients, Encoding, Family, PixelFormat};
+use crate::cuda::{grid_2d, CudaError, Stream};
+use crate::frame::{pixel_format, FrameView, FrameViewMut, RawFrame};
 
 const MODULE: &str = "cvtcolor";
 
@@ -23,6 +22,39 @@ pub const FAST_ENTRIES: &[&str] = &[
     "cvtcolor_yuv420_to_RGBP",
     "cvtcolor_yuv420_to_BGRP",
 ];
+
+/// An image as the colour kernels take it: plane addresses and row pitches. Mirrors `Surface` in
+/// `kernels/common.cuh`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Surface {
+    plane: [u64; 3],
+    stride: [i32; 3],
+    width: i32,
+    height: i32,
+    format: i32,
+}
+
+// SAFETY: plain-old-data with the layout of the CUDA struct.
+unsafe impl cudarc::driver::DeviceRepr for Surface {}
+
+impl Surface {
+    fn of(frame: &RawFrame) -> Result<Surface, CudaError> {
+        let format = pixel_format(frame.format)?;
+        let (mut plane, mut stride) = ([0u64; 3], [0i32; 3]);
+        for i in 0..format.n_planes() {
+            plane[i] = frame.planes[i].addr;
+            stride[i] = frame.planes[i].pitch as i32;
+        }
+        Ok(Surface {
+            plane,
+            stride,
+            width: frame.width as i32,
+            height: frame.height as i32,
+            format: format as i32,
+        })
+    }
+}
 
 /// Mirrors `Conversion` in `kernels/cvtcolor.cu`.
 #[repr(C)]
@@ -70,9 +102,9 @@ impl ColorConversion {
         }
     }
 
-    /// The kernel entry that serves these surfaces: the vectorised 4:2:0 -> RGB kernel when the
+    /// The kernel entry that serves these frames: the vectorised 4:2:0 -> RGB kernel when the
     /// formats, size and alignment allow it, the generic one otherwise.
-    pub fn entry_point(&self, src: &Surface, dst: &Surface) -> &'static str {
+    fn entry_point(&self, src: &RawFrame, dst: &RawFrame) -> &'static str {
         let fast_src = matches!(
             self.src,
             PixelFormat::Nv12 | PixelFormat::Nv21 | PixelFormat::I420 | PixelFormat::Yv12
@@ -84,8 +116,8 @@ impl ColorConversion {
         };
         let fast = fast_src
             && self.dst.family() == Family::Rgb
-            && src.width % 4 == 0
-            && src.height % 2 == 0
+            && src.width.is_multiple_of(4)
+            && src.height.is_multiple_of(2)
             && src.aligned_to(4)
             && dst.aligned_to(dst_align);
         if !fast {
@@ -99,41 +131,51 @@ impl ColorConversion {
             .unwrap_or(GENERIC_ENTRY)
     }
 
-    /// Queues the conversion of `src` into `dst` on `stream`.
-    ///
-    /// # Safety
-    /// Both surfaces must describe live device memory of `stream`'s device, laid out as their
-    /// formats say, until the work queued on `stream` has run.
-    pub unsafe fn launch(
+    /// The kernel entry [`Self::launch`] runs for these frames.
+    pub fn entry_for(&self, src: &FrameView, dst: &FrameViewMut) -> &'static str {
+        self.entry_point(&src.raw, &dst.raw)
+    }
+
+    /// Queues the conversion of `src` into `dst` on `stream`: frames of the conversion's formats
+    /// and of one size.
+    pub fn launch(
         &self,
         stream: &Stream,
-        src: &Surface,
-        dst: &Surface,
+        src: &FrameView,
+        dst: &mut FrameViewMut,
     ) -> Result<(), CudaError> {
-        if src.pixel_format() != self.src || dst.pixel_format() != self.dst {
+        let (s, d) = (&src.raw, &dst.raw);
+        s.check_device(stream)?;
+        d.check_device(stream)?;
+        let (src_format, dst_format) = (pixel_format(s.format)?, pixel_format(d.format)?);
+        if src_format != self.src || dst_format != self.dst {
             return Err(CudaError::Invalid(format!(
-                "conversion {} -> {} launched on {} -> {} surfaces",
-                self.src,
-                self.dst,
-                src.pixel_format(),
-                dst.pixel_format()
+                "conversion {} -> {} launched on {src_format} -> {dst_format} frames",
+                self.src, self.dst
             )));
         }
-        if (src.width, src.height) != (dst.width, dst.height) || src.width <= 0 || src.height <= 0 {
+        if (s.width, s.height) != (d.width, d.height) || s.width == 0 || s.height == 0 {
             return Err(CudaError::Invalid(format!(
                 "colour conversion needs equal, non-empty sizes, got {}x{} -> {}x{}",
-                src.width, src.height, dst.width, dst.height
+                s.width, s.height, d.width, d.height
             )));
         }
-        let entry = self.entry_point(src, dst);
-        let (w, h) = (src.width as u32, src.height as u32);
+        let entry = self.entry_point(s, d);
         let config = if entry == GENERIC_ENTRY {
-            grid_2d(w.div_ceil(2), h.div_ceil(2), (32, 8))
+            grid_2d(s.width.div_ceil(2), s.height.div_ceil(2), (32, 8))
         } else {
-            grid_2d(w / 4, h / 2, (32, 8))
+            grid_2d(s.width / 4, s.height / 2, (32, 8))
         };
+        let (src_surface, dst_surface) = (Surface::of(s)?, Surface::of(d)?);
         // SAFETY: the argument types mirror the kernels' (Surface, Surface, Conversion); the
-        // surfaces' memory is the caller's to keep alive.
-        unsafe { stream.launch(MODULE, entry, config, (src, dst, &self.params)) }
+        // frames are live device memory of the checked formats and size (the views' guarantee).
+        unsafe {
+            stream.launch(
+                MODULE,
+                entry,
+                config,
+                (&src_surface, &dst_surface, &self.params),
+            )
+        }
     }
 }

@@ -1,11 +1,12 @@
 //! Device memory as GstMemory: one device allocation per memory (all planes of a frame, laid out
 //! as the buffer's GstVideoMeta says), with the ordering state that lets elements on different
-//! streams share it without host synchronisation.
+//! streams share it without host synchronisation; and its bounded buffer pool ([`pool`]).
 //!
-//! - Elements read and write through [`DeviceMemory::begin_read`] / [`DeviceMemory::end_read`]
-//!   and [`DeviceMemory::begin_write`] / [`DeviceMemory::end_write`]: the reader's stream waits
-//!   for the last writer's event, and a writer's stream waits for every reader's event before the
-//!   memory is overwritten (a pooled buffer coming back while downstream still reads it).
+//! - Work reads and writes it through [`crate::access`], which brackets it with
+//!   `begin_read`/`end_read` and `begin_write`/`end_write`: the reader's stream waits for the
+//!   last writer's event, and a writer's stream waits for every reader's event before the memory
+//!   is overwritten (a pooled buffer coming back while downstream still reads it). Readers on
+//!   another library's stream register with [`DeviceMemory::end_foreign_read`].
 //! - `gst_memory_map()` with [`MAP_CUDA`] gives the device address to code that knows nothing of
 //!   our events: it waits on the host for pending work first.
 //! - A plain `gst_memory_map()` gives a host copy (downloaded on map, uploaded before the next
@@ -18,10 +19,14 @@ use glib::translate::*;
 use gst::prelude::*;
 use gst::subclass::prelude::*;
 
-use super::device::{
-    copy_2d, copy_device, Device, DeviceBuffer, Event, PinnedBuffer, Place, Stream,
+use crate::cuda::{
+    copy_2d, copy_device, CudaError, Device, DeviceBuffer, Event, ForeignStream, PinnedBuffer,
+    Place, Stream,
 };
-use super::error::CudaError;
+
+pub mod pool;
+
+pub use pool::{decide_cuda_pool, device_layout, CudaBufferPool, PITCH_ALIGN, POISON};
 
 /// `GST_MAP_CUDA`: map flag asking for the device address (`GST_MAP_FLAG_LAST << 1`, the value
 /// upstream GStreamer's CUDA library uses).
@@ -131,7 +136,7 @@ impl DeviceMemory {
 
     /// Orders `stream` after the last write and returns the device address to read from. Call
     /// [`Self::end_read`] with the same stream once the reading work is queued.
-    pub fn begin_read(&self, stream: &Stream) -> Result<u64, CudaError> {
+    pub(crate) fn begin_read(&self, stream: &Stream) -> Result<u64, CudaError> {
         let mut state = self.lock();
         self.upload_if_needed(&mut state, stream)?;
         stream.wait(&state.write_event)?;
@@ -139,7 +144,7 @@ impl DeviceMemory {
     }
 
     /// Records that `stream` has queued its reads, so that a later writer waits for them.
-    pub fn end_read(&self, stream: &Stream) -> Result<(), CudaError> {
+    pub(crate) fn end_read(&self, stream: &Stream) -> Result<(), CudaError> {
         let mut state = self.lock();
         let id = stream.raw() as usize;
         if let Some((_, event)) = state.reads.iter().find(|(s, _)| *s == id) {
@@ -151,30 +156,24 @@ impl DeviceMemory {
         Ok(())
     }
 
-    /// Records that the foreign stream `stream` (a `CUstream` of another library, or 0/1/2 for
-    /// the device's default streams) has queued its reads, so that a later writer waits for them:
-    /// called when an application releases memory it read on its own stream.
-    ///
-    /// # Safety
-    /// The stream must be live until this call returns.
-    pub unsafe fn end_foreign_read(&self, stream: u64) -> Result<(), CudaError> {
+    /// Records that another library's stream `stream` has queued its reads, so that a later
+    /// writer waits for them: called when an application releases memory it read on its own
+    /// stream.
+    pub fn end_foreign_read(&self, stream: &ForeignStream) -> Result<(), CudaError> {
         let mut state = self.lock();
-        let id = stream as usize;
-        let device = self.device();
+        let id = stream.handle() as usize;
         if let Some((_, event)) = state.reads.iter().find(|(s, _)| *s == id) {
-            // SAFETY: the stream is live per this function's contract.
-            return unsafe { device.record_on_stream(event, stream) };
+            return event.record_foreign(stream);
         }
-        let event = device.new_event()?;
-        // SAFETY: as above.
-        unsafe { device.record_on_stream(&event, stream)? };
+        let event = self.device().new_event()?;
+        event.record_foreign(stream)?;
         state.reads.push((id, event));
         Ok(())
     }
 
     /// Orders `stream` after every earlier read and write and returns the device address to
     /// write the whole memory to. Call [`Self::end_write`] once the writing work is queued.
-    pub fn begin_write(&self, stream: &Stream) -> Result<u64, CudaError> {
+    pub(crate) fn begin_write(&self, stream: &Stream) -> Result<u64, CudaError> {
         let mut state = self.lock();
         for (_, event) in &state.reads {
             stream.wait(event)?;
@@ -185,7 +184,7 @@ impl DeviceMemory {
     }
 
     /// Records the write just queued on `stream`; readers will wait for it.
-    pub fn end_write(&self, stream: &Stream) -> Result<(), CudaError> {
+    pub(crate) fn end_write(&self, stream: &Stream) -> Result<(), CudaError> {
         let state = self.lock();
         stream.record(&state.write_event)
     }
@@ -293,7 +292,8 @@ impl<'a> CudaMapping<'a> {
         Ok(CudaMapping { memory, info })
     }
 
-    /// The device address of the mapped bytes.
+    /// The device address of the mapped bytes, for code outside Rust (printing it, handing it
+    /// to another library).
     pub fn addr(&self) -> u64 {
         self.info.data as u64
     }
@@ -310,6 +310,18 @@ impl Drop for CudaMapping<'_> {
 struct RawMemory {
     mem: gst::ffi::GstMemory,
     state: *mut DeviceMemory,
+}
+
+/// The device ordinal of CUDA memory (ours or upstream's), `None` for other memory.
+pub fn memory_device(memory: &gst::MemoryRef) -> Option<i32> {
+    if let Some(ours) = device_memory(memory) {
+        return Some(ours.device().ordinal());
+    }
+    if memory.is_type(UPSTREAM_MEMORY_TYPE) {
+        let mapping = CudaMapping::new(memory, false).ok()?;
+        return Device::ordinal_of(mapping.addr()).ok();
+    }
+    None
 }
 
 /// Our device memory behind `memory`, or `None` for any other kind of memory.

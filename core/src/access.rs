@@ -1,0 +1,558 @@
+//! A GstBuffer's frame or tensor on the device, whatever memory it arrives in: our own device
+//! memory (used in place, ordered by its events), another library's CUDA memory (copied into a
+//! staging frame), or system memory (uploaded into, or downloaded from, a staging frame).
+//!
+//! An element brackets its GPU work with [`Input::begin`] and [`Output::begin`], queues kernels
+//! on the views they give, then calls `end` on both. [`ready_for_reading`] hands a buffer to an
+//! application instead.
+
+use std::sync::Arc;
+
+use gst_video::prelude::*;
+
+use crate::cuda::{
+    copy_2d, copy_from_context, CudaError, Device, DeviceBuffer, Place, ReadyEvent, Stream,
+};
+use crate::frame::{
+    check_extent, plane_extent, FrameView, FrameViewMut, RawFrame, RawTensor, TensorView,
+    TensorViewMut,
+};
+use crate::memory::{
+    device_layout, device_memory, CudaMapping, DeviceMemory, UPSTREAM_MEMORY_TYPE,
+};
+use crate::tensor::TensorInfo;
+
+/// What a pad carries: video frames or tensors.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Media {
+    Video(gst_video::VideoInfo),
+    Tensor(TensorInfo),
+}
+
+impl Media {
+    /// `video/x-raw` caps as video, `other/tensors` caps as a tensor.
+    pub fn from_caps(caps: &gst::CapsRef) -> Result<Media, String> {
+        let s = caps.structure(0).ok_or("empty caps")?;
+        if s.name() == crate::tensor::TENSORS {
+            return TensorInfo::from_caps(caps).map(Media::Tensor);
+        }
+        gst_video::VideoInfo::from_caps(caps)
+            .map(Media::Video)
+            .map_err(|_| format!("invalid video caps {caps}"))
+    }
+
+    /// Bytes of one unit laid out tightly: a system-memory frame, or the tensor.
+    pub fn size(&self) -> usize {
+        match self {
+            Media::Video(info) => info.size(),
+            Media::Tensor(tensor) => tensor.bytes,
+        }
+    }
+
+    /// The video info, for video.
+    pub fn video_info(&self) -> Option<&gst_video::VideoInfo> {
+        match self {
+            Media::Video(info) => Some(info),
+            Media::Tensor(_) => None,
+        }
+    }
+}
+
+/// Device memory an element keeps for data not already in its device's memory: a frame laid
+/// out as the pool lays frames out, and a tensor's bytes. Reallocated only when what it must
+/// hold grows or the device changes.
+#[derive(Default)]
+pub struct Staging {
+    frame: Option<(DeviceBuffer, gst_video::VideoInfo)>,
+    flat: Option<DeviceBuffer>,
+}
+
+impl Staging {
+    /// The staging frame for `info` (at least `min_size` bytes) on `device`.
+    fn frame(
+        &mut self,
+        device: &Arc<Device>,
+        info: &gst_video::VideoInfo,
+        min_size: usize,
+    ) -> Result<(&DeviceBuffer, &gst_video::VideoInfo), CudaError> {
+        let layout = device_layout(info)
+            .map_err(|e| CudaError::Invalid(format!("no device layout for {info:?}: {e}")))?;
+        let size = layout.size().max(min_size);
+        let reuse = matches!(&self.frame, Some((buffer, _))
+            if buffer.size() >= size && Arc::ptr_eq(buffer.device(), device));
+        if reuse {
+            self.frame.as_mut().unwrap().1 = layout;
+        } else {
+            self.frame = Some((DeviceBuffer::new(device, size)?, layout));
+        }
+        let (buffer, layout) = self.frame.as_ref().unwrap();
+        Ok((buffer, layout))
+    }
+
+    /// `bytes` bytes of staging on `device`.
+    fn flat(&mut self, device: &Arc<Device>, bytes: usize) -> Result<&DeviceBuffer, CudaError> {
+        let reuse = matches!(&self.flat, Some(b)
+            if b.size() >= bytes && Arc::ptr_eq(b.device(), device));
+        if !reuse {
+            self.flat = Some(DeviceBuffer::new(device, bytes)?);
+        }
+        Ok(self.flat.as_ref().unwrap())
+    }
+}
+
+/// What a buffer holds on the device once begun.
+#[derive(Clone, Copy, Debug)]
+enum Data {
+    Video(RawFrame),
+    Tensor(RawTensor),
+}
+
+impl Data {
+    fn video(&self) -> Result<RawFrame, CudaError> {
+        match self {
+            Data::Video(raw) => Ok(*raw),
+            Data::Tensor(_) => Err(CudaError::Invalid(
+                "a tensor where video was expected".into(),
+            )),
+        }
+    }
+
+    fn tensor(&self) -> Result<RawTensor, CudaError> {
+        match self {
+            Data::Tensor(raw) => Ok(*raw),
+            Data::Video(_) => Err(CudaError::Invalid(
+                "video where a tensor was expected".into(),
+            )),
+        }
+    }
+}
+
+/// Plane offsets and strides of `buffer`: its GstVideoMeta's, or `info`'s when it has none.
+fn buffer_layout(buffer: &gst::BufferRef, info: &gst_video::VideoInfo) -> (Vec<usize>, Vec<i32>) {
+    match buffer.meta::<gst_video::VideoMeta>() {
+        Some(meta) => (meta.offset().to_vec(), meta.stride().to_vec()),
+        None => (info.offset().to_vec(), info.stride().to_vec()),
+    }
+}
+
+/// Refuses a buffer smaller than a tensor of `bytes`.
+fn check_tensor_size(buffer: &gst::BufferRef, bytes: usize) -> Result<(), CudaError> {
+    if buffer.size() < bytes {
+        return Err(CudaError::Invalid(format!(
+            "buffer of {} bytes does not hold a tensor of {bytes} bytes",
+            buffer.size()
+        )));
+    }
+    Ok(())
+}
+
+/// Our device memory of `buffer`, when it is its only memory.
+fn our_memory(buffer: &gst::BufferRef) -> Option<&DeviceMemory> {
+    (buffer.n_memory() == 1)
+        .then(|| device_memory(buffer.peek_memory(0)))
+        .flatten()
+}
+
+/// Whether `memory` is CUDA memory of a context or device other than `device`'s primary one.
+fn other_cuda_memory(memory: &gst::MemoryRef, device: &Device) -> bool {
+    match device_memory(memory) {
+        Some(ours) => ours.device().ordinal() != device.ordinal(),
+        None => memory.is_type(UPSTREAM_MEMORY_TYPE),
+    }
+}
+
+/// An element's input on the device, readable by work queued on its stream.
+pub struct Input<'a> {
+    buffer: &'a gst::BufferRef,
+    data: Data,
+    /// Our memory read in place, which `end` marks as read.
+    memory: Option<&'a DeviceMemory>,
+}
+
+impl<'a> Input<'a> {
+    /// Makes `buffer` (a unit of `media`) readable by work queued on `stream` next.
+    pub fn begin(
+        stream: &Stream,
+        buffer: &'a gst::BufferRef,
+        media: &Media,
+        staging: &'a mut Staging,
+    ) -> Result<Self, CudaError> {
+        let device = stream.device();
+        let ordinal = device.ordinal();
+        let (data, memory) = match media {
+            Media::Video(info) => {
+                let (offsets, strides) = buffer_layout(buffer, info);
+                Self::begin_video(stream, buffer, info, &offsets, &strides, staging)?
+            }
+            Media::Tensor(tensor) => {
+                let bytes = tensor.bytes;
+                check_tensor_size(buffer, bytes)?;
+                let memory = buffer.peek_memory(0);
+                let single = buffer.n_memory() == 1 && memory.size() >= bytes;
+                if let Some(ours) =
+                    our_memory(buffer).filter(|m| single && m.device().ordinal() == ordinal)
+                {
+                    let addr = ours.begin_read(stream)? + memory.offset() as u64;
+                    let raw = RawTensor {
+                        addr,
+                        bytes,
+                        device: ordinal,
+                    };
+                    (Data::Tensor(raw), Some(ours))
+                } else if single && other_cuda_memory(memory, device) {
+                    let map = CudaMapping::new(memory, false)?;
+                    let dst = staging.flat(device, bytes)?.addr();
+                    // SAFETY: the mapping holds at least `bytes` bytes and stays mapped until
+                    // the copy is waited for; the staging buffer holds `bytes`.
+                    unsafe { copy_from_context(stream, dst, map.addr(), bytes)? };
+                    stream.synchronize()?;
+                    let raw = RawTensor {
+                        addr: dst,
+                        bytes,
+                        device: ordinal,
+                    };
+                    (Data::Tensor(raw), None)
+                } else {
+                    let map = buffer
+                        .map_readable()
+                        .map_err(|e| CudaError::Invalid(format!("cannot map input tensor: {e}")))?;
+                    let dst = staging.flat(device, bytes)?.addr();
+                    // SAFETY: the map holds at least `bytes` bytes; a pageable source is
+                    // staged by the driver before the call returns.
+                    unsafe {
+                        copy_2d(
+                            stream,
+                            Place::Device {
+                                addr: dst,
+                                pitch: bytes,
+                            },
+                            Place::Host {
+                                ptr: map.as_ptr(),
+                                pitch: bytes,
+                            },
+                            bytes,
+                            1,
+                        )?;
+                    }
+                    let raw = RawTensor {
+                        addr: dst,
+                        bytes,
+                        device: ordinal,
+                    };
+                    (Data::Tensor(raw), None)
+                }
+            }
+        };
+        Ok(Input {
+            buffer,
+            data,
+            memory,
+        })
+    }
+
+    fn begin_video(
+        stream: &Stream,
+        buffer: &'a gst::BufferRef,
+        info: &gst_video::VideoInfo,
+        offsets: &[usize],
+        strides: &[i32],
+        staging: &mut Staging,
+    ) -> Result<(Data, Option<&'a DeviceMemory>), CudaError> {
+        let device = stream.device();
+        let ordinal = device.ordinal();
+        if buffer.n_memory() == 1 {
+            let memory = buffer.peek_memory(0);
+            if let Some(ours) = device_memory(memory).filter(|m| m.device().ordinal() == ordinal) {
+                check_extent(info, offsets, strides, memory.size())?;
+                let base = ours.begin_read(stream)? + memory.offset() as u64;
+                let raw = RawFrame::new(info, base, offsets, strides, ordinal);
+                return Ok((Data::Video(raw), Some(ours)));
+            }
+            if other_cuda_memory(memory, device) {
+                // Copied whole into the staging frame, keeping its layout, and waited for:
+                // its owner knows nothing of our stream.
+                let size = memory.size();
+                check_extent(info, offsets, strides, size)?;
+                let map = CudaMapping::new(memory, false)?;
+                let (staged, _) = staging.frame(device, info, size)?;
+                let dst = staged.addr();
+                // SAFETY: `map` is the mapped range of `size` bytes, kept mapped until the
+                // copy is done; the staging frame holds at least `size` bytes.
+                unsafe { copy_from_context(stream, dst, map.addr(), size)? };
+                stream.synchronize()?;
+                drop(map);
+                let raw = RawFrame::new(info, dst, offsets, strides, ordinal);
+                return Ok((Data::Video(raw), None));
+            }
+        }
+
+        // System memory: each plane uploaded into the staging frame. A short buffer is refused
+        // with its sizes (mapping it would only say that it failed).
+        check_extent(info, offsets, strides, buffer.size())?;
+        let frame = gst_video::VideoFrameRef::from_buffer_ref_readable(buffer, info)
+            .map_err(|e| CudaError::Invalid(format!("cannot map input frame: {e}")))?;
+        let (staged, layout) = staging.frame(device, info, 0)?;
+        for plane in 0..info.n_planes() as usize {
+            let (row_bytes, rows) = plane_extent(info.format(), info.width(), info.height(), plane);
+            let data = frame
+                .plane_data(plane as u32)
+                .map_err(|e| CudaError::Invalid(format!("input plane {plane}: {e}")))?;
+            // SAFETY: the mapped plane holds `rows` rows of its stride; the staging frame is
+            // laid out by `layout`. Pageable sources are staged by the driver before the call
+            // returns, so the mapping may end afterwards.
+            unsafe {
+                copy_2d(
+                    stream,
+                    Place::Device {
+                        addr: staged.addr() + layout.offset()[plane] as u64,
+                        pitch: layout.stride()[plane] as usize,
+                    },
+                    Place::Host {
+                        ptr: data.as_ptr(),
+                        pitch: frame.plane_stride()[plane] as usize,
+                    },
+                    row_bytes,
+                    rows,
+                )?;
+            }
+        }
+        let raw = RawFrame::new(
+            info,
+            staged.addr(),
+            layout.offset(),
+            layout.stride(),
+            ordinal,
+        );
+        Ok((Data::Video(raw), None))
+    }
+
+    /// The buffer itself (for its metas and flags).
+    pub fn buffer(&self) -> &'a gst::BufferRef {
+        self.buffer
+    }
+
+    /// The frame, for input of video.
+    pub fn video(&self) -> Result<FrameView<'_>, CudaError> {
+        self.data.video().map(FrameView::new)
+    }
+
+    /// The tensor, for input of tensors.
+    pub fn tensor(&self) -> Result<TensorView<'_>, CudaError> {
+        self.data.tensor().map(TensorView::new)
+    }
+
+    /// Records that the work reading the input has been queued on `stream`.
+    pub fn end(self, stream: &Stream) -> Result<(), CudaError> {
+        match self.memory {
+            Some(memory) => memory.end_read(stream),
+            None => Ok(()),
+        }
+    }
+}
+
+/// Where an output's data goes at `end`.
+enum Target {
+    /// Our device memory, written in place.
+    InPlace,
+    /// System memory: the frame downloaded from the staging frame laid out as `layout`.
+    SystemFrame(gst_video::VideoInfo),
+    /// System memory: the tensor downloaded from the staging buffer.
+    SystemTensor,
+}
+
+/// An element's output on the device, writable by work queued on its stream.
+pub struct Output<'a> {
+    buffer: &'a mut gst::BufferRef,
+    media: Media,
+    data: Data,
+    target: Target,
+}
+
+impl<'a> Output<'a> {
+    /// Makes `buffer` (a unit of `media`) writable by work queued on `stream` next.
+    pub fn begin(
+        stream: &Stream,
+        buffer: &'a mut gst::BufferRef,
+        media: &Media,
+        staging: &'a mut Staging,
+    ) -> Result<Self, CudaError> {
+        let device = stream.device();
+        let ordinal = device.ordinal();
+        let (data, target) = match media {
+            Media::Video(info) => match our_memory(buffer) {
+                Some(ours) => {
+                    let memory = buffer.peek_memory(0);
+                    let (offsets, strides) = buffer_layout(buffer, info);
+                    check_extent(info, &offsets, &strides, memory.size())?;
+                    let base = ours.begin_write(stream)? + memory.offset() as u64;
+                    let device = ours.device().ordinal();
+                    let raw = RawFrame::new(info, base, &offsets, &strides, device);
+                    (Data::Video(raw), Target::InPlace)
+                }
+                None => {
+                    let (staged, layout) = staging.frame(device, info, 0)?;
+                    let raw = RawFrame::new(
+                        info,
+                        staged.addr(),
+                        layout.offset(),
+                        layout.stride(),
+                        ordinal,
+                    );
+                    (Data::Video(raw), Target::SystemFrame(layout.clone()))
+                }
+            },
+            Media::Tensor(tensor) => {
+                let bytes = tensor.bytes;
+                check_tensor_size(buffer, bytes)?;
+                let in_place = our_memory(buffer).filter(|_| buffer.peek_memory(0).size() >= bytes);
+                match in_place {
+                    Some(ours) => {
+                        let addr =
+                            ours.begin_write(stream)? + buffer.peek_memory(0).offset() as u64;
+                        let device = ours.device().ordinal();
+                        let raw = RawTensor {
+                            addr,
+                            bytes,
+                            device,
+                        };
+                        (Data::Tensor(raw), Target::InPlace)
+                    }
+                    None => {
+                        let raw = RawTensor {
+                            addr: staging.flat(device, bytes)?.addr(),
+                            bytes,
+                            device: ordinal,
+                        };
+                        (Data::Tensor(raw), Target::SystemTensor)
+                    }
+                }
+            }
+        };
+        Ok(Output {
+            buffer,
+            media: media.clone(),
+            data,
+            target,
+        })
+    }
+
+    /// What the buffer carries.
+    pub fn media(&self) -> &Media {
+        &self.media
+    }
+
+    /// The frame, for output of video.
+    pub fn video(&mut self) -> Result<FrameViewMut<'_>, CudaError> {
+        self.data.video().map(FrameViewMut::new)
+    }
+
+    /// The tensor, for output of tensors.
+    pub fn tensor(&mut self) -> Result<TensorViewMut<'_>, CudaError> {
+        self.data.tensor().map(TensorViewMut::new)
+    }
+
+    /// Records the writes queued on `stream`; for system memory, downloads the data (the one
+    /// place an element waits on the host: the CPU needs the bytes).
+    pub fn end(self, stream: &Stream) -> Result<(), CudaError> {
+        match self.target {
+            Target::InPlace => {
+                let memory = our_memory(self.buffer).expect("checked in begin");
+                memory.end_write(stream)
+            }
+            Target::SystemFrame(layout) => {
+                let info = self.media.video_info().expect("video output");
+                let Data::Video(raw) = self.data else {
+                    unreachable!("video output");
+                };
+                let mut frame =
+                    gst_video::VideoFrameRef::from_buffer_ref_writable(self.buffer, info)
+                        .map_err(|e| CudaError::Invalid(format!("cannot map output frame: {e}")))?;
+                for plane in 0..info.n_planes() as usize {
+                    let (row_bytes, rows) =
+                        plane_extent(info.format(), info.width(), info.height(), plane);
+                    let dst_stride = frame.plane_stride()[plane] as usize;
+                    let data = frame
+                        .plane_data_mut(plane as u32)
+                        .map_err(|e| CudaError::Invalid(format!("output plane {plane}: {e}")))?;
+                    // SAFETY: the mapped plane holds `rows` rows of `dst_stride` bytes and
+                    // stays mapped until the stream is synchronised below.
+                    unsafe {
+                        copy_2d(
+                            stream,
+                            Place::HostMut {
+                                ptr: data.as_mut_ptr(),
+                                pitch: dst_stride,
+                            },
+                            Place::Device {
+                                addr: raw.planes[plane].addr,
+                                pitch: layout.stride()[plane] as usize,
+                            },
+                            row_bytes,
+                            rows,
+                        )?;
+                    }
+                }
+                stream.synchronize()
+            }
+            Target::SystemTensor => {
+                let Data::Tensor(raw) = self.data else {
+                    unreachable!("tensor output");
+                };
+                let mut map = self
+                    .buffer
+                    .map_writable()
+                    .map_err(|e| CudaError::Invalid(format!("cannot map output tensor: {e}")))?;
+                // SAFETY: the map holds at least `bytes` bytes (checked in begin) and stays
+                // mapped until the stream is synchronised below.
+                unsafe {
+                    copy_2d(
+                        stream,
+                        Place::HostMut {
+                            ptr: map.as_mut_ptr(),
+                            pitch: raw.bytes,
+                        },
+                        Place::Device {
+                            addr: raw.addr,
+                            pitch: raw.bytes,
+                        },
+                        raw.bytes,
+                        1,
+                    )?;
+                }
+                stream.synchronize()
+            }
+        }
+    }
+}
+
+/// A buffer in our device memory handed to an application: where its data is and the event
+/// after which it is ready.
+pub struct ReadyData {
+    /// The device address of its first byte.
+    pub address: u64,
+    /// The GPU holding it.
+    pub device: i32,
+    /// Completes once everything written to it so far has run.
+    pub event: ReadyEvent,
+}
+
+/// For a buffer in our device memory: its address and a ready event recorded on `stream` (which
+/// also counts as a reader, so a later writer waits for what is queued before the event).
+/// `None` for any other memory.
+pub fn ready_for_reading(
+    stream: &Stream,
+    buffer: &gst::BufferRef,
+) -> Result<Option<ReadyData>, CudaError> {
+    let Some(memory) = our_memory(buffer) else {
+        return Ok(None);
+    };
+    let address = memory.begin_read(stream)? + buffer.peek_memory(0).offset() as u64;
+    let event = memory.device().new_event()?;
+    stream.record(&event)?;
+    memory.end_read(stream)?;
+    Ok(Some(ReadyData {
+        address,
+        device: memory.device().ordinal(),
+        event: ReadyEvent::new(event),
+    }))
+}

@@ -1,0 +1,336 @@
+use std::sync::{Arc, LazyLock, Mutex};
+
+use cudapreproc_core::access::{Input, Media, Output, Staging};
+use cudapreproc_core::caps::{fixate_preferring_cuda, is_cuda_caps};
+use cudapreproc_core::cuda::{CudaError, Device, Stream};
+use cudapreproc_core::memory::{decide_cuda_pool, memory_device};
+use cudapreproc_core::negotiation::{Downstream, Refusals};
+use gst::glib;
+use gst::prelude::*;
+use gst::subclass::prelude::*;
+use gst_base::prelude::*;
+use gst_base::subclass::prelude::*;
+
+use super::Class;
+
+static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
+    gst::DebugCategory::new(
+        "cudabasetransform",
+        gst::DebugColorFlags::empty(),
+        Some("CUDA filter base class"),
+    )
+});
+
+/// Default of `cuda-device-id`: follow the incoming memory (device 0 when it is system memory).
+const DEFAULT_DEVICE_ID: i32 = -1;
+
+struct Settings {
+    device_id: i32,
+}
+
+/// What a running filter holds.
+struct State {
+    device: Arc<Device>,
+    stream: Arc<Stream>,
+    input_staging: Staging,
+    output_staging: Staging,
+    /// Input and output, once negotiated.
+    media: Option<(Media, Media)>,
+}
+
+impl State {
+    /// Opens the device `device_id` asks for (device 0 for -1) and creates the stream.
+    fn open(device_id: i32) -> Result<Self, CudaError> {
+        let device = Device::open(device_id.max(0))?;
+        let stream = Arc::new(device.new_stream()?);
+        Ok(State {
+            device,
+            stream,
+            input_staging: Staging::default(),
+            output_staging: Staging::default(),
+            media: None,
+        })
+    }
+}
+
+pub struct CudaBaseTransform {
+    settings: Mutex<Settings>,
+    state: Mutex<Option<State>>,
+    refusals: Refusals,
+}
+
+impl Default for CudaBaseTransform {
+    fn default() -> Self {
+        CudaBaseTransform {
+            settings: Mutex::new(Settings {
+                device_id: DEFAULT_DEVICE_ID,
+            }),
+            state: Mutex::new(None),
+            refusals: Refusals::default(),
+        }
+    }
+}
+
+impl CudaBaseTransform {
+    /// Runs `f` with the element and its class, whose virtual methods are the subclass's.
+    fn virtual_call<R>(&self, f: impl FnOnce(&super::CudaBaseTransform, &Class) -> R) -> R {
+        let obj = self.obj();
+        f(&obj, obj.class().as_ref())
+    }
+
+    fn element(&self) -> gst::Element {
+        self.obj().clone().upcast()
+    }
+
+    fn post(&self, error: gst::ErrorMessage) -> gst::FlowError {
+        self.obj().post_error_message(error);
+        gst::FlowError::Error
+    }
+
+    /// With `cuda-device-id` -1, moves to the device holding `buffer`'s CUDA memory when that
+    /// is not the device in use: a new stream, and a new output pool through reconfiguration.
+    fn follow_input(&self, buffer: &gst::BufferRef) -> Result<(), gst::FlowError> {
+        if self.settings.lock().unwrap().device_id >= 0 || buffer.n_memory() != 1 {
+            return Ok(());
+        }
+        let Some(ordinal) = memory_device(buffer.peek_memory(0)) else {
+            return Ok(());
+        };
+        let mut state = self.state.lock().unwrap();
+        let Some(state) = state.as_mut() else {
+            return Ok(());
+        };
+        if state.device.ordinal() == ordinal {
+            return Ok(());
+        }
+        let followed = State::open(ordinal).map_err(|e| self.post(e.to_error_message()))?;
+        gst::info!(
+            CAT,
+            imp = self,
+            "following input memory to {:?}",
+            followed.device
+        );
+        *state = State {
+            media: state.media.take(),
+            ..followed
+        };
+        self.obj().src_pad().mark_reconfigure();
+        Ok(())
+    }
+}
+
+#[glib::object_subclass]
+impl ObjectSubclass for CudaBaseTransform {
+    const NAME: &'static str = "GstRsCudaBaseTransform";
+    const ABSTRACT: bool = true;
+    type Type = super::CudaBaseTransform;
+    type ParentType = gst_base::BaseTransform;
+    type Class = Class;
+
+    fn class_init(class: &mut Self::Class) {
+        // What a subclass does not override: nothing can be made of anything.
+        class.other_caps = |_, _, _| gst::Caps::new_empty();
+        class.fixate_other_caps = |_, _, _, othercaps| fixate_preferring_cuda(&othercaps);
+        class.set_info = |_, _, _, _, _| Err("CudaBaseTransform is abstract".into());
+        class.transform_frames = |_, _, _, _| {
+            Err(gst::error_msg!(
+                gst::CoreError::NotImplemented,
+                ["CudaBaseTransform is abstract"]
+            ))
+        };
+        class.refusal = |_, _, _| "CudaBaseTransform is abstract".into();
+    }
+}
+
+impl ObjectImpl for CudaBaseTransform {
+    fn properties() -> &'static [glib::ParamSpec] {
+        static PROPERTIES: LazyLock<Vec<glib::ParamSpec>> = LazyLock::new(|| {
+            vec![glib::ParamSpecInt::builder("cuda-device-id")
+                .nick("CUDA device ID")
+                .blurb(
+                    "GPU to run on; -1: the GPU holding the incoming CUDA memory (GPU 0 for \
+                     system memory)",
+                )
+                .minimum(-1)
+                .default_value(DEFAULT_DEVICE_ID)
+                .mutable_ready()
+                .build()]
+        });
+        PROPERTIES.as_ref()
+    }
+
+    fn set_property(&self, _id: usize, value: &glib::Value, pspec: &glib::ParamSpec) {
+        match pspec.name() {
+            "cuda-device-id" => {
+                self.settings.lock().unwrap().device_id = value.get().expect("type checked")
+            }
+            _ => unimplemented!(),
+        }
+    }
+
+    fn property(&self, _id: usize, pspec: &glib::ParamSpec) -> glib::Value {
+        match pspec.name() {
+            "cuda-device-id" => self.settings.lock().unwrap().device_id.to_value(),
+            _ => unimplemented!(),
+        }
+    }
+}
+
+impl GstObjectImpl for CudaBaseTransform {}
+impl ElementImpl for CudaBaseTransform {}
+
+impl BaseTransformImpl for CudaBaseTransform {
+    const MODE: gst_base::subclass::BaseTransformMode =
+        gst_base::subclass::BaseTransformMode::NeverInPlace;
+    const PASSTHROUGH_ON_SAME_CAPS: bool = false;
+    const TRANSFORM_IP_ON_PASSTHROUGH: bool = false;
+
+    fn start(&self) -> Result<(), gst::ErrorMessage> {
+        let device_id = self.settings.lock().unwrap().device_id;
+        let state = State::open(device_id).map_err(|e| e.to_error_message())?;
+        gst::info!(CAT, imp = self, "running on {:?}", state.device);
+        *self.state.lock().unwrap() = Some(state);
+        Ok(())
+    }
+
+    fn stop(&self) -> Result<(), gst::ErrorMessage> {
+        *self.state.lock().unwrap() = None;
+        Ok(())
+    }
+
+    fn transform_caps(
+        &self,
+        direction: gst::PadDirection,
+        caps: &gst::Caps,
+        filter: Option<&gst::Caps>,
+    ) -> Option<gst::Caps> {
+        let other = self.virtual_call(|obj, class| (class.other_caps)(obj, direction, caps));
+        let other = match filter {
+            Some(filter) => filter.intersect_with_mode(&other, gst::CapsIntersectMode::First),
+            None => other,
+        };
+        gst::debug!(CAT, imp = self, "transformed {caps} into {other}");
+        Some(other)
+    }
+
+    fn fixate_caps(
+        &self,
+        direction: gst::PadDirection,
+        caps: &gst::Caps,
+        othercaps: gst::Caps,
+    ) -> gst::Caps {
+        let fixated = self
+            .virtual_call(|obj, class| (class.fixate_other_caps)(obj, direction, caps, othercaps));
+        gst::debug!(CAT, imp = self, "fixated to {fixated}");
+        fixated
+    }
+
+    fn set_caps(&self, incaps: &gst::Caps, outcaps: &gst::Caps) -> Result<(), gst::LoggableError> {
+        let element = self.element();
+        let refuse = |why: String| self.refusals.refuse(&element, *CAT, &why);
+        let read = |caps: &gst::Caps, side: &str| {
+            Media::from_caps(caps).map_err(|e| match caps.structure(0) {
+                Some(s) if s.name() == "video/x-raw" => {
+                    refuse(format!("invalid {side} caps {caps}"))
+                }
+                _ => refuse(format!("cannot read the {side} caps {caps}: {e}")),
+            })
+        };
+        let (input, output) = (read(incaps, "input")?, read(outcaps, "output")?);
+        self.virtual_call(|obj, class| (class.set_info)(obj, incaps, &input, outcaps, &output))
+            .map_err(refuse)?;
+        let mut state = self.state.lock().unwrap();
+        let state = state
+            .as_mut()
+            .ok_or_else(|| gst::loggable_error!(CAT, "caps set while stopped"))?;
+        state.media = Some((input, output));
+        Ok(())
+    }
+
+    fn sink_event(&self, event: gst::Event) -> bool {
+        let element = self.element();
+        self.refusals.sink_event(
+            &element,
+            *CAT,
+            event,
+            |event| self.parent_sink_event(event),
+            |caps| {
+                let downstream = Downstream::of(self.obj().src_pad());
+                self.virtual_call(|obj, class| (class.refusal)(obj, caps, &downstream))
+            },
+        )
+    }
+
+    /// A frame or tensor is one unit whatever padding its memory has (upstream's CUDA memory is
+    /// pitched to its own alignment), so the output size follows from the output caps alone.
+    fn transform_size(
+        &self,
+        _direction: gst::PadDirection,
+        _caps: &gst::Caps,
+        _size: usize,
+        othercaps: &gst::Caps,
+    ) -> Option<usize> {
+        Media::from_caps(othercaps).ok().map(|media| media.size())
+    }
+
+    fn propose_allocation(
+        &self,
+        decide_query: Option<&gst::query::Allocation>,
+        query: &mut gst::query::Allocation,
+    ) -> Result<(), gst::LoggableError> {
+        query.add_allocation_meta::<gst_video::VideoMeta>(None);
+        self.parent_propose_allocation(decide_query, query)
+    }
+
+    /// CUDA output gets a bounded pool of our memory on the filter's device.
+    fn decide_allocation(
+        &self,
+        query: &mut gst::query::Allocation,
+    ) -> Result<(), gst::LoggableError> {
+        let (caps, _) = query.get_owned();
+        let Some(caps) = caps.filter(|c| is_cuda_caps(c)) else {
+            return self.parent_decide_allocation(query);
+        };
+        let flat_size = match Media::from_caps(&caps) {
+            Ok(Media::Tensor(tensor)) => Some(tensor.bytes),
+            _ => None,
+        };
+        let state = self.state.lock().unwrap();
+        let state = state
+            .as_ref()
+            .ok_or_else(|| gst::loggable_error!(CAT, "allocation while stopped"))?;
+        decide_cuda_pool(query, &state.device, &state.stream, flat_size)
+    }
+
+    fn submit_input_buffer(
+        &self,
+        is_discont: bool,
+        inbuf: gst::Buffer,
+    ) -> Result<gst::FlowSuccess, gst::FlowError> {
+        self.follow_input(&inbuf)?;
+        self.parent_submit_input_buffer(is_discont, inbuf)
+    }
+
+    fn transform(
+        &self,
+        inbuf: &gst::Buffer,
+        outbuf: &mut gst::BufferRef,
+    ) -> Result<gst::FlowSuccess, gst::FlowError> {
+        let mut state = self.state.lock().unwrap();
+        let state = state.as_mut().ok_or(gst::FlowError::Flushing)?;
+        let (input_media, output_media) =
+            state.media.as_ref().ok_or(gst::FlowError::NotNegotiated)?;
+        let stream = &state.stream;
+        let input = Input::begin(stream, inbuf, input_media, &mut state.input_staging)
+            .map_err(|e| self.post(e.to_error_message()))?;
+        let mut output = Output::begin(stream, outbuf, output_media, &mut state.output_staging)
+            .map_err(|e| self.post(e.to_error_message()))?;
+        self.virtual_call(|obj, class| (class.transform_frames)(obj, stream, &input, &mut output))
+            .map_err(|e| self.post(e))?;
+        input
+            .end(stream)
+            .and_then(|()| output.end(stream))
+            .map_err(|e| self.post(e.to_error_message()))?;
+        Ok(gst::FlowSuccess::Ok)
+    }
+}

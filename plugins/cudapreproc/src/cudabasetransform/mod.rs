@@ -1,0 +1,153 @@
+//! `CudaBaseTransform`: the base class of the CUDA filters (`cudacvtcolor`, `cudawarpaffine`,
+//! `cudaconvert`), as upstream's `GstCudaBaseTransform` is of theirs. It owns what every CUDA
+//! filter does the same way:
+//!
+//! - the `cuda-device-id` property, the device and stream from start to stop, and following the
+//!   GPU of the incoming CUDA memory when the property is -1;
+//! - caps in both memory kinds (the subclass says what the other pad carries, the base applies
+//!   the peer's filter and prefers CUDA memory when fixating), and the output size of a frame or
+//!   tensor;
+//! - the allocation query (video meta proposed upstream, a bounded pool of our device memory
+//!   decided for CUDA output);
+//! - bringing each input and output onto the device ([`cudapreproc_core::access`]) around the
+//!   subclass's work, and posting its errors;
+//! - saying why caps were refused, once per caps event.
+//!
+//! A subclass implements [`CudaBaseTransformImpl`]: `other_caps`, `set_info` and
+//! `transform_frames`, and optionally `fixate_other_caps` and `refusal`. Its `BaseTransformImpl` only
+//! names the mode.
+
+use cudapreproc_core::access::{Input, Media, Output};
+use cudapreproc_core::caps::fixate_preferring_cuda;
+use cudapreproc_core::cuda::Stream;
+use cudapreproc_core::negotiation::{self, Downstream};
+use gst::glib;
+use gst::prelude::*;
+use gst::subclass::prelude::*;
+use gst_base::subclass::prelude::*;
+
+use crate::property::factory_name;
+
+mod imp;
+
+glib::wrapper! {
+    pub struct CudaBaseTransform(ObjectSubclass<imp::CudaBaseTransform>)
+        @extends gst_base::BaseTransform, gst::Element, gst::Object;
+}
+
+/// What a CUDA filter implements.
+pub trait CudaBaseTransformImpl: BaseTransformImpl {
+    /// The caps the other pad can carry for `caps` on the pad of `direction` (the base narrows
+    /// them with the peer's filter).
+    fn other_caps(&self, direction: gst::PadDirection, caps: &gst::Caps) -> gst::Caps;
+
+    /// Fixates `othercaps` (what the other pad allows) for the fixed `caps` on the pad of
+    /// `direction`. By default the first structure in CUDA memory, fixated.
+    fn fixate_other_caps(
+        &self,
+        _direction: gst::PadDirection,
+        _caps: &gst::Caps,
+        othercaps: gst::Caps,
+    ) -> gst::Caps {
+        fixate_preferring_cuda(&othercaps)
+    }
+
+    /// Takes the negotiated input and output. `Err` refuses them, saying why: the base posts it
+    /// as the negotiation error.
+    fn set_info(
+        &self,
+        incaps: &gst::Caps,
+        input: &Media,
+        outcaps: &gst::Caps,
+        output: &Media,
+    ) -> Result<(), String>;
+
+    /// Queues the work turning `input` into `output` on `stream`; the base brackets it with the
+    /// ordering of both buffers' memory and posts an error returned here.
+    fn transform_frames(
+        &self,
+        stream: &Stream,
+        input: &Input,
+        output: &mut Output,
+    ) -> Result<(), gst::ErrorMessage>;
+
+    /// Why downstream takes nothing the filter makes of `caps`, posted when a caps event fails
+    /// before `set_info` could say: by default, the fields in conflict.
+    fn refusal(&self, caps: &gst::Caps, downstream: &Downstream) -> String {
+        let obj = self.obj();
+        let element = obj
+            .upcast_ref::<gst_base::BaseTransform>()
+            .upcast_ref::<gst::Element>();
+        let offered = self.other_caps(gst::PadDirection::Sink, caps);
+        negotiation::explain(&factory_name(element), &offered, downstream, |_| None)
+    }
+}
+
+/// Class struct of `CudaBaseTransform`: the subclass's virtual methods.
+#[repr(C)]
+pub struct Class {
+    parent: gst_base::ffi::GstBaseTransformClass,
+    other_caps: fn(&CudaBaseTransform, gst::PadDirection, &gst::Caps) -> gst::Caps,
+    fixate_other_caps:
+        fn(&CudaBaseTransform, gst::PadDirection, &gst::Caps, gst::Caps) -> gst::Caps,
+    set_info: fn(&CudaBaseTransform, &gst::Caps, &Media, &gst::Caps, &Media) -> Result<(), String>,
+    transform_frames:
+        fn(&CudaBaseTransform, &Stream, &Input, &mut Output) -> Result<(), gst::ErrorMessage>,
+    refusal: fn(&CudaBaseTransform, &gst::Caps, &Downstream) -> String,
+}
+
+// SAFETY: `Class` starts with its parent's class struct, as GObject requires.
+unsafe impl ClassStruct for Class {
+    type Type = imp::CudaBaseTransform;
+}
+
+impl std::ops::Deref for Class {
+    type Target = glib::Class<gst_base::BaseTransform>;
+
+    fn deref(&self) -> &Self::Target {
+        // SAFETY: the parent class struct is the first field.
+        unsafe { &*(&self.parent as *const _ as *const Self::Target) }
+    }
+}
+
+// SAFETY: `class_init` chains up to BaseTransform's and fills in every field of `Class`.
+unsafe impl<T: CudaBaseTransformImpl> IsSubclassable<T> for CudaBaseTransform {
+    fn class_init(class: &mut glib::Class<Self>) {
+        Self::parent_class_init::<T>(class);
+        let class = class.as_mut();
+        // SAFETY (each): the class's functions are only called on instances of its type.
+        class.other_caps = |obj, direction, caps| {
+            let imp = unsafe { obj.unsafe_cast_ref::<T::Type>() }.imp();
+            imp.other_caps(direction, caps)
+        };
+        class.fixate_other_caps = |obj, direction, caps, othercaps| {
+            let imp = unsafe { obj.unsafe_cast_ref::<T::Type>() }.imp();
+            imp.fixate_other_caps(direction, caps, othercaps)
+        };
+        class.set_info = |obj, incaps, input, outcaps, output| {
+            let imp = unsafe { obj.unsafe_cast_ref::<T::Type>() }.imp();
+            imp.set_info(incaps, input, outcaps, output)
+        };
+        class.transform_frames = |obj, stream, input, output| {
+            let imp = unsafe { obj.unsafe_cast_ref::<T::Type>() }.imp();
+            imp.transform_frames(stream, input, output)
+        };
+        class.refusal = |obj, caps, downstream| {
+            let imp = unsafe { obj.unsafe_cast_ref::<T::Type>() }.imp();
+            imp.refusal(caps, downstream)
+        };
+    }
+}
+
+/// Sink and source pad templates of a filter, both with `caps`.
+pub fn pad_templates(caps: &gst::Caps) -> Vec<gst::PadTemplate> {
+    [
+        ("sink", gst::PadDirection::Sink),
+        ("src", gst::PadDirection::Src),
+    ]
+    .into_iter()
+    .map(|(name, direction)| {
+        gst::PadTemplate::new(name, direction, gst::PadPresence::Always, caps).unwrap()
+    })
+    .collect()
+}
