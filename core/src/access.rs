@@ -10,12 +10,9 @@ use std::sync::Arc;
 
 use gst_video::prelude::*;
 
-use crate::cuda::{
-    copy_2d, copy_from_context, CudaError, Device, DeviceBuffer, Place, ReadyEvent, Stream,
-};
+use crate::cuda::{CudaError, Device, DeviceBuffer, Plane, ReadyEvent, Stream};
 use crate::frame::{
-    check_extent, plane_extent, FrameView, FrameViewMut, RawFrame, RawTensor, TensorView,
-    TensorViewMut,
+    check_extent, Frame, FrameView, FrameViewMut, Tensor, TensorView, TensorViewMut,
 };
 use crate::memory::{
     device_layout, device_memory, CudaMapping, DeviceMemory, UPSTREAM_MEMORY_TYPE,
@@ -68,13 +65,14 @@ pub struct Staging {
 }
 
 impl Staging {
-    /// The staging frame for `info` (at least `min_size` bytes) on `device`.
+    /// The staging frame for `info` (at least `min_size` bytes) on `device`: its first byte,
+    /// and the frame laid out there as the pool lays frames out.
     fn frame(
         &mut self,
         device: &Arc<Device>,
         info: &gst_video::VideoInfo,
         min_size: usize,
-    ) -> Result<(&DeviceBuffer, &gst_video::VideoInfo), CudaError> {
+    ) -> Result<(u64, Frame), CudaError> {
         let layout = device_layout(info)
             .map_err(|e| CudaError::Invalid(format!("no device layout for {info:?}: {e}")))?;
         let size = layout.size().max(min_size);
@@ -86,7 +84,9 @@ impl Staging {
             self.frame = Some((DeviceBuffer::new(device, size)?, layout));
         }
         let (buffer, layout) = self.frame.as_ref().unwrap();
-        Ok((buffer, layout))
+        let (offsets, strides) = (layout.offset(), layout.stride());
+        let frame = Frame::new(info, buffer.addr(), offsets, strides, device.ordinal());
+        Ok((buffer.addr(), frame))
     }
 
     /// `bytes` bytes of staging on `device`.
@@ -103,12 +103,12 @@ impl Staging {
 /// What a buffer holds on the device once begun.
 #[derive(Clone, Copy, Debug)]
 enum Data {
-    Video(RawFrame),
-    Tensor(RawTensor),
+    Video(Frame),
+    Tensor(Tensor),
 }
 
 impl Data {
-    fn video(&self) -> Result<RawFrame, CudaError> {
+    fn video(&self) -> Result<Frame, CudaError> {
         match self {
             Data::Video(raw) => Ok(*raw),
             Data::Tensor(_) => Err(CudaError::Invalid(
@@ -117,7 +117,7 @@ impl Data {
         }
     }
 
-    fn tensor(&self) -> Result<RawTensor, CudaError> {
+    fn tensor(&self) -> Result<Tensor, CudaError> {
         match self {
             Data::Tensor(raw) => Ok(*raw),
             Data::Video(_) => Err(CudaError::Invalid(
@@ -193,7 +193,7 @@ impl<'a> Input<'a> {
                     our_memory(buffer).filter(|m| single && m.device().ordinal() == ordinal)
                 {
                     let addr = ours.begin_read(stream)? + memory.offset() as u64;
-                    let raw = RawTensor {
+                    let raw = Tensor {
                         addr,
                         bytes,
                         device: ordinal,
@@ -204,9 +204,9 @@ impl<'a> Input<'a> {
                     let dst = staging.flat(device, bytes)?.addr();
                     // SAFETY: the mapping holds at least `bytes` bytes and stays mapped until
                     // the copy is waited for; the staging buffer holds `bytes`.
-                    unsafe { copy_from_context(stream, dst, map.addr(), bytes)? };
+                    unsafe { stream.copy_peer(dst, map.addr(), bytes)? };
                     stream.synchronize()?;
-                    let raw = RawTensor {
+                    let raw = Tensor {
                         addr: dst,
                         bytes,
                         device: ordinal,
@@ -217,24 +217,14 @@ impl<'a> Input<'a> {
                         .map_readable()
                         .map_err(|e| CudaError::Invalid(format!("cannot map input tensor: {e}")))?;
                     let dst = staging.flat(device, bytes)?.addr();
-                    // SAFETY: the map holds at least `bytes` bytes; a pageable source is
-                    // staged by the driver before the call returns.
-                    unsafe {
-                        copy_2d(
-                            stream,
-                            Place::Device {
-                                addr: dst,
-                                pitch: bytes,
-                            },
-                            Place::Host {
-                                ptr: map.as_ptr(),
-                                pitch: bytes,
-                            },
-                            bytes,
-                            1,
-                        )?;
-                    }
-                    let raw = RawTensor {
+                    let whole = Plane {
+                        addr: dst,
+                        pitch: bytes,
+                    };
+                    // SAFETY: the staging buffer holds `bytes`; a pageable source is staged by
+                    // the driver before the call returns.
+                    unsafe { stream.upload(whole, &map, bytes, (bytes, 1))? };
+                    let raw = Tensor {
                         addr: dst,
                         bytes,
                         device: ordinal,
@@ -265,7 +255,7 @@ impl<'a> Input<'a> {
             if let Some(ours) = device_memory(memory).filter(|m| m.device().ordinal() == ordinal) {
                 check_extent(info, offsets, strides, memory.size())?;
                 let base = ours.begin_read(stream)? + memory.offset() as u64;
-                let raw = RawFrame::new(info, base, offsets, strides, ordinal);
+                let raw = Frame::new(info, base, offsets, strides, ordinal);
                 return Ok((Data::Video(raw), Some(ours)));
             }
             if other_cuda_memory(memory, device) {
@@ -274,14 +264,13 @@ impl<'a> Input<'a> {
                 let size = memory.size();
                 check_extent(info, offsets, strides, size)?;
                 let map = CudaMapping::new(memory, false)?;
-                let (staged, _) = staging.frame(device, info, size)?;
-                let dst = staged.addr();
+                let (dst, _) = staging.frame(device, info, size)?;
                 // SAFETY: `map` is the mapped range of `size` bytes, kept mapped until the
                 // copy is done; the staging frame holds at least `size` bytes.
-                unsafe { copy_from_context(stream, dst, map.addr(), size)? };
+                unsafe { stream.copy_peer(dst, map.addr(), size)? };
                 stream.synchronize()?;
                 drop(map);
-                let raw = RawFrame::new(info, dst, offsets, strides, ordinal);
+                let raw = Frame::new(info, dst, offsets, strides, ordinal);
                 return Ok((Data::Video(raw), None));
             }
         }
@@ -291,38 +280,16 @@ impl<'a> Input<'a> {
         check_extent(info, offsets, strides, buffer.size())?;
         let frame = gst_video::VideoFrameRef::from_buffer_ref_readable(buffer, info)
             .map_err(|e| CudaError::Invalid(format!("cannot map input frame: {e}")))?;
-        let (staged, layout) = staging.frame(device, info, 0)?;
+        let (_, raw) = staging.frame(device, info, 0)?;
         for plane in 0..info.n_planes() as usize {
-            let (row_bytes, rows) = plane_extent(info.format(), info.width(), info.height(), plane);
             let data = frame
                 .plane_data(plane as u32)
                 .map_err(|e| CudaError::Invalid(format!("input plane {plane}: {e}")))?;
-            // SAFETY: the mapped plane holds `rows` rows of its stride; the staging frame is
-            // laid out by `layout`. Pageable sources are staged by the driver before the call
-            // returns, so the mapping may end afterwards.
-            unsafe {
-                copy_2d(
-                    stream,
-                    Place::Device {
-                        addr: staged.addr() + layout.offset()[plane] as u64,
-                        pitch: layout.stride()[plane] as usize,
-                    },
-                    Place::Host {
-                        ptr: data.as_ptr(),
-                        pitch: frame.plane_stride()[plane] as usize,
-                    },
-                    row_bytes,
-                    rows,
-                )?;
-            }
+            let pitch = frame.plane_stride()[plane] as usize;
+            // SAFETY: the staging frame is laid out for the extent; pageable sources are staged
+            // by the driver before the call returns, so the mapping may end afterwards.
+            unsafe { stream.upload(raw.planes[plane], data, pitch, raw.plane_extent(plane))? };
         }
-        let raw = RawFrame::new(
-            info,
-            staged.addr(),
-            layout.offset(),
-            layout.stride(),
-            ordinal,
-        );
         Ok((Data::Video(raw), None))
     }
 
@@ -354,8 +321,8 @@ impl<'a> Input<'a> {
 enum Target {
     /// Our device memory, written in place.
     InPlace,
-    /// System memory: the frame downloaded from the staging frame laid out as `layout`.
-    SystemFrame(gst_video::VideoInfo),
+    /// System memory: the frame downloaded from the staging frame.
+    SystemFrame,
     /// System memory: the tensor downloaded from the staging buffer.
     SystemTensor,
 }
@@ -386,19 +353,12 @@ impl<'a> Output<'a> {
                     check_extent(info, &offsets, &strides, memory.size())?;
                     let base = ours.begin_write(stream)? + memory.offset() as u64;
                     let device = ours.device().ordinal();
-                    let raw = RawFrame::new(info, base, &offsets, &strides, device);
+                    let raw = Frame::new(info, base, &offsets, &strides, device);
                     (Data::Video(raw), Target::InPlace)
                 }
                 None => {
-                    let (staged, layout) = staging.frame(device, info, 0)?;
-                    let raw = RawFrame::new(
-                        info,
-                        staged.addr(),
-                        layout.offset(),
-                        layout.stride(),
-                        ordinal,
-                    );
-                    (Data::Video(raw), Target::SystemFrame(layout.clone()))
+                    let (_, raw) = staging.frame(device, info, 0)?;
+                    (Data::Video(raw), Target::SystemFrame)
                 }
             },
             Media::Tensor(tensor) => {
@@ -410,7 +370,7 @@ impl<'a> Output<'a> {
                         let addr =
                             ours.begin_write(stream)? + buffer.peek_memory(0).offset() as u64;
                         let device = ours.device().ordinal();
-                        let raw = RawTensor {
+                        let raw = Tensor {
                             addr,
                             bytes,
                             device,
@@ -418,7 +378,7 @@ impl<'a> Output<'a> {
                         (Data::Tensor(raw), Target::InPlace)
                     }
                     None => {
-                        let raw = RawTensor {
+                        let raw = Tensor {
                             addr: staging.flat(device, bytes)?.addr(),
                             bytes,
                             device: ordinal,
@@ -459,7 +419,7 @@ impl<'a> Output<'a> {
                 let memory = our_memory(self.buffer).expect("checked in begin");
                 memory.end_write(stream)
             }
-            Target::SystemFrame(layout) => {
+            Target::SystemFrame => {
                 let info = self.media.video_info().expect("video output");
                 let Data::Video(raw) = self.data else {
                     unreachable!("video output");
@@ -468,29 +428,14 @@ impl<'a> Output<'a> {
                     gst_video::VideoFrameRef::from_buffer_ref_writable(self.buffer, info)
                         .map_err(|e| CudaError::Invalid(format!("cannot map output frame: {e}")))?;
                 for plane in 0..info.n_planes() as usize {
-                    let (row_bytes, rows) =
-                        plane_extent(info.format(), info.width(), info.height(), plane);
-                    let dst_stride = frame.plane_stride()[plane] as usize;
+                    let pitch = frame.plane_stride()[plane] as usize;
                     let data = frame
                         .plane_data_mut(plane as u32)
                         .map_err(|e| CudaError::Invalid(format!("output plane {plane}: {e}")))?;
-                    // SAFETY: the mapped plane holds `rows` rows of `dst_stride` bytes and
-                    // stays mapped until the stream is synchronised below.
-                    unsafe {
-                        copy_2d(
-                            stream,
-                            Place::HostMut {
-                                ptr: data.as_mut_ptr(),
-                                pitch: dst_stride,
-                            },
-                            Place::Device {
-                                addr: raw.planes[plane].addr,
-                                pitch: layout.stride()[plane] as usize,
-                            },
-                            row_bytes,
-                            rows,
-                        )?;
-                    }
+                    let extent = raw.plane_extent(plane);
+                    // SAFETY: the staging frame holds the extent; the mapped plane stays mapped
+                    // until the stream is synchronised below.
+                    unsafe { stream.download(data, pitch, raw.planes[plane], extent)? };
                 }
                 stream.synchronize()
             }
@@ -502,23 +447,10 @@ impl<'a> Output<'a> {
                     .buffer
                     .map_writable()
                     .map_err(|e| CudaError::Invalid(format!("cannot map output tensor: {e}")))?;
-                // SAFETY: the map holds at least `bytes` bytes (checked in begin) and stays
-                // mapped until the stream is synchronised below.
-                unsafe {
-                    copy_2d(
-                        stream,
-                        Place::HostMut {
-                            ptr: map.as_mut_ptr(),
-                            pitch: raw.bytes,
-                        },
-                        Place::Device {
-                            addr: raw.addr,
-                            pitch: raw.bytes,
-                        },
-                        raw.bytes,
-                        1,
-                    )?;
-                }
+                let extent = (raw.bytes, 1);
+                // SAFETY: the staging buffer holds `bytes` bytes; the map stays mapped until the
+                // stream is synchronised below.
+                unsafe { stream.download(&mut map, raw.bytes, raw.whole(), extent)? };
                 stream.synchronize()
             }
         }

@@ -1,8 +1,9 @@
 //! Frames and tensors in device memory as the kernels see them.
 //!
-//! A [`FrameView`] (read) or [`FrameViewMut`] (write) describes one frame: format, size, device,
-//! and the address and row pitch of each plane. A [`TensorView`] or [`TensorViewMut`] describes a
-//! tensor's bytes. Views borrow whatever holds the memory (a buffer mapped through
+//! A [`View`] of a [`Frame`] describes one frame: format, size, device, and the address and row
+//! pitch of each plane; a view of a [`Tensor`] describes a tensor's bytes. [`FrameView`] and
+//! [`TensorView`] read, [`FrameViewMut`] and [`TensorViewMut`] write. Views borrow whatever
+//! holds the memory (a buffer mapped through
 //! [`crate::access`], a mapped decoder picture, a [`DeviceFrame`]), so they cannot outlive it,
 //! and only this crate makes them, from memory whose extent it has checked: the kernel
 //! launchers ([`crate::kernels`], [`copy_frame`], [`TensorViewMut::copy_from`]) are safe to call
@@ -16,19 +17,13 @@ use std::sync::Arc;
 use gst_video::VideoFormat;
 
 use crate::colorspace::PixelFormat;
-use crate::cuda::{copy_2d, copy_device, CudaError, Device, DeviceBuffer, Place, Stream};
+pub(crate) use crate::cuda::Plane;
+use crate::cuda::{CudaError, CudaResult, Device, DeviceBuffer, Stream};
 use crate::memory::device_layout;
-
-/// One plane: the device address of its first row, and its row pitch in bytes.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub(crate) struct Plane {
-    pub(crate) addr: u64,
-    pub(crate) pitch: usize,
-}
 
 /// What a frame view describes. Made only by this crate, for memory that holds the whole frame.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) struct RawFrame {
+pub struct Frame {
     pub(crate) format: VideoFormat,
     pub(crate) width: u32,
     pub(crate) height: u32,
@@ -36,7 +31,7 @@ pub(crate) struct RawFrame {
     pub(crate) device: i32,
 }
 
-impl RawFrame {
+impl Frame {
     /// The frame laid out by `offsets` and `strides` (checked against the memory's size with
     /// [`check_extent`] by the caller) from `base` on `device`.
     pub(crate) fn new(
@@ -53,7 +48,7 @@ impl RawFrame {
                 pitch: *stride as usize,
             };
         }
-        RawFrame {
+        Frame {
             format: info.format(),
             width: info.width(),
             height: info.height(),
@@ -71,129 +66,129 @@ impl RawFrame {
         plane_extent(self.format, self.width, self.height, plane)
     }
 
+    /// (row bytes, rows) of plane `plane`, refusing a plane the format does not have.
+    pub(crate) fn checked_plane(&self, plane: usize) -> Result<(usize, usize), CudaError> {
+        if plane >= self.n_planes() {
+            return Err(CudaError::Invalid(format!(
+                "{} has no plane {plane}",
+                self.format.to_str()
+            )));
+        }
+        Ok(self.plane_extent(plane))
+    }
+
     /// Whether every plane's address and pitch is a multiple of `align` bytes.
     pub(crate) fn aligned_to(&self, align: u64) -> bool {
         self.planes[..self.n_planes()]
             .iter()
             .all(|p| p.addr.is_multiple_of(align) && (p.pitch as u64).is_multiple_of(align))
     }
-
-    /// Refuses work on a stream of another device.
-    pub(crate) fn check_device(&self, stream: &Stream) -> Result<(), CudaError> {
-        check_device(self.device, stream)
-    }
 }
 
-fn check_device(device: i32, stream: &Stream) -> Result<(), CudaError> {
+/// Refuses work on `stream` with memory of other GPUs than its own.
+pub(crate) fn on_stream<const N: usize>(stream: &Stream, devices: [i32; N]) -> CudaResult<()> {
     let ordinal = stream.device().ordinal();
-    if device != ordinal {
-        return Err(CudaError::Invalid(format!(
+    match devices.into_iter().find(|&device| device != ordinal) {
+        Some(device) => Err(CudaError::Invalid(format!(
             "memory of GPU {device} used by work on GPU {ordinal}"
-        )));
-    }
-    Ok(())
-}
-
-/// A frame in device memory that work queued on a stream may read.
-#[derive(Clone, Copy, Debug)]
-pub struct FrameView<'a> {
-    pub(crate) raw: RawFrame,
-    _memory: PhantomData<&'a ()>,
-}
-
-/// A frame in device memory that work queued on a stream may write.
-#[derive(Debug)]
-pub struct FrameViewMut<'a> {
-    pub(crate) raw: RawFrame,
-    _memory: PhantomData<&'a mut ()>,
-}
-
-macro_rules! frame_getters {
-    () => {
-        pub fn format(&self) -> VideoFormat {
-            self.raw.format
-        }
-
-        pub fn width(&self) -> u32 {
-            self.raw.width
-        }
-
-        pub fn height(&self) -> u32 {
-            self.raw.height
-        }
-
-        /// The ordinal of the GPU holding the frame.
-        pub fn device(&self) -> i32 {
-            self.raw.device
-        }
-
-        /// The row pitch of each plane, in bytes.
-        pub fn pitches(&self) -> Vec<usize> {
-            self.raw.planes[..self.raw.n_planes()]
-                .iter()
-                .map(|p| p.pitch)
-                .collect()
-        }
-    };
-}
-
-impl FrameView<'_> {
-    pub(crate) fn new(raw: RawFrame) -> Self {
-        FrameView {
-            raw,
-            _memory: PhantomData,
-        }
-    }
-
-    frame_getters!();
-}
-
-impl FrameViewMut<'_> {
-    pub(crate) fn new(raw: RawFrame) -> Self {
-        FrameViewMut {
-            raw,
-            _memory: PhantomData,
-        }
-    }
-
-    frame_getters!();
-
-    /// The same frame, for reading what was written to it.
-    pub fn as_view(&self) -> FrameView<'_> {
-        FrameView::new(self.raw)
+        ))),
+        None => Ok(()),
     }
 }
 
-/// What a tensor view describes: `bytes` bytes from `addr` on `device`.
+/// What a tensor view describes: `bytes` bytes from `addr` on `device`. Made only by this crate.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) struct RawTensor {
+pub struct Tensor {
     pub(crate) addr: u64,
     pub(crate) bytes: usize,
     pub(crate) device: i32,
 }
 
-/// A tensor's bytes in device memory that work queued on a stream may read.
+impl Tensor {
+    /// The bytes as one row.
+    pub(crate) fn whole(&self) -> Plane {
+        Plane {
+            addr: self.addr,
+            pitch: self.bytes,
+        }
+    }
+}
+
+/// Read access: a view that may be copied.
 #[derive(Clone, Copy, Debug)]
-pub struct TensorView<'a> {
-    pub(crate) raw: RawTensor,
-    _memory: PhantomData<&'a ()>,
-}
+pub struct Read;
 
-/// A tensor's bytes in device memory that work queued on a stream may write.
+/// Write access.
 #[derive(Debug)]
-pub struct TensorViewMut<'a> {
-    pub(crate) raw: RawTensor,
-    _memory: PhantomData<&'a mut ()>,
+pub struct Write;
+
+/// Device memory described by `D` (a [`Frame`] or a [`Tensor`]) that work queued on a stream
+/// may read or write (`A`), for as long as the memory is borrowed (`'a`).
+#[derive(Debug)]
+pub struct View<'a, D, A> {
+    pub(crate) raw: D,
+    _memory: PhantomData<(&'a (), A)>,
 }
 
-impl TensorView<'_> {
-    pub(crate) fn new(raw: RawTensor) -> Self {
-        TensorView {
+/// A frame work may read.
+pub type FrameView<'a> = View<'a, Frame, Read>;
+/// A frame work may write.
+pub type FrameViewMut<'a> = View<'a, Frame, Write>;
+/// A tensor's bytes work may read.
+pub type TensorView<'a> = View<'a, Tensor, Read>;
+/// A tensor's bytes work may write.
+pub type TensorViewMut<'a> = View<'a, Tensor, Write>;
+
+impl<D: Copy> Clone for View<'_, D, Read> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<D: Copy> Copy for View<'_, D, Read> {}
+
+impl<D: Copy, A> View<'_, D, A> {
+    pub(crate) fn new(raw: D) -> Self {
+        View {
             raw,
             _memory: PhantomData,
         }
     }
 
+    /// The same memory, for reading what was written to it.
+    pub fn as_view(&self) -> View<'_, D, Read> {
+        View::new(self.raw)
+    }
+}
+
+impl<A> View<'_, Frame, A> {
+    pub fn format(&self) -> VideoFormat {
+        self.raw.format
+    }
+
+    pub fn width(&self) -> u32 {
+        self.raw.width
+    }
+
+    pub fn height(&self) -> u32 {
+        self.raw.height
+    }
+
+    /// The ordinal of the GPU holding the frame.
+    pub fn device(&self) -> i32 {
+        self.raw.device
+    }
+
+    /// The row pitch of each plane, in bytes.
+    pub fn pitches(&self) -> Vec<usize> {
+        self.raw.planes[..self.raw.n_planes()]
+            .iter()
+            .map(|p| p.pitch)
+            .collect()
+    }
+}
+
+impl<A> View<'_, Tensor, A> {
     pub fn bytes(&self) -> usize {
         self.raw.bytes
     }
@@ -205,27 +200,6 @@ impl TensorView<'_> {
 }
 
 impl TensorViewMut<'_> {
-    pub(crate) fn new(raw: RawTensor) -> Self {
-        TensorViewMut {
-            raw,
-            _memory: PhantomData,
-        }
-    }
-
-    pub fn bytes(&self) -> usize {
-        self.raw.bytes
-    }
-
-    /// The ordinal of the GPU holding the tensor.
-    pub fn device(&self) -> i32 {
-        self.raw.device
-    }
-
-    /// The same bytes, for reading what was written to them.
-    pub fn as_view(&self) -> TensorView<'_> {
-        TensorView::new(self.raw)
-    }
-
     /// Slot `index` of a batch of `bytes`-byte tensors laid end to end in this tensor.
     pub fn slot(&mut self, index: usize, bytes: usize) -> Result<TensorViewMut<'_>, CudaError> {
         let end = index
@@ -238,7 +212,7 @@ impl TensorViewMut<'_> {
                     self.raw.bytes
                 ))
             })?;
-        Ok(TensorViewMut::new(RawTensor {
+        Ok(TensorViewMut::new(Tensor {
             addr: self.raw.addr + (end - bytes) as u64,
             bytes,
             device: self.raw.device,
@@ -246,9 +220,8 @@ impl TensorViewMut<'_> {
     }
 
     /// Queues a copy of `src`, which must be as large, on `stream`.
-    pub fn copy_from(&mut self, stream: &Stream, src: &TensorView) -> Result<(), CudaError> {
-        check_device(self.raw.device, stream)?;
-        check_device(src.raw.device, stream)?;
+    pub fn copy_from(&mut self, stream: &Stream, src: &TensorView) -> CudaResult<()> {
+        on_stream(stream, [self.raw.device, src.raw.device])?;
         if src.raw.bytes != self.raw.bytes {
             return Err(CudaError::Invalid(format!(
                 "copy of a {}-byte tensor into {} bytes",
@@ -257,7 +230,7 @@ impl TensorViewMut<'_> {
         }
         // SAFETY: both views describe live device memory of `bytes` bytes on the stream's
         // device, kept alive and ordered by their owners' events until the copy has run.
-        unsafe { copy_device(stream, self.raw.addr, src.raw.addr, src.raw.bytes) }
+        unsafe { stream.copy_bytes(self.raw.addr, src.raw.addr, src.raw.bytes) }
     }
 }
 
@@ -309,14 +282,9 @@ pub fn pixel_format(format: VideoFormat) -> Result<PixelFormat, CudaError> {
 
 /// Queues a plane-by-plane copy of `src` into `dst` on `stream`; both must have the same format
 /// and size.
-pub fn copy_frame(
-    stream: &Stream,
-    src: &FrameView,
-    dst: &mut FrameViewMut,
-) -> Result<(), CudaError> {
+pub fn copy_frame(stream: &Stream, src: &FrameView, dst: &mut FrameViewMut) -> CudaResult<()> {
     let (s, d) = (&src.raw, &dst.raw);
-    s.check_device(stream)?;
-    d.check_device(stream)?;
+    on_stream(stream, [s.device, d.device])?;
     if (s.format, s.width, s.height) != (d.format, d.width, d.height) {
         return Err(CudaError::Invalid(format!(
             "copy of a {}x{} {} frame into a {}x{} {} frame",
@@ -329,24 +297,9 @@ pub fn copy_frame(
         )));
     }
     for plane in 0..s.n_planes() {
-        let (row_bytes, rows) = s.plane_extent(plane);
         // SAFETY: both frames are live device memory of this format and size (the views'
         // guarantee), kept alive and ordered by their owners' events until the copy has run.
-        unsafe {
-            copy_2d(
-                stream,
-                Place::Device {
-                    addr: d.planes[plane].addr,
-                    pitch: d.planes[plane].pitch,
-                },
-                Place::Device {
-                    addr: s.planes[plane].addr,
-                    pitch: s.planes[plane].pitch,
-                },
-                row_bytes,
-                rows,
-            )?;
-        }
+        unsafe { stream.copy_rows(d.planes[plane], s.planes[plane], s.plane_extent(plane))? };
     }
     Ok(())
 }
@@ -375,8 +328,8 @@ impl DeviceFrame {
         &self.layout
     }
 
-    fn raw(&self) -> RawFrame {
-        RawFrame::new(
+    fn raw(&self) -> Frame {
+        Frame::new(
             &self.layout,
             self.buffer.addr(),
             self.layout.offset(),
@@ -394,7 +347,7 @@ impl DeviceFrame {
     }
 
     /// Copies plane `plane` from host memory (`data`, rows `pitch` bytes apart) into the frame,
-    /// on `stream`; `data` may be reused when this returns.
+    /// on `stream`, and waits for it.
     pub fn upload_plane(
         &mut self,
         stream: &Stream,
@@ -403,26 +356,11 @@ impl DeviceFrame {
         pitch: usize,
     ) -> Result<(), CudaError> {
         let raw = self.raw();
-        raw.check_device(stream)?;
-        let (row_bytes, rows) = host_plane(&raw, plane, data.len(), pitch)?;
-        // SAFETY: the plane holds `rows` rows of `row_bytes` (checked above) and so does
-        // `data`; a pageable source is staged by the driver before the call returns, and the
-        // stream is synchronised below so the frame is written when this returns.
-        unsafe {
-            copy_2d(
-                stream,
-                Place::Device {
-                    addr: raw.planes[plane].addr,
-                    pitch: raw.planes[plane].pitch,
-                },
-                Place::Host {
-                    ptr: data.as_ptr(),
-                    pitch,
-                },
-                row_bytes,
-                rows,
-            )?;
-        }
+        on_stream(stream, [raw.device])?;
+        let extent = raw.checked_plane(plane)?;
+        // SAFETY: the frame's plane holds the extent (its layout) until the stream is
+        // synchronised below; `upload` checks the host side.
+        unsafe { stream.upload(raw.planes[plane], data, pitch, extent)? };
         stream.synchronize()
     }
 
@@ -433,36 +371,6 @@ impl DeviceFrame {
     }
 }
 
-/// (row bytes, rows) of plane `plane` of `raw`, checking that `len` host bytes with rows `pitch`
-/// apart hold it.
-fn host_plane(
-    raw: &RawFrame,
-    plane: usize,
-    len: usize,
-    pitch: usize,
-) -> Result<(usize, usize), CudaError> {
-    if plane >= raw.n_planes() {
-        return Err(CudaError::Invalid(format!(
-            "{} has no plane {plane}",
-            raw.format.to_str()
-        )));
-    }
-    let (row_bytes, rows) = raw.plane_extent(plane);
-    let needed = pitch
-        .checked_mul(rows.saturating_sub(1))
-        .and_then(|n| n.checked_add(row_bytes));
-    if pitch < row_bytes || needed.is_none_or(|n| n > len) {
-        return Err(CudaError::Invalid(format!(
-            "{len} host bytes with rows {pitch} bytes apart do not hold plane {plane} of a \
-             {}x{} {} frame",
-            raw.width,
-            raw.height,
-            raw.format.to_str()
-        )));
-    }
-    Ok((row_bytes, rows))
-}
-
 /// Plane `plane` of `frame` copied to host memory, rows packed, after the work queued on
 /// `stream` so far.
 pub fn download_plane(
@@ -471,32 +379,12 @@ pub fn download_plane(
     plane: usize,
 ) -> Result<Vec<u8>, CudaError> {
     let raw = frame.raw;
-    raw.check_device(stream)?;
-    if plane >= raw.n_planes() {
-        return Err(CudaError::Invalid(format!(
-            "{} has no plane {plane}",
-            raw.format.to_str()
-        )));
-    }
-    let (row_bytes, rows) = raw.plane_extent(plane);
+    on_stream(stream, [raw.device])?;
+    let (row_bytes, rows) = raw.checked_plane(plane)?;
     let mut data = vec![0u8; row_bytes * rows];
-    // SAFETY: the plane holds `rows` rows of `row_bytes` (the view's guarantee) and so does
-    // `data`, which lives until the stream is synchronised below.
-    unsafe {
-        copy_2d(
-            stream,
-            Place::HostMut {
-                ptr: data.as_mut_ptr(),
-                pitch: row_bytes,
-            },
-            Place::Device {
-                addr: raw.planes[plane].addr,
-                pitch: raw.planes[plane].pitch,
-            },
-            row_bytes,
-            rows,
-        )?;
-    }
+    // SAFETY: the plane holds the extent (the view's guarantee) and `data` lives until the
+    // stream is synchronised below.
+    unsafe { stream.download(&mut data, row_bytes, raw.planes[plane], (row_bytes, rows))? };
     stream.synchronize()?;
     Ok(data)
 }
@@ -514,8 +402,8 @@ impl DeviceTensor {
         })
     }
 
-    fn raw(&self) -> RawTensor {
-        RawTensor {
+    fn raw(&self) -> Tensor {
+        Tensor {
             addr: self.buffer.addr(),
             bytes: self.buffer.size(),
             device: self.buffer.device().ordinal(),
@@ -530,10 +418,11 @@ impl DeviceTensor {
         TensorViewMut::new(self.raw())
     }
 
-    /// Copies `data` (exactly the tensor's size) from host memory into the tensor.
+    /// Copies `data` (exactly the tensor's size) from host memory into the tensor and waits for
+    /// it.
     pub fn upload(&mut self, stream: &Stream, data: &[u8]) -> Result<(), CudaError> {
         let raw = self.raw();
-        check_device(raw.device, stream)?;
+        on_stream(stream, [raw.device])?;
         if data.len() != raw.bytes {
             return Err(CudaError::Invalid(format!(
                 "{} host bytes for a tensor of {} bytes",
@@ -541,22 +430,8 @@ impl DeviceTensor {
                 raw.bytes
             )));
         }
-        // SAFETY: both sides hold `bytes` bytes; the stream is synchronised below.
-        unsafe {
-            copy_2d(
-                stream,
-                Place::Device {
-                    addr: raw.addr,
-                    pitch: raw.bytes,
-                },
-                Place::Host {
-                    ptr: data.as_ptr(),
-                    pitch: raw.bytes,
-                },
-                raw.bytes,
-                1,
-            )?;
-        }
+        // SAFETY: the tensor holds `bytes` bytes until the stream is synchronised below.
+        unsafe { stream.upload(raw.whole(), data, raw.bytes, (raw.bytes, 1))? };
         stream.synchronize()
     }
 
@@ -569,25 +444,11 @@ impl DeviceTensor {
 /// `tensor`'s bytes copied to host memory after the work queued on `stream` so far.
 pub fn download_tensor(stream: &Stream, tensor: &TensorView) -> Result<Vec<u8>, CudaError> {
     let raw = tensor.raw;
-    check_device(raw.device, stream)?;
+    on_stream(stream, [raw.device])?;
     let mut data = vec![0u8; raw.bytes];
-    // SAFETY: the view holds `bytes` bytes and so does `data`, which lives until the stream is
-    // synchronised below.
-    unsafe {
-        copy_2d(
-            stream,
-            Place::HostMut {
-                ptr: data.as_mut_ptr(),
-                pitch: raw.bytes,
-            },
-            Place::Device {
-                addr: raw.addr,
-                pitch: raw.bytes,
-            },
-            raw.bytes,
-            1,
-        )?;
-    }
+    // SAFETY: the view holds `bytes` bytes and `data` lives until the stream is synchronised
+    // below.
+    unsafe { stream.download(&mut data, raw.bytes, raw.whole(), (raw.bytes, 1))? };
     stream.synchronize()?;
     Ok(data)
 }

@@ -9,7 +9,7 @@ use cudarc::driver::{
     LaunchConfig, PushKernelArg,
 };
 
-use super::error::{Check, CudaError};
+use super::error::{Check, CudaError, CudaResult};
 use super::live::{Resource, Tracked};
 use crate::kernels;
 
@@ -397,6 +397,7 @@ impl std::fmt::Debug for DeviceBuffer {
 pub(crate) struct PinnedBuffer {
     device: Arc<Device>,
     ptr: *mut u8,
+    size: usize,
     _live: Tracked,
 }
 
@@ -412,12 +413,24 @@ impl PinnedBuffer {
         Ok(PinnedBuffer {
             device: device.clone(),
             ptr: ptr.cast(),
+            size,
             _live: Tracked::new(Resource::PinnedBuffer, size),
         })
     }
 
+    /// The address handed to `gst_memory_map()` callers.
     pub fn as_ptr(&self) -> *mut u8 {
         self.ptr
+    }
+
+    pub fn as_slice(&self) -> &[u8] {
+        // SAFETY: `ptr` is this value's own allocation of `size` bytes.
+        unsafe { std::slice::from_raw_parts(self.ptr, self.size) }
+    }
+
+    pub fn as_mut_slice(&mut self) -> &mut [u8] {
+        // SAFETY: as above, borrowed mutably through `self`.
+        unsafe { std::slice::from_raw_parts_mut(self.ptr, self.size) }
     }
 }
 
@@ -430,91 +443,184 @@ impl Drop for PinnedBuffer {
     }
 }
 
-/// One side of a 2D copy: device memory or host memory, with its row pitch in bytes.
-#[derive(Clone, Copy, Debug)]
-pub(crate) enum Place {
-    Device { addr: u64, pitch: usize },
-    Host { ptr: *const u8, pitch: usize },
-    HostMut { ptr: *mut u8, pitch: usize },
+/// Rows of bytes in device memory: the address of the first, and the pitch between them.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Plane {
+    pub(crate) addr: u64,
+    pub(crate) pitch: usize,
 }
 
-/// Queues a copy of `rows` rows of `row_bytes` bytes on `stream`. A pageable host side makes the
-/// driver stage the copy, which returns once the host side may be reused.
-///
-/// # Safety
-/// Both places must be valid for the whole extent until the copy has run (for device places,
-/// until work queued after it on `stream` is known to be complete).
-pub(crate) unsafe fn copy_2d(
-    stream: &Stream,
-    dst: Place,
-    src: Place,
-    row_bytes: usize,
-    rows: usize,
-) -> Result<(), CudaError> {
-    stream.device.bind()?;
-    /// (memory type, host pointer, device address, pitch) of one side.
-    fn side(place: Place) -> (sys::CUmemorytype, *const std::ffi::c_void, u64, usize) {
-        match place {
-            Place::Device { addr, pitch } => (
-                sys::CUmemorytype::CU_MEMORYTYPE_DEVICE,
-                std::ptr::null(),
-                addr,
-                pitch,
-            ),
-            Place::Host { ptr, pitch } => {
-                (sys::CUmemorytype::CU_MEMORYTYPE_HOST, ptr.cast(), 0, pitch)
+/// `rows` rows of `row_bytes` bytes each: what a 2D copy moves.
+pub(crate) type Extent = (usize, usize);
+
+/// Refuses a host slice of `len` bytes that cannot hold `extent` with rows `pitch` apart.
+fn check_host(len: usize, pitch: usize, (row_bytes, rows): Extent) -> Result<(), CudaError> {
+    let needed = pitch
+        .checked_mul(rows.saturating_sub(1))
+        .and_then(|n| n.checked_add(row_bytes));
+    if rows > 0 && (pitch < row_bytes || needed.is_none_or(|n| n > len)) {
+        return Err(CudaError::Invalid(format!(
+            "{len} host bytes with rows {pitch} bytes apart do not hold {rows} rows of \
+             {row_bytes} bytes"
+        )));
+    }
+    Ok(())
+}
+
+/// One side of a 2D copy.
+#[derive(Clone, Copy)]
+enum Side {
+    Device(Plane),
+    Host(*const u8, usize),
+}
+
+impl Stream {
+    /// Queues a copy of `extent` from `src` to `dst`. A pageable host side is staged by the
+    /// driver before this returns; page-locked memory is read or written when the copy runs.
+    ///
+    /// # Safety
+    /// Both sides must be valid for the whole extent until the copy has run.
+    unsafe fn copy_2d(
+        &self,
+        dst: Side,
+        src: Side,
+        (row_bytes, rows): Extent,
+    ) -> Result<(), CudaError> {
+        self.device.bind()?;
+        /// (memory type, host pointer, device address, pitch) of one side.
+        fn side(side: Side) -> (sys::CUmemorytype, *const std::ffi::c_void, u64, usize) {
+            match side {
+                Side::Device(plane) => (
+                    sys::CUmemorytype::CU_MEMORYTYPE_DEVICE,
+                    std::ptr::null(),
+                    plane.addr,
+                    plane.pitch,
+                ),
+                Side::Host(ptr, pitch) => {
+                    (sys::CUmemorytype::CU_MEMORYTYPE_HOST, ptr.cast(), 0, pitch)
+                }
             }
-            Place::HostMut { ptr, pitch } => (
-                sys::CUmemorytype::CU_MEMORYTYPE_HOST,
-                ptr.cast_const().cast(),
-                0,
-                pitch,
-            ),
+        }
+        let (src_type, src_host, src_device, src_pitch) = side(src);
+        let (dst_type, dst_host, dst_device, dst_pitch) = side(dst);
+        let copy = sys::CUDA_MEMCPY2D {
+            srcXInBytes: 0,
+            srcY: 0,
+            srcMemoryType: src_type,
+            srcHost: src_host,
+            srcDevice: src_device,
+            srcArray: std::ptr::null_mut(),
+            srcPitch: src_pitch,
+            dstXInBytes: 0,
+            dstY: 0,
+            dstMemoryType: dst_type,
+            dstHost: dst_host.cast_mut(),
+            dstDevice: dst_device,
+            dstArray: std::ptr::null_mut(),
+            dstPitch: dst_pitch,
+            WidthInBytes: row_bytes,
+            Height: rows,
+        };
+        // SAFETY: the descriptor is fully initialised; validity of the sides is the caller's.
+        unsafe { sys::cuMemcpy2DAsync_v2(&copy, self.raw()) }.check("cuMemcpy2DAsync")
+    }
+
+    /// Queues a copy of `extent` from host memory `src` (rows `src_pitch` apart) to `dst`.
+    ///
+    /// # Safety
+    /// `dst` must hold the extent until the copy has run; page-locked `src` must not change
+    /// until then either (pageable memory is staged before this returns).
+    pub(crate) unsafe fn upload(
+        &self,
+        dst: Plane,
+        src: &[u8],
+        src_pitch: usize,
+        extent: Extent,
+    ) -> Result<(), CudaError> {
+        check_host(src.len(), src_pitch, extent)?;
+        // SAFETY: the host side holds the extent (checked); the rest is the caller's.
+        unsafe {
+            self.copy_2d(
+                Side::Device(dst),
+                Side::Host(src.as_ptr(), src_pitch),
+                extent,
+            )
         }
     }
-    if let Place::Host { .. } = dst {
-        return Err(CudaError::Invalid(
-            "copy destination is read-only host memory".into(),
-        ));
-    }
-    let (src_type, src_host, src_device, src_pitch) = side(src);
-    let (dst_type, dst_host, dst_device, dst_pitch) = side(dst);
-    let copy = sys::CUDA_MEMCPY2D {
-        srcXInBytes: 0,
-        srcY: 0,
-        srcMemoryType: src_type,
-        srcHost: src_host,
-        srcDevice: src_device,
-        srcArray: std::ptr::null_mut(),
-        srcPitch: src_pitch,
-        dstXInBytes: 0,
-        dstY: 0,
-        dstMemoryType: dst_type,
-        dstHost: dst_host.cast_mut(),
-        dstDevice: dst_device,
-        dstArray: std::ptr::null_mut(),
-        dstPitch: dst_pitch,
-        WidthInBytes: row_bytes,
-        Height: rows,
-    };
-    // SAFETY: the descriptor is fully initialised; validity of the places is the caller's.
-    unsafe { sys::cuMemcpy2DAsync_v2(&copy, stream.raw()) }.check("cuMemcpy2DAsync")
-}
 
-/// Queues a copy of `bytes` bytes between two allocations of any contexts (peer copy when they
-/// differ), on `stream`.
-///
-/// # Safety
-/// Both ranges must be valid device memory until the copy has run.
-pub(crate) unsafe fn copy_device(
-    stream: &Stream,
-    dst: u64,
-    src: u64,
-    bytes: usize,
-) -> Result<(), CudaError> {
-    stream.device.bind()?;
-    // SAFETY: with unified addressing the driver infers each side's context from the address.
-    unsafe { result::memcpy_dtod_async(dst, src, bytes, stream.raw()) }.check("cuMemcpyDtoDAsync")
+    /// Queues a copy of `extent` from `src` to host memory `dst` (rows `dst_pitch` apart),
+    /// written when the copy runs: synchronise before reading it.
+    ///
+    /// # Safety
+    /// `src` must hold the extent, and `dst` stay allocated and unread, until the copy has run.
+    pub(crate) unsafe fn download(
+        &self,
+        dst: &mut [u8],
+        dst_pitch: usize,
+        src: Plane,
+        extent: Extent,
+    ) -> Result<(), CudaError> {
+        check_host(dst.len(), dst_pitch, extent)?;
+        let dst = Side::Host(dst.as_mut_ptr().cast_const(), dst_pitch);
+        // SAFETY: the host side holds the extent (checked); the rest is the caller's.
+        unsafe { self.copy_2d(dst, Side::Device(src), extent) }
+    }
+
+    /// Queues a copy of `extent` between device memory.
+    ///
+    /// # Safety
+    /// Both sides must hold the extent until the copy has run.
+    pub(crate) unsafe fn copy_rows(
+        &self,
+        dst: Plane,
+        src: Plane,
+        extent: Extent,
+    ) -> CudaResult<()> {
+        // SAFETY: per this function's contract.
+        unsafe { self.copy_2d(Side::Device(dst), Side::Device(src), extent) }
+    }
+
+    /// Queues a copy of `len` bytes between two allocations of any contexts (peer copy when
+    /// they differ).
+    ///
+    /// # Safety
+    /// Both ranges must be valid device memory until the copy has run.
+    pub(crate) unsafe fn copy_bytes(&self, dst: u64, src: u64, len: usize) -> CudaResult<()> {
+        self.device.bind()?;
+        // SAFETY: with unified addressing the driver infers each side's context from the address.
+        unsafe { result::memcpy_dtod_async(dst, src, len, self.raw()) }.check("cuMemcpyDtoDAsync")
+    }
+
+    /// Queues a copy from a device allocation of another context (e.g. upstream GStreamer's
+    /// CUDA memory, which lives in a context of its own) into one of ours.
+    ///
+    /// # Safety
+    /// Both ranges must be valid until the copy has run.
+    pub(crate) unsafe fn copy_peer(&self, dst: u64, src: u64, len: usize) -> CudaResult<()> {
+        self.device.bind()?;
+        // SAFETY: CONTEXT is a CUcontext.
+        let src_ctx: sys::CUcontext = unsafe {
+            pointer_attribute(
+                src,
+                sys::CUpointer_attribute::CU_POINTER_ATTRIBUTE_CONTEXT,
+                "cuPointerGetAttribute(CONTEXT)",
+            )
+        }?;
+        let ctx = self.device.ctx.cu_ctx();
+        // SAFETY: contexts and ranges are valid per the caller.
+        unsafe { sys::cuMemcpyPeerAsync(dst, ctx, src, src_ctx, len, self.raw()) }
+            .check("cuMemcpyPeerAsync")
+    }
+
+    /// Queues filling `len` bytes at `addr` with `value`.
+    ///
+    /// # Safety
+    /// The range must be valid device memory until the fill has run.
+    pub(crate) unsafe fn fill(&self, addr: u64, value: u8, len: usize) -> CudaResult<()> {
+        self.device.bind()?;
+        // SAFETY: validity of the range is the caller's.
+        unsafe { sys::cuMemsetD8Async(addr, value, len, self.raw()) }.check("cuMemsetD8Async")
+    }
 }
 
 /// Attribute `attribute` of the allocation `addr` points into.
@@ -531,55 +637,6 @@ unsafe fn pointer_attribute<T: Default>(
     unsafe { sys::cuPointerGetAttribute((&mut value as *mut T).cast(), attribute, addr) }
         .check(call)?;
     Ok(value)
-}
-
-/// Queues a copy from a device allocation of another context (e.g. upstream GStreamer's CUDA
-/// memory, which lives in a context of its own) into one of ours.
-///
-/// # Safety
-/// Both ranges must be valid until the copy has run.
-pub(crate) unsafe fn copy_from_context(
-    stream: &Stream,
-    dst: u64,
-    src: u64,
-    bytes: usize,
-) -> Result<(), CudaError> {
-    stream.device.bind()?;
-    // SAFETY: CONTEXT is a CUcontext.
-    let src_ctx: sys::CUcontext = unsafe {
-        pointer_attribute(
-            src,
-            sys::CUpointer_attribute::CU_POINTER_ATTRIBUTE_CONTEXT,
-            "cuPointerGetAttribute(CONTEXT)",
-        )
-    }?;
-    // SAFETY: contexts and ranges are valid per the caller.
-    unsafe {
-        sys::cuMemcpyPeerAsync(
-            dst,
-            stream.device.ctx.cu_ctx(),
-            src,
-            src_ctx,
-            bytes,
-            stream.raw(),
-        )
-    }
-    .check("cuMemcpyPeerAsync")
-}
-
-/// Fills `bytes` bytes at `addr` with `value`, on `stream`.
-///
-/// # Safety
-/// The range must be valid device memory until the fill has run.
-pub(crate) unsafe fn fill(
-    stream: &Stream,
-    addr: u64,
-    value: u8,
-    bytes: usize,
-) -> Result<(), CudaError> {
-    stream.device.bind()?;
-    // SAFETY: validity of the range is the caller's.
-    unsafe { sys::cuMemsetD8Async(addr, value, bytes, stream.raw()) }.check("cuMemsetD8Async")
 }
 
 /// Launch geometry covering `width` x `height` work items with 2D blocks of `block` threads.

@@ -3,6 +3,9 @@
 
 use cudarc::driver::{result::DriverError, sys};
 
+/// What every CUDA operation returns.
+pub type CudaResult<T> = Result<T, CudaError>;
+
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum CudaError {
     /// `libcuda.so.1` could not be loaded.

@@ -9,12 +9,10 @@ mod live;
 pub mod nvrtc;
 mod ready;
 
-pub(crate) use device::{
-    copy_2d, copy_device, copy_from_context, fill, grid_2d, DeviceBuffer, PinnedBuffer, Place,
-};
 pub use device::{device_count, driver_available, Device, Event, ForeignStream, Stream, Timer};
+pub(crate) use device::{grid_2d, DeviceBuffer, PinnedBuffer, Plane};
 pub(crate) use error::Check;
-pub use error::CudaError;
+pub use error::{CudaError, CudaResult};
 pub use live::{live_resources, LiveResources};
 pub(crate) use live::{Resource, Tracked};
 pub use ready::ReadyEvent;

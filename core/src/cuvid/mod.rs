@@ -13,7 +13,7 @@ use std::sync::{Arc, Mutex};
 use cudarc::driver::sys::CUresult;
 
 use crate::cuda::{CudaError, Device, Event, Resource, Stream, Tracked};
-use crate::frame::{plane_extent, FrameView, Plane, RawFrame};
+use crate::frame::{plane_extent, Frame, FrameView, Plane};
 use ffi::Nvcuvid;
 use sequence::extent;
 pub use sequence::SequenceInfo;
@@ -689,7 +689,7 @@ impl MappedPicture {
                 pitch: self.pitch,
             };
         }
-        Ok(FrameView::new(RawFrame {
+        Ok(FrameView::new(Frame {
             format,
             width,
             height,

@@ -1,8 +1,8 @@
 //! Launching the colour conversion kernels of `kernels/cvtcolor.cu`.
 
 use crate::colorspace::{conversion_coefficients, Encoding, Family, PixelFormat};
-use crate::cuda::{grid_2d, CudaError, Stream};
-use crate::frame::{pixel_format, FrameView, FrameViewMut, RawFrame};
+use crate::cuda::{grid_2d, CudaError, CudaResult, Stream};
+use crate::frame::{on_stream, pixel_format, Frame, FrameView, FrameViewMut};
 
 const MODULE: &str = "cvtcolor";
 
@@ -39,7 +39,7 @@ struct Surface {
 unsafe impl cudarc::driver::DeviceRepr for Surface {}
 
 impl Surface {
-    fn of(frame: &RawFrame) -> Result<Surface, CudaError> {
+    fn of(frame: &Frame) -> Result<Surface, CudaError> {
         let format = pixel_format(frame.format)?;
         let (mut plane, mut stride) = ([0u64; 3], [0i32; 3]);
         for i in 0..format.n_planes() {
@@ -104,7 +104,7 @@ impl ColorConversion {
 
     /// The kernel entry that serves these frames: the vectorised 4:2:0 -> RGB kernel when the
     /// formats, size and alignment allow it, the generic one otherwise.
-    fn entry_point(&self, src: &RawFrame, dst: &RawFrame) -> &'static str {
+    fn entry_point(&self, src: &Frame, dst: &Frame) -> &'static str {
         let fast_src = matches!(
             self.src,
             PixelFormat::Nv12 | PixelFormat::Nv21 | PixelFormat::I420 | PixelFormat::Yv12
@@ -143,10 +143,9 @@ impl ColorConversion {
         stream: &Stream,
         src: &FrameView,
         dst: &mut FrameViewMut,
-    ) -> Result<(), CudaError> {
+    ) -> CudaResult<()> {
         let (s, d) = (&src.raw, &dst.raw);
-        s.check_device(stream)?;
-        d.check_device(stream)?;
+        on_stream(stream, [s.device, d.device])?;
         let (src_format, dst_format) = (pixel_format(s.format)?, pixel_format(d.format)?);
         if src_format != self.src || dst_format != self.dst {
             return Err(CudaError::Invalid(format!(

@@ -1,7 +1,7 @@
 //! Launching the conversions of `kernels/tensor.cu` between video frames and tensors.
 
-use crate::cuda::{grid_2d, CudaError, Stream};
-use crate::frame::{FrameView, FrameViewMut, RawFrame, TensorView, TensorViewMut};
+use crate::cuda::{grid_2d, CudaError, CudaResult, Stream};
+use crate::frame::{on_stream, Frame, FrameView, FrameViewMut, TensorView, TensorViewMut};
 use crate::tensor::{DType, Layout, Normalization, TensorShape, VIDEO_FORMATS};
 
 const MODULE: &str = "tensor";
@@ -62,7 +62,7 @@ pub fn entries() -> Vec<&'static str> {
 }
 
 /// Where each component (R, G, B, A; gray is component 0) of `frame` is.
-fn component_access(frame: &RawFrame, writing: bool) -> [SampleAccess; 4] {
+fn component_access(frame: &Frame, writing: bool) -> [SampleAccess; 4] {
     let finfo = gst_video::VideoFormatInfo::from_format(frame.format);
     let mut access = [SampleAccess::default(); 4];
     let n = finfo.n_components() as usize;
@@ -94,7 +94,7 @@ fn component_access(frame: &RawFrame, writing: bool) -> [SampleAccess; 4] {
 }
 
 /// 65535 for frames of 16-bit samples, 255 for 8-bit ones.
-fn max_value(frame: &RawFrame) -> f64 {
+fn max_value(frame: &Frame) -> f64 {
     if sample_bytes(frame) == 2 {
         65535.0
     } else {
@@ -102,7 +102,7 @@ fn max_value(frame: &RawFrame) -> f64 {
     }
 }
 
-fn sample_bytes(frame: &RawFrame) -> i32 {
+fn sample_bytes(frame: &Frame) -> i32 {
     if gst_video::VideoFormatInfo::from_format(frame.format).depth()[0] > 8 {
         2
     } else {
@@ -110,7 +110,7 @@ fn sample_bytes(frame: &RawFrame) -> i32 {
     }
 }
 
-fn frame_access(frame: &RawFrame, sample: [SampleAccess; 4], count: usize) -> FrameAccess {
+fn frame_access(frame: &Frame, sample: [SampleAccess; 4], count: usize) -> FrameAccess {
     FrameAccess {
         sample,
         count: count as i32,
@@ -149,7 +149,7 @@ impl TensorConversion {
     /// Refuses a frame and tensor this conversion does not fit: a format the kernels do not
     /// read (every component at full resolution), another size, a smaller tensor, or a channel
     /// map that does not match the shape.
-    fn check(&self, frame: &RawFrame, tensor_bytes: usize) -> Result<(), CudaError> {
+    fn check(&self, frame: &Frame, tensor_bytes: usize) -> Result<(), CudaError> {
         if !VIDEO_FORMATS.contains(&frame.format.to_str().as_str()) {
             return Err(CudaError::Invalid(format!(
                 "no tensor conversion for {} frames",
@@ -182,7 +182,7 @@ impl TensorConversion {
     /// Bytes per pixel when the packed 8-bit fast path serves `frame` and the tensor at
     /// `tensor`: one plane of 3- or 4-byte pixels, rows and the tensor aligned for word loads and
     /// vector stores, a width of whole groups of 4 pixels, NCHW.
-    fn packed_pixel_bytes(frame: &RawFrame, tensor: u64, layout: Layout) -> Option<i32> {
+    fn packed_pixel_bytes(frame: &Frame, tensor: u64, layout: Layout) -> Option<i32> {
         let finfo = gst_video::VideoFormatInfo::from_format(frame.format);
         let bytes = finfo.pixel_stride()[0];
         let packed = finfo.n_planes() == 1 && finfo.depth()[0] == 8 && (bytes == 3 || bytes == 4);
@@ -201,15 +201,10 @@ impl TensorConversion {
         stream: &Stream,
         src: &FrameView,
         dst: &mut TensorViewMut,
-    ) -> Result<(), CudaError> {
+    ) -> CudaResult<()> {
         let (frame, tensor) = (&src.raw, &dst.raw);
-        frame.check_device(stream)?;
+        on_stream(stream, [frame.device, tensor.device])?;
         self.check(frame, tensor.bytes)?;
-        if tensor.device != frame.device {
-            return Err(CudaError::Invalid(
-                "frame and tensor on different GPUs".into(),
-            ));
-        }
         let components = component_access(frame, false);
         let mut map = self.map(tensor.addr, max_value(frame));
         let mut samples = [SampleAccess::default(); 4];
@@ -243,15 +238,10 @@ impl TensorConversion {
         stream: &Stream,
         src: &TensorView,
         dst: &mut FrameViewMut,
-    ) -> Result<(), CudaError> {
+    ) -> CudaResult<()> {
         let (tensor, frame) = (&src.raw, &dst.raw);
-        frame.check_device(stream)?;
+        on_stream(stream, [frame.device, tensor.device])?;
         self.check(frame, tensor.bytes)?;
-        if tensor.device != frame.device {
-            return Err(CudaError::Invalid(
-                "frame and tensor on different GPUs".into(),
-            ));
-        }
         let mut components = component_access(frame, true);
         let mut map = self.map(tensor.addr, max_value(frame));
         let n = &self.normalization;

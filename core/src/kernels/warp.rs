@@ -1,7 +1,7 @@
 //! Launching the affine warp kernels of `kernels/warp.cu` on every plane of a frame.
 
-use crate::cuda::{grid_2d, CudaError, Stream};
-use crate::frame::{FrameView, FrameViewMut};
+use crate::cuda::{grid_2d, CudaError, CudaResult, Stream};
+use crate::frame::{on_stream, FrameView, FrameViewMut};
 use crate::geometry::Affine;
 
 const MODULE: &str = "warp";
@@ -172,13 +172,12 @@ impl Warp {
         stream: &Stream,
         src: &FrameView,
         dst: &mut FrameViewMut,
-    ) -> Result<(), CudaError> {
+    ) -> CudaResult<()> {
         let (planes, shift) = planes_of(self.format).ok_or_else(|| {
             CudaError::Invalid(format!("warp of format {} is not supported", self.format))
         })?;
         let (s, d) = (&src.raw, &dst.raw);
-        s.check_device(stream)?;
-        d.check_device(stream)?;
+        on_stream(stream, [s.device, d.device])?;
         let (sw, sh) = self.src_size;
         let (dw, dh) = self.dst_size;
         if (s.format, s.width, s.height) != (self.format, sw, sh)

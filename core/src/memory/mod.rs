@@ -20,8 +20,7 @@ use gst::prelude::*;
 use gst::subclass::prelude::*;
 
 use crate::cuda::{
-    copy_2d, copy_device, CudaError, Device, DeviceBuffer, Event, ForeignStream, PinnedBuffer,
-    Place, Stream,
+    CudaError, Device, DeviceBuffer, Event, ForeignStream, PinnedBuffer, Plane, Stream,
 };
 
 pub mod pool;
@@ -95,6 +94,14 @@ impl DeviceMemory {
         self.buffer.size()
     }
 
+    /// The whole allocation as one row.
+    fn whole(&self) -> Plane {
+        Plane {
+            addr: self.buffer.addr(),
+            pitch: self.size(),
+        }
+    }
+
     fn lock(&self) -> MutexGuard<'_, SyncState> {
         self.sync.lock().unwrap_or_else(|e| e.into_inner())
     }
@@ -114,21 +121,7 @@ impl DeviceMemory {
             .expect("host-valid memory has a host copy");
         // SAFETY: both sides hold `size` bytes and outlive the copy: the host copy is only
         // written again after a host map, which waits for `write_event` recorded below.
-        unsafe {
-            copy_2d(
-                stream,
-                Place::Device {
-                    addr: self.buffer.addr(),
-                    pitch: self.size(),
-                },
-                Place::Host {
-                    ptr: host.as_ptr(),
-                    pitch: self.size(),
-                },
-                self.size(),
-                1,
-            )?;
-        }
+        unsafe { stream.upload(self.whole(), host.as_slice(), self.size(), (self.size(), 1))? };
         stream.record(&state.write_event)?;
         state.valid = Valid::Both;
         Ok(())
@@ -197,23 +190,13 @@ impl DeviceMemory {
         }
         if state.valid == Valid::Device {
             self.transfer.wait(&state.write_event)?;
-            let host = state.host.as_ref().unwrap();
+            let host = state.host.as_mut().unwrap().as_mut_slice();
+            let size = self.size();
             // SAFETY: both sides hold `size` bytes; the transfer stream is synchronised below.
             unsafe {
-                copy_2d(
-                    &self.transfer,
-                    Place::HostMut {
-                        ptr: host.as_ptr(),
-                        pitch: self.size(),
-                    },
-                    Place::Device {
-                        addr: self.buffer.addr(),
-                        pitch: self.size(),
-                    },
-                    self.size(),
-                    1,
-                )?;
-            }
+                self.transfer
+                    .download(host, size, self.whole(), (size, 1))?
+            };
             self.transfer.synchronize()?;
             state.valid = Valid::Both;
         } else if write {
@@ -262,7 +245,7 @@ impl DeviceMemory {
         let dst = target.begin_write(stream)?;
         // SAFETY: both ranges lie inside live allocations kept alive until the copy has run
         // (the events recorded below order any later use).
-        unsafe { copy_device(stream, dst, src + offset as u64, size)? };
+        unsafe { stream.copy_bytes(dst, src + offset as u64, size)? };
         target.end_write(stream)?;
         self.end_read(stream)?;
         Ok(copy)

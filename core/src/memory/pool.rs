@@ -11,7 +11,7 @@ use gst::subclass::prelude::*;
 use gst::prelude::*;
 
 use super::{device_memory, CudaAllocator};
-use crate::cuda::{fill, Device, Stream};
+use crate::cuda::{Device, Stream};
 
 /// Row pitch alignment of device frames, in bytes: coalesced access and vector loads and stores.
 pub const PITCH_ALIGN: u32 = 256;
@@ -131,7 +131,7 @@ mod imp {
                 let state = device_memory(&memory).expect("our allocator makes our memory");
                 let addr = state.begin_write(stream)?;
                 // SAFETY: `addr` is the start of this memory's `size()` bytes.
-                unsafe { fill(stream, addr, POISON, state.size())? };
+                unsafe { stream.fill(addr, POISON, state.size())? };
                 state.end_write(stream)
             })();
             if let Err(e) = poisoned {

@@ -3,6 +3,8 @@
 //! GPU-resident video preprocessing for deep learning: the GStreamer elements. The CUDA, NVDEC,
 //! colour and geometry code they are built on is the `cudapreproc-core` crate.
 
+use gst::prelude::*;
+
 mod cudabasetransform;
 mod cudaconvert;
 mod cudacvtcolor;
@@ -24,13 +26,39 @@ pub use nvdecsrc::NvDecSrc;
 pub use property::LOG_DOMAIN as PROPERTY_LOG_DOMAIN;
 pub use tensorsink::{TensorSink, TENSOR_INFO};
 
+/// Name of the authors in every element's metadata.
+const AUTHORS: &str = "The gst-cudapreproc authors";
+
+/// `ElementImpl::metadata`: an element's long name, classification and description, made once.
+macro_rules! element_metadata {
+    ($long_name:expr, $classification:expr, $description:expr) => {{
+        static METADATA: std::sync::LazyLock<gst::subclass::ElementMetadata> =
+            std::sync::LazyLock::new(|| {
+                gst::subclass::ElementMetadata::new(
+                    $long_name,
+                    $classification,
+                    $description,
+                    crate::AUTHORS,
+                )
+            });
+        Some(&*METADATA)
+    }};
+}
+pub(crate) use element_metadata;
+
 fn plugin_init(plugin: &gst::Plugin) -> Result<(), glib::BoolError> {
-    cudacvtcolor::register(plugin)?;
-    cudaconvert::register(plugin)?;
-    cudawarpaffine::register(plugin)?;
-    nvdec::register(plugin)?;
-    nvdecsrc::register(plugin)?;
-    tensorsink::register(plugin)?;
+    cudawarpaffine::register_meta();
+    let elements = [
+        ("cudacvtcolor", CudaCvtColor::static_type()),
+        ("cudawarpaffine", CudaWarpAffine::static_type()),
+        ("nvdec", NvDec::static_type()),
+        ("nvdecsrc", NvDecSrc::static_type()),
+        ("tensorsink", TensorSink::static_type()),
+    ];
+    let convert = cudaconvert::FACTORY_NAMES.map(|name| (name, CudaConvert::static_type()));
+    for (name, element_type) in elements.into_iter().chain(convert) {
+        gst::Element::register(Some(plugin), name, gst::Rank::NONE, element_type)?;
+    }
     Ok(())
 }
 

@@ -11,7 +11,7 @@ use gst::subclass::prelude::*;
 use gst_base::prelude::*;
 use gst_base::subclass::prelude::*;
 
-use super::Class;
+use super::{Class, Negotiated};
 
 static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
     gst::DebugCategory::new(
@@ -35,7 +35,7 @@ struct State {
     input_staging: Staging,
     output_staging: Staging,
     /// Input and output, once negotiated.
-    media: Option<(Media, Media)>,
+    negotiated: Option<Negotiated>,
 }
 
 impl State {
@@ -48,7 +48,7 @@ impl State {
             stream,
             input_staging: Staging::default(),
             output_staging: Staging::default(),
-            media: None,
+            negotiated: None,
         })
     }
 }
@@ -111,7 +111,7 @@ impl CudaBaseTransform {
             followed.device
         );
         *state = State {
-            media: state.media.take(),
+            negotiated: state.negotiated.take(),
             ..followed
         };
         self.obj().src_pad().mark_reconfigure();
@@ -130,8 +130,8 @@ impl ObjectSubclass for CudaBaseTransform {
     fn class_init(class: &mut Self::Class) {
         // What a subclass does not override: nothing can be made of anything.
         class.other_caps = |_, _, _| gst::Caps::new_empty();
-        class.fixate_other_caps = |_, _, _, othercaps| fixate_preferring_cuda(&othercaps);
-        class.set_info = |_, _, _, _, _| Err("CudaBaseTransform is abstract".into());
+        class.fixate = |_, _, _, othercaps| fixate_preferring_cuda(&othercaps);
+        class.set_info = |_, _| Err("CudaBaseTransform is abstract".into());
         class.transform_frames = |_, _, _, _| {
             Err(gst::error_msg!(
                 gst::CoreError::NotImplemented,
@@ -219,8 +219,8 @@ impl BaseTransformImpl for CudaBaseTransform {
         caps: &gst::Caps,
         othercaps: gst::Caps,
     ) -> gst::Caps {
-        let fixated = self
-            .virtual_call(|obj, class| (class.fixate_other_caps)(obj, direction, caps, othercaps));
+        let fixated =
+            self.virtual_call(|obj, class| (class.fixate)(obj, direction, caps, othercaps));
         gst::debug!(CAT, imp = self, "fixated to {fixated}");
         fixated
     }
@@ -236,14 +236,19 @@ impl BaseTransformImpl for CudaBaseTransform {
                 _ => refuse(format!("cannot read the {side} caps {caps}: {e}")),
             })
         };
-        let (input, output) = (read(incaps, "input")?, read(outcaps, "output")?);
-        self.virtual_call(|obj, class| (class.set_info)(obj, incaps, &input, outcaps, &output))
+        let negotiated = Negotiated {
+            input: read(incaps, "input")?,
+            output: read(outcaps, "output")?,
+            incaps: incaps.clone(),
+            outcaps: outcaps.clone(),
+        };
+        self.virtual_call(|obj, class| (class.set_info)(obj, &negotiated))
             .map_err(refuse)?;
         let mut state = self.state.lock().unwrap();
         let state = state
             .as_mut()
             .ok_or_else(|| gst::loggable_error!(CAT, "caps set while stopped"))?;
-        state.media = Some((input, output));
+        state.negotiated = Some(negotiated);
         Ok(())
     }
 
@@ -318,8 +323,11 @@ impl BaseTransformImpl for CudaBaseTransform {
     ) -> Result<gst::FlowSuccess, gst::FlowError> {
         let mut state = self.state.lock().unwrap();
         let state = state.as_mut().ok_or(gst::FlowError::Flushing)?;
-        let (input_media, output_media) =
-            state.media.as_ref().ok_or(gst::FlowError::NotNegotiated)?;
+        let negotiated = state
+            .negotiated
+            .as_ref()
+            .ok_or(gst::FlowError::NotNegotiated)?;
+        let (input_media, output_media) = (&negotiated.input, &negotiated.output);
         let stream = &state.stream;
         let input = Input::begin(stream, inbuf, input_media, &mut state.input_staging)
             .map_err(|e| self.post(e.to_error_message()))?;

@@ -14,8 +14,8 @@
 //! - saying why caps were refused, once per caps event.
 //!
 //! A subclass implements [`CudaBaseTransformImpl`]: `other_caps`, `set_info` and
-//! `transform_frames`, and optionally `fixate_other_caps` and `refusal`. Its `BaseTransformImpl` only
-//! names the mode.
+//! `transform_frames`, and optionally `fixate` and `refusal`. Its `BaseTransformImpl` only names
+//! the mode ([`never_in_place`]).
 
 use cudapreproc_core::access::{Input, Media, Output};
 use cudapreproc_core::caps::fixate_preferring_cuda;
@@ -35,32 +35,47 @@ glib::wrapper! {
         @extends gst_base::BaseTransform, gst::Element, gst::Object;
 }
 
+/// What the pads negotiated: the caps, and what they carry.
+#[derive(Debug)]
+pub struct Negotiated {
+    pub incaps: gst::Caps,
+    pub outcaps: gst::Caps,
+    pub input: Media,
+    pub output: Media,
+}
+
+/// What [`CudaBaseTransformImpl::transform_frames`] returns; the base posts the error.
+pub type TransformResult = Result<(), gst::ErrorMessage>;
+
+/// The `BaseTransformImpl` of a CUDA filter that overrides nothing of BaseTransform itself: the
+/// mode the base class works in.
+macro_rules! never_in_place {
+    ($filter:ty) => {
+        impl gst_base::subclass::prelude::BaseTransformImpl for $filter {
+            const MODE: gst_base::subclass::BaseTransformMode =
+                gst_base::subclass::BaseTransformMode::NeverInPlace;
+            const PASSTHROUGH_ON_SAME_CAPS: bool = false;
+            const TRANSFORM_IP_ON_PASSTHROUGH: bool = false;
+        }
+    };
+}
+pub(crate) use never_in_place;
+
 /// What a CUDA filter implements.
 pub trait CudaBaseTransformImpl: BaseTransformImpl {
     /// The caps the other pad can carry for `caps` on the pad of `direction` (the base narrows
     /// them with the peer's filter).
     fn other_caps(&self, direction: gst::PadDirection, caps: &gst::Caps) -> gst::Caps;
 
-    /// Fixates `othercaps` (what the other pad allows) for the fixed `caps` on the pad of
-    /// `direction`. By default the first structure in CUDA memory, fixated.
-    fn fixate_other_caps(
-        &self,
-        _direction: gst::PadDirection,
-        _caps: &gst::Caps,
-        othercaps: gst::Caps,
-    ) -> gst::Caps {
-        fixate_preferring_cuda(&othercaps)
+    /// Fixates `other` (what the other pad allows) for the fixed `caps` on the pad of `dir`. By
+    /// default the first structure in CUDA memory, fixated.
+    fn fixate(&self, _dir: gst::PadDirection, _caps: &gst::Caps, other: gst::Caps) -> gst::Caps {
+        fixate_preferring_cuda(&other)
     }
 
     /// Takes the negotiated input and output. `Err` refuses them, saying why: the base posts it
     /// as the negotiation error.
-    fn set_info(
-        &self,
-        incaps: &gst::Caps,
-        input: &Media,
-        outcaps: &gst::Caps,
-        output: &Media,
-    ) -> Result<(), String>;
+    fn set_info(&self, negotiated: &Negotiated) -> Result<(), String>;
 
     /// Queues the work turning `input` into `output` on `stream`; the base brackets it with the
     /// ordering of both buffers' memory and posts an error returned here.
@@ -69,7 +84,7 @@ pub trait CudaBaseTransformImpl: BaseTransformImpl {
         stream: &Stream,
         input: &Input,
         output: &mut Output,
-    ) -> Result<(), gst::ErrorMessage>;
+    ) -> TransformResult;
 
     /// Why downstream takes nothing the filter makes of `caps`, posted when a caps event fails
     /// before `set_info` could say: by default, the fields in conflict.
@@ -88,11 +103,9 @@ pub trait CudaBaseTransformImpl: BaseTransformImpl {
 pub struct Class {
     parent: gst_base::ffi::GstBaseTransformClass,
     other_caps: fn(&CudaBaseTransform, gst::PadDirection, &gst::Caps) -> gst::Caps,
-    fixate_other_caps:
-        fn(&CudaBaseTransform, gst::PadDirection, &gst::Caps, gst::Caps) -> gst::Caps,
-    set_info: fn(&CudaBaseTransform, &gst::Caps, &Media, &gst::Caps, &Media) -> Result<(), String>,
-    transform_frames:
-        fn(&CudaBaseTransform, &Stream, &Input, &mut Output) -> Result<(), gst::ErrorMessage>,
+    fixate: fn(&CudaBaseTransform, gst::PadDirection, &gst::Caps, gst::Caps) -> gst::Caps,
+    set_info: fn(&CudaBaseTransform, &Negotiated) -> Result<(), String>,
+    transform_frames: fn(&CudaBaseTransform, &Stream, &Input, &mut Output) -> TransformResult,
     refusal: fn(&CudaBaseTransform, &gst::Caps, &Downstream) -> String,
 }
 
@@ -120,13 +133,13 @@ unsafe impl<T: CudaBaseTransformImpl> IsSubclassable<T> for CudaBaseTransform {
             let imp = unsafe { obj.unsafe_cast_ref::<T::Type>() }.imp();
             imp.other_caps(direction, caps)
         };
-        class.fixate_other_caps = |obj, direction, caps, othercaps| {
+        class.fixate = |obj, direction, caps, othercaps| {
             let imp = unsafe { obj.unsafe_cast_ref::<T::Type>() }.imp();
-            imp.fixate_other_caps(direction, caps, othercaps)
+            imp.fixate(direction, caps, othercaps)
         };
-        class.set_info = |obj, incaps, input, outcaps, output| {
+        class.set_info = |obj, negotiated| {
             let imp = unsafe { obj.unsafe_cast_ref::<T::Type>() }.imp();
-            imp.set_info(incaps, input, outcaps, output)
+            imp.set_info(negotiated)
         };
         class.transform_frames = |obj, stream, input, output| {
             let imp = unsafe { obj.unsafe_cast_ref::<T::Type>() }.imp();

@@ -9,11 +9,13 @@ use cudapreproc_core::tensor::{DType, TensorShape, VIDEO_FORMATS};
 use gst::glib;
 use gst::prelude::*;
 use gst::subclass::prelude::*;
-use gst_base::subclass::prelude::*;
 
 use super::caps::{refusal, tensor_structure, transform};
 use super::settings::*;
-use crate::cudabasetransform::{pad_templates, CudaBaseTransform, CudaBaseTransformImpl};
+use crate::cudabasetransform::{
+    never_in_place, pad_templates, CudaBaseTransform, CudaBaseTransformImpl, Negotiated,
+    TransformResult,
+};
 use crate::property::{self, factory_name, nick};
 
 static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
@@ -163,16 +165,12 @@ impl GstObjectImpl for CudaConvert {}
 
 impl ElementImpl for CudaConvert {
     fn metadata() -> Option<&'static gst::subclass::ElementMetadata> {
-        static ELEMENT_METADATA: LazyLock<gst::subclass::ElementMetadata> = LazyLock::new(|| {
-            gst::subclass::ElementMetadata::new(
-                "CUDA video/tensor converter",
-                "Filter/Converter/Video/Tensor/Hardware",
-                "Turns RGB or gray video into normalised tensors (other/tensors) on an NVIDIA GPU, \
-                 and tensors back into video",
-                "The gst-cudapreproc authors",
-            )
-        });
-        Some(&*ELEMENT_METADATA)
+        crate::element_metadata!(
+            "CUDA video/tensor converter",
+            "Filter/Converter/Video/Tensor/Hardware",
+            "Turns RGB or gray video into normalised tensors (other/tensors) on an NVIDIA GPU, \
+             and tensors back into video"
+        )
     }
 
     fn pad_templates() -> &'static [gst::PadTemplate] {
@@ -196,12 +194,7 @@ impl ElementImpl for CudaConvert {
     }
 }
 
-impl BaseTransformImpl for CudaConvert {
-    const MODE: gst_base::subclass::BaseTransformMode =
-        gst_base::subclass::BaseTransformMode::NeverInPlace;
-    const PASSTHROUGH_ON_SAME_CAPS: bool = false;
-    const TRANSFORM_IP_ON_PASSTHROUGH: bool = false;
-}
+never_in_place!(CudaConvert);
 
 impl CudaBaseTransformImpl for CudaConvert {
     fn other_caps(&self, direction: gst::PadDirection, caps: &gst::Caps) -> gst::Caps {
@@ -209,15 +202,15 @@ impl CudaBaseTransformImpl for CudaConvert {
         transform(&settings, direction, caps)
     }
 
-    fn set_info(
-        &self,
-        incaps: &gst::Caps,
-        input: &Media,
-        outcaps: &gst::Caps,
-        output: &Media,
-    ) -> Result<(), String> {
+    fn set_info(&self, negotiated: &Negotiated) -> Result<(), String> {
         let settings = self.settings.lock().unwrap().clone();
         let name = factory_name(&*self.obj());
+        let Negotiated {
+            incaps,
+            outcaps,
+            input,
+            output,
+        } = negotiated;
         // One side is video, the other the tensor, in either direction.
         let (video, tensor, to_tensor) = match (input, output) {
             (Media::Video(video), Media::Tensor(tensor)) => (video, tensor, true),
@@ -259,7 +252,7 @@ impl CudaBaseTransformImpl for CudaConvert {
         stream: &Stream,
         input: &Input,
         output: &mut Output,
-    ) -> Result<(), gst::ErrorMessage> {
+    ) -> TransformResult {
         match self.mode.lock().unwrap().as_ref() {
             Some(Mode::ToTensor(conversion)) => {
                 conversion.to_tensor(stream, &input.video()?, &mut output.tensor()?)?

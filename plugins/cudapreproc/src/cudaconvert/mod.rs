@@ -3,7 +3,6 @@
 
 use cudapreproc_core::tensor::{DType, Layout};
 use gst::glib;
-use gst::prelude::*;
 
 use crate::cudabasetransform::CudaBaseTransform;
 
@@ -109,15 +108,3 @@ impl From<TensorLayout> for Layout {
 /// converter) on machines where it finds NVRTC; a registry keeps one feature per name, so there
 /// the second name is the one that always reaches this element.
 pub const FACTORY_NAMES: [&str; 2] = ["cudaconvert", "cudatensorconvert"];
-
-pub fn register(plugin: &gst::Plugin) -> Result<(), glib::BoolError> {
-    for name in FACTORY_NAMES {
-        gst::Element::register(
-            Some(plugin),
-            name,
-            gst::Rank::NONE,
-            CudaConvert::static_type(),
-        )?;
-    }
-    Ok(())
-}

@@ -12,10 +12,12 @@ use gst::glib;
 use gst::prelude::*;
 use gst::subclass::prelude::*;
 use gst_base::prelude::*;
-use gst_base::subclass::prelude::*;
 
 use super::{ColorMatrix, ColorRange};
-use crate::cudabasetransform::{pad_templates, CudaBaseTransform, CudaBaseTransformImpl};
+use crate::cudabasetransform::{
+    never_in_place, pad_templates, CudaBaseTransform, CudaBaseTransformImpl, Negotiated,
+    TransformResult,
+};
 use crate::property::factory_name;
 
 static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
@@ -292,16 +294,12 @@ impl GstObjectImpl for CudaCvtColor {}
 
 impl ElementImpl for CudaCvtColor {
     fn metadata() -> Option<&'static gst::subclass::ElementMetadata> {
-        static ELEMENT_METADATA: LazyLock<gst::subclass::ElementMetadata> = LazyLock::new(|| {
-            gst::subclass::ElementMetadata::new(
-                "CUDA colour converter",
-                "Filter/Converter/Video/Hardware",
-                "Converts between Y'CbCr, gray and RGB formats on an NVIDIA GPU, in CUDA or \
-                 system memory, following the caps' colorimetry",
-                "The gst-cudapreproc authors",
-            )
-        });
-        Some(&*ELEMENT_METADATA)
+        crate::element_metadata!(
+            "CUDA colour converter",
+            "Filter/Converter/Video/Hardware",
+            "Converts between Y'CbCr, gray and RGB formats on an NVIDIA GPU, in CUDA or \
+             system memory, following the caps' colorimetry"
+        )
     }
 
     fn pad_templates() -> &'static [gst::PadTemplate] {
@@ -311,36 +309,26 @@ impl ElementImpl for CudaCvtColor {
     }
 }
 
-impl BaseTransformImpl for CudaCvtColor {
-    const MODE: gst_base::subclass::BaseTransformMode =
-        gst_base::subclass::BaseTransformMode::NeverInPlace;
-    const PASSTHROUGH_ON_SAME_CAPS: bool = false;
-    const TRANSFORM_IP_ON_PASSTHROUGH: bool = false;
-}
+never_in_place!(CudaCvtColor);
 
 impl CudaBaseTransformImpl for CudaCvtColor {
     fn other_caps(&self, _direction: gst::PadDirection, caps: &gst::Caps) -> gst::Caps {
         transform(caps)
     }
 
-    fn fixate_other_caps(
-        &self,
-        _direction: gst::PadDirection,
-        caps: &gst::Caps,
-        othercaps: gst::Caps,
-    ) -> gst::Caps {
+    fn fixate(&self, _dir: gst::PadDirection, caps: &gst::Caps, other: gst::Caps) -> gst::Caps {
         let settings = *self.settings.lock().unwrap();
-        fixate_output(&settings, caps, othercaps)
+        fixate_output(&settings, caps, other)
     }
 
-    fn set_info(
-        &self,
-        incaps: &gst::Caps,
-        input: &Media,
-        outcaps: &gst::Caps,
-        output: &Media,
-    ) -> Result<(), String> {
+    fn set_info(&self, negotiated: &Negotiated) -> Result<(), String> {
         let settings = *self.settings.lock().unwrap();
+        let Negotiated {
+            incaps,
+            outcaps,
+            input,
+            output,
+        } = negotiated;
         let (Media::Video(in_info), Media::Video(out_info)) = (input, output) else {
             return Err(format!(
                 "cudacvtcolor converts video, not {incaps} to {outcaps}"
@@ -379,7 +367,7 @@ impl CudaBaseTransformImpl for CudaCvtColor {
         stream: &Stream,
         input: &Input,
         output: &mut Output,
-    ) -> Result<(), gst::ErrorMessage> {
+    ) -> TransformResult {
         let mode = self.mode.lock().unwrap();
         let (src, mut dst) = (input.video()?, output.video()?);
         match mode.as_ref() {

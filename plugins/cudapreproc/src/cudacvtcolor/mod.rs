@@ -3,7 +3,6 @@
 
 use cudapreproc_core::colorspace::{Matrix, Range};
 use gst::glib;
-use gst::prelude::*;
 
 use crate::cudabasetransform::CudaBaseTransform;
 
@@ -71,13 +70,4 @@ impl From<ColorRange> for Option<Range> {
             ColorRange::Full => Some(Range::Full),
         }
     }
-}
-
-pub fn register(plugin: &gst::Plugin) -> Result<(), glib::BoolError> {
-    gst::Element::register(
-        Some(plugin),
-        "cudacvtcolor",
-        gst::Rank::NONE,
-        CudaCvtColor::static_type(),
-    )
 }

@@ -15,7 +15,9 @@ use gst_base::subclass::prelude::*;
 use super::caps::{fixate, refusal, transform};
 use super::settings::*;
 use super::{MATRIX_EVENT, MATRIX_META};
-use crate::cudabasetransform::{pad_templates, CudaBaseTransform, CudaBaseTransformImpl};
+use crate::cudabasetransform::{
+    pad_templates, CudaBaseTransform, CudaBaseTransformImpl, Negotiated, TransformResult,
+};
 use crate::property::{self, factory_name};
 
 static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
@@ -343,16 +345,12 @@ impl GstObjectImpl for CudaWarpAffine {}
 
 impl ElementImpl for CudaWarpAffine {
     fn metadata() -> Option<&'static gst::subclass::ElementMetadata> {
-        static ELEMENT_METADATA: LazyLock<gst::subclass::ElementMetadata> = LazyLock::new(|| {
-            gst::subclass::ElementMetadata::new(
-                "CUDA affine warp",
-                "Filter/Effect/Converter/Video/Scaler/Hardware",
-                "Warps video with a 2x3 affine matrix on an NVIDIA GPU (resize, crop, rotate, \
-                 flip, letterbox), matching OpenCV's warpAffine, in CUDA or system memory",
-                "The gst-cudapreproc authors",
-            )
-        });
-        Some(&*ELEMENT_METADATA)
+        crate::element_metadata!(
+            "CUDA affine warp",
+            "Filter/Effect/Converter/Video/Scaler/Hardware",
+            "Warps video with a 2x3 affine matrix on an NVIDIA GPU (resize, crop, rotate, \
+             flip, letterbox), matching OpenCV's warpAffine, in CUDA or system memory"
+        )
     }
 
     fn pad_templates() -> &'static [gst::PadTemplate] {
@@ -416,24 +414,15 @@ impl CudaBaseTransformImpl for CudaWarpAffine {
         transform(&settings, direction, caps)
     }
 
-    fn fixate_other_caps(
-        &self,
-        direction: gst::PadDirection,
-        caps: &gst::Caps,
-        othercaps: gst::Caps,
-    ) -> gst::Caps {
+    fn fixate(&self, dir: gst::PadDirection, caps: &gst::Caps, other: gst::Caps) -> gst::Caps {
         let settings = self.settings.lock().unwrap().clone();
-        fixate(&settings, direction, caps, othercaps)
+        fixate(&settings, dir, caps, other)
     }
 
-    fn set_info(
-        &self,
-        _incaps: &gst::Caps,
-        input: &Media,
-        _outcaps: &gst::Caps,
-        output: &Media,
-    ) -> Result<(), String> {
-        let (Media::Video(in_info), Media::Video(out_info)) = (input, output) else {
+    fn set_info(&self, negotiated: &Negotiated) -> Result<(), String> {
+        let (Media::Video(in_info), Media::Video(out_info)) =
+            (&negotiated.input, &negotiated.output)
+        else {
             return Err("cudawarpaffine warps video, not tensors".into());
         };
         if in_info.format() != out_info.format() {
@@ -470,7 +459,7 @@ impl CudaBaseTransformImpl for CudaWarpAffine {
         stream: &Stream,
         input: &Input,
         output: &mut Output,
-    ) -> Result<(), gst::ErrorMessage> {
+    ) -> TransformResult {
         let settings = self.settings.lock().unwrap().clone();
         let per_buffer = match gst::meta::CustomMeta::from_buffer(input.buffer(), MATRIX_META) {
             Ok(meta) => match matrix_from_structure(meta.structure()) {

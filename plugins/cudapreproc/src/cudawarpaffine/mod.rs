@@ -4,7 +4,6 @@
 use cudapreproc_core::geometry::Fit;
 use cudapreproc_core::kernels::{Border, Interpolation};
 use gst::glib;
-use gst::prelude::*;
 
 use crate::cudabasetransform::CudaBaseTransform;
 
@@ -118,14 +117,9 @@ impl From<WarpFit> for Fit {
     }
 }
 
-pub fn register(plugin: &gst::Plugin) -> Result<(), glib::BoolError> {
+/// Registers the matrix meta, once per process.
+pub fn register_meta() {
     if !gst::meta::CustomMeta::is_registered(MATRIX_META) {
         gst::meta::CustomMeta::register(MATRIX_META, &[]);
     }
-    gst::Element::register(
-        Some(plugin),
-        "cudawarpaffine",
-        gst::Rank::NONE,
-        CudaWarpAffine::static_type(),
-    )
 }

@@ -267,16 +267,12 @@ impl GstObjectImpl for NvDec {}
 
 impl ElementImpl for NvDec {
     fn metadata() -> Option<&'static gst::subclass::ElementMetadata> {
-        static ELEMENT_METADATA: LazyLock<gst::subclass::ElementMetadata> = LazyLock::new(|| {
-            gst::subclass::ElementMetadata::new(
-                "NVDEC video decoder",
-                "Codec/Decoder/Video/Hardware",
-                "Decodes H.264, HEVC, VP8, VP9, MPEG-1/2/4, JPEG and AV1 (where the GPU has it) \
-                 with NVIDIA's hardware decoder, into CUDA or system memory",
-                "The gst-cudapreproc authors",
-            )
-        });
-        Some(&*ELEMENT_METADATA)
+        crate::element_metadata!(
+            "NVDEC video decoder",
+            "Codec/Decoder/Video/Hardware",
+            "Decodes H.264, HEVC, VP8, VP9, MPEG-1/2/4, JPEG and AV1 (where the GPU has it) \
+             with NVIDIA's hardware decoder, into CUDA or system memory"
+        )
     }
 
     fn pad_templates() -> &'static [gst::PadTemplate] {

@@ -3,7 +3,6 @@
 
 use cudapreproc_core::cuvid::Deinterlace;
 use gst::glib;
-use gst::prelude::*;
 
 mod caps;
 mod client;
@@ -44,8 +43,4 @@ impl From<DeinterlaceMode> for Deinterlace {
             DeinterlaceMode::Adaptive => Deinterlace::Adaptive,
         }
     }
-}
-
-pub fn register(plugin: &gst::Plugin) -> Result<(), glib::BoolError> {
-    gst::Element::register(Some(plugin), "nvdec", gst::Rank::NONE, NvDec::static_type())
 }

@@ -304,16 +304,12 @@ impl GstObjectImpl for NvDecSrc {}
 
 impl ElementImpl for NvDecSrc {
     fn metadata() -> Option<&'static gst::subclass::ElementMetadata> {
-        static ELEMENT_METADATA: LazyLock<gst::subclass::ElementMetadata> = LazyLock::new(|| {
-            gst::subclass::ElementMetadata::new(
-                "NVDEC source",
-                "Source/Video/Hardware",
-                "Reads a file or URI, demuxes and parses its video and decodes it with NVDEC \
-                 (nvdec), into CUDA or system memory",
-                "The gst-cudapreproc authors",
-            )
-        });
-        Some(&*ELEMENT_METADATA)
+        crate::element_metadata!(
+            "NVDEC source",
+            "Source/Video/Hardware",
+            "Reads a file or URI, demuxes and parses its video and decodes it with NVDEC \
+             (nvdec), into CUDA or system memory"
+        )
     }
 
     fn pad_templates() -> &'static [gst::PadTemplate] {

@@ -2,7 +2,6 @@
 //! and decodes it with `nvdec`; one `src` pad, audio and other streams ignored.
 
 use gst::glib;
-use gst::prelude::*;
 
 mod imp;
 
@@ -10,13 +9,4 @@ glib::wrapper! {
     pub struct NvDecSrc(ObjectSubclass<imp::NvDecSrc>)
         @extends gst::Bin, gst::Element, gst::Object,
         @implements gst::ChildProxy, gst::URIHandler;
-}
-
-pub fn register(plugin: &gst::Plugin) -> Result<(), glib::BoolError> {
-    gst::Element::register(
-        Some(plugin),
-        "nvdecsrc",
-        gst::Rank::NONE,
-        NvDecSrc::static_type(),
-    )
 }

@@ -592,16 +592,12 @@ impl GstObjectImpl for TensorSink {}
 
 impl ElementImpl for TensorSink {
     fn metadata() -> Option<&'static gst::subclass::ElementMetadata> {
-        static ELEMENT_METADATA: LazyLock<gst::subclass::ElementMetadata> = LazyLock::new(|| {
-            gst::subclass::ElementMetadata::new(
-                "Tensor sink",
-                "Sink/Tensor/Hardware",
-                "Hands tensors in GPU memory to the application, frame by frame or batched, with \
-                 their shape, type, device address and ready event",
-                "The gst-cudapreproc authors",
-            )
-        });
-        Some(&*ELEMENT_METADATA)
+        crate::element_metadata!(
+            "Tensor sink",
+            "Sink/Tensor/Hardware",
+            "Hands tensors in GPU memory to the application, frame by frame or batched, with \
+             their shape, type, device address and ready event"
+        )
     }
 
     fn pad_templates() -> &'static [gst::PadTemplate] {

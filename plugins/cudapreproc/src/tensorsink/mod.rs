@@ -5,7 +5,6 @@
 //! drops the sample.
 
 use gst::glib;
-use gst::prelude::*;
 use gst::subclass::prelude::*;
 
 mod imp;
@@ -33,13 +32,4 @@ impl TensorSink {
     pub fn is_eos(&self) -> bool {
         self.imp().is_drained_eos()
     }
-}
-
-pub fn register(plugin: &gst::Plugin) -> Result<(), glib::BoolError> {
-    gst::Element::register(
-        Some(plugin),
-        "tensorsink",
-        gst::Rank::NONE,
-        TensorSink::static_type(),
-    )
 }
