@@ -20,6 +20,19 @@ fn caps_of(format: PixelFormat, cuda: bool) -> gst::Caps {
     caps
 }
 
+/// A pad of `direction` that answers caps queries with `caps`, as a peer element would.
+fn peer(direction: gst::PadDirection, caps: gst::Caps) -> gst::Pad {
+    gst::Pad::builder(direction)
+        .query_function(move |_, _, query| match query.view_mut() {
+            gst::QueryViewMut::Caps(q) => {
+                q.set_result(&caps);
+                true
+            }
+            _ => false,
+        })
+        .build()
+}
+
 /// The formats and memory kinds in `caps`, as (format, is CUDA) pairs.
 fn offered(caps: &gst::Caps) -> Vec<(String, bool)> {
     let mut out = Vec::new();
@@ -43,16 +56,7 @@ fn src_pad_offers_every_format_in_both_memories_for_every_input() {
             let sink = element.static_pad("sink").unwrap();
             let src = element.static_pad("src").unwrap();
             // What the src pad can produce from this input, asked the way a peer would.
-            let input = caps_of(format, cuda);
-            let upstream = gst::Pad::builder(gst::PadDirection::Src)
-                .query_function(move |_, _, query| match query.view_mut() {
-                    gst::QueryViewMut::Caps(q) => {
-                        q.set_result(&input);
-                        true
-                    }
-                    _ => false,
-                })
-                .build();
+            let upstream = peer(gst::PadDirection::Src, caps_of(format, cuda));
             upstream.link(&sink).unwrap();
             let caps = src.query_caps(None);
             let offered = offered(&caps);
@@ -111,16 +115,7 @@ fn output_filter_narrows_the_input_side() {
         let element = gst::ElementFactory::make("cudacvtcolor").build().unwrap();
         let sink = element.static_pad("sink").unwrap();
         let src = element.static_pad("src").unwrap();
-        let wanted = caps_of(format, true);
-        let downstream = gst::Pad::builder(gst::PadDirection::Sink)
-            .query_function(move |_, _, query| match query.view_mut() {
-                gst::QueryViewMut::Caps(q) => {
-                    q.set_result(&wanted);
-                    true
-                }
-                _ => false,
-            })
-            .build();
+        let downstream = peer(gst::PadDirection::Sink, caps_of(format, true));
         src.link(&downstream).unwrap();
         // Whatever downstream wants, every input format can feed it, in either memory.
         let caps = sink.query_caps(None);

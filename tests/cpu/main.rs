@@ -3,6 +3,7 @@
 mod caps;
 mod config;
 mod geometry_tensor;
+mod harness;
 mod http;
 mod kernels;
 mod no_gpu;
