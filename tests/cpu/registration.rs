@@ -18,17 +18,46 @@ fn plugin_registers_every_element() {
     assert_eq!(plugin.plugin_name(), "cudapreproc");
 }
 
+/// Every factory: its classification, and its type's name, prefixed so it never clashes with
+/// upstream GStreamer's CUDA elements.
 #[test]
-fn cudacvtcolor_metadata_and_type_name() {
+fn every_element_has_its_classification_and_a_prefixed_type_name() {
     cudapreproc_tests::init();
-    let factory = gst::ElementFactory::find("cudacvtcolor").unwrap();
-    assert_eq!(
-        factory.metadata(gst::ELEMENT_METADATA_KLASS),
-        Some("Filter/Converter/Video/Hardware")
-    );
-    let element = factory.create().build().unwrap();
-    // Prefixed so it never clashes with upstream GStreamer's CUDA elements.
-    assert_eq!(element.type_().name(), "GstRsCudaCvtColor");
+    for (name, classification, type_name) in [
+        (
+            "cudacvtcolor",
+            "Filter/Converter/Video/Hardware",
+            "GstRsCudaCvtColor",
+        ),
+        (
+            "cudawarpaffine",
+            "Filter/Effect/Converter/Video/Scaler/Hardware",
+            "GstRsCudaWarpAffine",
+        ),
+        (
+            "cudaconvert",
+            "Filter/Converter/Video/Tensor/Hardware",
+            "GstRsCudaConvert",
+        ),
+        (
+            "cudatensorconvert",
+            "Filter/Converter/Video/Tensor/Hardware",
+            "GstRsCudaConvert",
+        ),
+        ("nvdec", "Codec/Decoder/Video/Hardware", "GstRsNvDec"),
+        ("nvdecsrc", "Source/Video/Hardware", "GstRsNvDecSrc"),
+        ("tensorsink", "Sink/Tensor/Hardware", "GstRsTensorSink"),
+    ] {
+        let factory = gst::ElementFactory::find(name).unwrap();
+        assert_eq!(factory.plugin_name().as_deref(), Some("cudapreproc"));
+        assert_eq!(
+            factory.metadata(gst::ELEMENT_METADATA_KLASS),
+            Some(classification),
+            "{name}"
+        );
+        let element = factory.create().build().unwrap();
+        assert_eq!(element.type_().name(), type_name, "{name}");
+    }
 }
 
 #[test]
