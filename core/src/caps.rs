@@ -55,18 +55,25 @@ pub fn transform_video_caps(caps: &gst::Caps, formats: &[&str], fields: &[&str])
     out
 }
 
-/// `othercaps` narrowed to one fixed structure: the first in CUDA memory (or the first), as a
-/// filter that prefers CUDA memory fixates what the other pad allows.
-pub fn fixate_preferring_cuda(othercaps: &gst::Caps) -> gst::Caps {
+/// The structure of `othercaps` a filter that prefers CUDA memory starts fixating from: the
+/// first in CUDA memory, or else the first; `None` for empty caps.
+pub fn preferred_structure(othercaps: &gst::Caps) -> Option<(gst::Structure, gst::CapsFeatures)> {
     let chosen = othercaps
         .iter_with_features()
         .position(|(_, f)| f.contains(CAPS_FEATURE_MEMORY_CUDA))
         .unwrap_or(0);
+    othercaps
+        .iter_with_features()
+        .nth(chosen)
+        .map(|(s, f)| (s.to_owned(), f.to_owned()))
+}
+
+/// `othercaps` narrowed to one fixed structure: the first in CUDA memory (or the first), as a
+/// filter that prefers CUDA memory fixates what the other pad allows.
+pub fn fixate_preferring_cuda(othercaps: &gst::Caps) -> gst::Caps {
     let mut out = gst::Caps::new_empty();
-    if let Some((s, f)) = othercaps.iter_with_features().nth(chosen) {
-        out.get_mut()
-            .unwrap()
-            .append_structure_full(s.to_owned(), Some(f.to_owned()));
+    if let Some((s, f)) = preferred_structure(othercaps) {
+        out.get_mut().unwrap().append_structure_full(s, Some(f));
     }
     out.fixate();
     out

@@ -2,7 +2,7 @@ use std::str::FromStr;
 use std::sync::{LazyLock, Mutex};
 
 use cudapreproc_core::access::{Input, Media, Output};
-use cudapreproc_core::caps::{self, CAPS_FEATURE_MEMORY_CUDA};
+use cudapreproc_core::caps;
 use cudapreproc_core::colorspace::{Encoding, Family, Matrix, PixelFormat, Range};
 use cudapreproc_core::cuda::{CudaError, Stream};
 use cudapreproc_core::frame::{copy_frame, pixel_format};
@@ -160,15 +160,9 @@ fn fixate_output(settings: &Settings, caps: &gst::Caps, othercaps: gst::Caps) ->
         return othercaps;
     };
     let in_format = in_s.get::<&str>("format").unwrap_or_default();
-    let chosen = othercaps
-        .iter_with_features()
-        .position(|(_, f)| f.contains(CAPS_FEATURE_MEMORY_CUDA))
-        .unwrap_or(0);
-    let Some((s, features)) = othercaps.iter_with_features().nth(chosen) else {
+    let Some((mut s, features)) = caps::preferred_structure(&othercaps) else {
         return othercaps;
     };
-    let mut s = s.to_owned();
-    let features = features.to_owned();
     s.fixate_field_str("format", in_format);
     for field in ["width", "height", "framerate", "pixel-aspect-ratio"] {
         if let Ok(value) = in_s.value(field) {

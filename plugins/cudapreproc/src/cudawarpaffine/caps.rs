@@ -1,7 +1,7 @@
 //! cudawarpaffine's caps: the same video at any size, the size the properties ask for, and what
 //! to say when downstream takes none of it.
 
-use cudapreproc_core::caps::{self, CAPS_FEATURE_MEMORY_CUDA};
+use cudapreproc_core::caps;
 use cudapreproc_core::negotiation::{self, Downstream};
 
 use super::settings::{output_size, Settings};
@@ -88,15 +88,9 @@ pub(super) fn fixate(
         othercaps.fixate();
         return othercaps;
     };
-    let chosen = othercaps
-        .iter_with_features()
-        .position(|(_, f)| f.contains(CAPS_FEATURE_MEMORY_CUDA))
-        .unwrap_or(0);
-    let Some((s, features)) = othercaps.iter_with_features().nth(chosen) else {
+    let Some((mut s, features)) = caps::preferred_structure(&othercaps) else {
         return othercaps;
     };
-    let mut s = s.to_owned();
-    let features = features.to_owned();
     let in_size = (
         in_s.get::<i32>("width").unwrap_or(1).max(1) as u32,
         in_s.get::<i32>("height").unwrap_or(1).max(1) as u32,
