@@ -164,6 +164,10 @@ const INVALID: &[Case] = &[
     case("nvdec", "deinterlace-mode", "bob", "blend", By::Parser),
     case("nvdec", "cuda-device-id", "1", "-1", By::GLib),
     case("nvdec", "max-errors", "3", "-2", By::GLib),
+    case("nvdec", "frame-times", "<0.5,1.0>", "<1.0,-0.5>", By::GLib),
+    case("nvdec", "frame-times", "<0.5,1.0>", "<1.0,nan>", By::GLib),
+    case("nvdec", "frame-times", "<0.5,1.0>", "<1.0,inf>", By::GLib),
+    case("nvdec", "frame-times", "<0.5,1.0>", "<\"one\">", By::Parser),
     // nvdecsrc: its own properties, and the decoder's it offers
     case("nvdecsrc", "location", "clip.mp4", "\"\"", By::Element("an empty location names no file")),
     case("nvdecsrc", "uri", "file:///tmp/clip.mp4", "clip.mp4", By::Element("\"clip.mp4\" is not a URI")),
@@ -449,6 +453,8 @@ fn edge_values_are_accepted() {
         ("nvdec", "display-delay", "16"),
         ("nvdec", "decode-surfaces", "32"),
         ("nvdec", "max-errors", "-1"),
+        ("nvdec", "frame-times", "<0.0,3.2,1e6>"),
+        ("nvdec", "frame-times", "<>"),
         ("nvdecsrc", "uri", "https://example.com/clip.mp4"),
         ("nvdecsrc", "location", "clip.mp4"),
     ]

@@ -11,6 +11,7 @@ use gst_video::prelude::*;
 
 use super::imp::{Gpu, NvDec, CAT, MAX_DECODE_SURFACES, MAX_PICTURES, OUTPUT_SURFACES};
 use super::output::DecodeState;
+use super::selection::Shown;
 
 /// Why a sequence could not be set up or a picture output.
 pub(super) enum OutputError {
@@ -33,6 +34,8 @@ pub(super) struct Client<'a> {
     pub(super) state: &'a mut DecodeState,
     /// System frame number of the packet being parsed.
     pub(super) current: Option<u32>,
+    /// When that packet's picture is shown, for `frame-times`.
+    pub(super) shown: Option<Shown>,
     /// Frames whose packet held only the second field of a picture: never displayed.
     pub(super) second_fields: Vec<u32>,
     /// The first failure, which ends the parse call.
@@ -153,13 +156,14 @@ impl ParserClient for Client<'_> {
                 self.second_fields.push(current);
             }
         }
-        // `output-every`: count pictures in decode order; those not output are not decoded
-        // either, unless later pictures refer to them.
+        // `output-every` (counted in decode order) and `frame-times`: pictures not output are
+        // not decoded either, unless later pictures refer to them.
         let every = u64::from(self.state.settings.output_every.max(1));
         let hidden = !picture.is_second_field() && {
             let n = self.state.decoded;
             self.state.decoded += 1;
-            !n.is_multiple_of(every)
+            let selected = self.shown.is_none_or(|s| self.state.progress.decoding(s));
+            !n.is_multiple_of(every) || !selected
         };
         self.state.hidden[index as usize] = hidden;
         if hidden && !picture.is_reference() {

@@ -4,7 +4,7 @@ use std::sync::{Arc, LazyLock, Mutex};
 use cudapreproc_core::access::Staging;
 use cudapreproc_core::caps::{self, is_cuda_caps};
 use cudapreproc_core::cuda::{CudaError, Device, Stream};
-use cudapreproc_core::cuvid::{self, ChromaFormat, Codec, Parser};
+use cudapreproc_core::cuvid::{self, ChromaFormat, Codec, Decoder, Parser};
 use cudapreproc_core::memory::decide_cuda_pool;
 use gst::glib;
 use gst::prelude::*;
@@ -15,6 +15,7 @@ use gst_video::subclass::prelude::*;
 use super::caps::{codec_of, OUTPUT_FORMATS, SINK_CAPS};
 use super::client::Client;
 use super::output::DecodeState;
+use super::selection::{FrameSelection, SelectionProgress, Shown};
 use super::DeinterlaceMode;
 
 pub(super) static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
@@ -85,6 +86,18 @@ pub struct NvDec {
     /// Taken out while the parser runs (its callbacks negotiate and push downstream, which may
     /// call back into this element).
     session: Mutex<Option<Session>>,
+    /// `frame-times`; replaced whole when set, so a session notices a new value.
+    selection: Mutex<Arc<FrameSelection>>,
+    /// The decoder of the last stream, kept from stop to start and across caps changes: the
+    /// next stream uses it where its configuration allows (creating one costs far more than a
+    /// short clip takes to decode). Dropped when the element closes.
+    kept_decoder: Mutex<Option<KeptDecoder>>,
+}
+
+/// A decoder between streams, with the GPU it was made on.
+struct KeptDecoder {
+    device: i32,
+    decoder: Decoder,
 }
 
 impl NvDec {
@@ -99,7 +112,7 @@ impl NvDec {
     /// Runs `f` with the session taken out of its mutex and a parser client over it.
     fn with_session(
         &self,
-        current: Option<u32>,
+        current: Option<(u32, Shown)>,
         f: impl FnOnce(&mut Parser, &mut Client<'_>) -> Result<(), CudaError>,
     ) -> Result<gst::FlowSuccess, gst::FlowError> {
         let gpu = self.gpu()?;
@@ -113,7 +126,8 @@ impl NvDec {
             imp: self,
             gpu: &gpu,
             state: &mut session.state,
-            current,
+            current: current.map(|(number, _)| number),
+            shown: current.map(|(_, shown)| shown),
             second_fields: Vec::new(),
             result: Ok(gst::FlowSuccess::Ok),
         };
@@ -129,7 +143,7 @@ impl NvDec {
         if let (Err(e), Ok(_)) = (&parsed, &result) {
             // The parser refused the data itself: a damaged bitstream.
             let obj = self.obj();
-            let frame = current.and_then(|n| obj.frame(n as i32));
+            let frame = current.and_then(|(n, _)| obj.frame(n as i32));
             result = self.count_damage(&format!("unparsable data ({e})"), frame.as_ref());
         }
         for number in second_fields {
@@ -139,6 +153,61 @@ impl NvDec {
         }
         *self.session.lock().unwrap() = Some(session);
         result
+    }
+
+    /// Keeps the decoder of a session that ends, once no picture of it is mapped.
+    fn keep_decoder(&self, session: Option<Session>) {
+        let Some(mut session) = session else {
+            return;
+        };
+        let state = &mut session.state;
+        if let Err(e) = state.retire_mapped(0) {
+            gst::warning!(CAT, imp = self, "releasing decoded frames: {e}");
+            return;
+        }
+        let device = self
+            .gpu
+            .lock()
+            .unwrap()
+            .as_ref()
+            .map(|g| g.device.ordinal());
+        if let (Some(decoder), Some(device)) = (state.decoder.take(), device) {
+            *self.kept_decoder.lock().unwrap() = Some(KeptDecoder { device, decoder });
+        }
+    }
+
+    /// The kept decoder, if it was made on `device`.
+    fn kept_decoder_for(&self, device: &Device) -> Option<Decoder> {
+        let kept = self.kept_decoder.lock().unwrap().take()?;
+        (kept.device == device.ordinal()).then_some(kept.decoder)
+    }
+
+    /// When `frame` is shown, in stream time, and for how long: its duration, else one frame
+    /// at the input's frame rate.
+    fn shown(&self, frame: &gst_video::VideoCodecFrame) -> Shown {
+        let segment = self.obj().input_segment();
+        let stream_time = segment
+            .downcast_ref::<gst::ClockTime>()
+            .zip(frame.pts())
+            .and_then(|(segment, pts)| segment.to_stream_time(pts))
+            .map(|t| t.nseconds());
+        let frame_rate = self
+            .session
+            .lock()
+            .unwrap()
+            .as_ref()
+            .and_then(|s| s.state.input_fps);
+        let duration = frame.duration().map(|d| d.nseconds()).or_else(|| {
+            frame_rate.and_then(|fps| {
+                gst::ClockTime::SECOND
+                    .mul_div_floor(fps.denom() as u64, fps.numer() as u64)
+                    .map(|d| d.nseconds())
+            })
+        });
+        Shown {
+            stream_time,
+            duration,
+        }
     }
 
     /// Feeds everything queued in the parser out and releases frames that will never be shown.
@@ -225,12 +294,40 @@ impl ObjectImpl for NvDec {
                     .default_value(DEFAULT_KEYFRAMES_ONLY)
                     .mutable_ready()
                     .build(),
+                gst::ParamSpecArray::builder("frame-times")
+                    .nick("Frame times")
+                    .blurb(
+                        "Output only the frames shown at these stream times (seconds); the \
+                         others are decoded only where later pictures refer to them and never \
+                         copied out, and the stream ends once every listed frame is decoded. \
+                         Empty: every frame",
+                    )
+                    .element_spec(
+                        &glib::ParamSpecDouble::builder("time")
+                            .nick("Time")
+                            .blurb("Stream time in seconds")
+                            .minimum(0.0)
+                            .build(),
+                    )
+                    .mutable_playing()
+                    .build(),
             ]
         });
         PROPERTIES.as_ref()
     }
 
     fn set_property(&self, _id: usize, value: &glib::Value, pspec: &glib::ParamSpec) {
+        if pspec.name() == "frame-times" {
+            let array = value.get::<gst::Array>().expect("type checked upstream");
+            let seconds: Vec<f64> = array.iter().filter_map(|v| v.get().ok()).collect();
+            match FrameSelection::from_seconds(&seconds) {
+                Ok(selection) => *self.selection.lock().unwrap() = Arc::new(selection),
+                Err(why) => {
+                    crate::property::refuse(self.obj().upcast_ref(), *CAT, "frame-times", &why)
+                }
+            }
+            return;
+        }
         let mut settings = self.settings.lock().unwrap();
         match pspec.name() {
             "cuda-device-id" => settings.device_id = value.get().expect("type checked upstream"),
@@ -250,6 +347,10 @@ impl ObjectImpl for NvDec {
     }
 
     fn property(&self, _id: usize, pspec: &glib::ParamSpec) -> glib::Value {
+        if pspec.name() == "frame-times" {
+            let seconds = self.selection.lock().unwrap().seconds();
+            return gst::Array::new(seconds.iter().map(|s| s.to_send_value())).to_value();
+        }
         let settings = self.settings.lock().unwrap();
         match pspec.name() {
             "cuda-device-id" => settings.device_id.to_value(),
@@ -316,8 +417,14 @@ impl VideoDecoderImpl for NvDec {
     }
 
     fn stop(&self) -> Result<(), gst::ErrorMessage> {
-        *self.session.lock().unwrap() = None;
+        let session = self.session.lock().unwrap().take();
+        self.keep_decoder(session);
         *self.gpu.lock().unwrap() = None;
+        Ok(())
+    }
+
+    fn close(&self) -> Result<(), gst::ErrorMessage> {
+        *self.kept_decoder.lock().unwrap() = None;
         Ok(())
     }
 
@@ -332,6 +439,8 @@ impl VideoDecoderImpl for NvDec {
             .ok_or_else(|| gst::loggable_error!(CAT, "unsupported input caps {caps}"))?;
         // A new format mid-stream: finish the pictures of the old one first.
         let _ = self.drain_session();
+        let old_session = self.session.lock().unwrap().take();
+        self.keep_decoder(old_session);
 
         let gpu = self
             .gpu()
@@ -377,12 +486,13 @@ impl VideoDecoderImpl for NvDec {
                 settings,
                 input_fps,
                 input_par,
-                decoder: None,
+                decoder: self.kept_decoder_for(&gpu.device),
                 output: None,
                 staging: Staging::default(),
                 mapped: VecDeque::new(),
                 hidden: [false; MAX_PICTURES],
                 decoded: 0,
+                progress: SelectionProgress::new(self.selection.lock().unwrap().clone()),
             },
         });
         gst::info!(CAT, imp = self, "input {caps}");
@@ -409,12 +519,15 @@ impl VideoDecoderImpl for NvDec {
             input.size()
         );
         let pts = frame.pts();
+        let shown = self.shown(&frame);
         // The frame is looked up again when the parser displays its picture.
         drop(frame);
 
+        let selection = self.selection.lock().unwrap().clone();
         let codec_data = {
             let mut session = self.session.lock().unwrap();
             let session = session.as_mut().ok_or(gst::FlowError::NotNegotiated)?;
+            session.state.progress.follow(&selection);
             if session.codec_data_sent {
                 None
             } else {
@@ -424,7 +537,7 @@ impl VideoDecoderImpl for NvDec {
         };
         let map = input.map_readable().map_err(|_| gst::FlowError::Error)?;
         let timestamp = pts.map(|p| p.nseconds() as i64);
-        self.with_session(Some(number), |parser, client| {
+        let parsed = self.with_session(Some((number, shown)), |parser, client| {
             if let Some(config) = &codec_data {
                 let config = config
                     .map_readable()
@@ -432,7 +545,20 @@ impl VideoDecoderImpl for NvDec {
                 parser.parse(&config, None, false, client)?;
             }
             parser.parse(&map, timestamp, true, client)
-        })
+        })?;
+        let complete = self
+            .session
+            .lock()
+            .unwrap()
+            .as_ref()
+            .is_some_and(|s| s.state.progress.complete());
+        if complete {
+            // Upstream stops reading and sends EOS; draining outputs the selected frames still
+            // waiting for display.
+            gst::debug!(CAT, imp = self, "every frame of frame-times decoded: end");
+            return Err(gst::FlowError::Eos);
+        }
+        Ok(parsed)
     }
 
     fn drain(&self) -> Result<gst::FlowSuccess, gst::FlowError> {
@@ -448,15 +574,15 @@ impl VideoDecoderImpl for NvDec {
         let Some(session) = guard.as_mut() else {
             return true;
         };
-        // Start afresh: a new parser forgets the old stream position, and the decoder (whose
-        // surfaces the old parser managed) is made again at the next sequence header.
-        // Mapped frames are released once their copies are done.
+        // Start afresh: a new parser forgets the old stream position. The decoder stays: the
+        // new parser's sequence header finds it configured as it needs (a seek costs no new
+        // decoder). Mapped frames are released once their copies are done.
         let state = &mut session.state;
         if let Err(e) = state.retire_mapped(0) {
             gst::warning!(CAT, imp = self, "releasing decoded frames: {e}");
         }
-        state.decoder = None;
         state.hidden = [false; MAX_PICTURES];
+        state.progress.restart();
         match Parser::new(state.codec, state.settings.display_delay) {
             Ok(parser) => session.parser = parser,
             Err(e) => {

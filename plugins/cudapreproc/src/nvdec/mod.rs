@@ -9,6 +9,7 @@ mod client;
 mod damage;
 mod imp;
 mod output;
+mod selection;
 
 glib::wrapper! {
     pub struct NvDec(ObjectSubclass<imp::NvDec>)

@@ -12,6 +12,7 @@ use gst_video::prelude::*;
 
 use super::client::{Client, OutputError};
 use super::imp::{Settings, CAT, MAX_PICTURES, OUTPUT_SURFACES};
+use super::selection::SelectionProgress;
 
 /// The negotiated output.
 pub(super) struct OutputFormat {
@@ -45,6 +46,8 @@ pub(super) struct DecodeState {
     pub(super) hidden: [bool; MAX_PICTURES],
     /// Pictures seen in decode order since the start (for `output-every`).
     pub(super) decoded: u64,
+    /// How far decoding has got through `frame-times`.
+    pub(super) progress: SelectionProgress,
 }
 
 impl DecodeState {
