@@ -24,7 +24,7 @@ pub use cudawarpaffine::{
 pub use nvdec::{DeinterlaceMode, NvDec};
 pub use nvdecsrc::NvDecSrc;
 pub use property::LOG_DOMAIN as PROPERTY_LOG_DOMAIN;
-pub use tensorsink::{TensorSink, TENSOR_INFO};
+pub use tensorsink::{sample_info, TensorSink, TENSOR_INFO};
 
 /// Name of the authors in every element's metadata.
 const AUTHORS: &str = "The gst-cudapreproc authors";

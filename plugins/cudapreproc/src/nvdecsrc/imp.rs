@@ -45,7 +45,7 @@ impl Settings {
 pub struct NvDecSrc {
     settings: Mutex<Settings>,
     decoder: OnceLock<gst::Element>,
-    /// The reading and demuxing part, made when the bin goes to READY.
+    /// The reading and demuxing part, made when the bin goes to PAUSED.
     source: Mutex<Option<(gst::Element, gst::Element)>>,
     /// Media types of the streams the parser found in the input, for error messages.
     streams: Mutex<Vec<String>>,
@@ -336,11 +336,17 @@ impl ElementImpl for NvDecSrc {
         &self,
         transition: gst::StateChange,
     ) -> Result<gst::StateChangeSuccess, gst::StateChangeError> {
-        if transition == gst::StateChange::NullToReady {
+        // The reading and demuxing part is made for each run, so that a new location set in
+        // READY is read with the decoder (and its NVDEC session) kept.
+        if transition == gst::StateChange::ReadyToPaused {
             self.build_source()?;
         }
         let result = self.parent_change_state(transition);
-        if transition == gst::StateChange::ReadyToNull || result.is_err() {
+        if matches!(
+            transition,
+            gst::StateChange::PausedToReady | gst::StateChange::ReadyToNull
+        ) || result.is_err()
+        {
             self.remove_source();
         }
         result

@@ -8,14 +8,14 @@ use gst::subclass::prelude::*;
 use gst_base::prelude::*;
 use gst_base::subclass::prelude::*;
 
-use cudapreproc_core::access::{ready_for_reading, Input, Media, Output, ReadyData, Staging};
+use cudapreproc_core::access::{ready_for_reading, Input, Media, Output, Staging};
 use cudapreproc_core::caps;
 use cudapreproc_core::cuda::{CudaError, Device, Stream};
 use cudapreproc_core::memory::{device_memory, memory_device, CudaBufferPool};
 use cudapreproc_core::negotiation;
 use cudapreproc_core::tensor::{DType, TensorInfo, TENSORS};
 
-use super::TENSOR_INFO;
+use super::{array_u64, sample_info};
 
 static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
     gst::DebugCategory::new(
@@ -163,10 +163,6 @@ fn check_batch(tensor: &TensorInfo, batch_size: u32) -> Result<(), String> {
     ))
 }
 
-fn array_u64(values: &[u64]) -> gst::Array {
-    gst::Array::new(values.iter().map(|v| v.to_send_value()))
-}
-
 impl TensorSink {
     /// The next sample: waits (at most `timeout` when given) for one, `None` at EOS, when
     /// flushing, or at the timeout.
@@ -234,42 +230,6 @@ impl TensorSink {
         gst::FlowError::Error
     }
 
-    /// The info structure of a sample: where the tensor is and what it is. `ready` is `None`
-    /// for a tensor in system memory.
-    fn info(
-        &self,
-        tensor: &TensorInfo,
-        dims: &[u64],
-        ready: Option<ReadyData>,
-        pts: Option<gst::ClockTime>,
-        frames: &[u64],
-    ) -> gst::Structure {
-        let mut strides = vec![1u64; dims.len()];
-        for i in (0..dims.len().saturating_sub(1)).rev() {
-            strides[i] = strides[i + 1] * dims[i + 1];
-        }
-        let mut s = gst::Structure::builder(TENSOR_INFO)
-            .field("data-ptr", ready.as_ref().map_or(0, |r| r.address))
-            .field("memory", if ready.is_some() { "cuda" } else { "system" })
-            .field("device-id", ready.as_ref().map_or(-1, |r| r.device))
-            .field("dtype", tensor.dtype.name())
-            .field("shape", array_u64(dims))
-            .field("strides", array_u64(&strides))
-            .field("frame-numbers", array_u64(frames))
-            .field(
-                "ready-event",
-                ready.as_ref().map_or(0, |r| r.event.handle()),
-            )
-            .build();
-        if let Some(ready) = ready {
-            s.set("ready-event-owner", ready.event);
-        }
-        if let Some(pts) = pts {
-            s.set("pts", pts.nseconds());
-        }
-        s
-    }
-
     /// The GPU, opened on first use on the device of `buffer`'s memory (or the configured one).
     fn gpu<'a>(
         &self,
@@ -307,10 +267,11 @@ impl TensorSink {
         } else {
             None
         };
-        let info = self.info(&tensor, &tensor.dims, ready, buffer.pts(), &[frame]);
+        let info = sample_info(tensor.dtype, &tensor.dims, ready, buffer.pts(), &[frame]);
         let sample = gst::Sample::builder()
             .buffer(buffer)
             .caps(tensor.caps())
+            .segment(&self.obj().segment())
             .info(info)
             .build();
         self.deliver(sample)
@@ -414,10 +375,17 @@ impl TensorSink {
         let ready =
             ready_for_reading(&gpu.stream, &batch.buffer).map_err(|e| self.post_cuda_error(&e))?;
         let dims = tensor.batch_dims(n);
-        let info = self.info(&tensor, &dims, ready, batch.buffer.pts(), &batch.frames);
+        let info = sample_info(
+            tensor.dtype,
+            &dims,
+            ready,
+            batch.buffer.pts(),
+            &batch.frames,
+        );
         let sample = gst::Sample::builder()
             .buffer(&batch.buffer)
             .caps(&tensor.batch_caps(n))
+            .segment(&self.obj().segment())
             .info(info)
             .build();
         self.deliver(sample)

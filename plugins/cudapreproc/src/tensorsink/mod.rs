@@ -4,7 +4,10 @@
 //! data is ready). A tensor stays valid, and its buffer out of its pool, until the application
 //! drops the sample.
 
+use cudapreproc_core::access::ReadyData;
+use cudapreproc_core::tensor::DType;
 use gst::glib;
+use gst::prelude::*;
 use gst::subclass::prelude::*;
 
 mod imp;
@@ -16,6 +19,47 @@ glib::wrapper! {
 
 /// Name of the info structure of every sample `tensorsink` delivers.
 pub const TENSOR_INFO: &str = "tensor-info";
+
+pub(crate) fn array_u64(values: &[u64]) -> gst::Array {
+    gst::Array::new(values.iter().map(|v| v.to_send_value()))
+}
+
+/// The info structure of a tensor sample: where a contiguous tensor of `dtype` and `dims`
+/// (outermost first) is and what it is, the event after which it is ready (`ready` is `None`
+/// for a tensor in system memory), and the frames it holds. Applications that assemble tensors
+/// of their own describe them the same way.
+pub fn sample_info(
+    dtype: DType,
+    dims: &[u64],
+    ready: Option<ReadyData>,
+    pts: Option<gst::ClockTime>,
+    frames: &[u64],
+) -> gst::Structure {
+    let mut strides = vec![1u64; dims.len()];
+    for i in (0..dims.len().saturating_sub(1)).rev() {
+        strides[i] = strides[i + 1] * dims[i + 1];
+    }
+    let mut s = gst::Structure::builder(TENSOR_INFO)
+        .field("data-ptr", ready.as_ref().map_or(0, |r| r.address))
+        .field("memory", if ready.is_some() { "cuda" } else { "system" })
+        .field("device-id", ready.as_ref().map_or(-1, |r| r.device))
+        .field("dtype", dtype.name())
+        .field("shape", array_u64(dims))
+        .field("strides", array_u64(&strides))
+        .field("frame-numbers", array_u64(frames))
+        .field(
+            "ready-event",
+            ready.as_ref().map_or(0, |r| r.event.handle()),
+        )
+        .build();
+    if let Some(ready) = ready {
+        s.set("ready-event-owner", ready.event);
+    }
+    if let Some(pts) = pts {
+        s.set("pts", pts.nseconds());
+    }
+    s
+}
 
 impl TensorSink {
     /// The next tensor, waiting for it; `None` at end of stream or when flushing.
