@@ -115,6 +115,7 @@ fuzz_target!(|input: Input| {
         output_surfaces: 4,
         output_format: surface,
         deinterlace: Deinterlace::Weave,
+        max_coded_size: None,
     };
     assert_eq!(config.output_size(), (width, height), "{seq:?}");
 

@@ -213,6 +213,23 @@ pub struct CUVIDDECODECREATEINFO {
     pub Reserved2: [c_ulong; 4],
 }
 
+/// What `cuvidReconfigureDecoder` changes: the coded size (at most the creation's
+/// `ulMaxWidth` x `ulMaxHeight`), the post-processing rectangles and size, and the number of
+/// decode surfaces. Unlike `CUVIDDECODECREATEINFO`, its sizes are `unsigned int`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default)]
+pub struct CUVIDRECONFIGUREDECODERINFO {
+    pub ulWidth: c_uint,
+    pub ulHeight: c_uint,
+    pub ulTargetWidth: c_uint,
+    pub ulTargetHeight: c_uint,
+    pub ulNumDecodeSurfaces: c_uint,
+    pub reserved1: [c_uint; 12],
+    pub display_area: Rect16,
+    pub target_rect: Rect16,
+    pub reserved2: [c_uint; 11],
+}
+
 #[repr(C)]
 pub struct CUVIDPROCPARAMS {
     pub progressive_frame: c_int,
@@ -264,6 +281,9 @@ pub struct Nvcuvid {
         *mut CUVIDPROCPARAMS,
     ) -> CUresult,
     pub cuvidUnmapVideoFrame64: unsafe extern "C" fn(CUvideodecoder, u64) -> CUresult,
+    /// Since Video Codec SDK 9.0; `None` with older drivers, which can only create decoders.
+    pub cuvidReconfigureDecoder:
+        Option<unsafe extern "C" fn(CUvideodecoder, *mut CUVIDRECONFIGUREDECODERINFO) -> CUresult>,
 }
 
 /// The library name upstream GStreamer and NVIDIA's samples load.
@@ -281,6 +301,14 @@ impl Nvcuvid {
                         .map_err(|e| format!("{LIBRARY}: {e}"))?
                 };
             }
+            // A symbol the library may lack: `None` then, and what needs it does without.
+            macro_rules! optional_sym {
+                ($name:ident) => {
+                    lib.get(concat!(stringify!($name), "\0").as_bytes())
+                        .ok()
+                        .map(|symbol| *symbol)
+                };
+            }
             Ok(Nvcuvid {
                 cuvidCreateVideoParser: sym!(cuvidCreateVideoParser),
                 cuvidParseVideoData: sym!(cuvidParseVideoData),
@@ -292,6 +320,7 @@ impl Nvcuvid {
                 cuvidGetDecodeStatus: sym!(cuvidGetDecodeStatus),
                 cuvidMapVideoFrame64: sym!(cuvidMapVideoFrame64),
                 cuvidUnmapVideoFrame64: sym!(cuvidUnmapVideoFrame64),
+                cuvidReconfigureDecoder: optional_sym!(cuvidReconfigureDecoder),
                 _lib: lib,
             })
         }
@@ -351,6 +380,21 @@ mod tests {
         assert_eq!(offset_of!(CUVIDDECODECREATEINFO, vidLock), 120);
         assert_eq!(offset_of!(CUVIDDECODECREATEINFO, target_rect), 128);
         assert_eq!(offset_of!(CUVIDDECODECREATEINFO, enableHistogram), 136);
+
+        assert_eq!(size_of::<CUVIDRECONFIGUREDECODERINFO>(), 128);
+        assert_eq!(offset_of!(CUVIDRECONFIGUREDECODERINFO, ulWidth), 0);
+        assert_eq!(offset_of!(CUVIDRECONFIGUREDECODERINFO, ulHeight), 4);
+        assert_eq!(offset_of!(CUVIDRECONFIGUREDECODERINFO, ulTargetWidth), 8);
+        assert_eq!(offset_of!(CUVIDRECONFIGUREDECODERINFO, ulTargetHeight), 12);
+        assert_eq!(
+            offset_of!(CUVIDRECONFIGUREDECODERINFO, ulNumDecodeSurfaces),
+            16
+        );
+        assert_eq!(offset_of!(CUVIDRECONFIGUREDECODERINFO, reserved1), 20);
+        assert_eq!(offset_of!(CUVIDRECONFIGUREDECODERINFO, display_area), 68);
+        assert_eq!(offset_of!(CUVIDRECONFIGUREDECODERINFO, target_rect), 76);
+        assert_eq!(offset_of!(CUVIDRECONFIGUREDECODERINFO, reserved2), 84);
+        assert_eq!(offset_of!(CUVIDDECODECREATEINFO, ulMaxWidth), 56);
 
         assert_eq!(size_of::<CUVIDPROCPARAMS>(), 264);
         assert_eq!(offset_of!(CUVIDPROCPARAMS, raw_input_dptr), 24);

@@ -1,8 +1,10 @@
 //! Safe wrappers over NVCUVID: NVIDIA's bitstream parser, the NVDEC hardware decoder and its
 //! capabilities. The parser calls back into a [`ParserClient`] from inside [`Parser::parse`];
-//! the client decodes and displays pictures through a [`Decoder`].
+//! the client decodes and displays pictures through a [`Decoder`], which the next stream may
+//! reuse (see [`reusable`]).
 
 pub mod ffi;
+mod reuse;
 mod sequence;
 
 use std::cell::Cell;
@@ -15,6 +17,7 @@ use cudarc::driver::sys::CUresult;
 use crate::cuda::{CudaError, Device, Event, Resource, Stream, Tracked};
 use crate::frame::{plane_extent, Frame, FrameView, Plane};
 use ffi::Nvcuvid;
+pub use reuse::{headroom, reusable, DecoderLimits, NewDecoderReason, Reuse, HEADROOM};
 use sequence::extent;
 pub use sequence::SequenceInfo;
 
@@ -312,12 +315,22 @@ impl ClientSlot {
     }
 }
 
+thread_local! {
+    /// Whether this thread is inside a parser's sequence callback, the one place the driver
+    /// lets a decoder be reconfigured.
+    static IN_SEQUENCE: Cell<bool> = const { Cell::new(false) };
+}
+
 unsafe extern "C" fn on_sequence(user: *mut c_void, format: *mut ffi::CUVIDEOFORMAT) -> c_int {
     // SAFETY: NVCUVID passes the user data registered at creation and a valid format.
-    unsafe {
-        let info = SequenceInfo::from_raw(&*format);
-        ClientSlot::with(user, 0, |c| c.sequence(&info).map_or(0, |n| n as c_int))
-    }
+    let info = unsafe { SequenceInfo::from_raw(&*format) };
+    // Restored after, not cleared: a client may parse another stream from inside this one.
+    let outer = IN_SEQUENCE.replace(true);
+    // SAFETY: as above; `with` catches the client's panics, so the flag is always restored.
+    let surfaces =
+        unsafe { ClientSlot::with(user, 0, |c| c.sequence(&info).map_or(0, |n| n as c_int)) };
+    IN_SEQUENCE.set(outer);
+    surfaces
 }
 
 unsafe extern "C" fn on_decode(user: *mut c_void, picture: *mut ffi::CUVIDPICPARAMS_HEAD) -> c_int {
@@ -466,7 +479,7 @@ impl Drop for Parser {
     }
 }
 
-/// How to create a [`Decoder`].
+/// How to create a [`Decoder`], or what to reconfigure one to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct DecoderConfig {
     pub codec: Codec,
@@ -481,12 +494,33 @@ pub struct DecoderConfig {
     pub output_surfaces: u32,
     pub output_format: SurfaceFormat,
     pub deinterlace: Deinterlace,
+    /// The largest coded size the decoder may later be reconfigured to (see [`headroom`]);
+    /// `None` for the coded size, as is any side below it. The decode surfaces are allocated
+    /// for it. A [`Decoder`]'s configuration keeps the one it was created with.
+    pub max_coded_size: Option<(u32, u32)>,
 }
 
 impl DecoderConfig {
     /// Size of the output surfaces (the visible rectangle; 0 for an inverted one).
     pub fn output_size(&self) -> (u32, u32) {
         extent(self.display_area)
+    }
+
+    /// The maximum coded size a decoder created with this configuration gets: `max_coded_size`,
+    /// at least the coded size.
+    pub fn max_size(&self) -> (u32, u32) {
+        let (width, height) = self.max_coded_size.unwrap_or_default();
+        (width.max(self.coded_width), height.max(self.coded_height))
+    }
+}
+
+/// The decoder's visible rectangle in the driver's 16-bit form.
+fn rect16((left, top, right, bottom): (i32, i32, i32, i32)) -> ffi::Rect16 {
+    ffi::Rect16 {
+        left: left as i16,
+        top: top as i16,
+        right: right as i16,
+        bottom: bottom as i16,
     }
 }
 
@@ -528,13 +562,15 @@ impl Drop for Session {
 pub struct Decoder {
     session: Arc<Session>,
     config: DecoderConfig,
+    limits: DecoderLimits,
 }
 
 impl Decoder {
     pub fn new(device: &Arc<Device>, config: DecoderConfig) -> Result<Self, CudaError> {
         let lib = library()?;
         device.bind()?;
-        let (l, t, r, b) = config.display_area;
+        let limits = DecoderLimits::of(&config);
+        let (max_width, max_height) = limits.max_coded_size;
         let (width, height) = config.output_size();
         let mut info = ffi::CUVIDDECODECREATEINFO {
             ulWidth: config.coded_width.into(),
@@ -546,15 +582,10 @@ impl Decoder {
             ulCreationFlags: 0x04,
             bitDepthMinus8: (config.bit_depth - 8).into(),
             ulIntraDecodeOnly: 0,
-            ulMaxWidth: config.coded_width.into(),
-            ulMaxHeight: config.coded_height.into(),
+            ulMaxWidth: max_width.into(),
+            ulMaxHeight: max_height.into(),
             Reserved1: 0,
-            display_area: ffi::Rect16 {
-                left: l as i16,
-                top: t as i16,
-                right: r as i16,
-                bottom: b as i16,
-            },
+            display_area: rect16(config.display_area),
             OutputFormat: config.output_format.raw(),
             DeinterlaceMode: config.deinterlace.raw(),
             ulTargetWidth: width.into(),
@@ -578,11 +609,76 @@ impl Decoder {
                 _live: Tracked::new(Resource::Decoder, 0),
             }),
             config,
+            limits,
         })
     }
 
+    /// The configuration being decoded: the one the decoder was created with, or the last one
+    /// it was reconfigured to (with the creation's `max_coded_size`).
     pub fn config(&self) -> &DecoderConfig {
         &self.config
+    }
+
+    /// What the decoder was created with, which reconfiguring it cannot go beyond.
+    pub fn limits(&self) -> DecoderLimits {
+        self.limits
+    }
+
+    /// Takes the decoder to `config` where [`reusable`] allows it, instead of creating a new
+    /// one: [`Reuse::Same`] (nothing to do), [`Reuse::Reconfigure`] (done), or
+    /// [`Reuse::NewDecoder`], leaving the decoder as it was.
+    ///
+    /// The driver takes a reconfiguration only from the parser's sequence callback, where the
+    /// parser learns the new number of decode surfaces: call it from
+    /// [`ParserClient::sequence`], once every picture of this decoder has been released (a
+    /// mapped picture was laid out for the old configuration). Both are checked, and refused
+    /// with an error. After the driver's own error the decoder's state is unknown: drop it.
+    pub fn reconfigure(&mut self, config: DecoderConfig) -> Result<Reuse, CudaError> {
+        let reuse = reusable(&self.config, self.limits, &config);
+        if reuse != Reuse::Reconfigure {
+            return Ok(reuse);
+        }
+        let lib = library()?;
+        let Some(reconfigure) = lib.cuvidReconfigureDecoder else {
+            return Ok(Reuse::NewDecoder(NewDecoderReason::NoReconfigure));
+        };
+        if !IN_SEQUENCE.get() {
+            return Err(CudaError::Invalid(
+                "a decoder can only be reconfigured from the parser's sequence callback \
+                 (ParserClient::sequence)"
+                    .into(),
+            ));
+        }
+        // Every mapped picture holds the session, and only `map` (which `&mut self` excludes
+        // now) adds holders: a count of one stays one until this returns.
+        let mapped = Arc::strong_count(&self.session) - 1;
+        if mapped > 0 {
+            return Err(CudaError::Invalid(format!(
+                "a decoder cannot be reconfigured with {mapped} of its pictures still mapped; \
+                 release them first"
+            )));
+        }
+        self.session.device.bind()?;
+        let (width, height) = config.output_size();
+        let mut info = ffi::CUVIDRECONFIGUREDECODERINFO {
+            ulWidth: config.coded_width,
+            ulHeight: config.coded_height,
+            ulTargetWidth: width,
+            ulTargetHeight: height,
+            ulNumDecodeSurfaces: config.surfaces,
+            display_area: rect16(config.display_area),
+            ..Default::default()
+        };
+        // SAFETY: a valid decoder with no picture mapped, its context current, inside the
+        // parser's sequence callback; `info` is fully initialised, its reserved fields zero.
+        check("cuvidReconfigureDecoder", unsafe {
+            reconfigure(self.session.handle, &mut info)
+        })?;
+        self.config = DecoderConfig {
+            max_coded_size: self.config.max_coded_size,
+            ..config
+        };
+        Ok(Reuse::Reconfigure)
     }
 
     /// Starts decoding `picture` (asynchronous, on the decode engine).
@@ -788,6 +884,7 @@ mod tests {
                 output_surfaces: 4,
                 output_format: SurfaceFormat::Nv12,
                 deinterlace: Deinterlace::Weave,
+                max_coded_size: None,
             };
             assert_eq!(config.output_size(), size, "{area:?}");
         }
@@ -807,5 +904,50 @@ mod tests {
             .unwrap()
             .contains("4294967296 macroblocks"));
         assert_eq!(caps.size_problem(4096, 2304), None);
+    }
+
+    /// Records whether its sequence callback ran where a decoder may be reconfigured.
+    struct SequenceRecorder {
+        in_sequence: Option<bool>,
+        panic: bool,
+    }
+
+    impl ParserClient for SequenceRecorder {
+        fn sequence(&mut self, _: &SequenceInfo) -> Option<u32> {
+            self.in_sequence = Some(IN_SEQUENCE.get());
+            assert!(!self.panic, "the client fails");
+            Some(3)
+        }
+
+        fn decode(&mut self, _: Picture<'_>) -> bool {
+            false
+        }
+
+        fn display(&mut self, _: &Display) -> bool {
+            false
+        }
+    }
+
+    #[test]
+    fn reconfiguring_is_allowed_only_inside_the_sequence_callback() {
+        for panic in [false, true] {
+            let mut client = SequenceRecorder {
+                in_sequence: None,
+                panic,
+            };
+            let slot = ClientSlot::default();
+            let pointer: *mut (dyn ParserClient + 'static) = &mut client;
+            slot.client.set(Some(pointer));
+            let mut format = ffi::CUVIDEOFORMAT::default();
+            assert!(!IN_SEQUENCE.get());
+            // SAFETY: the slot holds a live client; the format is a valid CUVIDEOFORMAT.
+            let surfaces =
+                unsafe { on_sequence(&slot as *const ClientSlot as *mut c_void, &mut format) };
+            assert_eq!(surfaces, if panic { 0 } else { 3 });
+            assert_eq!(slot.panicked.get(), panic);
+            assert_eq!(client.in_sequence, Some(true));
+            // Cleared after, even when the client panicked.
+            assert!(!IN_SEQUENCE.get());
+        }
     }
 }

@@ -114,6 +114,7 @@ impl Client<'_> {
             output_surfaces: OUTPUT_SURFACES,
             output_format: surface_format,
             deinterlace,
+            max_coded_size: None,
         };
         if self.state.decoder.as_ref().map(|d| *d.config()) != Some(config) {
             self.state.retire_mapped(0)?;
