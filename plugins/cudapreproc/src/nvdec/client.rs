@@ -3,7 +3,8 @@
 
 use cudapreproc_core::cuda::CudaError;
 use cudapreproc_core::cuvid::{
-    self, Decoder, DecoderConfig, Deinterlace, Display, ParserClient, Picture, SequenceInfo,
+    self, headroom, Decoder, DecoderConfig, Deinterlace, Display, ParserClient, Picture, Reuse,
+    SequenceInfo,
 };
 use gst::prelude::*;
 use gst::subclass::prelude::*;
@@ -103,7 +104,7 @@ impl Client<'_> {
         };
         let surfaces = wanted.clamp(seq.min_surfaces.max(1), MAX_DECODE_SURFACES);
         let deinterlace = Deinterlace::from(settings.deinterlace);
-        let config = DecoderConfig {
+        let mut config = DecoderConfig {
             codec,
             chroma: seq.chroma,
             bit_depth: seq.bit_depth,
@@ -116,9 +117,45 @@ impl Client<'_> {
             deinterlace,
             max_coded_size: None,
         };
-        if self.state.decoder.as_ref().map(|d| *d.config()) != Some(config) {
+        // A decoder kept from an earlier stream (or sequence) is reconfigured in place where it
+        // can be: the parser may use fewer surfaces than the decoder has.
+        let mut limits = None;
+        if self.state.decoder.is_some() {
             self.state.retire_mapped(0)?;
-            self.state.decoder = None;
+        }
+        if let Some(decoder) = self.state.decoder.as_mut() {
+            let kept = decoder.limits();
+            config.surfaces = surfaces.max(kept.surfaces);
+            match decoder.reconfigure(config) {
+                Ok(Reuse::Same) => {}
+                Ok(Reuse::Reconfigure) => {
+                    gst::info!(CAT, imp = self.imp, "decoder reconfigured for {seq:?}")
+                }
+                Ok(Reuse::NewDecoder(why)) => {
+                    gst::info!(CAT, imp = self.imp, "new decoder: {why}");
+                    limits = Some(kept);
+                    self.state.decoder = None;
+                }
+                Err(e) => {
+                    // The driver refused: its state is unknown, so it goes.
+                    gst::warning!(CAT, imp = self.imp, "new decoder: {e}");
+                    limits = Some(kept);
+                    self.state.decoder = None;
+                }
+            }
+        }
+        if self.state.decoder.is_none() {
+            // Made with room to grow, so the next streams of a dataset (other sizes, other
+            // reference counts) reconfigure it instead of making another.
+            let room = headroom((seq.coded_width, seq.coded_height), &caps);
+            let (max_width, max_height) = limits.map_or(room, |l| {
+                (
+                    room.0.max(l.max_coded_size.0),
+                    room.1.max(l.max_coded_size.1),
+                )
+            });
+            config.max_coded_size = Some((max_width, max_height));
+            config.surfaces = surfaces.max(limits.map_or(0, |l| l.surfaces));
             self.state.decoder = Some(Decoder::new(&self.gpu.device, config)?);
             gst::info!(
                 CAT,
