@@ -19,6 +19,7 @@ pub mod dlpack;
 mod error;
 mod pipeline;
 mod properties;
+pub mod sampler;
 mod tensor;
 
 /// A CUDA stream of another library (PyTorch's, CuPy's...), for [`CudaTensor::wait_on_stream`].
