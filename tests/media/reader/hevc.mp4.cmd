@@ -1,0 +1,4 @@
+# made by scripts/make-reader-media (reference version 1): hevc.mp4
+ffmpeg -hide_banner -nostdin -v error -y -f lavfi -i testsrc2=size=320x240:rate=30 -frames:v 150 -c:v libx265 -pix_fmt yuv420p -crf 40 -x265-params keyint=30:min-keyint=30:scenecut=0:bframes=3:log-level=error -tag:v hvc1 -fflags +bitexact -f mp4 hevc.mp4 
+ffmpeg -hide_banner -nostdin -v error -y -i hevc.mp4 -map 0:v:0 -fps_mode passthrough -enc_time_base -1 -autoscale 0 -vf scale=in_range=full:out_range=full\,format=nv12 -f framemd5 - > hevc.mp4.framemd5
+ffprobe -v error -select_streams v:0 -show_entries frame=pts_time\,pkt_duration_time\,duration_time\,key_frame\,pict_type\,width\,height -of json hevc.mp4 | (to hevc.mp4.frames.tsv)

@@ -1,0 +1,4 @@
+# made by scripts/make-reader-media (reference version 1): longgop.mp4
+ffmpeg -hide_banner -nostdin -v error -y -f lavfi -i testsrc2=size=320x240:rate=30 -f lavfi -i sine=frequency=440:sample_rate=16000:duration=10 -map 0:v -map 1:a -frames:v 300 -c:v libx264 -threads 1 -pix_fmt yuv420p -profile:v high -crf 44 -x264-params keyint=250:scenecut=0:bframes=3:b-adapt=0:b-pyramid=normal -c:a aac -b:a 16k -ac 1 -fflags +bitexact -f mp4 longgop.mp4 
+ffmpeg -hide_banner -nostdin -v error -y -i longgop.mp4 -map 0:v:0 -fps_mode passthrough -enc_time_base -1 -autoscale 0 -vf scale=in_range=full:out_range=full\,format=nv12 -f framemd5 - > longgop.mp4.framemd5
+ffprobe -v error -select_streams v:0 -show_entries frame=pts_time\,pkt_duration_time\,duration_time\,key_frame\,pict_type\,width\,height -of json longgop.mp4 | (to longgop.mp4.frames.tsv)

@@ -1,0 +1,4 @@
+# made by scripts/make-reader-media (reference version 1): vfr.mkv
+ffmpeg -hide_banner -nostdin -v error -y -f lavfi -i testsrc2=size=320x240:rate=30 -frames:v 150 -vf settb=1/1000\,setpts=\'\(N+0.5\*floor\(N/4\)+0.25\*mod\(N\,3\)\)/30/TB\' -fps_mode vfr -enc_time_base 1:1000 -c:v libx264 -threads 1 -pix_fmt yuv420p -profile:v high -crf 44 -x264-params keyint=30:min-keyint=30:scenecut=0:bframes=3:b-adapt=0:b-pyramid=normal -fflags +bitexact -f matroska vfr.mkv 
+ffmpeg -hide_banner -nostdin -v error -y -i vfr.mkv -map 0:v:0 -fps_mode passthrough -enc_time_base -1 -autoscale 0 -vf scale=in_range=full:out_range=full\,format=nv12 -f framemd5 - > vfr.mkv.framemd5
+ffprobe -v error -select_streams v:0 -show_entries frame=pts_time\,pkt_duration_time\,duration_time\,key_frame\,pict_type\,width\,height -of json vfr.mkv | (to vfr.mkv.frames.tsv)

@@ -1,0 +1,4 @@
+# made by scripts/make-reader-media (reference version 1): vp9.webm
+ffmpeg -hide_banner -nostdin -v error -y -f lavfi -i testsrc2=size=320x240:rate=30 -frames:v 150 -c:v libvpx-vp9 -pix_fmt yuv420p -crf 60 -b:v 0 -g 30 -keyint_min 30 -deadline good -cpu-used 4 -fflags +bitexact -f webm vp9.webm 
+ffmpeg -hide_banner -nostdin -v error -y -i vp9.webm -map 0:v:0 -fps_mode passthrough -enc_time_base -1 -autoscale 0 -vf scale=in_range=full:out_range=full\,format=nv12 -f framemd5 - > vp9.webm.framemd5
+ffprobe -v error -select_streams v:0 -show_entries frame=pts_time\,pkt_duration_time\,duration_time\,key_frame\,pict_type\,width\,height -of json vp9.webm | (to vp9.webm.frames.tsv)
