@@ -15,6 +15,8 @@
 //! - [`colorspace`], [`geometry`], [`tensor`]: pixel formats and colour maths, affine matrices,
 //!   tensor shapes and types.
 //! - [`caps`], [`negotiation`]: caps in both memory kinds, and saying why caps were refused.
+//! - [`index`]: a video's metadata and every frame's time and key flag, found without decoding,
+//!   as nvdec will output them.
 //!
 //! Nothing here needs `unsafe` from its users, but for one door: [`cuda::ForeignStream::from_raw`],
 //! where a stream handle of another library comes in.
@@ -26,6 +28,7 @@ pub mod cuda;
 pub mod cuvid;
 pub mod frame;
 pub mod geometry;
+pub mod index;
 pub mod kernels;
 pub mod memory;
 pub mod negotiation;
