@@ -183,9 +183,6 @@ pub(super) fn run(uri: &str, file: &str, until: Until) -> Result<Found, IndexErr
         .add_many(elements)
         .and_then(|_| filter.link(&sink))
         .map_err(|e| unreadable(format!("cannot build the pipeline: {e}")))?;
-    let bus = pipeline
-        .bus()
-        .ok_or_else(|| unreadable("the pipeline has no bus".into()))?;
 
     let record = Arc::new(Mutex::new(Record::default()));
     let parser_sink = parser
@@ -258,7 +255,7 @@ pub(super) fn run(uri: &str, file: &str, until: Until) -> Result<Found, IndexErr
     };
     // A refused state change posts its reason, which the loop below reads.
     let _ = pipeline.set_state(target);
-    wait(&bus, &record, &parser, &decoder_caps, file, until)?;
+    wait(&pipeline, &record, &parser, &decoder_caps, file, until)?;
 
     let record = std::mem::take(&mut *lock(&record));
     let caps = record.caps.ok_or_else(|| IndexError::NoFrames {
@@ -281,9 +278,10 @@ pub(super) fn run(uri: &str, file: &str, until: Until) -> Result<Found, IndexErr
 }
 
 /// Waits for the end of stream (or the preroll, for [`Until::FirstFrame`]), an error, a stream
-/// collection of `parser` without a stream the decoder takes (`decoder_caps`), or a stall.
+/// collection of `parser` without a stream the decoder takes (`decoder_caps`), streaming
+/// stopped without either, or a stall.
 fn wait(
-    bus: &gst::Bus,
+    pipeline: &gst::Pipeline,
     record: &Mutex<Record>,
     parser: &gst::Bin,
     decoder_caps: &gst::Caps,
@@ -291,6 +289,10 @@ fn wait(
     until: Until,
 ) -> Result<(), IndexError> {
     use gst::MessageType as T;
+    let bus = pipeline.bus().ok_or_else(|| IndexError::Unreadable {
+        file: file.to_string(),
+        reason: "the pipeline has no bus".into(),
+    })?;
     let mut progress = (Instant::now(), 0);
     loop {
         let message = bus.timed_pop_filtered(
@@ -301,6 +303,13 @@ fn wait(
             let buffers = lock(record).buffers;
             if buffers != progress.1 {
                 progress = (Instant::now(), buffers);
+            } else if stopped_silently(pipeline) {
+                return Err(IndexError::Unreadable {
+                    file: file.to_string(),
+                    reason: "reading stopped without an error message (the file is damaged or \
+                             cut short)"
+                        .into(),
+                });
             } else if progress.0.elapsed() > STALL_TIMEOUT {
                 return Err(IndexError::Stalled {
                     file: file.to_string(),
@@ -341,6 +350,29 @@ fn wait(
             _ => {}
         }
     }
+}
+
+/// Whether streaming has stopped without the end of the stream or an error reaching the bus:
+/// a streaming thread paused and none running (checked a second after the last message, so
+/// either would have arrived). parsebin in GStreamer 1.22 drops an error its demuxer posts while
+/// parsebin is still setting the demuxer up, which happens under load: reading stops and nothing
+/// says so.
+fn stopped_silently(pipeline: &gst::Pipeline) -> bool {
+    let mut paused = false;
+    for element in pipeline
+        .iterate_recurse()
+        .into_iter()
+        .filter_map(Result::ok)
+    {
+        for pad in element.pads() {
+            match pad.task_state() {
+                gst::TaskState::Started => return false,
+                gst::TaskState::Paused => paused = true,
+                _ => {}
+            }
+        }
+    }
+    paused
 }
 
 /// What an error from inside the pipeline means for the index, given the media types of the
