@@ -199,26 +199,41 @@ impl<A> View<'_, Tensor, A> {
     }
 }
 
-impl TensorViewMut<'_> {
+impl<A> View<'_, Tensor, A> {
     /// Slot `index` of a batch of `bytes`-byte tensors laid end to end in this tensor.
-    pub fn slot(&mut self, index: usize, bytes: usize) -> Result<TensorViewMut<'_>, CudaError> {
-        let end = index
-            .checked_add(1)
+    pub fn slot(&mut self, index: usize, bytes: usize) -> Result<View<'_, Tensor, A>, CudaError> {
+        self.slots(index, 1, bytes)
+    }
+
+    /// Slots `first` to `first + count` (excluded) of a batch of `bytes`-byte tensors laid end
+    /// to end in this tensor, as one tensor.
+    pub fn slots(
+        &mut self,
+        first: usize,
+        count: usize,
+        bytes: usize,
+    ) -> Result<View<'_, Tensor, A>, CudaError> {
+        let start = first.checked_mul(bytes);
+        let end = first
+            .checked_add(count)
             .and_then(|n| n.checked_mul(bytes))
-            .filter(|&end| end <= self.raw.bytes)
-            .ok_or_else(|| {
-                CudaError::Invalid(format!(
-                    "slot {index} of {bytes} bytes is outside a tensor of {} bytes",
-                    self.raw.bytes
-                ))
-            })?;
-        Ok(TensorViewMut::new(Tensor {
-            addr: self.raw.addr + (end - bytes) as u64,
-            bytes,
+            .filter(|&end| end <= self.raw.bytes);
+        let (Some(start), Some(end)) = (start, end) else {
+            return Err(CudaError::Invalid(format!(
+                "slots {first} to {} of {bytes} bytes are outside a tensor of {} bytes",
+                first.saturating_add(count),
+                self.raw.bytes
+            )));
+        };
+        Ok(View::new(Tensor {
+            addr: self.raw.addr + start as u64,
+            bytes: end - start,
             device: self.raw.device,
         }))
     }
+}
 
+impl TensorViewMut<'_> {
     /// Queues a copy of `src`, which must be as large, on `stream`.
     pub fn copy_from(&mut self, stream: &Stream, src: &TensorView) -> CudaResult<()> {
         on_stream(stream, [self.raw.device, src.raw.device])?;

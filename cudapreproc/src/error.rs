@@ -1,6 +1,7 @@
 //! The one error type of the application API.
 
-/// What can go wrong: building or running the pipeline, or a sample that is not a tensor.
+/// What can go wrong: building or running a pipeline, a sample that is not a tensor, a video
+/// that cannot be read, or a request outside it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Error {
     /// The pipeline description does not parse, or has no `tensorsink`.
@@ -16,6 +17,12 @@ pub enum Error {
     NotATensor(String),
     /// A CUDA call failed.
     Cuda(String),
+    /// A video cannot be opened or read (missing, not a video, damaged): the file and why.
+    Source(String),
+    /// A frame or time outside the video: the file, what was asked and what exists.
+    OutOfRange(String),
+    /// An argument no video could satisfy (a size of 0, an unknown name): which and why.
+    InvalidArgument(String),
 }
 
 impl std::fmt::Display for Error {
@@ -26,6 +33,9 @@ impl std::fmt::Display for Error {
             Error::Stream(e) => write!(f, "stream error: {e}"),
             Error::NotATensor(e) => write!(f, "not a tensor sample: {e}"),
             Error::Cuda(e) => write!(f, "CUDA: {e}"),
+            Error::Source(e) | Error::OutOfRange(e) | Error::InvalidArgument(e) => {
+                write!(f, "{e}")
+            }
         }
     }
 }

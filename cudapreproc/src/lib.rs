@@ -15,10 +15,12 @@
 //! # Ok::<(), cudapreproc::Error>(())
 //! ```
 
+pub mod dataset;
 pub mod dlpack;
 mod error;
 mod pipeline;
 mod properties;
+pub mod reader;
 pub mod sampler;
 mod tensor;
 

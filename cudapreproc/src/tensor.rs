@@ -104,6 +104,15 @@ impl Drop for CudaTensor {
     }
 }
 
+/// Strides (in elements) of a contiguous tensor of `shape`, outermost first.
+fn contiguous_strides(shape: &[i64]) -> Vec<i64> {
+    let mut strides = vec![1i64; shape.len()];
+    for i in (0..shape.len().saturating_sub(1)).rev() {
+        strides[i] = strides[i + 1] * shape[i + 1];
+    }
+    strides
+}
+
 fn u64_array(s: &gst::StructureRef, field: &str) -> Result<Vec<u64>, Error> {
     let array = s
         .get::<gst::Array>(field)
@@ -205,6 +214,15 @@ impl CudaTensor {
         self.pts
     }
 
+    /// The position of the (first) frame in the stream, as the container's timeline counts it:
+    /// the timestamp through the sample's segment (edit lists and seeks taken into account).
+    pub fn stream_time(&self) -> Option<gst::ClockTime> {
+        let segment = self.sample.segment()?;
+        segment
+            .downcast_ref::<gst::ClockTime>()?
+            .to_stream_time(self.pts?)
+    }
+
     /// Frame numbers (counted from 0 at the start of the stream) of the frames held.
     pub fn frame_numbers(&self) -> &[u64] {
         &self.frame_numbers
@@ -214,6 +232,22 @@ impl CudaTensor {
     /// tensor lives.
     pub fn ready_event(&self) -> u64 {
         self.ready.as_ref().map_or(0, ReadyEvent::handle)
+    }
+
+    /// The same memory with another shape of as many elements (the tensor is contiguous).
+    pub fn reshaped(&self, shape: &[i64]) -> Result<CudaTensor, Error> {
+        let count = |s: &[i64]| s.iter().product::<i64>();
+        let contiguous = self.strides == contiguous_strides(&self.shape);
+        if !contiguous || shape.iter().any(|&d| d < 0) || count(shape) != count(&self.shape) {
+            return Err(Error::InvalidArgument(format!(
+                "a tensor of shape {:?} cannot be seen as {shape:?}",
+                self.shape
+            )));
+        }
+        let mut reshaped = self.clone();
+        reshaped.shape = shape.to_vec();
+        reshaped.strides = contiguous_strides(shape);
+        Ok(reshaped)
     }
 
     /// Bytes of data.
@@ -375,6 +409,17 @@ mod tests {
             assert_eq!(std::slice::from_raw_parts(d.shape, 3), [2, 3, 4]);
             ((*managed).deleter.unwrap())(managed);
         }
+    }
+
+    #[test]
+    fn a_contiguous_tensor_is_seen_with_another_shape_of_as_many_elements() {
+        gst::init().unwrap();
+        let t = CudaTensor::from_sample(sample(info())).unwrap();
+        let r = t.reshaped(&[6, 4]).unwrap();
+        assert_eq!((r.shape(), r.strides()), (&[6i64, 4][..], &[4i64, 1][..]));
+        assert_eq!(r.data_ptr(), t.data_ptr());
+        let e = t.reshaped(&[5, 5]).unwrap_err().to_string();
+        assert!(e.contains("cannot be seen as [5, 5]"), "{e}");
     }
 
     #[test]

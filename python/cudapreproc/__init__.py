@@ -35,7 +35,21 @@ import ctypes
 import os
 import pathlib
 
-__all__ = ["Error", "Pipeline", "Tensor", "library_path", "live_dlpack_exports"]
+__all__ = [
+    "ClipBatch",
+    "Error",
+    "Frame",
+    "FrameBatch",
+    "Pipeline",
+    "SkippedFile",
+    "SourceError",
+    "Tensor",
+    "VideoDataset",
+    "VideoMetadata",
+    "VideoReader",
+    "library_path",
+    "live_dlpack_exports",
+]
 
 _LIBRARY_NAME = "libcudapreproc_python.so"
 # cudapreproc_pipeline_pull's outcomes, and how long one call waits: Python handles signals
@@ -56,6 +70,11 @@ _ITEMSIZE = {"uint8": 1, "float16": 2, "bfloat16": 2, "float32": 4}
 class Error(RuntimeError):
     """A pipeline that cannot be built (a description that does not parse, a property value
     that is refused) or that failed while running, or a CUDA error."""
+
+
+class SourceError(Error):
+    """A video that cannot be opened or read: missing, not a video, damaged. The message names
+    the file."""
 
 
 class _Description(ctypes.Structure):
@@ -123,6 +142,8 @@ def _library():
         "cudapreproc_live_dlpack_exports": ([], ctypes.c_uint64),
         "cudapreproc_string_free": ([ctypes.c_void_p], None),
     }
+    signatures.update(_reader_signatures(err))
+    signatures.update(_dataset_signatures(err))
     for name, (argtypes, restype) in signatures.items():
         function = getattr(lib, name)
         function.argtypes = argtypes
@@ -131,15 +152,30 @@ def _library():
     return lib
 
 
+# Error codes of the library's functions, by kind, and the exceptions they become: a frame or
+# time outside the video is an IndexError, an impossible argument a ValueError.
+_ERROR_OUT_OF_RANGE, _ERROR_INVALID_ARGUMENT, _ERROR_SOURCE = -2, -3, -4
+
+
+def _raise(code, error):
+    message = error.value.decode(errors="replace")
+    _library().cudapreproc_string_free(ctypes.cast(error, ctypes.c_void_p))
+    if code == _ERROR_OUT_OF_RANGE:
+        raise IndexError(message)
+    if code == _ERROR_INVALID_ARGUMENT:
+        raise ValueError(message)
+    if code == _ERROR_SOURCE:
+        raise SourceError(message)
+    raise Error(message)
+
+
 def _call(function, *args):
     """Calls a library function whose last argument is an error slot; returns its result, or
-    raises the error it reports."""
+    raises the error it reports (the result, when negative, says which kind)."""
     error = ctypes.c_char_p()
     result = function(*args, ctypes.byref(error))
     if error.value is not None:
-        message = error.value.decode(errors="replace")
-        _library().cudapreproc_string_free(ctypes.cast(error, ctypes.c_void_p))
-        raise Error(message)
+        _raise(result if isinstance(result, int) else -1, error)
     return result
 
 
@@ -293,3 +329,9 @@ class Pipeline:
     def __del__(self):
         if _lib is not None and getattr(self, "_handle", None):
             self.close()
+
+
+# The reader, samplers and dataset build on the definitions above.
+from ._reader import Frame, FrameBatch, VideoMetadata, VideoReader, _reader_signatures  # noqa: E402
+from . import samplers  # noqa: E402
+from .dataset import ClipBatch, SkippedFile, VideoDataset, _dataset_signatures  # noqa: E402

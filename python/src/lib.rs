@@ -15,6 +15,9 @@ use std::time::Duration;
 use cudapreproc::dlpack::{self, DLManagedTensor};
 use cudapreproc::{CudaTensor, DType, Device, Error, ForeignStream, Pulled, TensorPipeline};
 
+mod dataset;
+mod reader;
+
 /// Most dimensions a [`TensorDescription`] carries (tensorsink delivers 4).
 pub const MAX_DIMS: usize = 8;
 
@@ -64,6 +67,31 @@ unsafe fn report(error: *mut *mut c_char, message: String) {
     let text = CString::new(message.replace('\0', " ")).unwrap_or_default();
     // SAFETY: per this function's contract.
     unsafe { *error = text.into_raw() };
+}
+
+/// Error codes the C functions return, by kind, so the caller raises the right exception.
+pub const ERROR_GENERAL: c_int = -1;
+/// A frame or time outside the video (Python's `IndexError`).
+pub const ERROR_OUT_OF_RANGE: c_int = -2;
+/// An argument no video could satisfy (Python's `ValueError`).
+pub const ERROR_INVALID_ARGUMENT: c_int = -3;
+/// A video that cannot be opened or read.
+pub const ERROR_SOURCE: c_int = -4;
+
+/// Reports `e` in `*error` and returns its code.
+///
+/// # Safety
+/// As [`report`].
+unsafe fn fail(e: Error, error: *mut *mut c_char) -> c_int {
+    let code = match e {
+        Error::OutOfRange(_) => ERROR_OUT_OF_RANGE,
+        Error::InvalidArgument(_) => ERROR_INVALID_ARGUMENT,
+        Error::Source(_) => ERROR_SOURCE,
+        _ => ERROR_GENERAL,
+    };
+    // SAFETY: per this function's contract.
+    unsafe { report(error, e.to_string()) };
+    code
 }
 
 /// Turns a result into 0 or -1 and an error message.

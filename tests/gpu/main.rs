@@ -8,6 +8,7 @@ mod cvtcolor;
 mod interop;
 mod multigpu;
 mod nvdec;
+mod reader;
 mod robustness;
 mod stress;
 mod tensorsink;

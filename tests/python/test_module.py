@@ -163,6 +163,91 @@ class Interruption(unittest.TestCase):
         self.assertLess(waited, 5.0, "interrupted soon after the signal, not after the next frame")
 
 
+READER_MEDIA = REPOSITORY / "tests" / "media" / "reader"
+
+
+class ReaderAndDatasetWithoutGpu(unittest.TestCase):
+    """What the reader, samplers and dataset check before decoding, and how they fail without a
+    GPU (CI has none; tests/gpu/python_reader.py decodes)."""
+
+    def test_reader_options_are_refused_by_name(self):
+        clip = READER_MEDIA / "gop30.mp4"
+        for options, named in (
+            (dict(width=224), "width and height go together"),
+            (dict(resize="squash"), "resize 'squash'"),
+            (dict(dtype="int7"), "dtype 'int7'"),
+            (dict(layout="CHW"), "layout 'CHW'"),
+            (dict(color_order="gbr"), "color_order 'gbr'"),
+            (dict(normalize="imagenette"), "normalize 'imagenette'"),
+            (dict(mean=(0.5, 0.5)), "mean"),
+            (dict(crop=(1, 2, 3)), "crop"),
+            (dict(device="cpu"), "device 'cpu'"),
+            (dict(seek_mode="fast"), "seek_mode 'fast'"),
+            (dict(width=0, height=10), "size 0x10"),
+            (dict(std=(1, 0, 1)), "std"),
+        ):
+            with self.subTest(options=options):
+                with self.assertRaisesRegex(ValueError, named):
+                    cudapreproc.VideoReader(clip, **options)
+
+    def test_a_video_that_cannot_be_read_names_the_file(self):
+        for path, reason in (
+            (READER_MEDIA / "missing.mp4", "missing.mp4: not found"),
+            (READER_MEDIA / "manifest.tsv", "manifest.tsv"),
+        ):
+            with self.subTest(path=path.name):
+                with self.assertRaisesRegex(cudapreproc.SourceError, reason):
+                    cudapreproc.VideoReader(path)
+
+    def test_without_a_gpu_opening_fails_with_an_error_not_a_crash(self):
+        # The index is read on the CPU; the decoder's GPU is missing.
+        with self.assertRaises(cudapreproc.Error) as raised:
+            cudapreproc.VideoReader(READER_MEDIA / "gop30.mp4")
+        self.assertNotRegex(str(raised.exception), r"\.rs\(\d+\)", "no Rust source location")
+
+    def test_samplers_check_their_parameters(self):
+        from cudapreproc.samplers import RandomIndices, RegularTimestamps
+
+        with self.assertRaisesRegex(ValueError, "policy 'loop'"):
+            RandomIndices(policy="loop")._struct()
+        with self.assertRaisesRegex(ValueError, "num_clips -1"):
+            RandomIndices(num_clips=-1)._struct()
+        s = RegularTimestamps(seconds_between_clip_starts=2.5, num_frames_per_clip=3)._struct()
+        self.assertEqual((s.kind, s.num_frames_per_clip, s.seconds_between_clip_starts), (3, 3, 2.5))
+
+    def test_datasets_check_their_arguments_count_batches_and_shard(self):
+        files = sorted(str(p) for p in READER_MEDIA.glob("*.mp4"))
+        from cudapreproc.samplers import RandomIndices, RegularTimestamps
+
+        dataset = cudapreproc.VideoDataset(files, RandomIndices(num_clips=3), batch_size=4)
+        self.assertEqual(len(dataset), -(-len(files) * 3 // 4))
+        shard = dataset.shard(1, 3)
+        self.assertEqual(len(shard), -(-len(files[1::3]) * 3 // 4))
+        with self.assertRaisesRegex(TypeError, "depends on each video's duration"):
+            len(cudapreproc.VideoDataset(files, RegularTimestamps(seconds_between_clip_starts=1.0)))
+        for arguments, error, text in (
+            (dict(batch_size=0), ValueError, "batch_size"),
+            (dict(on_error="ignore"), ValueError, "on_error 'ignore'"),
+            (dict(labels=[1]), ValueError, "1 labels for"),
+            (dict(widht=3), TypeError, "unknown option"),
+        ):
+            with self.subTest(arguments=arguments):
+                with self.assertRaisesRegex(error, text):
+                    cudapreproc.VideoDataset(files, **arguments)
+        with self.assertRaisesRegex(ValueError, "rank 3 of a world of 3"):
+            dataset.shard(3, 3)
+        with self.assertRaisesRegex(ValueError, "at least one file"):
+            cudapreproc.VideoDataset([])
+        folder = cudapreproc.VideoDataset.from_folder(READER_MEDIA)
+        manifest = (READER_MEDIA / "manifest.tsv").read_text().splitlines()[1:]
+        self.assertEqual(
+            sorted(pathlib.Path(f).name for f in folder.files),
+            sorted(line.split("\t")[0] for line in manifest),
+            "every clip, and nothing else",
+        )
+        self.assertIsNone(folder.labels, "no subfolders, no labels")
+
+
 class LibraryLookup(unittest.TestCase):
     def test_the_meson_build_is_found_without_configuration(self):
         built = REPOSITORY / "_build" / "libcudapreproc_python.so"

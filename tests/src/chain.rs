@@ -35,23 +35,30 @@ pub fn launch_line(tail: &str) -> String {
 /// The clip's decoded frames and what the chain must make of them.
 pub struct ChainReference {
     frames: Vec<Vec<Vec<u8>>>,
+    /// libavcodec's MD5 of each frame (equal to the decoded frame's).
+    md5s: Vec<String>,
     size: (usize, usize),
     encoding: Encoding,
 }
 
 impl ChainReference {
-    /// Decodes the clip, checking every frame against libavcodec's MD5.
+    /// Decodes the real clip, checking every frame against libavcodec's MD5.
     pub fn new() -> ChainReference {
+        ChainReference::decode(&clip(), &media_dir().join("bigbuckbunny.md5"))
+    }
+
+    /// Decodes `clip` with `nvdecsrc`, checking every frame against libavcodec's MD5 in `md5`
+    /// (lines of `INDEX WIDTHxHEIGHT MD5`, as the media scripts write them).
+    pub fn decode(clip: &std::path::Path, md5: &std::path::Path) -> ChainReference {
         crate::init();
-        let reference_md5: Vec<String> =
-            std::fs::read_to_string(media_dir().join("bigbuckbunny.md5"))
-                .expect("libavcodec's MD5s (scripts/make-test-media)")
-                .lines()
-                .map(|l| l.split_whitespace().nth(2).unwrap().to_string())
-                .collect();
+        let reference_md5: Vec<String> = std::fs::read_to_string(md5)
+            .unwrap_or_else(|e| panic!("{}: libavcodec's MD5s: {e}", md5.display()))
+            .lines()
+            .map(|l| l.split_whitespace().nth(2).unwrap().to_string())
+            .collect();
         let decode = Stopping(crate::pipeline(&format!(
-            "nvdecsrc location={} ! video/x-raw,format=NV12 ! appsink name=sink sync=false",
-            clip().display()
+            "nvdecsrc location=\"{}\" ! video/x-raw,format=NV12 ! appsink name=sink sync=false",
+            clip.display()
         )));
         let sink = crate::appsink(&decode);
         decode.set_state(gst::State::Playing).unwrap();
@@ -62,26 +69,84 @@ impl ChainReference {
             let info = gst_video::VideoInfo::from_caps(sample.caps().unwrap()).unwrap();
             let buffer = sample.buffer().unwrap();
             assert_eq!(
-                frame_md5(buffer, &info),
-                reference_md5[frames.len()],
-                "frame {}",
+                Some(&frame_md5(buffer, &info)),
+                reference_md5.get(frames.len()),
+                "{}: frame {}",
+                clip.display(),
                 frames.len()
             );
             encoding = Some(encoding_of(&info));
             size = (info.width() as usize, info.height() as usize);
             frames.push(tight_planes(buffer, &info));
         }
-        assert_eq!(frames.len(), reference_md5.len(), "every frame decoded");
+        assert_eq!(
+            frames.len(),
+            reference_md5.len(),
+            "{}: every frame decoded",
+            clip.display()
+        );
         let encoding = encoding.expect("frames decoded");
         println!(
-            "{} frames decoded, every one bit-exact with libavcodec; {encoding:?}",
+            "{}: {} frames decoded, every one bit-exact with libavcodec; {encoding:?}",
+            clip.display(),
             frames.len()
         );
         ChainReference {
             frames,
+            md5s: reference_md5,
             size,
             encoding,
         }
+    }
+
+    /// The frames of another clip cut from this one (with `-c copy`: the same pictures), in its
+    /// order, found by libavcodec's MD5s of that clip in `md5`. For clips `nvdecsrc` does not
+    /// show frame for frame as libavcodec does (an edit list starting inside a frame).
+    pub fn cut(&self, md5: &std::path::Path) -> ChainReference {
+        let wanted: Vec<String> = std::fs::read_to_string(md5)
+            .unwrap_or_else(|e| panic!("{}: {e}", md5.display()))
+            .lines()
+            .map(|l| l.split_whitespace().nth(2).unwrap().to_string())
+            .collect();
+        let frames = wanted
+            .iter()
+            .map(|m| {
+                let i = self
+                    .md5s
+                    .iter()
+                    .position(|own| own == m)
+                    .unwrap_or_else(|| panic!("{}: frame {m} is not in the source", md5.display()));
+                self.frames[i].clone()
+            })
+            .collect();
+        ChainReference {
+            frames,
+            md5s: wanted,
+            size: self.size,
+            encoding: self.encoding,
+        }
+    }
+
+    /// Frame `n` as planar 8-bit RGB (R, G, B planes of width x height), converted in float64
+    /// with the clip's colorimetry.
+    pub fn rgb(&self, n: usize) -> Vec<u8> {
+        let (width, height) = self.size;
+        let frame = Image {
+            format: PixelFormat::Nv12,
+            width,
+            height,
+            planes: self.frames[n].clone(),
+        };
+        let rgb_encoding = Encoding {
+            format: PixelFormat::Rgbp,
+            ..self.encoding
+        };
+        convert(&frame, &self.encoding, &rgb_encoding).planes[..3].concat()
+    }
+
+    /// (width, height) of the decoded frames.
+    pub fn size(&self) -> (usize, usize) {
+        self.size
     }
 
     /// Frames in the clip.

@@ -38,10 +38,12 @@ pub(super) fn guessed_pts(
     }
 }
 
-/// The frame GstVideoDecoder outputs for a buffer with `pts` and `duration` (else the caps'
-/// `nominal` frame duration), as `gst_video_decoder_clip_and_push_buf` clips it to `segment`:
-/// `None` when it lies entirely outside (decoded, never shown: an MP4 edit list makes such
-/// frames); otherwise it starts no earlier than the segment and is timed in stream time.
+/// The frame a buffer with `pts` and `duration` (else the caps' `nominal` frame duration) is
+/// in the video, timed in stream time: `None` when it starts before the segment (decoded, never
+/// shown: an MP4 edit list makes such frames) or after its end. A frame the segment's start
+/// cuts into is left out too, as libavformat leaves it out, so frame numbers agree with
+/// libavcodec's (GstVideoDecoder would show what is left of it; the reader never asks for it).
+/// A frame running past the segment's end is cut to it, as GstVideoDecoder cuts it.
 pub(super) fn shown(
     segment: &gst::FormattedSegment<gst::ClockTime>,
     pts: gst::ClockTime,
@@ -50,6 +52,9 @@ pub(super) fn shown(
     key: bool,
 ) -> Option<Packet> {
     let duration = duration.or(nominal);
+    if segment.start().is_some_and(|start| pts < start) {
+        return None;
+    }
     let (start, stop) = segment.clip(pts, pts.saturating_add(duration.unwrap_or(CLIP_FALLBACK)))?;
     let start = start?;
     let stream_time = segment.to_stream_time(start)?;
@@ -63,8 +68,10 @@ pub(super) fn shown(
 }
 
 /// `packets` in presentation order: sorted by stream time (frames at the same time keep their
-/// order of arrival), a missing duration filled in with the time to the next frame, and the last
-/// frame's with `nominal` (the caps' frame duration), else the mean time between frames.
+/// order of arrival), each lasting until the next one starts, which is how long it is shown
+/// (the buffers' own durations can be the parser's guesses: 1 ms each where an encoder wrote a
+/// millisecond time base into a variable-rate stream). The last keeps its own duration, else
+/// `nominal` (the caps' frame duration), else the mean time between frames.
 pub(super) fn in_presentation_order(
     mut packets: Vec<Packet>,
     nominal: Option<u64>,
@@ -86,10 +93,10 @@ pub(super) fn in_presentation_order(
         .zip(next_times)
         .map(|(p, next)| IndexedFrame {
             stream_time_ns: p.stream_time_ns,
-            duration_ns: p.duration_ns.unwrap_or_else(|| match next {
+            duration_ns: match next {
                 Some(next) => next - p.stream_time_ns,
-                None => nominal.unwrap_or(mean),
-            }),
+                None => p.duration_ns.or(nominal).unwrap_or(mean),
+            },
             key: p.key,
         })
         .collect()
@@ -129,24 +136,26 @@ mod tests {
     }
 
     #[test]
-    fn frames_across_a_segment_edge_are_cut_to_it() {
+    fn frames_across_the_segment_start_are_left_out_and_across_its_end_cut_to_it() {
         let seg = segment(500, Some(1000));
-        let first = shown(&seg, ms(480), Some(ms(40)), None, false).unwrap();
+        assert_eq!(shown(&seg, ms(480), Some(ms(40)), None, false), None);
+        let first = shown(&seg, ms(500), Some(ms(40)), None, false).unwrap();
         assert_eq!(first.stream_time_ns, 0);
-        assert_eq!(first.duration_ns, Some(ms(20).nseconds()));
         let last = shown(&seg, ms(990), Some(ms(40)), None, false).unwrap();
         assert_eq!(last.stream_time_ns, ms(490).nseconds());
         assert_eq!(last.duration_ns, Some(ms(10).nseconds()));
     }
 
     #[test]
-    fn frames_without_a_duration_are_clipped_as_40_ms_and_keep_none() {
+    fn frames_without_a_duration_keep_none() {
         let seg = segment(500, None);
-        assert_eq!(shown(&seg, ms(460), None, None, false), None);
-        let across = shown(&seg, ms(470), None, None, false).unwrap();
-        assert_eq!((across.stream_time_ns, across.duration_ns), (0, None));
+        assert_eq!(shown(&seg, ms(470), None, None, false), None);
+        let untimed = shown(&seg, ms(520), None, None, false).unwrap();
+        assert_eq!(
+            (untimed.stream_time_ns, untimed.duration_ns),
+            (ms(20).nseconds(), None)
+        );
         // The caps' rate stands in for a missing duration, as the decoder's output state does.
-        assert_eq!(shown(&seg, ms(470), None, Some(ms(20)), false), None);
         let timed = shown(&seg, ms(510), None, Some(ms(20)), false).unwrap();
         assert_eq!(timed.duration_ns, Some(ms(20).nseconds()));
     }
@@ -206,10 +215,10 @@ mod tests {
     }
 
     #[test]
-    fn missing_durations_reach_the_next_frame_and_the_last_takes_the_rate() {
+    fn frames_last_until_the_next_starts_and_the_last_takes_its_own_or_the_rate() {
         let packets = vec![
             packet(0, None, true),
-            packet(25, None, false),
+            packet(25, Some(1), false),
             packet(40, Some(7), false),
             packet(60, None, false),
         ];
@@ -218,12 +227,18 @@ mod tests {
         };
         assert_eq!(
             durations(in_presentation_order(packets.clone(), Some(33_000_000))),
-            [25, 15, 7, 33]
+            [25, 15, 20, 33]
         );
         // Without a rate, the last lasts as long as frames do on average (60 ms / 3).
         assert_eq!(
-            durations(in_presentation_order(packets, None)),
-            [25, 15, 7, 20]
+            durations(in_presentation_order(packets.clone(), None)),
+            [25, 15, 20, 20]
+        );
+        let mut last_timed = packets;
+        last_timed[3].duration_ns = Some(12_000_000);
+        assert_eq!(
+            durations(in_presentation_order(last_timed, None)),
+            [25, 15, 20, 12]
         );
         assert!(in_presentation_order(Vec::new(), None).is_empty());
     }

@@ -1,0 +1,407 @@
+//! C ABI of the clip samplers (on one reader) and of [`VideoDataset`]: build it, shard it,
+//! iterate over an epoch in short waits, and read each batch of clips.
+
+use std::ffi::{c_char, c_int, CStr};
+use std::fmt::Write as _;
+use std::time::Duration;
+
+use cudapreproc::dataset::{ClipBatch, DatasetIter, DatasetOptions, Next, OnError, VideoDataset};
+use cudapreproc::reader::{FrameBatch, VideoReader};
+use cudapreproc::sampler::{
+    ClipSampler, IndexSampling, Policy, RandomTimestampSampling, RegularTimestampSampling,
+    SampleRng,
+};
+use cudapreproc::{CudaTensor, Error};
+
+use crate::reader::ReaderOptionsC;
+use crate::{fail, report, FAILED, PULLED, WAITING};
+
+/// A [`ClipSampler`] as C sees it: every sampler's parameters, the kind saying which apply.
+/// Optional numbers are NaN (floats) or flagged (`has_sampling_range_end`) when absent.
+#[repr(C)]
+pub struct SamplerC {
+    /// 0 random indices, 1 regular indices, 2 random timestamps, 3 regular timestamps.
+    pub kind: i32,
+    pub num_clips: u64,
+    pub num_frames_per_clip: u64,
+    pub num_indices_between_frames: u64,
+    pub sampling_range_start: i64,
+    pub has_sampling_range_end: i32,
+    pub sampling_range_end: i64,
+    pub seconds_between_frames: f64,
+    pub seconds_range_start: f64,
+    pub seconds_range_end: f64,
+    pub seconds_between_clip_starts: f64,
+    /// 0 repeat_last, 1 wrap, 2 error.
+    pub policy: i32,
+}
+
+fn optional(seconds: f64) -> Option<f64> {
+    (!seconds.is_nan()).then_some(seconds)
+}
+
+impl SamplerC {
+    fn sampler(&self) -> Result<ClipSampler, Error> {
+        let policy = match self.policy {
+            0 => Policy::RepeatLast,
+            1 => Policy::Wrap,
+            2 => Policy::Error,
+            other => {
+                return Err(Error::InvalidArgument(format!(
+                    "policy {other} is not one of the choices"
+                )))
+            }
+        };
+        let indices = IndexSampling {
+            num_clips: self.num_clips as usize,
+            num_frames_per_clip: self.num_frames_per_clip as usize,
+            num_indices_between_frames: self.num_indices_between_frames as usize,
+            sampling_range_start: self.sampling_range_start,
+            sampling_range_end: (self.has_sampling_range_end != 0)
+                .then_some(self.sampling_range_end),
+            policy,
+        };
+        Ok(match self.kind {
+            0 => ClipSampler::RandomIndices(indices),
+            1 => ClipSampler::RegularIndices(indices),
+            2 => ClipSampler::RandomTimestamps(RandomTimestampSampling {
+                num_clips: self.num_clips as usize,
+                num_frames_per_clip: self.num_frames_per_clip as usize,
+                seconds_between_frames: optional(self.seconds_between_frames),
+                sampling_range_start: optional(self.seconds_range_start),
+                sampling_range_end: optional(self.seconds_range_end),
+                policy,
+            }),
+            3 => ClipSampler::RegularTimestamps(RegularTimestampSampling {
+                seconds_between_clip_starts: self.seconds_between_clip_starts,
+                num_frames_per_clip: self.num_frames_per_clip as usize,
+                seconds_between_frames: optional(self.seconds_between_frames),
+                sampling_range_start: optional(self.seconds_range_start),
+                sampling_range_end: optional(self.seconds_range_end),
+                policy,
+            }),
+            other => {
+                return Err(Error::InvalidArgument(format!(
+                    "sampler kind {other} is not one of the choices"
+                )))
+            }
+        })
+    }
+}
+
+/// The clips `sampler` picks from the reader's video (random ones drawn with `seed`), decoded:
+/// a batch whose data is `[clips, frames per clip, ...]`.
+///
+/// # Safety
+/// `reader` is live, `sampler` readable, `batch` writable, `error` null or writable.
+#[no_mangle]
+pub unsafe extern "C" fn cudapreproc_reader_sample_clips(
+    reader: *mut VideoReader,
+    sampler: *const SamplerC,
+    seed: u64,
+    batch: *mut *mut FrameBatch,
+    error: *mut *mut c_char,
+) -> c_int {
+    // SAFETY: per this function's contract.
+    let (reader, sampler) = unsafe { (&mut *reader, &*sampler) };
+    let result = sampler
+        .sampler()
+        .and_then(|s| reader.sample_clips(&s, &mut SampleRng::new(seed)));
+    match result {
+        Ok(b) => {
+            // SAFETY: per this function's contract.
+            unsafe { batch.write(Box::into_raw(Box::new(b))) };
+            0
+        }
+        // SAFETY: per this function's contract.
+        Err(e) => unsafe { fail(e, error) },
+    }
+}
+
+/// How a dataset batches, besides its sampler and reader options.
+#[repr(C)]
+pub struct DatasetOptionsC {
+    pub batch_size: u64,
+    pub shuffle: i32,
+    pub seed: u64,
+    /// 0 raise, 1 skip.
+    pub on_error: i32,
+    pub decoders: u64,
+    pub drop_last: i32,
+}
+
+/// Makes a dataset over `n` files. Null on failure, with `*code` and `*error` set.
+///
+/// # Safety
+/// `files` holds `n` NUL-terminated strings; the option structs are readable; `code` writable;
+/// `error` null or writable.
+#[no_mangle]
+pub unsafe extern "C" fn cudapreproc_dataset_new(
+    files: *const *const c_char,
+    n: u64,
+    sampler: *const SamplerC,
+    reader: *const ReaderOptionsC,
+    options: *const DatasetOptionsC,
+    code: *mut c_int,
+    error: *mut *mut c_char,
+) -> *mut VideoDataset {
+    let made = (|| {
+        // SAFETY: per this function's contract.
+        let (sampler, reader, options) = unsafe { (&*sampler, &*reader, &*options) };
+        let files = (0..n as usize)
+            // SAFETY: per this function's contract, each of the `n` pointers is a string.
+            .map(|i| {
+                unsafe { CStr::from_ptr(*files.add(i)) }
+                    .to_string_lossy()
+                    .into_owned()
+            })
+            .collect();
+        let on_error = match options.on_error {
+            0 => OnError::Raise,
+            1 => OnError::Skip,
+            other => {
+                return Err(Error::InvalidArgument(format!(
+                    "on_error {other} is not one of the choices"
+                )))
+            }
+        };
+        VideoDataset::new(
+            files,
+            DatasetOptions {
+                sampler: sampler.sampler()?,
+                reader: reader.options()?,
+                batch_size: options.batch_size as usize,
+                shuffle: options.shuffle != 0,
+                seed: options.seed,
+                on_error,
+                decoders: options.decoders as usize,
+                drop_last: options.drop_last != 0,
+            },
+        )
+    })();
+    match made {
+        Ok(dataset) => Box::into_raw(Box::new(dataset)),
+        Err(e) => {
+            // SAFETY: per this function's contract.
+            unsafe { code.write(fail(e, error)) };
+            std::ptr::null_mut()
+        }
+    }
+}
+
+/// The shard `rank` of `world` of a dataset (a new dataset, freed separately). Null on failure.
+///
+/// # Safety
+/// `dataset` is live; `error` null or writable.
+#[no_mangle]
+pub unsafe extern "C" fn cudapreproc_dataset_shard(
+    dataset: *const VideoDataset,
+    rank: u64,
+    world: u64,
+    error: *mut *mut c_char,
+) -> *mut VideoDataset {
+    // SAFETY: per this function's contract.
+    match unsafe { &*dataset }.shard(rank as usize, world as usize) {
+        Ok(shard) => Box::into_raw(Box::new(shard)),
+        Err(e) => {
+            // SAFETY: per this function's contract.
+            unsafe { fail(e, error) };
+            std::ptr::null_mut()
+        }
+    }
+}
+
+/// Batches per epoch, or -1 when the sampler does not fix the clips per file.
+///
+/// # Safety
+/// `dataset` is live.
+#[no_mangle]
+pub unsafe extern "C" fn cudapreproc_dataset_len(dataset: *const VideoDataset) -> i64 {
+    // SAFETY: per this function's contract.
+    unsafe { &*dataset }.len().map_or(-1, |n| n as i64)
+}
+
+/// The number of files this shard reads each epoch.
+///
+/// # Safety
+/// `dataset` is live.
+#[no_mangle]
+pub unsafe extern "C" fn cudapreproc_dataset_shard_len(dataset: *const VideoDataset) -> u64 {
+    // SAFETY: per this function's contract.
+    unsafe { &*dataset }.shard_len() as u64
+}
+
+/// Files skipped so far, as lines of `file_index<TAB>path<TAB>reason`, freed with
+/// `cudapreproc_string_free`.
+///
+/// # Safety
+/// `dataset` is live.
+#[no_mangle]
+pub unsafe extern "C" fn cudapreproc_dataset_skipped(dataset: *const VideoDataset) -> *mut c_char {
+    // SAFETY: per this function's contract.
+    let skipped = unsafe { &*dataset }.skipped();
+    let mut text = String::new();
+    for s in skipped {
+        let clean = |t: &str| t.replace(['\t', '\n'], " ");
+        let _ = writeln!(
+            text,
+            "{}\t{}\t{}",
+            s.file_index,
+            clean(&s.path),
+            clean(&s.reason)
+        );
+    }
+    let mut out = std::ptr::null_mut();
+    // SAFETY: `out` is writable.
+    unsafe { report(&mut out, text) };
+    out
+}
+
+/// Starts an epoch: decoding begins in background threads.
+///
+/// # Safety
+/// `dataset` is live (and outlives nothing: the iterator holds what it needs).
+#[no_mangle]
+pub unsafe extern "C" fn cudapreproc_dataset_iter(
+    dataset: *const VideoDataset,
+    epoch: u64,
+) -> *mut DatasetIter {
+    // SAFETY: per this function's contract.
+    Box::into_raw(Box::new(unsafe { &*dataset }.iter(epoch)))
+}
+
+/// Waits at most `timeout_ms` for the next batch: [`PULLED`] with `*batch` set, or null at the
+/// end of the epoch; [`WAITING`]; or [`FAILED`] with `*code` and `*error` set.
+///
+/// # Safety
+/// `iter` is live; `batch` and `code` writable; `error` null or writable.
+#[no_mangle]
+pub unsafe extern "C" fn cudapreproc_dataset_next(
+    iter: *mut DatasetIter,
+    timeout_ms: u32,
+    batch: *mut *mut ClipBatch,
+    code: *mut c_int,
+    error: *mut *mut c_char,
+) -> c_int {
+    // SAFETY: per this function's contract.
+    let iter = unsafe { &mut *iter };
+    // SAFETY: per this function's contract.
+    unsafe { batch.write(std::ptr::null_mut()) };
+    match iter.next_batch(Duration::from_millis(timeout_ms.into())) {
+        Ok(Next::Batch(b)) => {
+            // SAFETY: per this function's contract.
+            unsafe { batch.write(Box::into_raw(b)) };
+            PULLED
+        }
+        Ok(Next::End) => PULLED,
+        Ok(Next::Waiting) => WAITING,
+        Err(e) => {
+            // SAFETY: per this function's contract.
+            unsafe { code.write(fail(e, error)) };
+            FAILED
+        }
+    }
+}
+
+/// Stops an epoch's threads and frees the iterator.
+///
+/// # Safety
+/// `iter` came from [`cudapreproc_dataset_iter`] and is freed once.
+#[no_mangle]
+pub unsafe extern "C" fn cudapreproc_dataset_iter_free(iter: *mut DatasetIter) {
+    if !iter.is_null() {
+        // SAFETY: per this function's contract.
+        drop(unsafe { Box::from_raw(iter) });
+    }
+}
+
+/// Frees a dataset (its idle readers with it).
+///
+/// # Safety
+/// `dataset` came from this library and is freed once.
+#[no_mangle]
+pub unsafe extern "C" fn cudapreproc_dataset_free(dataset: *mut VideoDataset) {
+    if !dataset.is_null() {
+        // SAFETY: per this function's contract.
+        drop(unsafe { Box::from_raw(dataset) });
+    }
+}
+
+/// The number of clips in a batch and the frames of each.
+///
+/// # Safety
+/// `batch` is live; the out pointers writable.
+#[no_mangle]
+pub unsafe extern "C" fn cudapreproc_clip_batch_size(
+    batch: *const ClipBatch,
+    clips: *mut u64,
+    frames_per_clip: *mut u64,
+) {
+    // SAFETY: per this function's contract.
+    let batch = unsafe { &*batch };
+    let n = batch.file_indices.len();
+    // SAFETY: per this function's contract.
+    unsafe {
+        clips.write(n as u64);
+        frames_per_clip.write(batch.frame_indices.len().checked_div(n).unwrap_or(0) as u64);
+    }
+}
+
+/// Copies a batch's file and clip indices (one per clip) and frame indices, times and durations
+/// (one per frame) into arrays of those lengths (each may be null).
+///
+/// # Safety
+/// `batch` is live; each array is null or long enough.
+#[no_mangle]
+pub unsafe extern "C" fn cudapreproc_clip_batch_info(
+    batch: *const ClipBatch,
+    file_indices: *mut u64,
+    clip_indices: *mut u64,
+    frame_indices: *mut u64,
+    pts_seconds: *mut f64,
+    duration_seconds: *mut f64,
+) {
+    // SAFETY: per this function's contract.
+    let batch = unsafe { &*batch };
+    let copy_usize = |values: &[usize], out: *mut u64| {
+        if !out.is_null() {
+            for (i, v) in values.iter().enumerate() {
+                // SAFETY: per this function's contract, `out` holds `values.len()` elements.
+                unsafe { out.add(i).write(*v as u64) };
+            }
+        }
+    };
+    let copy_f64 = |values: &[f64], out: *mut f64| {
+        if !out.is_null() {
+            // SAFETY: per this function's contract, `out` holds `values.len()` elements.
+            unsafe { std::ptr::copy_nonoverlapping(values.as_ptr(), out, values.len()) };
+        }
+    };
+    copy_usize(&batch.file_indices, file_indices);
+    copy_usize(&batch.clip_indices, clip_indices);
+    copy_usize(&batch.frame_indices, frame_indices);
+    copy_f64(&batch.pts_seconds, pts_seconds);
+    copy_f64(&batch.duration_seconds, duration_seconds);
+}
+
+/// The batch's data as a tensor of its own, freed with `cudapreproc_tensor_free`.
+///
+/// # Safety
+/// `batch` is live.
+#[no_mangle]
+pub unsafe extern "C" fn cudapreproc_clip_batch_tensor(batch: *const ClipBatch) -> *mut CudaTensor {
+    // SAFETY: per this function's contract.
+    Box::into_raw(Box::new(unsafe { &*batch }.data.clone()))
+}
+
+/// Frees a batch of clips.
+///
+/// # Safety
+/// `batch` came from [`cudapreproc_dataset_next`] and is freed once.
+#[no_mangle]
+pub unsafe extern "C" fn cudapreproc_clip_batch_free(batch: *mut ClipBatch) {
+    if !batch.is_null() {
+        // SAFETY: per this function's contract.
+        drop(unsafe { Box::from_raw(batch) });
+    }
+}
