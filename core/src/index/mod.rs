@@ -4,29 +4,27 @@
 //!
 //! The index reads the stream through the front end nvdecsrc puts in front of nvdec
 //! (`urisourcebin ! parsebin`, the first video stream) with its parser negotiated as in front of
-//! nvdec ([`DECODER_CAPS`]), and keeps the frames `GstVideoDecoder` outputs, timed as it outputs
-//! them: a frame entirely outside the segment is decoded but never shown (an MP4 edit list makes
-//! such frames) and is not in the index; one across the segment's start is shown from the
-//! start, shortened. Frame times are the stream times (`gst_segment_to_stream_time`) of the
-//! decoder's output buffers, so a reader finds each decoded frame in the index by its stream
-//! time.
+//! nvdec ([`DECODER_CAPS`]), and keeps the frames shown: a frame before the segment is decoded
+//! but never shown (an MP4 edit list makes such frames) and is not in the index, nor is one the
+//! segment's start cuts into (libavformat leaves it out too; GstVideoDecoder would show what is
+//! left of it, but a reader never asks for it). Frame times are the stream times
+//! (`gst_segment_to_stream_time`) of the decoder's output buffers, so a reader finds each
+//! decoded frame in the index by its stream time.
 //!
 //! Where GStreamer and libavcodec (ffprobe) disagree, the index follows GStreamer:
 //!
 //! - MPEG-TS: ffprobe gives the PES timestamps; tsdemux counts from the first PCR (ffmpeg's
 //!   muxer puts it 0.7 s before the first DTS), so every stream time here is ffprobe's time less
 //!   the first PCR.
-//! - An MP4 edit list starting inside a frame: libavformat drops that frame and starts the
-//!   presentation at the next one, at time 0; GStreamer shows it from the edit's start (stream
-//!   time 0, for what is left of it) and the next one at its time from the edit's start. An
-//!   edit starting on a frame boundary (as `ffmpeg -ss T -c copy` writes at whole frames, and as
-//!   the B-frame delay of MP4 files with B-frames is written) gives the same frames and times.
-//! - Durations are those of the buffers the decoder receives: the parser's, from the
-//!   bitstream's timing information where it has one (h264parse), else the container's
-//!   (Matroska's default duration, MP4's sample durations). A variable-rate H.264 stream whose
-//!   timing information says 1000 fps (an encoder's millisecond time base) has 1 ms frames by
-//!   that measure where ffprobe gives the container's. Frame times agree either way, and a frame
-//!   is taken to be shown until the next one starts ([`VideoIndex::frame_played_at`]).
+//! - An MP4 edit list starting inside a frame: both leave that frame out, but libavformat starts
+//!   the presentation at the next one, at time 0, where GStreamer's stream time puts it at its
+//!   time from the edit's start. An edit starting on a frame boundary (as `ffmpeg -ss T -c copy`
+//!   writes at whole frames, and as the B-frame delay of MP4 files with B-frames is written)
+//!   gives the same times.
+//! - A frame's duration is the time until the next one starts: how long it is shown. The
+//!   buffers' own durations can be the parser's guesses (a variable-rate H.264 stream whose
+//!   timing information says 1000 fps, an encoder's millisecond time base, gets 1 ms frames
+//!   from h264parse) or the container's default (Matroska); only the last frame keeps its own.
 //! - Key frames are the parser's: the pictures decoding can start at (IDR and recovery-point I
 //!   pictures in H.264, IRAP pictures in H.265, VP9 key frames), the frames libavcodec marks as
 //!   key frames in every test clip, open GOPs included.
@@ -37,7 +35,7 @@ mod pipeline;
 mod stream;
 
 pub use error::IndexError;
-pub use pipeline::STALL_TIMEOUT;
+pub use pipeline::{answer_as_the_decoder, STALL_TIMEOUT};
 pub use stream::DECODER_CAPS;
 
 use gst::prelude::*;

@@ -116,7 +116,7 @@ impl Drop for Stopping {
 /// `avc` where gst-libav's decoder ranks first, and parsebin's pad then refuses a decoder of
 /// `byte-stream` only. nvdec (rank none) gets `byte-stream` only where a decoder that takes
 /// nothing else ranks first, as NVIDIA's nvh264dec does on a GPU host.
-fn answer_as_the_decoder(element: &gst::Element, decoder_caps: &gst::Caps) {
+pub fn answer_as_the_decoder(element: &gst::Element, decoder_caps: &gst::Caps) {
     let is_parser = element
         .factory()
         .is_some_and(|f| f.has_type(gst::ElementFactoryType::PARSER));

@@ -1,5 +1,7 @@
 use std::sync::{LazyLock, Mutex, OnceLock};
 
+use cudapreproc_core::index::answer_as_the_decoder;
+
 use gst::glib;
 use gst::prelude::*;
 use gst::subclass::prelude::*;
@@ -147,6 +149,16 @@ impl NvDecSrc {
         let reader = make("urisourcebin")?;
         reader.set_property("uri", &uri);
         let parser = make("parsebin")?;
+        // Parsers settle their output format for nvdec, not for whichever decoder ranks first.
+        let decoder_caps = self
+            .decoder()
+            .static_pad("sink")
+            .unwrap()
+            .pad_template_caps();
+        parser
+            .downcast_ref::<gst::Bin>()
+            .expect("parsebin is a bin")
+            .connect_element_added(move |_, element| answer_as_the_decoder(element, &decoder_caps));
         let obj = self.obj();
         obj.add_many([&reader, &parser]).unwrap();
 
