@@ -175,6 +175,9 @@ const INVALID: &[Case] = &[
     case("nvdecsrc", "display-delay", "0", "17", By::GLib),
     case("nvdecsrc", "output-every", "2", "0", By::GLib),
     case("nvdecsrc", "deinterlace-mode", "bob", "blend", By::Parser),
+    case("nvdecsrc", "frame-indices", "<3,1,4>", "<3,-1>", By::GLib),
+    case("nvdecsrc", "frame-indices", "<3,1,4>", "<1.5>", By::Parser),
+    case("nvdecsrc", "frame-times", "<0.5>", "<-0.5>", By::GLib),
 ];
 
 /// The value of `property` as text, for comparing.
@@ -457,6 +460,8 @@ fn edge_values_are_accepted() {
         ("nvdec", "frame-times", "<>"),
         ("nvdecsrc", "uri", "https://example.com/clip.mp4"),
         ("nvdecsrc", "location", "clip.mp4"),
+        ("nvdecsrc", "frame-indices", "<0,9223372036854775807>"),
+        ("nvdecsrc", "frame-times", "<0.0,2.5>"),
     ]
     .into_iter()
     .enumerate()

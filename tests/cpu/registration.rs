@@ -176,3 +176,33 @@ fn nvdecsrc_without_location_says_so() {
     let error = cudapreproc_tests::run_to_end(&pipeline).expect("must fail");
     assert!(error.contains("no location or uri set"), "{error}");
 }
+
+/// `frame-indices` and `frame-times` choose frames two ways: one at a time, the other refused
+/// with a warning naming both.
+#[test]
+fn nvdecsrc_takes_frame_indices_or_frame_times_not_both() {
+    let src = gst::ElementFactory::make("nvdecsrc").build().unwrap();
+    let indices = gst::Array::new([3u64.to_send_value(), 1u64.to_send_value()]);
+    src.set_property("frame-indices", &indices);
+    src.set_property("frame-times", gst::Array::new([0.5f64.to_send_value()]));
+    assert!(
+        src.property::<gst::Array>("frame-times").is_empty(),
+        "refused"
+    );
+    assert_eq!(src.property::<gst::Array>("frame-indices").len(), 2);
+    src.set_property(
+        "frame-indices",
+        gst::Array::new(Vec::<glib::SendValue>::new()),
+    );
+    src.set_property("frame-times", gst::Array::new([0.5f64.to_send_value()]));
+    assert_eq!(
+        src.property::<gst::Array>("frame-times").len(),
+        1,
+        "now taken"
+    );
+    src.set_property("frame-indices", &indices);
+    assert!(
+        src.property::<gst::Array>("frame-indices").is_empty(),
+        "refused"
+    );
+}

@@ -727,3 +727,40 @@ fn python_reader_and_dataset() {
         frames.len()
     );
 }
+
+/// `nvdecsrc frame-indices` and `frame-times` output exactly the frames listed (libavcodec's,
+/// in presentation order, once each) and end the stream after the last; an index the video does
+/// not have is an error naming the file and its length.
+#[test]
+fn nvdecsrc_outputs_only_the_frames_listed() {
+    let _device = device();
+    let md5s: Vec<String> = std::fs::read_to_string(format!("{MEDIA}/gop30.mp4.md5"))
+        .unwrap()
+        .lines()
+        .map(|l| l.split_whitespace().nth(2).unwrap().to_string())
+        .collect();
+    for (selection, frames) in [
+        ("frame-indices=\"<140,3,77,3>\"", vec![3, 77, 140]),
+        ("frame-times=\"<1.0,2.51>\"", vec![30, 75]),
+    ] {
+        let pipeline = cudapreproc_tests::Stopping(cudapreproc_tests::pipeline(&format!(
+            "nvdecsrc location={MEDIA}/gop30.mp4 {selection} ! video/x-raw,format=NV12 ! \
+             appsink name=sink sync=false"
+        )));
+        let (got, ended) = cudapreproc_tests::play_frame_md5s(&pipeline);
+        let expected: Vec<String> = frames.iter().map(|&i| md5s[i].clone()).collect();
+        assert!(ended, "{selection}: the stream ends");
+        assert_eq!(got, expected, "{selection}");
+        println!("nvdecsrc {selection}: frames {frames:?}, libavcodec's, then the end");
+    }
+    let pipeline = cudapreproc_tests::pipeline(&format!(
+        "nvdecsrc location={MEDIA}/gop30.mp4 frame-indices=\"<3,150>\" ! fakesink"
+    ));
+    let error = cudapreproc_tests::run_to_end(&pipeline).expect("refused");
+    assert!(
+        error.contains("frame 150 of frame-indices does not exist: the video has 150 frames")
+            && error.contains("gop30.mp4"),
+        "{error}"
+    );
+    println!("refused: {error}");
+}

@@ -1,6 +1,6 @@
 use std::sync::{LazyLock, Mutex, OnceLock};
 
-use cudapreproc_core::index::answer_as_the_decoder;
+use cudapreproc_core::index::{answer_as_the_decoder, VideoIndex};
 
 use gst::glib;
 use gst::prelude::*;
@@ -31,7 +31,13 @@ struct Settings {
     uri: Option<String>,
     /// The `location` as given, for messages.
     location: Option<String>,
+    /// `frame-indices`: the frames to output, by index in presentation order.
+    frame_indices: Vec<u64>,
 }
+
+/// The largest frame index `frame-indices` takes: a launch line's "-1" would otherwise reach the
+/// uint64 elements as 2^64 - 1.
+const MAX_FRAME_INDEX: u64 = i64::MAX as u64;
 
 impl Settings {
     /// How messages name the input.
@@ -122,11 +128,53 @@ impl NvDecSrc {
         self.decoder.get().expect("made in constructed()")
     }
 
+    /// Tells the decoder the stream times of the `frame-indices` (found in the video's index),
+    /// or refuses indices the video does not have.
+    fn select_frames(
+        &self,
+        uri: &str,
+        name: &str,
+        indices: &[u64],
+    ) -> Result<(), gst::StateChangeError> {
+        let index = VideoIndex::scan(uri).map_err(|e| {
+            gst::element_imp_error!(
+                self,
+                gst::ResourceError::Read,
+                ("{name}: frame-indices cannot be found: {}", e)
+            );
+            gst::StateChangeError
+        })?;
+        let frames = index.frames();
+        let mut seconds = Vec::with_capacity(indices.len());
+        for &i in indices {
+            let Some(frame) = frames.get(i as usize) else {
+                gst::element_imp_error!(
+                    self,
+                    gst::ResourceError::Settings,
+                    (
+                        "{name}: frame {i} of frame-indices does not exist: the video has {} \
+                         frames",
+                        frames.len()
+                    )
+                );
+                return Err(gst::StateChangeError);
+            };
+            seconds.push((frame.stream_time_ns as f64 / 1e9).to_send_value());
+        }
+        self.decoder()
+            .set_property("frame-times", gst::Array::new(seconds));
+        Ok(())
+    }
+
     /// The reading and demuxing part for the configured URI.
     fn build_source(&self) -> Result<(), gst::StateChangeError> {
-        let (uri, name) = {
+        let (uri, name, indices) = {
             let settings = self.settings.lock().unwrap();
-            (settings.uri.clone(), settings.name())
+            (
+                settings.uri.clone(),
+                settings.name(),
+                settings.frame_indices.clone(),
+            )
         };
         let Some(uri) = uri else {
             gst::element_imp_error!(
@@ -146,6 +194,9 @@ impl NvDecSrc {
                 gst::StateChangeError
             })
         };
+        if !indices.is_empty() {
+            self.select_frames(&uri, &name, &indices)?;
+        }
         let reader = make("urisourcebin")?;
         reader.set_property("uri", &uri);
         let parser = make("parsebin")?;
@@ -241,6 +292,38 @@ impl ObjectImpl for NvDecSrc {
                     .blurb("URI to read (file://, http://...), instead of a location")
                     .mutable_ready()
                     .build(),
+                gst::ParamSpecArray::builder("frame-indices")
+                    .nick("Frame indices")
+                    .blurb(
+                        "Output only these frames (counted from 0 in presentation order, found \
+                         in the video's index when it starts, in their own order): the others \
+                         are decoded only where referenced and never copied out, and the \
+                         stream ends after the last. Instead of frame-times",
+                    )
+                    .element_spec(
+                        &glib::ParamSpecUInt64::builder("index")
+                            .nick("Index")
+                            .blurb("Frame index")
+                            .maximum(MAX_FRAME_INDEX)
+                            .build(),
+                    )
+                    .mutable_ready()
+                    .build(),
+                gst::ParamSpecArray::builder("frame-times")
+                    .nick("Frame times")
+                    .blurb(
+                        "Output only the frames shown at these stream times (seconds), as \
+                         nvdec's frame-times. Instead of frame-indices",
+                    )
+                    .element_spec(
+                        &glib::ParamSpecDouble::builder("time")
+                            .nick("Time")
+                            .blurb("Stream time in seconds")
+                            .minimum(0.0)
+                            .build(),
+                    )
+                    .mutable_ready()
+                    .build(),
             ];
             properties.extend(
                 DECODER_PROPERTIES
@@ -280,6 +363,28 @@ impl ObjectImpl for NvDecSrc {
                 settings.location = None;
                 settings.uri = uri;
             }
+            "frame-indices" => {
+                let array = value.get::<gst::Array>().expect("type checked upstream");
+                let indices: Vec<u64> = array.iter().filter_map(|v| v.get().ok()).collect();
+                let times_set = !self
+                    .decoder()
+                    .property::<gst::Array>("frame-times")
+                    .is_empty();
+                if !indices.is_empty() && times_set {
+                    self.refuse("frame-indices", "frame-times is set: give one or the other");
+                    return;
+                }
+                self.settings.lock().unwrap().frame_indices = indices;
+            }
+            "frame-times" => {
+                let array = value.get::<gst::Array>().expect("type checked upstream");
+                let indices_set = !self.settings.lock().unwrap().frame_indices.is_empty();
+                if !array.is_empty() && indices_set {
+                    self.refuse("frame-times", "frame-indices is set: give one or the other");
+                    return;
+                }
+                self.decoder().set_property_from_value("frame-times", value);
+            }
             name => self.decoder().set_property_from_value(name, value),
         }
     }
@@ -289,6 +394,9 @@ impl ObjectImpl for NvDecSrc {
         match pspec.name() {
             "location" => settings.location.to_value(),
             "uri" => settings.uri.to_value(),
+            "frame-indices" => {
+                gst::Array::new(settings.frame_indices.iter().map(|i| i.to_send_value())).to_value()
+            }
             name => self.decoder().property_value(name),
         }
     }
