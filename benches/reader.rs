@@ -1,0 +1,299 @@
+//! The dataset workload: many short clips, a few frames from each, next to an anchor's figures
+//! from the same run.
+//!
+//!   reader-bench CLIPDIR [--decoders N] [--anchor "COMMAND"]
+//!
+//! CLIPDIR holds the clips (`scripts/make-bench-clips`: 10 s, 360p to 1080p, GOPs of 250 and
+//! 30). Per clip, three tasks, as NVIDIA's PyNvVideoCodec anchor (`pynv_reader.py`) does them:
+//! - uniform20: frames 0, 5, ..., 95 as uint8 RGB planar, `[20, 3, H, W]`;
+//! - random8: 8 frames drawn from the first 300 (seeded by the file name);
+//! - train: uniform20 resized to 224x224 (bilinear), ImageNet-normalised float32.
+//!
+//! Two rows per task, each after a warm-up pass over the files:
+//! - reader: one `VideoReader` moved from file to file; clips/s, frames/s, and the time from
+//!   opening a file to having its frames (the first batch of a new file), median and mean;
+//! - dataset: `VideoDataset` with N decoders (default 7, NVDEC's engines on an H100), each file's
+//!   frames one batch; clips/s and frames/s.
+//!
+//! The anchor command is run as `COMMAND CLIPDIR 0` (one decoder, one file after another) and
+//! `COMMAND CLIPDIR N` (N threads, a decoder each); its lines `pynvvideocodec TASK threads=T: C
+//! clips/s, ...` are printed and their clips/s set beside ours. Its one-decoder time per clip
+//! (1 / clips/s: one batch per file) is the anchor's time to the first batch of a new file.
+
+use std::path::PathBuf;
+use std::process::Command;
+use std::time::Instant;
+
+use cudapreproc::dataset::{DatasetOptions, VideoDataset};
+use cudapreproc::reader::{DType, Normalize, ReaderOptions, VideoReader};
+use cudapreproc::sampler::{ClipSampler, IndexSampling, SampleRng};
+
+const TASKS: [&str; 3] = ["uniform20", "random8", "train"];
+
+struct Options {
+    dir: PathBuf,
+    decoders: usize,
+    anchor: Option<String>,
+}
+
+fn options() -> Options {
+    let mut args = std::env::args().skip(1);
+    let mut options = Options {
+        dir: PathBuf::new(),
+        decoders: 7,
+        anchor: None,
+    };
+    while let Some(arg) = args.next() {
+        match arg.as_str() {
+            "--decoders" => {
+                options.decoders = args
+                    .next()
+                    .and_then(|v| v.parse().ok())
+                    .expect("--decoders takes a number")
+            }
+            "--anchor" => options.anchor = args.next(),
+            _ => options.dir = PathBuf::from(arg),
+        }
+    }
+    if options.dir.as_os_str().is_empty() {
+        eprintln!("usage: reader-bench CLIPDIR [--decoders N] [--anchor CMD]");
+        std::process::exit(2);
+    }
+    options
+}
+
+/// What each frame becomes for `task`.
+fn reader_options(task: &str) -> ReaderOptions {
+    match task {
+        "train" => ReaderOptions {
+            size: Some((224, 224)),
+            dtype: DType::Float32,
+            normalize: Normalize::IMAGENET,
+            ..ReaderOptions::default()
+        },
+        _ => ReaderOptions::default(),
+    }
+}
+
+/// The frames `task` takes from `file`.
+fn frames(task: &str, file: &str) -> Vec<i64> {
+    if task != "random8" {
+        return (0..100).step_by(5).collect();
+    }
+    // Eight distinct frames of the first 300, seeded by the file name.
+    let seed = file.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
+    });
+    let mut rng = SampleRng::new(seed);
+    let mut chosen: Vec<i64> = Vec::new();
+    while chosen.len() < 8 {
+        let f = rng.below(std::num::NonZeroU64::new(300).unwrap()) as i64;
+        if !chosen.contains(&f) {
+            chosen.push(f);
+        }
+    }
+    chosen.sort_unstable();
+    chosen
+}
+
+/// The sampler that picks the same frames in a dataset: one clip of 20 frames 5 apart from
+/// frame 0, or 8 single frames from the first 300.
+fn sampler(task: &str) -> (ClipSampler, usize) {
+    match task {
+        "random8" => (
+            ClipSampler::RandomIndices(IndexSampling {
+                num_clips: 8,
+                sampling_range_end: Some(300),
+                ..Default::default()
+            }),
+            8,
+        ),
+        _ => (
+            ClipSampler::RegularIndices(IndexSampling {
+                num_clips: 1,
+                num_frames_per_clip: 20,
+                num_indices_between_frames: 5,
+                sampling_range_end: Some(1),
+                ..Default::default()
+            }),
+            1,
+        ),
+    }
+}
+
+struct Figures {
+    clips_per_s: f64,
+    frames_per_s: f64,
+    /// Per file, open to frames ready (reader rows only), in ms.
+    latency_ms: Vec<f64>,
+}
+
+fn reader_pass(task: &str, files: &[String]) -> Figures {
+    let mut reader = VideoReader::open(&files[0], reader_options(task)).unwrap();
+    let mut run = |timed: bool| {
+        let mut latency = Vec::new();
+        let mut frames_out = 0;
+        let start = Instant::now();
+        for file in files {
+            let opened = Instant::now();
+            reader.reopen(file).unwrap();
+            let batch = reader.get_frames_at(&frames(task, file)).unwrap();
+            batch.data.synchronize().unwrap();
+            latency.push(opened.elapsed().as_secs_f64() * 1e3);
+            frames_out += batch.indices.len();
+        }
+        let seconds = start.elapsed().as_secs_f64();
+        timed.then(|| Figures {
+            clips_per_s: files.len() as f64 / seconds,
+            frames_per_s: frames_out as f64 / seconds,
+            latency_ms: latency,
+        })
+    };
+    run(false);
+    run(true).unwrap()
+}
+
+fn dataset_pass(task: &str, files: &[String], decoders: usize) -> Figures {
+    let (sampler, clips_per_file) = sampler(task);
+    let dataset = VideoDataset::new(
+        files.to_vec(),
+        DatasetOptions {
+            sampler,
+            reader: reader_options(task),
+            batch_size: clips_per_file,
+            decoders,
+            ..DatasetOptions::default()
+        },
+    )
+    .unwrap();
+    let run = |epoch: u64| {
+        let start = Instant::now();
+        let mut frames_out = 0;
+        for batch in dataset.iter(epoch) {
+            let batch = batch.unwrap();
+            batch.data.synchronize().unwrap();
+            frames_out += batch.frame_indices.len();
+        }
+        let seconds = start.elapsed().as_secs_f64();
+        Figures {
+            clips_per_s: files.len() as f64 / seconds,
+            frames_per_s: frames_out as f64 / seconds,
+            latency_ms: Vec::new(),
+        }
+    };
+    run(0);
+    run(1)
+}
+
+/// The anchor's clips/s for each task, from its output lines, and the lines themselves.
+fn anchor(command: &str, dir: &std::path::Path, threads: usize) -> (Vec<(String, f64)>, String) {
+    let output = Command::new("sh")
+        .arg("-c")
+        .arg(format!("{command} {} {threads}", dir.display()))
+        .output()
+        .expect("sh runs");
+    let text = String::from_utf8_lossy(&output.stdout).to_string();
+    let figures = text
+        .lines()
+        .filter_map(|line| {
+            let task = line.split_whitespace().nth(1)?.to_string();
+            let clips = line
+                .split(": ")
+                .nth(1)?
+                .split_whitespace()
+                .next()?
+                .parse()
+                .ok()?;
+            Some((task, clips))
+        })
+        .collect();
+    let shown = if text.trim().is_empty() {
+        format!(
+            "anchor failed: {}",
+            String::from_utf8_lossy(&output.stderr).trim()
+        )
+    } else {
+        text
+    };
+    (figures, shown)
+}
+
+fn median(values: &[f64]) -> f64 {
+    let mut sorted = values.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    sorted[sorted.len() / 2]
+}
+
+fn main() {
+    let options = options();
+    let mut files: Vec<String> = std::fs::read_dir(&options.dir)
+        .expect("CLIPDIR")
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "mp4"))
+        .map(|p| p.display().to_string())
+        .collect();
+    files.sort();
+    assert!(
+        !files.is_empty(),
+        "no .mp4 clips in {}",
+        options.dir.display()
+    );
+    let (mut one, mut many) = (Vec::new(), Vec::new());
+    if let Some(command) = &options.anchor {
+        let (figures, text) = anchor(command, &options.dir, 0);
+        print!("{text}");
+        one = figures;
+        let (figures, text) = anchor(command, &options.dir, options.decoders);
+        print!("{text}");
+        many = figures;
+    }
+    let anchor_of = |figures: &[(String, f64)], task: &str| {
+        figures
+            .iter()
+            .find(|(t, _)| t == task)
+            .map(|(_, clips)| *clips)
+    };
+    println!(
+        "{} clips in {} | reader: one VideoReader, file after file | dataset: {} decoders",
+        files.len(),
+        options.dir.display(),
+        options.decoders
+    );
+    println!(
+        "{:<10} {:<20} {:>8} {:>9} {:>22} {:>14} {:>7}",
+        "task", "row", "clips/s", "frames/s", "ms to a file's frames", "anchor clips/s", "ratio"
+    );
+    for task in TASKS {
+        let reader = reader_pass(task, &files);
+        let anchor_one = anchor_of(&one, task);
+        let ratio = |ours: f64, theirs: Option<f64>| {
+            theirs.map_or("-".to_string(), |t| format!("{:.2}x", ours / t))
+        };
+        let latency = format!(
+            "{:.1} med, {:.1} mean{}",
+            median(&reader.latency_ms),
+            reader.latency_ms.iter().sum::<f64>() / reader.latency_ms.len() as f64,
+            anchor_one.map_or(String::new(), |c| format!(" ({:.1})", 1e3 / c))
+        );
+        println!(
+            "{task:<10} {:<20} {:>8.1} {:>9.0} {latency:>22} {:>14} {:>7}",
+            "reader, 1 decoder",
+            reader.clips_per_s,
+            reader.frames_per_s,
+            anchor_one.map_or("-".into(), |c| format!("{c:.1}")),
+            ratio(reader.clips_per_s, anchor_one)
+        );
+        let dataset = dataset_pass(task, &files, options.decoders);
+        let anchor_many = anchor_of(&many, task);
+        println!(
+            "{task:<10} {:<20} {:>8.1} {:>9.0} {:>22} {:>14} {:>7}",
+            format!("dataset, {} decoders", options.decoders),
+            dataset.clips_per_s,
+            dataset.frames_per_s,
+            "",
+            anchor_many.map_or("-".into(), |c| format!("{c:.1}")),
+            ratio(dataset.clips_per_s, anchor_many)
+        );
+    }
+    println!("(in parentheses: the anchor's time per clip with one decoder, one batch per file)");
+}
