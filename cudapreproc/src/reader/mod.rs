@@ -244,7 +244,10 @@ impl VideoReader {
         stop_seconds: f64,
     ) -> Result<FrameBatch, Error> {
         let ordered = start_seconds.partial_cmp(&stop_seconds);
-        if !matches!(ordered, Some(std::cmp::Ordering::Less | std::cmp::Ordering::Equal)) {
+        if !matches!(
+            ordered,
+            Some(std::cmp::Ordering::Less | std::cmp::Ordering::Equal)
+        ) {
             return Err(Error::InvalidArgument(format!(
                 "the range {start_seconds} s to {stop_seconds} s is reversed (or not numbers)"
             )));
