@@ -8,8 +8,7 @@
 
 use std::path::{Path, PathBuf};
 
-use cudapreproc_core::index::{uri_for, IndexError, VideoIndex, DECODER_CAPS};
-use gst::prelude::*;
+use cudapreproc_core::index::{uri_for, IndexError, VideoIndex};
 
 /// Stream times agree within this: ffprobe prints microseconds, GStreamer rounds nanoseconds.
 const TOLERANCE: f64 = 0.001;
@@ -328,16 +327,6 @@ fn a_uri_indexes_the_same_as_its_path() {
     let by_uri = VideoIndex::scan(&uri).unwrap();
     assert_eq!(by_path.frames(), by_uri.frames());
     assert_eq!(by_uri.source(), uri);
-}
-
-/// The index parses the streams as nvdec takes them: its caps are nvdec's sink pad template.
-#[test]
-fn decoder_caps_are_nvdecs_sink_template() {
-    cudapreproc_tests::init();
-    let nvdec = gst::ElementFactory::make("nvdec").build().unwrap();
-    let template = nvdec.static_pad("sink").unwrap().pad_template_caps();
-    let ours: gst::Caps = DECODER_CAPS.parse().unwrap();
-    assert_eq!(ours, template);
 }
 
 fn scratch() -> PathBuf {

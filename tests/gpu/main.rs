@@ -36,3 +36,29 @@ fn tensor_md5(tensor: &cudapreproc::CudaTensor) -> String {
     let map = tensor.sample().buffer().unwrap().map_readable().unwrap();
     format!("{:x}", md5::compute(&map[..]))
 }
+
+/// Runs the Python script `script` (a path from the repository root) with `args`, loading the
+/// Python module's library staged in `.gpu/lib` (or `CUDAPREPROC_LIBRARY`); prints what it
+/// printed and fails the test if it fails.
+fn run_python(script: &str, args: &[&std::ffi::OsStr]) {
+    let library = std::env::var("CUDAPREPROC_LIBRARY")
+        .unwrap_or_else(|_| ".gpu/lib/libcudapreproc_python.so".into());
+    assert!(
+        std::path::Path::new(&library).exists(),
+        "the Python module's library {library} (scripts/stage-gpu stages it; or set \
+         CUDAPREPROC_LIBRARY)"
+    );
+    let output = std::process::Command::new("python3")
+        .arg(script)
+        .args(args)
+        .env("CUDAPREPROC_LIBRARY", &library)
+        .output()
+        .expect("python3 runs");
+    print!("{}", String::from_utf8_lossy(&output.stdout));
+    assert!(
+        output.status.success(),
+        "{script} failed ({}):\n{}",
+        output.status,
+        String::from_utf8_lossy(&output.stderr)
+    );
+}

@@ -680,27 +680,10 @@ fn python_reader_and_dataset() {
     let _device = device();
     let clip = clips().into_iter().find(|c| c.name == "gop30.mp4").unwrap();
     let reference = reference(&clip, &mut None);
-    let library = std::env::var("CUDAPREPROC_LIBRARY")
-        .unwrap_or_else(|_| ".gpu/lib/libcudapreproc_python.so".into());
-    assert!(
-        Path::new(&library).exists(),
-        "the Python module's library {library} (scripts/stage-gpu stages it; or set \
-         CUDAPREPROC_LIBRARY)"
-    );
     let out = std::env::temp_dir().join(format!("python-reader-{}.u8", std::process::id()));
-    let output = std::process::Command::new("python3")
-        .arg("tests/gpu/python_reader.py")
-        .arg(MEDIA)
-        .arg(&out)
-        .env("CUDAPREPROC_LIBRARY", &library)
-        .output()
-        .expect("python3 runs");
-    print!("{}", String::from_utf8_lossy(&output.stdout));
-    assert!(
-        output.status.success(),
-        "python_reader.py failed ({}):\n{}",
-        output.status,
-        String::from_utf8_lossy(&output.stderr)
+    crate::run_python(
+        "tests/gpu/python_reader.py",
+        &[MEDIA.as_ref(), out.as_os_str()],
     );
     let bytes = std::fs::read(&out).unwrap();
     std::fs::remove_file(&out).unwrap();

@@ -244,33 +244,11 @@ fn library_tensors_equal_the_cpu_chain_for_every_frame_of_the_real_clip() {
 #[test]
 fn python_tensors_equal_the_cpu_chain_for_every_frame_of_the_real_clip() {
     let reference = ChainReference::new();
-    let library = std::env::var("CUDAPREPROC_LIBRARY")
-        .unwrap_or_else(|_| ".gpu/lib/libcudapreproc_python.so".into());
-    assert!(
-        std::path::Path::new(&library).exists(),
-        "the Python module's library {library} (scripts/stage-gpu stages it; or set \
-         CUDAPREPROC_LIBRARY)"
-    );
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/gpu/python_tensors.py");
-    let script = if std::path::Path::new(script).exists() {
-        script.to_string()
-    } else {
-        "tests/gpu/python_tensors.py".to_string()
-    };
     let out = std::env::temp_dir().join(format!("python-tensors-{}.f32", std::process::id()));
-    let output = std::process::Command::new("python3")
-        .arg(&script)
-        .arg(chain::launch_line("tensorsink"))
-        .arg(&out)
-        .env("CUDAPREPROC_LIBRARY", &library)
-        .output()
-        .expect("python3 runs");
-    print!("{}", String::from_utf8_lossy(&output.stdout));
-    assert!(
-        output.status.success(),
-        "{script} failed ({}):\n{}",
-        output.status,
-        String::from_utf8_lossy(&output.stderr)
+    let line = chain::launch_line("tensorsink");
+    crate::run_python(
+        "tests/gpu/python_tensors.py",
+        &[line.as_ref(), out.as_os_str()],
     );
     let bytes = std::fs::read(&out).unwrap();
     std::fs::remove_file(&out).unwrap();

@@ -21,6 +21,18 @@ pub use reuse::{headroom, reusable, DecoderLimits, NewDecoderReason, Reuse, HEAD
 use sequence::extent;
 pub use sequence::SequenceInfo;
 
+/// The parsed streams NVDEC decodes, as caps: the sink pad of `nvdec`, and what the parsers in
+/// front of it (and in front of the video index, which must see the same buffers) output.
+pub const PARSED_CAPS: &str =
+    "video/x-h264, stream-format=(string)byte-stream, alignment=(string)au; \
+    video/x-h265, stream-format=(string)byte-stream, alignment=(string)au; \
+    video/x-vp8; \
+    video/x-vp9; \
+    video/mpeg, mpegversion=(int){ 1, 2 }, systemstream=(boolean)false, parsed=(boolean)true; \
+    video/mpeg, mpegversion=(int)4, systemstream=(boolean)false, parsed=(boolean)true; \
+    image/jpeg, parsed=(boolean)true; \
+    video/x-av1, stream-format=(string)obu-stream, alignment=(string){ tu, frame }";
+
 fn library() -> Result<&'static Nvcuvid, CudaError> {
     Nvcuvid::get().map_err(|e| {
         CudaError::Library(format!(

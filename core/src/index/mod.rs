@@ -4,7 +4,7 @@
 //!
 //! The index reads the stream through the front end nvdecsrc puts in front of nvdec
 //! (`urisourcebin ! parsebin`, the first video stream) with its parser negotiated as in front of
-//! nvdec ([`DECODER_CAPS`]), and keeps the frames shown: a frame before the segment is decoded
+//! nvdec ([`crate::cuvid::PARSED_CAPS`]), and keeps the frames shown: a frame before the segment is decoded
 //! but never shown (an MP4 edit list makes such frames) and is not in the index, nor is one the
 //! segment's start cuts into (libavformat leaves it out too; GstVideoDecoder would show what is
 //! left of it, but a reader never asks for it). Frame times are the stream times
@@ -36,7 +36,6 @@ mod stream;
 
 pub use error::IndexError;
 pub use pipeline::{answer_as_the_decoder, STALL_TIMEOUT};
-pub use stream::DECODER_CAPS;
 
 use gst::prelude::*;
 use pipeline::Until;

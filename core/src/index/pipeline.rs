@@ -8,8 +8,9 @@ use std::time::{Duration, Instant};
 use gst::prelude::*;
 
 use super::frames::{self, Packet};
-use super::stream::{self, DECODER_CAPS};
+use super::stream;
 use super::IndexError;
+use crate::cuvid::PARSED_CAPS;
 
 /// How long GStreamer may give nothing new (no buffer, no message) before the index gives up.
 pub const STALL_TIMEOUT: Duration = Duration::from_secs(20);
@@ -169,7 +170,7 @@ pub(super) fn run(uri: &str, file: &str, until: Until) -> Result<Found, IndexErr
     let filter = make("capsfilter")?;
     let sink = make("fakesink")?;
     reader.set_property("uri", uri);
-    let decoder_caps: gst::Caps = DECODER_CAPS
+    let decoder_caps: gst::Caps = PARSED_CAPS
         .parse()
         .map_err(|_| unreadable("the decoder's caps do not parse".into()))?;
     filter.set_property("caps", &decoder_caps);

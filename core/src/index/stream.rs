@@ -3,19 +3,6 @@
 
 use gst::prelude::*;
 
-/// The parsed video the index reads: what nvdec's sink pad takes, so that the parser in front of
-/// the index outputs the same stream format and alignment (and so the same buffers and
-/// timestamps) as in front of nvdec. The CPU tests check it against nvdec's pad template.
-pub const DECODER_CAPS: &str =
-    "video/x-h264, stream-format=(string)byte-stream, alignment=(string)au; \
-    video/x-h265, stream-format=(string)byte-stream, alignment=(string)au; \
-    video/x-vp8; \
-    video/x-vp9; \
-    video/mpeg, mpegversion=(int){ 1, 2 }, systemstream=(boolean)false, parsed=(boolean)true; \
-    video/mpeg, mpegversion=(int)4, systemstream=(boolean)false, parsed=(boolean)true; \
-    image/jpeg, parsed=(boolean)true; \
-    video/x-av1, stream-format=(string)obu-stream, alignment=(string){ tu, frame }";
-
 /// The fields of the metadata the caps give.
 #[derive(Clone, Debug, PartialEq)]
 pub(super) struct StreamCaps {

@@ -74,3 +74,20 @@ pub fn refuse(element: &gst::Element, cat: gst::DebugCategory, property: &str, w
         );
     }
 }
+
+/// A `frame-times` property (an array of stream times in seconds, 0 or more) described by
+/// `blurb`; settable while playing.
+pub fn frame_times_spec(blurb: &str) -> glib::ParamSpec {
+    gst::ParamSpecArray::builder("frame-times")
+        .nick("Frame times")
+        .blurb(blurb)
+        .element_spec(
+            &glib::ParamSpecDouble::builder("time")
+                .nick("Time")
+                .blurb("Stream time in seconds")
+                .minimum(0.0)
+                .build(),
+        )
+        .mutable_playing()
+        .build()
+}

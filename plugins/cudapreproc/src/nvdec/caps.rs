@@ -15,16 +15,6 @@ use super::imp::CAT;
 use super::output::OutputFormat;
 use crate::property::factory_name;
 
-pub(super) const SINK_CAPS: &str =
-    "video/x-h264, stream-format=(string)byte-stream, alignment=(string)au; \
-    video/x-h265, stream-format=(string)byte-stream, alignment=(string)au; \
-    video/x-vp8; \
-    video/x-vp9; \
-    video/mpeg, mpegversion=(int){ 1, 2 }, systemstream=(boolean)false, parsed=(boolean)true; \
-    video/mpeg, mpegversion=(int)4, systemstream=(boolean)false, parsed=(boolean)true; \
-    image/jpeg, parsed=(boolean)true; \
-    video/x-av1, stream-format=(string)obu-stream, alignment=(string){ tu, frame }";
-
 pub(super) const OUTPUT_FORMATS: &[&str] = &["NV12", "P010_10LE", "P016_LE", "Y444", "Y444_16LE"];
 
 pub(super) fn codec_of(caps: &gst::CapsRef) -> Option<Codec> {

@@ -12,7 +12,7 @@ use gst::subclass::prelude::*;
 use gst_video::prelude::*;
 use gst_video::subclass::prelude::*;
 
-use super::caps::{codec_of, OUTPUT_FORMATS, SINK_CAPS};
+use super::caps::{codec_of, OUTPUT_FORMATS};
 use super::client::Client;
 use super::output::DecodeState;
 use super::selection::{FrameSelection, SelectionProgress, Shown};
@@ -294,23 +294,12 @@ impl ObjectImpl for NvDec {
                     .default_value(DEFAULT_KEYFRAMES_ONLY)
                     .mutable_ready()
                     .build(),
-                gst::ParamSpecArray::builder("frame-times")
-                    .nick("Frame times")
-                    .blurb(
-                        "Output only the frames shown at these stream times (seconds); the \
+                crate::property::frame_times_spec(
+                    "Output only the frames shown at these stream times (seconds); the \
                          others are decoded only where later pictures refer to them and never \
                          copied out, and the stream ends once every listed frame is decoded. \
                          Empty: every frame",
-                    )
-                    .element_spec(
-                        &glib::ParamSpecDouble::builder("time")
-                            .nick("Time")
-                            .blurb("Stream time in seconds")
-                            .minimum(0.0)
-                            .build(),
-                    )
-                    .mutable_playing()
-                    .build(),
+                ),
             ]
         });
         PROPERTIES.as_ref()
@@ -378,7 +367,7 @@ impl ElementImpl for NvDec {
 
     fn pad_templates() -> &'static [gst::PadTemplate] {
         static PAD_TEMPLATES: LazyLock<Vec<gst::PadTemplate>> = LazyLock::new(|| {
-            let sink_caps = SINK_CAPS.parse::<gst::Caps>().expect("valid caps");
+            let sink_caps = cuvid::PARSED_CAPS.parse::<gst::Caps>().expect("valid caps");
             vec![
                 gst::PadTemplate::new(
                     "sink",

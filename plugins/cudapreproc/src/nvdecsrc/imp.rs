@@ -309,21 +309,10 @@ impl ObjectImpl for NvDecSrc {
                     )
                     .mutable_ready()
                     .build(),
-                gst::ParamSpecArray::builder("frame-times")
-                    .nick("Frame times")
-                    .blurb(
-                        "Output only the frames shown at these stream times (seconds), as \
+                crate::property::frame_times_spec(
+                    "Output only the frames shown at these stream times (seconds), as \
                          nvdec's frame-times. Instead of frame-indices",
-                    )
-                    .element_spec(
-                        &glib::ParamSpecDouble::builder("time")
-                            .nick("Time")
-                            .blurb("Stream time in seconds")
-                            .minimum(0.0)
-                            .build(),
-                    )
-                    .mutable_ready()
-                    .build(),
+                ),
             ];
             properties.extend(
                 DECODER_PROPERTIES
