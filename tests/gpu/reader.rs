@@ -586,7 +586,12 @@ fn a_thousand_files_with_a_corrupt_one_keep_memory_flat() {
             (*buffers - buffers0).abs() <= 8,
             "plugin buffers {buffers0} -> {buffers} by batch {b}"
         );
-        assert_eq!(*decoders, decoders0, "decoders at batch {b}");
+        // One decoder per reader at most (a reader moving to another codec makes a new one).
+        let readers = DatasetOptions::default().decoders as i64;
+        assert!(
+            *decoders <= readers && decoders0 <= readers,
+            "{decoders} decoders at batch {b}"
+        );
         assert!(
             (*rss as i64 - rss0 as i64).abs() <= 64 << 20,
             "resident memory {rss0} -> {rss} by batch {b}"
