@@ -37,7 +37,7 @@ use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use crate::reader::batch::{BatchBuilder, Gpu};
+use crate::reader::batch::{tensor_info, BatchBuilder, Gpu};
 use crate::reader::{FrameBatch, ReaderOptions, VideoReader};
 use crate::sampler::{ClipSampler, IndexSampling, SampleRng};
 use crate::{CudaTensor, Error};
@@ -510,11 +510,7 @@ impl Drop for DatasetIter {
 
 /// The shape of one frame of a batch of frames (`[N, ...frame]`), as a one-frame tensor.
 fn frame_shape(data: &CudaTensor) -> Result<cudapreproc_core::tensor::TensorInfo, Error> {
-    let caps = data
-        .sample()
-        .caps()
-        .ok_or_else(|| Error::NotATensor("a batch without caps".into()))?;
-    let info = cudapreproc_core::tensor::TensorInfo::from_caps(caps).map_err(Error::NotATensor)?;
+    let info = tensor_info(data)?;
     let n = info.dims.first().copied().unwrap_or(1).max(1) as usize;
     let frame = info.batch(1).filter(|f| f.bytes * n == info.bytes);
     frame.ok_or_else(|| Error::NotATensor(format!("a batch of shape {:?}", info.dims)))

@@ -13,7 +13,7 @@ use cudapreproc::sampler::{
 };
 use cudapreproc::{CudaTensor, Error};
 
-use crate::reader::ReaderOptionsC;
+use crate::reader::{deliver, ReaderOptionsC};
 use crate::{fail, report, FAILED, PULLED, WAITING};
 
 /// A [`ClipSampler`] as C sees it: every sampler's parameters, the kind saying which apply.
@@ -107,15 +107,8 @@ pub unsafe extern "C" fn cudapreproc_reader_sample_clips(
     let result = sampler
         .sampler()
         .and_then(|s| reader.sample_clips(&s, &mut SampleRng::new(seed)));
-    match result {
-        Ok(b) => {
-            // SAFETY: per this function's contract.
-            unsafe { batch.write(Box::into_raw(Box::new(b))) };
-            0
-        }
-        // SAFETY: per this function's contract.
-        Err(e) => unsafe { fail(e, error) },
-    }
+    // SAFETY: per this function's contract.
+    unsafe { deliver(result, batch, error) }
 }
 
 /// How a dataset batches, besides its sampler and reader options.

@@ -210,7 +210,7 @@ pub unsafe extern "C" fn cudapreproc_reader_frames(
 ///
 /// # Safety
 /// `batch` is writable, `error` null or writable.
-unsafe fn deliver(
+pub(crate) unsafe fn deliver(
     result: Result<FrameBatch, Error>,
     batch: *mut *mut FrameBatch,
     error: *mut *mut c_char,

@@ -147,8 +147,16 @@ pub fn answer_as_the_decoder(element: &gst::Element, decoder_caps: &gst::Caps) {
 }
 
 /// Whether a parsebin stream of media type `media` is video the decoder may take.
-fn is_video(media: &str) -> bool {
+pub fn is_video(media: &str) -> bool {
     media.starts_with("video/") || media == "image/jpeg"
+}
+
+/// The media type of what a parsebin pad carries ("video/x-h264"), empty when unknown.
+pub fn pad_media(pad: &gst::Pad) -> String {
+    let caps = pad.current_caps().unwrap_or_else(|| pad.query_caps(None));
+    caps.structure(0)
+        .map(|s| s.name().to_string())
+        .unwrap_or_default()
 }
 
 /// Runs the front end on `uri` (messages name `file`) until `until`.
@@ -200,11 +208,7 @@ pub(super) fn run(uri: &str, file: &str, until: Until) -> Result<Found, IndexErr
     {
         let record = record.clone();
         parser.connect_pad_added(move |_, pad| {
-            let caps = pad.current_caps().unwrap_or_else(|| pad.query_caps(None));
-            let media = caps
-                .structure(0)
-                .map(|s| s.name().to_string())
-                .unwrap_or_default();
+            let media = pad_media(pad);
             // The first video stream the decoder takes goes on; the demuxer carries on with the
             // others unlinked, as in nvdecsrc.
             if is_video(&media) && !filter_sink.is_linked() {

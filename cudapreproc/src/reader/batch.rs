@@ -46,7 +46,7 @@ pub(crate) struct BatchBuilder {
 impl BatchBuilder {
     /// Room for `n` frames like `frame` (a one-frame tensor from the reader's pipeline).
     pub(crate) fn like(gpu: &Gpu, frame: &CudaTensor, n: usize) -> Result<BatchBuilder, Error> {
-        BatchBuilder::new(gpu, frame_info(frame)?, n)
+        BatchBuilder::new(gpu, tensor_info(frame)?, n)
     }
 
     /// Room for `n` frames of `frame`'s shape.
@@ -79,7 +79,7 @@ impl BatchBuilder {
         tensor: &CudaTensor,
         slots: &[usize],
     ) -> Result<(), Error> {
-        let info = frame_info(tensor)?;
+        let info = tensor_info(tensor)?;
         if info.dims != self.frame.dims || info.dtype != self.frame.dtype {
             return Err(Error::Stream(format!(
                 "frames of different shapes in one batch: {:?} and {:?} (the video changes size \
@@ -114,13 +114,7 @@ impl BatchBuilder {
             .sample()
             .buffer()
             .ok_or_else(|| Error::NotATensor("a sample without a buffer".into()))?;
-        let source_info = TensorInfo::from_caps(
-            source
-                .sample()
-                .caps()
-                .ok_or_else(|| Error::NotATensor("a sample without caps".into()))?,
-        )
-        .map_err(Error::NotATensor)?;
+        let source_info = tensor_info(source)?;
         let stream = gpu.stream.clone();
         let bytes = self.frame.bytes;
         let input = Input::begin(
@@ -174,8 +168,8 @@ impl BatchBuilder {
     }
 }
 
-/// The shape of one frame of `tensor` (a tensor from the reader's pipeline).
-fn frame_info(tensor: &CudaTensor) -> Result<TensorInfo, Error> {
+/// What the caps of `tensor`'s sample say of it: its shape, element type and bytes.
+pub(crate) fn tensor_info(tensor: &CudaTensor) -> Result<TensorInfo, Error> {
     let caps = tensor
         .sample()
         .caps()

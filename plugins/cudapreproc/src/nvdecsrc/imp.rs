@@ -1,6 +1,6 @@
 use std::sync::{LazyLock, Mutex, OnceLock};
 
-use cudapreproc_core::index::{answer_as_the_decoder, VideoIndex};
+use cudapreproc_core::index::{answer_as_the_decoder, is_video, pad_media, VideoIndex};
 
 use gst::glib;
 use gst::prelude::*;
@@ -225,15 +225,11 @@ impl NvDecSrc {
         let decoder_sink = self.decoder().static_pad("sink").unwrap();
         let weak = obj.downgrade();
         parser.connect_pad_added(move |_, pad| {
-            let caps = pad.current_caps().unwrap_or_else(|| pad.query_caps(None));
-            let media = caps
-                .structure(0)
-                .map(|s| s.name().to_string())
-                .unwrap_or_default();
+            let media = pad_media(pad);
             if let Some(obj) = weak.upgrade() {
                 obj.imp().streams.lock().unwrap().push(media.clone());
             }
-            if (media.starts_with("video/") || media == "image/jpeg") && !decoder_sink.is_linked() {
+            if is_video(&media) && !decoder_sink.is_linked() {
                 if let Err(e) = pad.link(&decoder_sink) {
                     gst::warning!(CAT, "cannot decode {media} stream: {e:?}");
                 }
