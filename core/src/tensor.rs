@@ -270,6 +270,21 @@ impl TensorInfo {
         caps
     }
 
+    /// One tensor of this batch (`[n, ...]`): the leading dimension becomes 1. `None` for a
+    /// tensor of one dimension.
+    pub fn unbatched(&self) -> Option<TensorInfo> {
+        let n = *self.dims.first().filter(|_| self.dims.len() > 1)? as usize;
+        let mut dims = self.dims.clone();
+        dims[0] = 1;
+        TensorInfo {
+            caps: self.caps.clone(),
+            dims,
+            dtype: self.dtype,
+            bytes: self.bytes / n,
+        }
+        .batch(1)
+    }
+
     /// A batch of `n` as one tensor, `None` when a buffer pool cannot size it.
     pub fn batch(&self, n: usize) -> Option<TensorInfo> {
         Some(TensorInfo {
@@ -372,6 +387,26 @@ mod tests {
         assert_eq!(plain.batch_dims(3), [3, 4, 16]);
         assert!(TensorInfo::from_caps(&caps("16:0", "uint8")).is_err());
         assert!(TensorInfo::from_caps(&caps("16:4", "int7")).is_err());
+    }
+
+    #[test]
+    fn a_batch_unbatched_is_one_of_its_tensors() {
+        gst::init().unwrap();
+        let batch = TensorInfo::from_caps(&caps("112:112:3:8", "float16")).unwrap();
+        let one = batch.unbatched().unwrap();
+        assert_eq!(one.dims, [1, 3, 112, 112]);
+        assert_eq!(one.bytes, batch.bytes / 8);
+        assert_eq!(
+            one.caps()
+                .structure(0)
+                .unwrap()
+                .get::<&str>("dimensions")
+                .unwrap(),
+            "112:112:3:1"
+        );
+        assert_eq!(one.unbatched().unwrap().dims, one.dims);
+        let line = TensorInfo::from_caps(&caps("16", "uint8")).unwrap();
+        assert!(line.unbatched().is_none());
     }
 
     #[test]

@@ -511,9 +511,8 @@ impl Drop for DatasetIter {
 /// The shape of one frame of a batch of frames (`[N, ...frame]`), as a one-frame tensor.
 fn frame_shape(data: &CudaTensor) -> Result<cudapreproc_core::tensor::TensorInfo, Error> {
     let info = tensor_info(data)?;
-    let n = info.dims.first().copied().unwrap_or(1).max(1) as usize;
-    let frame = info.batch(1).filter(|f| f.bytes * n == info.bytes);
-    frame.ok_or_else(|| Error::NotATensor(format!("a batch of shape {:?}", info.dims)))
+    info.unbatched()
+        .ok_or_else(|| Error::NotATensor(format!("a batch of shape {:?}", info.dims)))
 }
 
 /// One reader thread: takes the next file position within the window, decodes its clips, and

@@ -97,3 +97,38 @@ fn a_frame_shorter_than_its_caps_is_refused() {
     assert_eq!(u64s(pull(&sink).info().unwrap(), "frame-numbers"), [0]);
     assert!(sink.try_pull_tensor(gst::ClockTime::ZERO).is_none());
 }
+
+/// A pipeline taken back to READY after the end of a stream and played again (a reader moving
+/// to its next file) delivers the new run's frames, numbered from 0, and ends only at its own
+/// end of stream.
+#[test]
+fn a_run_after_the_end_of_stream_starts_afresh() {
+    let (mut h, sink) = harness(&[("max-buffers", "0"), ("wait-on-eos", "false")]);
+    h.push(frame(0)).unwrap();
+    h.push(frame(1)).unwrap();
+    assert!(h.push_event(gst::event::Eos::new()));
+    pull(&sink);
+    // Left unpulled: the next run must not hand it out.
+    assert!(!sink.is_eos());
+
+    let element = h.element().unwrap();
+    element.set_state(gst::State::Ready).unwrap();
+    element.set_state(gst::State::Playing).unwrap();
+    assert!(!sink.is_eos(), "the last run's end of stream is forgotten");
+    assert!(sink.try_pull_tensor(gst::ClockTime::ZERO).is_none());
+    assert!(h.push_event(gst::event::StreamStart::new("second run")));
+    h.set_src_caps_str(CAPS);
+    assert!(
+        h.push_event(gst::event::Segment::new(&gst::FormattedSegment::<
+            gst::ClockTime,
+        >::new()))
+    );
+    h.push(frame(5)).unwrap();
+    let sample = pull(&sink);
+    assert_eq!(u64s(sample.info().unwrap(), "frame-numbers"), [0]);
+    let map = sample.buffer().unwrap().map_readable().unwrap();
+    assert_eq!(map.as_slice(), frame(5).map_readable().unwrap().as_slice());
+    assert!(!sink.is_eos());
+    assert!(h.push_event(gst::event::Eos::new()));
+    assert!(sink.is_eos());
+}

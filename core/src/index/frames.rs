@@ -71,7 +71,8 @@ pub(super) fn shown(
 /// order of arrival), each lasting until the next one starts, which is how long it is shown
 /// (the buffers' own durations can be the parser's guesses: 1 ms each where an encoder wrote a
 /// millisecond time base into a variable-rate stream). The last keeps its own duration, else
-/// `nominal` (the caps' frame duration), else the mean time between frames.
+/// `nominal` (the caps' frame duration), else the mean time between frames; a duration under a
+/// quarter of that mean is such a guess and is passed over.
 pub(super) fn in_presentation_order(
     mut packets: Vec<Packet>,
     nominal: Option<u64>,
@@ -83,6 +84,7 @@ pub(super) fn in_presentation_order(
         }
         _ => 0,
     };
+    let plausible = |duration: u64| duration >= mean / 4;
     let next_times = packets
         .iter()
         .skip(1)
@@ -95,7 +97,11 @@ pub(super) fn in_presentation_order(
             stream_time_ns: p.stream_time_ns,
             duration_ns: match next {
                 Some(next) => next - p.stream_time_ns,
-                None => p.duration_ns.or(nominal).unwrap_or(mean),
+                None => p
+                    .duration_ns
+                    .filter(|d| plausible(*d))
+                    .or(nominal.filter(|d| plausible(*d)))
+                    .unwrap_or(mean),
             },
             key: p.key,
         })
@@ -237,8 +243,18 @@ mod tests {
         let mut last_timed = packets;
         last_timed[3].duration_ns = Some(12_000_000);
         assert_eq!(
-            durations(in_presentation_order(last_timed, None)),
+            durations(in_presentation_order(last_timed.clone(), None)),
             [25, 15, 20, 12]
+        );
+        // A parser's 1 ms guess (vfr.mkv through h264parse) gives way to the rate, else the mean.
+        last_timed[3].duration_ns = Some(1_000_000);
+        assert_eq!(
+            durations(in_presentation_order(last_timed.clone(), Some(33_000_000))),
+            [25, 15, 20, 33]
+        );
+        assert_eq!(
+            durations(in_presentation_order(last_timed, Some(1_000_000))),
+            [25, 15, 20, 20]
         );
         assert!(in_presentation_order(Vec::new(), None).is_empty());
     }

@@ -295,10 +295,11 @@ impl ObjectImpl for NvDec {
                     .mutable_ready()
                     .build(),
                 crate::property::frame_times_spec(
-                    "Output only the frames shown at these stream times (seconds); the \
-                         others are decoded only where later pictures refer to them and never \
-                         copied out, and the stream ends once every listed frame is decoded. \
-                         Empty: every frame",
+                    "Output only the frames shown at these stream times (seconds; a time in \
+                         the last millisecond of a frame is the next frame's); the others are \
+                         decoded only where later pictures refer to them and never copied out, \
+                         and the stream ends once every listed frame is decoded. Empty: every \
+                         frame",
                 ),
             ]
         });

@@ -8,6 +8,12 @@ use std::sync::Arc;
 /// round-trip through nanoseconds to within a few nanoseconds, and no two frames are this close.
 const MATCH_SLACK_NS: u64 = 1_000;
 
+/// The end of a frame that belongs to the next one: containers round timestamps (Matroska and
+/// WebM to the millisecond) while durations are exact, so a frame's start plus its duration can
+/// pass the next frame's start by up to the rounding. Without this, the frame before would take
+/// the next one's listed start as its own and the next one would never be output.
+const END_SLACK_NS: u64 = 1_000_000;
+
 /// The stream times (nanoseconds, sorted, without repeats) whose frames are output; empty: every
 /// frame.
 #[derive(Debug, Default, PartialEq, Eq)]
@@ -38,11 +44,12 @@ impl FrameSelection {
     }
 
     /// The listed times a frame shown from `start` for `duration` (both in ns) covers: those in
-    /// [start, start + duration), or only `start` itself when the duration is unknown.
+    /// [start, start + duration) less its last millisecond (see [`END_SLACK_NS`]), or only
+    /// `start` itself when the duration is unknown.
     fn covered(&self, start: u64, duration: Option<u64>) -> Range<usize> {
         let from = start.saturating_sub(MATCH_SLACK_NS);
         let to = match duration.filter(|d| *d > 0) {
-            Some(d) => (start + d).saturating_sub(MATCH_SLACK_NS),
+            Some(d) => start + d - END_SLACK_NS.min(d / 2),
             None => start + MATCH_SLACK_NS + 1,
         };
         self.times.partition_point(|t| *t < from)..self.times.partition_point(|t| *t < to)
@@ -130,7 +137,7 @@ mod tests {
 
     #[test]
     fn a_frame_covers_the_times_from_its_start_to_its_end() {
-        let mut p = progress(&[0.040, 0.0799, 0.080, 0.200]);
+        let mut p = progress(&[0.040, 0.0785, 0.080, 0.200]);
         assert!(!p.decoding(shown(0, Some(40))));
         assert!(p.decoding(shown(40, Some(40))));
         assert!(!p.complete());
@@ -157,6 +164,24 @@ mod tests {
             assert!(p.decoding(frame), "frame {i}");
         }
         assert!(p.complete());
+    }
+
+    #[test]
+    fn a_start_rounded_to_the_millisecond_is_the_next_frames() {
+        // Matroska: starts in whole milliseconds, frames 33.333 ms long. The frame at 1.600 s
+        // ends at 1.6333 s, past the next one's start at 1.633 s, which is not its to take.
+        let mut p = progress(&[1.633]);
+        let frame = |start_ms| Shown {
+            stream_time: Some(start_ms * MS),
+            duration: Some(33_333_333),
+        };
+        assert!(!p.decoding(frame(1600)));
+        assert!(!p.complete());
+        assert!(p.decoding(frame(1633)));
+        assert!(p.complete());
+        // A time inside a frame's last millisecond is the next frame's too.
+        let mut p = progress(&[0.0395]);
+        assert!(!p.decoding(shown(0, Some(40))));
     }
 
     #[test]

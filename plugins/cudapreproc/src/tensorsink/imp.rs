@@ -391,7 +391,7 @@ impl TensorSink {
         self.deliver(sample)
     }
 
-    /// Forgets the stream position and the partial batch (start, flush).
+    /// Forgets the stream position and the partial batch (a new run, a flush).
     fn reset_stream(&self) {
         let mut streaming = self.streaming.lock().unwrap();
         streaming.received = 0;
@@ -589,12 +589,24 @@ impl ElementImpl for TensorSink {
         });
         PAD_TEMPLATES.as_ref()
     }
+
+    fn change_state(
+        &self,
+        transition: gst::StateChange,
+    ) -> Result<gst::StateChangeSuccess, gst::StateChangeError> {
+        // Each run starts afresh: BaseSink's start and stop bracket NULL and READY only, so a
+        // pipeline taken back to READY and played again (a reader on its next file) would
+        // otherwise find the last run's end of stream and samples still queued.
+        if transition == gst::StateChange::ReadyToPaused {
+            self.reset_stream();
+            *self.queue.lock().unwrap() = Queue::default();
+        }
+        self.parent_change_state(transition)
+    }
 }
 
 impl BaseSinkImpl for TensorSink {
     fn start(&self) -> Result<(), gst::ErrorMessage> {
-        self.reset_stream();
-        *self.queue.lock().unwrap() = Queue::default();
         // A configured GPU that does not exist is an error now, not at the first tensor.
         let device_id = self.settings.lock().unwrap().device_id;
         if device_id >= 0 {
