@@ -66,6 +66,15 @@ pub enum Codec {
 }
 
 impl Codec {
+    /// Whether the parser's `ref_pic_flag` says which pictures later ones predict from: H.264
+    /// (`nal_ref_idc`) and HEVC mark them. VP8, VP9 and AV1 keep their references in slots each
+    /// frame may refresh, which the flag does not carry (a VP9 frame left undecoded for it
+    /// garbled every frame after it), and the others are untried: for those every picture
+    /// counts as a reference.
+    pub fn marks_references(self) -> bool {
+        matches!(self, Codec::H264 | Codec::Hevc)
+    }
+
     fn raw(self) -> u32 {
         match self {
             Codec::Mpeg1 => ffi::codec::MPEG1,
@@ -264,7 +273,8 @@ impl Picture<'_> {
         self.0.CurrPicIdx
     }
 
-    /// Whether later pictures predict from this one.
+    /// Whether later pictures predict from this one, for the codecs whose parser says so
+    /// ([`Codec::marks_references`]).
     pub fn is_reference(&self) -> bool {
         self.0.ref_pic_flag != 0
     }
@@ -858,6 +868,25 @@ impl Drop for MappedPicture {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_h264_and_hevc_pictures_may_be_left_undecoded() {
+        let skippable: Vec<Codec> = [
+            Codec::Mpeg1,
+            Codec::Mpeg2,
+            Codec::Mpeg4,
+            Codec::H264,
+            Codec::Hevc,
+            Codec::Vp8,
+            Codec::Vp9,
+            Codec::Jpeg,
+            Codec::Av1,
+        ]
+        .into_iter()
+        .filter(|c| c.marks_references())
+        .collect();
+        assert_eq!(skippable, [Codec::H264, Codec::Hevc]);
+    }
 
     #[test]
     fn sizes_from_the_bitstream_do_not_overflow() {

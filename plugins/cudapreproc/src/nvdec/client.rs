@@ -204,7 +204,8 @@ impl ParserClient for Client<'_> {
             !n.is_multiple_of(every) || !selected
         };
         self.state.hidden[index as usize] = hidden;
-        if hidden && !picture.is_reference() {
+        let referred_to = picture.is_reference() || !self.state.codec.marks_references();
+        if hidden && !referred_to {
             return true;
         }
         let Some(decoder) = &self.state.decoder else {
