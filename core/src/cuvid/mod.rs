@@ -785,6 +785,16 @@ pub struct MappedPicture {
     mapped: bool,
 }
 
+impl std::fmt::Debug for MappedPicture {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MappedPicture")
+            .field("size", &self.size)
+            .field("pitch", &self.pitch)
+            .field("plane_rows", &self.plane_rows)
+            .finish()
+    }
+}
+
 impl MappedPicture {
     /// The picture as a frame of `format`, the video format the decoder's output surface
     /// format holds (NV12 for its NV12, P010_10LE or P016_LE for P016...).
@@ -796,7 +806,8 @@ impl MappedPicture {
             let (row_bytes, rows) = plane_extent(format, width, height, index);
             if n_planes > 3 || row_bytes > self.pitch || rows > self.plane_rows {
                 return Err(CudaError::Invalid(format!(
-                    "a {width}x{height} {} frame does not fit the decoder's surface ({} bytes                      a row, {} rows a plane)",
+                    "a {width}x{height} {} frame does not fit the decoder's surface ({} bytes \
+                     a row, {} rows a plane)",
                     format.to_str(),
                     self.pitch,
                     self.plane_rows

@@ -14,6 +14,7 @@ use gst_video::subclass::prelude::*;
 
 use super::caps::{codec_of, OUTPUT_FORMATS};
 use super::client::Client;
+use super::leading::LeadingPictures;
 use super::output::DecodeState;
 use super::selection::{FrameSelection, SelectionProgress, Shown};
 use super::DeinterlaceMode;
@@ -76,6 +77,8 @@ pub(super) struct Session {
     /// Codec configuration from the caps (`codec_data`), fed before the first frame.
     codec_data: Option<gst::Buffer>,
     codec_data_sent: bool,
+    /// HEVC: the leading pictures to drop where decoding starts.
+    leading: Option<LeadingPictures>,
     state: DecodeState,
 }
 
@@ -471,6 +474,7 @@ impl VideoDecoderImpl for NvDec {
             parser,
             codec_data: input.codec_data_owned(),
             codec_data_sent: false,
+            leading: (codec == Codec::Hevc).then(LeadingPictures::start),
             state: DecodeState {
                 codec,
                 settings,
@@ -508,6 +512,24 @@ impl VideoDecoderImpl for NvDec {
             frame.dts().display(),
             input.size()
         );
+        let map = input.map_readable().map_err(|_| gst::FlowError::Error)?;
+        let undecodable = self
+            .session
+            .lock()
+            .unwrap()
+            .as_mut()
+            .and_then(|s| s.leading.as_mut())
+            .is_some_and(|leading| leading.undecodable(&map));
+        if undecodable {
+            gst::log!(
+                CAT,
+                imp = self,
+                "frame {number}: a leading picture of the random access point decoding starts \
+                 at, never output: dropped"
+            );
+            self.obj().release_frame(frame);
+            return Ok(gst::FlowSuccess::Ok);
+        }
         let pts = frame.pts();
         let shown = self.shown(&frame);
         // The frame is looked up again when the parser displays its picture.
@@ -525,7 +547,6 @@ impl VideoDecoderImpl for NvDec {
                 session.codec_data.clone()
             }
         };
-        let map = input.map_readable().map_err(|_| gst::FlowError::Error)?;
         let timestamp = pts.map(|p| p.nseconds() as i64);
         let parsed = self.with_session(Some((number, shown)), |parser, client| {
             if let Some(config) = &codec_data {
@@ -581,6 +602,9 @@ impl VideoDecoderImpl for NvDec {
             }
         }
         session.codec_data_sent = false;
+        if session.leading.is_some() {
+            session.leading = Some(LeadingPictures::start());
+        }
         true
     }
 

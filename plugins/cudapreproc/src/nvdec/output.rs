@@ -149,6 +149,21 @@ impl Client<'_> {
             copy_frame(stream, &src, &mut out.video()?)?;
             out.end(stream)
         })();
+        if let Err(e) = &copied {
+            gst::error!(
+                CAT,
+                imp = self.imp,
+                "copying picture {} ({picture:?}) into a {}x{} output buffer ({:?}): {e}",
+                display.index,
+                output.info().width(),
+                output.info().height(),
+                buffer.meta::<gst_video::VideoMeta>().map(|m| (
+                    m.width(),
+                    m.height(),
+                    m.stride().to_vec()
+                )),
+            );
+        }
         // The picture is unmapped once the copy has run (see `retire_mapped`).
         picture.end_read(stream)?;
         self.state.mapped.push_back(picture);
