@@ -107,10 +107,7 @@ mod tests {
 
     #[test]
     fn nal_types_are_read_behind_three_and_four_byte_start_codes() {
-        assert_eq!(
-            picture_of(&access_unit(&[VPS, SPS, PPS])),
-            Picture::NoSlice
-        );
+        assert_eq!(picture_of(&access_unit(&[VPS, SPS, PPS])), Picture::NoSlice);
         assert_eq!(
             picture_of(&access_unit(&[VPS, SPS, PPS, CRA])),
             Picture::Other
