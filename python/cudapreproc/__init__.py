@@ -48,8 +48,12 @@ __all__ = [
     "VideoMetadata",
     "VideoReader",
     "library_path",
+    "library_version",
     "live_dlpack_exports",
 ]
+
+# The package's version; the library it loads must be the same one (``library_version()``).
+__version__ = "0.1.0"
 
 _LIBRARY_NAME = "libcudapreproc_python.so"
 # cudapreproc_pipeline_pull's outcomes, and how long one call waits: Python handles signals
@@ -140,6 +144,7 @@ def _library():
         "cudapreproc_tensor_to_dlpack": ([ctypes.c_void_p, ctypes.c_int64, err], ctypes.c_void_p),
         "cudapreproc_tensor_free": ([ctypes.c_void_p], None),
         "cudapreproc_live_dlpack_exports": ([], ctypes.c_uint64),
+        "cudapreproc_version": ([], ctypes.c_char_p),
         "cudapreproc_string_free": ([ctypes.c_void_p], None),
     }
     signatures.update(_reader_signatures(err))
@@ -183,6 +188,11 @@ def _call(function, *args):
 _capsule_new = ctypes.pythonapi.PyCapsule_New
 _capsule_new.restype = ctypes.py_object
 _capsule_new.argtypes = [ctypes.c_void_p, ctypes.c_char_p, ctypes.c_void_p]
+
+
+def library_version():
+    """The version of the C library this module loads; ``__version__`` is the package's."""
+    return _library().cudapreproc_version().decode()
 
 
 def live_dlpack_exports():

@@ -313,6 +313,12 @@ pub unsafe extern "C" fn cudapreproc_tensor_free(tensor: *mut CudaTensor) {
     }
 }
 
+/// The library's version (the workspace's), NUL-terminated, static.
+#[no_mangle]
+pub extern "C" fn cudapreproc_version() -> *const std::ffi::c_char {
+    concat!(env!("CARGO_PKG_VERSION"), "\0").as_ptr().cast()
+}
+
 /// DLPack exports not yet released by their consumers, in this process.
 #[no_mangle]
 pub extern "C" fn cudapreproc_live_dlpack_exports() -> u64 {

@@ -248,6 +248,15 @@ class ReaderAndDatasetWithoutGpu(unittest.TestCase):
         self.assertIsNone(folder.labels, "no subfolders, no labels")
 
 
+class Version(unittest.TestCase):
+    def test_the_package_the_library_and_cargo_agree(self):
+        cargo = (REPOSITORY / "Cargo.toml").read_text()
+        workspace = cargo[cargo.index("[workspace.package]"):]
+        version = workspace.split('version = "', 1)[1].split('"', 1)[0]
+        self.assertEqual(cudapreproc.__version__, version)
+        self.assertEqual(cudapreproc.library_version(), version)
+
+
 class LibraryLookup(unittest.TestCase):
     def test_the_meson_build_is_found_without_configuration(self):
         built = REPOSITORY / "_build" / "libcudapreproc_python.so"
