@@ -104,8 +104,10 @@ def library_path():
         return configured
     here = pathlib.Path(__file__).resolve().parent
     repository = here.parent.parent
+    # In a wheel the library carries the extension suffix its build gave it (.abi3.so).
+    packaged = sorted(here.glob("libcudapreproc_python*.so"))
     for candidate in (
-        here / _LIBRARY_NAME,
+        *packaged,
         repository / "_build" / _LIBRARY_NAME,
         repository / "target" / "release" / _LIBRARY_NAME,
         repository / "target" / "debug" / _LIBRARY_NAME,

@@ -5,7 +5,8 @@ values, element errors without source locations); and Ctrl-C while waiting for a
 
     CUDAPREPROC_LIBRARY=target/release/libcudapreproc_python.so .tools/venv/bin/python3 tests/python/test_module.py
 
-Needs NumPy (tests/python/requirements.txt; scripts/setup installs it into .tools/venv) and
+With CUDAPREPROC_TEST_INSTALLED=1 it tests the module the interpreter has installed (a wheel)
+instead of the repository's python/ folder, and checks that it is that one. Needs NumPy (tests/python/requirements.txt; scripts/setup installs it into .tools/venv) and
 GStreamer's core elements.
 """
 
@@ -23,8 +24,13 @@ import unittest
 import numpy as np
 
 REPOSITORY = pathlib.Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(REPOSITORY / "python"))
+INSTALLED = os.environ.get("CUDAPREPROC_TEST_INSTALLED") == "1"
+if not INSTALLED:
+    sys.path.insert(0, str(REPOSITORY / "python"))
 import cudapreproc  # noqa: E402
+
+if INSTALLED and pathlib.Path(cudapreproc.__file__).resolve().is_relative_to(REPOSITORY):
+    sys.exit(f"CUDAPREPROC_TEST_INSTALLED=1, but cudapreproc comes from {cudapreproc.__file__}")
 
 FRAMES, HEIGHT, WIDTH, CHANNELS = 6, 4, 8, 3
 
@@ -258,7 +264,20 @@ class Version(unittest.TestCase):
 
 
 class LibraryLookup(unittest.TestCase):
+    def test_an_installed_module_loads_its_own_library(self):
+        if not INSTALLED:
+            self.skipTest("the repository's module (CUDAPREPROC_TEST_INSTALLED=1 tests a wheel)")
+        saved = os.environ.pop("CUDAPREPROC_LIBRARY", None)
+        try:
+            package = pathlib.Path(cudapreproc.__file__).resolve().parent
+            self.assertEqual(pathlib.Path(cudapreproc.library_path()).parent, package)
+        finally:
+            if saved is not None:
+                os.environ["CUDAPREPROC_LIBRARY"] = saved
+
     def test_the_meson_build_is_found_without_configuration(self):
+        if INSTALLED:
+            self.skipTest("an installed module (see the test above)")
         built = REPOSITORY / "_build" / "libcudapreproc_python.so"
         if not built.exists():
             self.skipTest("no meson build in _build/ (meson compile -C _build, as scripts/test runs)")
