@@ -31,6 +31,7 @@ element's error while running (its message; the source location stays in GStream
 ``GST_DEBUG=tensorpipeline:4``). Waiting for a tensor can be interrupted with Ctrl-C.
 """
 
+import contextlib
 import ctypes
 import os
 import pathlib
@@ -149,14 +150,65 @@ def _library():
         "cudapreproc_version": ([], ctypes.c_char_p),
         "cudapreproc_string_free": ([ctypes.c_void_p], None),
     }
+    signatures["cudapreproc_init"] = ([err], ctypes.c_int)
     signatures.update(_reader_signatures(err))
     signatures.update(_dataset_signatures(err))
     for name, (argtypes, restype) in signatures.items():
         function = getattr(lib, name)
         function.argtypes = argtypes
         function.restype = restype
+    with _bundled_gstreamer():
+        error = ctypes.c_char_p()
+        if lib.cudapreproc_init(ctypes.byref(error)) != 0:
+            raise Error(error.value.decode(errors="replace"))
     _lib = lib
     return lib
+
+
+# GStreamer's variables that would make the wheel's GStreamer load plugins or a registry that
+# are not its own (a system GStreamer's, or this project's plugin built for it).
+_GSTREAMER_VARIABLES = (
+    "GST_PLUGIN_PATH",
+    "GST_PLUGIN_PATH_1_0",
+    "GST_PLUGIN_SYSTEM_PATH",
+    "GST_PLUGIN_SYSTEM_PATH_1_0",
+    "GST_PLUGIN_SCANNER",
+    "GST_PLUGIN_SCANNER_1_0",
+    "GST_REGISTRY",
+    "GST_REGISTRY_1_0",
+    "GST_REGISTRY_FORK",
+)
+
+
+@contextlib.contextmanager
+def _bundled_gstreamer():
+    """While GStreamer initialises: a wheel's own GStreamer (``gstreamer-1.0/`` next to this
+    file, its libraries renamed by auditwheel so that a system GStreamer in the same process is
+    another library) loads only its own plugins, scanned in this process (the wheel has no
+    plugin scanner), with a registry of its own. The environment is restored afterwards, so a
+    system GStreamer initialised later in the process sees what it would have. Nothing changes
+    where the module runs on the system's GStreamer (a repository build or ``meson install``)."""
+    plugins = pathlib.Path(__file__).resolve().parent / "gstreamer-1.0"
+    if not plugins.is_dir():
+        yield
+        return
+    saved = {name: os.environ.get(name) for name in _GSTREAMER_VARIABLES}
+    cache = pathlib.Path(os.environ.get("XDG_CACHE_HOME") or pathlib.Path.home() / ".cache")
+    for name in _GSTREAMER_VARIABLES:
+        os.environ.pop(name, None)
+    os.environ["GST_PLUGIN_SYSTEM_PATH_1_0"] = str(plugins)
+    os.environ["GST_REGISTRY_1_0"] = str(
+        cache / "cudapreproc" / f"gstreamer-registry-{__version__}.bin"
+    )
+    os.environ["GST_REGISTRY_FORK"] = "no"
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
 
 
 # Error codes of the library's functions, by kind, and the exceptions they become: a frame or

@@ -109,6 +109,19 @@ unsafe fn status(result: Result<(), Error>, error: *mut *mut c_char) -> c_int {
     }
 }
 
+/// Initialises GStreamer and registers the elements now (they are otherwise registered at the
+/// first pipeline or reader): 0, or -1 with `*error` set. GStreamer reads its environment here,
+/// so a caller that sets it for this library alone (the wheel's bundled GStreamer) may restore it
+/// afterwards.
+///
+/// # Safety
+/// `error` is null or writable.
+#[no_mangle]
+pub unsafe extern "C" fn cudapreproc_init(error: *mut *mut c_char) -> c_int {
+    // SAFETY: per this function's contract.
+    unsafe { status(cudapreproc::register_elements(), error) }
+}
+
 /// Parses and starts a pipeline ending in a `tensorsink`. Null on failure, with `*error` set.
 ///
 /// # Safety
