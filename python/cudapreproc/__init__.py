@@ -48,6 +48,7 @@ __all__ = [
     "VideoDataset",
     "VideoMetadata",
     "VideoReader",
+    "gst_plugin_path",
     "library_path",
     "library_version",
     "live_dlpack_exports",
@@ -242,6 +243,22 @@ def _call(function, *args):
 _capsule_new = ctypes.pythonapi.PyCapsule_New
 _capsule_new.restype = ctypes.py_object
 _capsule_new.argtypes = [ctypes.c_void_p, ctypes.c_char_p, ctypes.c_void_p]
+
+
+def gst_plugin_path():
+    """The folder holding this package's GStreamer plugin (``libgstcudapreproc.so``, built for
+    the system's GStreamer 1.22 or newer), to put in ``GST_PLUGIN_PATH`` for ``gst-launch-1.0``
+    and applications; ``None`` where the package has none (a repository build keeps it in
+    ``_build/plugins``). The console command ``cudapreproc-gst-plugin-path`` prints it."""
+    folder = pathlib.Path(__file__).resolve().parent / "gstreamer-plugin"
+    return str(folder) if (folder / "libgstcudapreproc.so").exists() else None
+
+
+def _print_gst_plugin_path():
+    folder = gst_plugin_path()
+    if folder is None:
+        raise SystemExit("this cudapreproc package has no GStreamer plugin (a wheel has one)")
+    print(folder)
 
 
 def library_version():
