@@ -39,21 +39,32 @@ fn tensor_md5(tensor: &cudapreproc::CudaTensor) -> String {
 
 /// Runs the Python script `script` (a path from the repository root) with `args`, loading the
 /// Python module's library staged in `.gpu/lib` (or `CUDAPREPROC_LIBRARY`); prints what it
-/// printed and fails the test if it fails.
+/// printed and fails the test if it fails. With `CUDAPREPROC_TEST_INSTALLED=1` the script uses
+/// the module python3 has installed (a wheel) and gets none of the staged GStreamer runtime's
+/// environment: the wheel must run on its own.
 fn run_python(script: &str, args: &[&std::ffi::OsStr]) {
-    let library = std::env::var("CUDAPREPROC_LIBRARY")
-        .unwrap_or_else(|_| ".gpu/lib/libcudapreproc_python.so".into());
-    assert!(
-        std::path::Path::new(&library).exists(),
-        "the Python module's library {library} (scripts/stage-gpu stages it; or set \
-         CUDAPREPROC_LIBRARY)"
-    );
-    let output = std::process::Command::new("python3")
-        .arg(script)
-        .args(args)
-        .env("CUDAPREPROC_LIBRARY", &library)
-        .output()
-        .expect("python3 runs");
+    let mut command = std::process::Command::new("python3");
+    command.arg(script).args(args);
+    if std::env::var("CUDAPREPROC_TEST_INSTALLED").as_deref() == Ok("1") {
+        for (name, _) in std::env::vars() {
+            if name == "LD_LIBRARY_PATH"
+                || name == "CUDAPREPROC_LIBRARY"
+                || name.starts_with("GST_")
+            {
+                command.env_remove(name);
+            }
+        }
+    } else {
+        let library = std::env::var("CUDAPREPROC_LIBRARY")
+            .unwrap_or_else(|_| ".gpu/lib/libcudapreproc_python.so".into());
+        assert!(
+            std::path::Path::new(&library).exists(),
+            "the Python module's library {library} (scripts/stage-gpu stages it; or set \
+             CUDAPREPROC_LIBRARY)"
+        );
+        command.env("CUDAPREPROC_LIBRARY", &library);
+    }
+    let output = command.output().expect("python3 runs");
     print!("{}", String::from_utf8_lossy(&output.stdout));
     assert!(
         output.status.success(),

@@ -19,13 +19,17 @@ Fails (non-zero exit, an assertion's message) on any difference.
 """
 
 import gc
+import os
 import pathlib
 import sys
 
 import torch
 
-sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[2] / "python"))
+# CUDAPREPROC_TEST_INSTALLED=1: the module pip installed (a wheel), not the repository's.
+if os.environ.get("CUDAPREPROC_TEST_INSTALLED") != "1":
+    sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[2] / "python"))
 import cudapreproc  # noqa: E402
+print(f"python: cudapreproc {cudapreproc.__version__} from {pathlib.Path(cudapreproc.__file__).parent}")
 
 
 def every_frame(line, out):
