@@ -1,7 +1,7 @@
 //! The dataset workload: many short clips, a few frames from each, next to an anchor's figures
 //! from the same run.
 //!
-//!   reader-bench CLIPDIR [--decoders N] [--anchor "COMMAND"]
+//!   reader-bench CLIPDIR [--decoders N] [--anchor "COMMAND"] [--tasks uniform20,random8,train]
 //!
 //! CLIPDIR holds the clips (`scripts/make-bench-clips`: 10 s, 360p to 1080p, GOPs of 250 and
 //! 30). Per clip, three tasks, as NVIDIA's PyNvVideoCodec anchor (`pynv_reader.py`) does them:
@@ -13,7 +13,7 @@
 //! - reader: one `VideoReader` moved from file to file; clips/s, frames/s, and the time from
 //!   opening a file to having its frames (the first batch of a new file), median and mean;
 //! - dataset: `VideoDataset` with N decoders (default 7, NVDEC's engines on an H100), each file's
-//!   frames one batch; clips/s and frames/s.
+//!   frames one batch; clips/s, frames/s and the time from the epoch's start to its first batch.
 //!
 //! The anchor command is run as `COMMAND CLIPDIR 0` (one decoder, one file after another) and
 //! `COMMAND CLIPDIR N` (N threads, a decoder each); its lines `pynvvideocodec TASK threads=T: C
@@ -34,6 +34,8 @@ struct Options {
     dir: PathBuf,
     decoders: usize,
     anchor: Option<String>,
+    /// The tasks to run, in TASKS' order (default: all).
+    tasks: Vec<&'static str>,
 }
 
 fn options() -> Options {
@@ -42,6 +44,7 @@ fn options() -> Options {
         dir: PathBuf::new(),
         decoders: 7,
         anchor: None,
+        tasks: TASKS.to_vec(),
     };
     while let Some(arg) = args.next() {
         match arg.as_str() {
@@ -52,11 +55,20 @@ fn options() -> Options {
                     .expect("--decoders takes a number")
             }
             "--anchor" => options.anchor = args.next(),
+            "--tasks" => {
+                let wanted = args.next().unwrap_or_default();
+                let names: Vec<&str> = wanted.split(',').collect();
+                if let Some(bad) = names.iter().find(|n| !TASKS.contains(n)) {
+                    eprintln!("reader-bench: no task {bad:?}: the tasks are {TASKS:?}");
+                    std::process::exit(2);
+                }
+                options.tasks = TASKS.into_iter().filter(|t| names.contains(t)).collect();
+            }
             _ => options.dir = PathBuf::from(arg),
         }
     }
     if options.dir.as_os_str().is_empty() {
-        eprintln!("usage: reader-bench CLIPDIR [--decoders N] [--anchor CMD]");
+        eprintln!("usage: reader-bench CLIPDIR [--decoders N] [--anchor CMD] [--tasks A,B]");
         std::process::exit(2);
     }
     options
@@ -124,7 +136,8 @@ fn sampler(task: &str) -> (ClipSampler, usize) {
 struct Figures {
     clips_per_s: f64,
     frames_per_s: f64,
-    /// Per file, open to frames ready (reader rows only), in ms.
+    /// Reader rows: per file, open to frames ready; dataset rows: the epoch's start to its first
+    /// batch ready. In ms.
     latency_ms: Vec<f64>,
 }
 
@@ -169,16 +182,20 @@ fn dataset_pass(task: &str, files: &[String], decoders: usize) -> Figures {
     let run = |epoch: u64| {
         let start = Instant::now();
         let mut frames_out = 0;
+        let mut first_batch_ms = Vec::new();
         for batch in dataset.iter(epoch) {
             let batch = batch.unwrap();
             batch.data.synchronize().unwrap();
+            if first_batch_ms.is_empty() {
+                first_batch_ms.push(start.elapsed().as_secs_f64() * 1e3);
+            }
             frames_out += batch.frame_indices.len();
         }
         let seconds = start.elapsed().as_secs_f64();
         Figures {
             clips_per_s: files.len() as f64 / seconds,
             frames_per_s: frames_out as f64 / seconds,
-            latency_ms: Vec::new(),
+            latency_ms: first_batch_ms,
         }
     };
     run(0);
@@ -263,7 +280,7 @@ fn main() {
         "{:<10} {:<20} {:>8} {:>9} {:>22} {:>14} {:>7}",
         "task", "row", "clips/s", "frames/s", "ms to a file's frames", "anchor clips/s", "ratio"
     );
-    for task in TASKS {
+    for &task in &options.tasks {
         let reader = reader_pass(task, &files);
         let anchor_one = anchor_of(&one, task);
         let ratio = |ours: f64, theirs: Option<f64>| {
@@ -285,12 +302,15 @@ fn main() {
         );
         let dataset = dataset_pass(task, &files, options.decoders);
         let anchor_many = anchor_of(&many, task);
+        let first_batch = dataset
+            .latency_ms
+            .first()
+            .map_or(String::new(), |ms| format!("first batch {ms:.1}"));
         println!(
-            "{task:<10} {:<20} {:>8.1} {:>9.0} {:>22} {:>14} {:>7}",
+            "{task:<10} {:<20} {:>8.1} {:>9.0} {first_batch:>22} {:>14} {:>7}",
             format!("dataset, {} decoders", options.decoders),
             dataset.clips_per_s,
             dataset.frames_per_s,
-            "",
             anchor_many.map_or("-".into(), |c| format!("{c:.1}")),
             ratio(dataset.clips_per_s, anchor_many)
         );
