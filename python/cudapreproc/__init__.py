@@ -217,9 +217,16 @@ def _bundled_gstreamer():
 _ERROR_OUT_OF_RANGE, _ERROR_INVALID_ARGUMENT, _ERROR_SOURCE = -2, -3, -4
 
 
+def _take_string(pointer) -> str:
+    """A string the library allocated, decoded; the library's copy is freed."""
+    try:
+        return ctypes.string_at(pointer).decode(errors="replace")
+    finally:
+        _library().cudapreproc_string_free(pointer)
+
+
 def _raise(code, error):
-    message = error.value.decode(errors="replace")
-    _library().cudapreproc_string_free(ctypes.cast(error, ctypes.c_void_p))
+    message = _take_string(ctypes.cast(error, ctypes.c_void_p))
     if code == _ERROR_OUT_OF_RANGE:
         raise IndexError(message)
     if code == _ERROR_INVALID_ARGUMENT:

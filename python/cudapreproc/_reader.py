@@ -8,7 +8,7 @@ import dataclasses
 import os
 from typing import Any, Optional, Sequence, Union
 
-from . import Error, Tensor, _call, _library, _raise
+from . import Error, Tensor, _call, _library, _raise, _take_string
 
 try:  # PyTorch is optional: without it, frames come as cudapreproc.Tensor (DLPack, CUDA arrays).
     import torch
@@ -164,12 +164,7 @@ class VideoMetadata:
 
 
 def _metadata(handle) -> VideoMetadata:
-    lib = _library()
-    text_pointer = lib.cudapreproc_reader_metadata(handle)
-    try:
-        text = ctypes.string_at(text_pointer).decode(errors="replace")
-    finally:
-        lib.cudapreproc_string_free(text_pointer)
+    text = _take_string(_library().cudapreproc_reader_metadata(handle))
     fields = dict(line.split("\t", 1) for line in text.splitlines())
     optional = lambda key, kind: kind(fields[key]) if fields[key] else None  # noqa: E731
     framerate = tuple(int(v) for v in fields["framerate"].split("/")) if fields["framerate"] else None

@@ -26,7 +26,7 @@ import os
 import pathlib
 from typing import Any, Iterator, List, Optional, Sequence
 
-from . import Error, Tensor, _PULLED, _PULL_WAIT_MS, _WAITING, _call, _library, _raise
+from . import Error, Tensor, _PULLED, _PULL_WAIT_MS, _WAITING, _call, _library, _raise, _take_string
 from ._reader import _ReaderOptions, _as_output, _options, torch
 from .samplers import RandomIndices, _Sampler, _SamplerC
 
@@ -274,12 +274,7 @@ class VideoDataset(_Base):
     @property
     def skipped(self) -> List[SkippedFile]:
         """Videos left out so far (``on_error="skip"``)."""
-        lib = _library()
-        text_pointer = lib.cudapreproc_dataset_skipped(self._native())
-        try:
-            text = ctypes.string_at(text_pointer).decode(errors="replace")
-        finally:
-            lib.cudapreproc_string_free(text_pointer)
+        text = _take_string(_library().cudapreproc_dataset_skipped(self._native()))
         out = []
         for line in text.splitlines():
             index, path, reason = line.split("\t", 2)

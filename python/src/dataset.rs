@@ -14,7 +14,7 @@ use cudapreproc::sampler::{
 use cudapreproc::{CudaTensor, Error};
 
 use crate::reader::{deliver, ReaderOptionsC};
-use crate::{fail, report, FAILED, PULLED, WAITING};
+use crate::{fail, free_boxed, into_raw_or_null, report, FAILED, PULLED, WAITING};
 
 /// A [`ClipSampler`] as C sees it: every sampler's parameters, the kind saying which apply.
 /// Optional numbers are NaN (floats) or flagged (`has_sampling_range_end`) when absent.
@@ -172,14 +172,8 @@ pub unsafe extern "C" fn cudapreproc_dataset_new(
             },
         )
     })();
-    match made {
-        Ok(dataset) => Box::into_raw(Box::new(dataset)),
-        Err(e) => {
-            // SAFETY: per this function's contract.
-            unsafe { code.write(fail(e, error)) };
-            std::ptr::null_mut()
-        }
-    }
+    // SAFETY: per this function's contract.
+    unsafe { into_raw_or_null(made, code, error) }
 }
 
 /// The shard `rank` of `world` of a dataset (a new dataset, freed separately). Null on failure.
@@ -194,14 +188,9 @@ pub unsafe extern "C" fn cudapreproc_dataset_shard(
     error: *mut *mut c_char,
 ) -> *mut VideoDataset {
     // SAFETY: per this function's contract.
-    match unsafe { &*dataset }.shard(rank as usize, world as usize) {
-        Ok(shard) => Box::into_raw(Box::new(shard)),
-        Err(e) => {
-            // SAFETY: per this function's contract.
-            unsafe { fail(e, error) };
-            std::ptr::null_mut()
-        }
-    }
+    let shard = unsafe { &*dataset }.shard(rank as usize, world as usize);
+    // SAFETY: per this function's contract.
+    unsafe { into_raw_or_null(shard, std::ptr::null_mut(), error) }
 }
 
 /// Batches per epoch, or -1 when the sampler does not fix the clips per file.
@@ -302,10 +291,8 @@ pub unsafe extern "C" fn cudapreproc_dataset_next(
 /// `iter` came from [`cudapreproc_dataset_iter`] and is freed once.
 #[no_mangle]
 pub unsafe extern "C" fn cudapreproc_dataset_iter_free(iter: *mut DatasetIter) {
-    if !iter.is_null() {
-        // SAFETY: per this function's contract.
-        drop(unsafe { Box::from_raw(iter) });
-    }
+    // SAFETY: per this function's contract.
+    unsafe { free_boxed(iter) }
 }
 
 /// Frees a dataset (its idle readers with it).
@@ -314,10 +301,8 @@ pub unsafe extern "C" fn cudapreproc_dataset_iter_free(iter: *mut DatasetIter) {
 /// `dataset` came from this library and is freed once.
 #[no_mangle]
 pub unsafe extern "C" fn cudapreproc_dataset_free(dataset: *mut VideoDataset) {
-    if !dataset.is_null() {
-        // SAFETY: per this function's contract.
-        drop(unsafe { Box::from_raw(dataset) });
-    }
+    // SAFETY: per this function's contract.
+    unsafe { free_boxed(dataset) }
 }
 
 /// The number of clips in a batch and the frames of each.
@@ -393,8 +378,6 @@ pub unsafe extern "C" fn cudapreproc_clip_batch_tensor(batch: *const ClipBatch) 
 /// `batch` came from [`cudapreproc_dataset_next`] and is freed once.
 #[no_mangle]
 pub unsafe extern "C" fn cudapreproc_clip_batch_free(batch: *mut ClipBatch) {
-    if !batch.is_null() {
-        // SAFETY: per this function's contract.
-        drop(unsafe { Box::from_raw(batch) });
-    }
+    // SAFETY: per this function's contract.
+    unsafe { free_boxed(batch) }
 }

@@ -94,6 +94,54 @@ unsafe fn fail(e: Error, error: *mut *mut c_char) -> c_int {
     code
 }
 
+/// `result`'s value moved to the heap for the caller (who frees it with the matching `_free`
+/// function), or null with `*error` set and, where `code` is not null, `*code` its kind.
+///
+/// # Safety
+/// `code` is null or writable; `error` as in [`report`].
+unsafe fn into_raw_or_null<T>(
+    result: Result<T, Error>,
+    code: *mut c_int,
+    error: *mut *mut c_char,
+) -> *mut T {
+    match result {
+        Ok(value) => Box::into_raw(Box::new(value)),
+        Err(e) => {
+            // SAFETY: per this function's contract.
+            let kind = unsafe { fail(e, error) };
+            if !code.is_null() {
+                // SAFETY: per this function's contract.
+                unsafe { code.write(kind) };
+            }
+            std::ptr::null_mut()
+        }
+    }
+}
+
+/// Frees what [`into_raw_or_null`] (or `Box::into_raw`) handed out; null is ignored.
+///
+/// # Safety
+/// `value` came from `Box::into_raw` and is freed once.
+unsafe fn free_boxed<T>(value: *mut T) {
+    if !value.is_null() {
+        // SAFETY: per this function's contract.
+        drop(unsafe { Box::from_raw(value) });
+    }
+}
+
+/// The `n` values at `values` (which may be null when `n` is 0).
+///
+/// # Safety
+/// `values` points to `n` initialised values that outlive the slice.
+unsafe fn slice_of<'a, T>(values: *const T, n: u64) -> &'a [T] {
+    if n == 0 {
+        &[]
+    } else {
+        // SAFETY: per this function's contract.
+        unsafe { std::slice::from_raw_parts(values, n as usize) }
+    }
+}
+
 /// Turns a result into 0 or -1 and an error message.
 ///
 /// # Safety
@@ -133,13 +181,13 @@ pub unsafe extern "C" fn cudapreproc_pipeline_launch(
 ) -> *mut TensorPipeline {
     // SAFETY: per this function's contract.
     let description = unsafe { CStr::from_ptr(description) }.to_string_lossy();
-    match TensorPipeline::launch(&description) {
-        Ok(pipeline) => Box::into_raw(Box::new(pipeline)),
-        Err(e) => {
-            // SAFETY: per this function's contract.
-            unsafe { report(error, e.to_string()) };
-            std::ptr::null_mut()
-        }
+    // SAFETY: per this function's contract.
+    unsafe {
+        into_raw_or_null(
+            TensorPipeline::launch(&description),
+            std::ptr::null_mut(),
+            error,
+        )
     }
 }
 
@@ -192,10 +240,8 @@ pub unsafe extern "C" fn cudapreproc_pipeline_pull(
 /// `pipeline` came from [`cudapreproc_pipeline_launch`] and is freed once.
 #[no_mangle]
 pub unsafe extern "C" fn cudapreproc_pipeline_free(pipeline: *mut TensorPipeline) {
-    if !pipeline.is_null() {
-        // SAFETY: per this function's contract.
-        drop(unsafe { Box::from_raw(pipeline) });
-    }
+    // SAFETY: per this function's contract.
+    unsafe { free_boxed(pipeline) }
 }
 
 /// Fills `out` with the tensor's description. -1 (with `*error` set) if it has more than
@@ -320,10 +366,8 @@ pub unsafe extern "C" fn cudapreproc_tensor_to_dlpack(
 /// `tensor` is freed once.
 #[no_mangle]
 pub unsafe extern "C" fn cudapreproc_tensor_free(tensor: *mut CudaTensor) {
-    if !tensor.is_null() {
-        // SAFETY: per this function's contract.
-        drop(unsafe { Box::from_raw(tensor) });
-    }
+    // SAFETY: per this function's contract.
+    unsafe { free_boxed(tensor) }
 }
 
 /// The library's version (the workspace's), NUL-terminated, static.

@@ -10,7 +10,7 @@ use cudapreproc::reader::{
 };
 use cudapreproc::{CudaTensor, Error};
 
-use crate::{fail, report};
+use crate::{fail, free_boxed, into_raw_or_null, report, slice_of};
 
 /// [`ReaderOptions`] as C sees them; names are mapped to numbers by the caller.
 #[repr(C)]
@@ -100,17 +100,11 @@ pub unsafe extern "C" fn cudapreproc_reader_open(
 ) -> *mut VideoReader {
     // SAFETY: per this function's contract.
     let (source, options) = unsafe { (CStr::from_ptr(source).to_string_lossy(), &*options) };
-    match options
+    let opened = options
         .options()
-        .and_then(|o| VideoReader::open(&source, o))
-    {
-        Ok(reader) => Box::into_raw(Box::new(reader)),
-        Err(e) => {
-            // SAFETY: per this function's contract.
-            unsafe { code.write(fail(e, error)) };
-            std::ptr::null_mut()
-        }
-    }
+        .and_then(|o| VideoReader::open(&source, o));
+    // SAFETY: per this function's contract.
+    unsafe { into_raw_or_null(opened, code, error) }
 }
 
 /// Moves the reader to another video; on failure it stays on the current one.
@@ -239,16 +233,7 @@ pub unsafe extern "C" fn cudapreproc_reader_get_frames_at(
     error: *mut *mut c_char,
 ) -> c_int {
     // SAFETY: per this function's contract.
-    let (reader, indices) = unsafe {
-        (
-            &mut *reader,
-            if n == 0 {
-                &[][..]
-            } else {
-                std::slice::from_raw_parts(indices, n as usize)
-            },
-        )
-    };
+    let (reader, indices) = unsafe { (&mut *reader, slice_of(indices, n)) };
     // SAFETY: per this function's contract.
     unsafe { deliver(reader.get_frames_at(indices), batch, error) }
 }
@@ -286,16 +271,7 @@ pub unsafe extern "C" fn cudapreproc_reader_get_frames_played_at(
     error: *mut *mut c_char,
 ) -> c_int {
     // SAFETY: per this function's contract.
-    let (reader, seconds) = unsafe {
-        (
-            &mut *reader,
-            if n == 0 {
-                &[][..]
-            } else {
-                std::slice::from_raw_parts(seconds, n as usize)
-            },
-        )
-    };
+    let (reader, seconds) = unsafe { (&mut *reader, slice_of(seconds, n)) };
     // SAFETY: per this function's contract.
     unsafe { deliver(reader.get_frames_played_at(seconds), batch, error) }
 }
@@ -325,10 +301,8 @@ pub unsafe extern "C" fn cudapreproc_reader_get_frames_played_in_range(
 /// `reader` came from [`cudapreproc_reader_open`] and is freed once.
 #[no_mangle]
 pub unsafe extern "C" fn cudapreproc_reader_free(reader: *mut VideoReader) {
-    if !reader.is_null() {
-        // SAFETY: per this function's contract.
-        drop(unsafe { Box::from_raw(reader) });
-    }
+    // SAFETY: per this function's contract.
+    unsafe { free_boxed(reader) }
 }
 
 /// The number of frames in a batch.
@@ -388,8 +362,6 @@ pub unsafe extern "C" fn cudapreproc_batch_tensor(batch: *const FrameBatch) -> *
 /// `batch` came from a `cudapreproc_reader_get_*` call and is freed once.
 #[no_mangle]
 pub unsafe extern "C" fn cudapreproc_batch_free(batch: *mut FrameBatch) {
-    if !batch.is_null() {
-        // SAFETY: per this function's contract.
-        drop(unsafe { Box::from_raw(batch) });
-    }
+    // SAFETY: per this function's contract.
+    unsafe { free_boxed(batch) }
 }
