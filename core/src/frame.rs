@@ -18,7 +18,7 @@ use gst_video::VideoFormat;
 
 use crate::colorspace::PixelFormat;
 pub(crate) use crate::cuda::Plane;
-use crate::cuda::{CudaError, CudaResult, Device, DeviceBuffer, Stream};
+use crate::cuda::{describe_address, CudaError, CudaResult, Device, DeviceBuffer, Stream};
 use crate::memory::device_layout;
 
 /// What a frame view describes. Made only by this crate, for memory that holds the whole frame.
@@ -314,7 +314,21 @@ pub fn copy_frame(stream: &Stream, src: &FrameView, dst: &mut FrameViewMut) -> C
     for plane in 0..s.n_planes() {
         // SAFETY: both frames are live device memory of this format and size (the views'
         // guarantee), kept alive and ordered by their owners' events until the copy has run.
-        unsafe { stream.copy_rows(d.planes[plane], s.planes[plane], s.plane_extent(plane))? };
+        let copied =
+            unsafe { stream.copy_rows(d.planes[plane], s.planes[plane], s.plane_extent(plane)) };
+        if let Err(e) = copied {
+            // Which side the driver refused is what tells a stale mapping from a freed buffer.
+            return Err(CudaError::Invalid(format!(
+                "{e}: plane {plane} of a {}x{} {} frame, from {} (pitch {}) to {} (pitch {})",
+                s.width,
+                s.height,
+                s.format.to_str(),
+                describe_address(s.planes[plane].addr),
+                s.planes[plane].pitch,
+                describe_address(d.planes[plane].addr),
+                d.planes[plane].pitch,
+            )));
+        }
     }
     Ok(())
 }

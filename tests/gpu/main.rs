@@ -3,6 +3,7 @@
 //! select a suite with a name filter, e.g. `gpu tensorsink::`.
 
 mod config;
+mod crash;
 mod convert;
 mod cvtcolor;
 mod interop;
@@ -21,6 +22,7 @@ use cudapreproc_core::cuda::Device;
 /// Device 0, kept open by the caller so its primary context lives across pipelines (re-creating
 /// it costs ~0.1 s each).
 fn device() -> Arc<Device> {
+    crash::report_crashes();
     cudapreproc_tests::init();
     Device::open(0).unwrap_or_else(|e| panic!("GPU tests need a CUDA device: {e}"))
 }

@@ -644,6 +644,34 @@ unsafe fn pointer_attribute<T: Default>(
     Ok(value)
 }
 
+/// What the driver knows of the memory at `addr`, for error messages: the allocation it lies
+/// in, or the driver's reason for not knowing it (memory freed, unmapped, or never allocated).
+pub(crate) fn describe_address(addr: u64) -> String {
+    // SAFETY: RANGE_START_ADDR is a CUdeviceptr, RANGE_SIZE a size_t.
+    let range = unsafe {
+        pointer_attribute::<u64>(
+            addr,
+            sys::CUpointer_attribute::CU_POINTER_ATTRIBUTE_RANGE_START_ADDR,
+            "cuPointerGetAttribute(RANGE_START_ADDR)",
+        )
+        .and_then(|start| {
+            pointer_attribute::<usize>(
+                addr,
+                sys::CUpointer_attribute::CU_POINTER_ATTRIBUTE_RANGE_SIZE,
+                "cuPointerGetAttribute(RANGE_SIZE)",
+            )
+            .map(|size| (start, size))
+        })
+    };
+    match range {
+        Ok((start, size)) => format!(
+            "{addr:#x}, {} bytes into a {size}-byte allocation",
+            addr - start
+        ),
+        Err(e) => format!("{addr:#x}, not memory the driver knows ({e})"),
+    }
+}
+
 /// Launch geometry covering `width` x `height` work items with 2D blocks of `block` threads.
 pub(crate) fn grid_2d(width: u32, height: u32, block: (u32, u32)) -> LaunchConfig {
     LaunchConfig {
