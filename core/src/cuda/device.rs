@@ -87,11 +87,6 @@ impl Device {
         self.ctx.ordinal() as i32
     }
 
-    /// The primary context's handle, for libraries that take one (NVCUVID's context lock).
-    pub(crate) fn raw_context(&self) -> sys::CUcontext {
-        self.ctx.cu_ctx()
-    }
-
     pub fn name(&self) -> &str {
         &self.name
     }

@@ -9,12 +9,11 @@
 use std::ffi::{c_int, c_uint, c_ulong, c_void};
 use std::sync::OnceLock;
 
-use cudarc::driver::sys::{CUcontext, CUresult, CUstream};
+use cudarc::driver::sys::{CUresult, CUstream};
 
 pub type CUvideoparser = *mut c_void;
 pub type CUvideodecoder = *mut c_void;
 pub type CUvideotimestamp = i64;
-pub type CUvideoctxlock = *mut c_void;
 
 pub const CUVID_PKT_ENDOFSTREAM: c_ulong = 0x01;
 pub const CUVID_PKT_TIMESTAMP: c_ulong = 0x02;
@@ -282,8 +281,6 @@ pub struct Nvcuvid {
         *mut CUVIDPROCPARAMS,
     ) -> CUresult,
     pub cuvidUnmapVideoFrame64: unsafe extern "C" fn(CUvideodecoder, u64) -> CUresult,
-    pub cuvidCtxLockCreate: unsafe extern "C" fn(*mut CUvideoctxlock, CUcontext) -> CUresult,
-    pub cuvidCtxLockDestroy: unsafe extern "C" fn(CUvideoctxlock) -> CUresult,
     /// Since Video Codec SDK 9.0; `None` with older drivers, which can only create decoders.
     pub cuvidReconfigureDecoder:
         Option<unsafe extern "C" fn(CUvideodecoder, *mut CUVIDRECONFIGUREDECODERINFO) -> CUresult>,
@@ -323,8 +320,6 @@ impl Nvcuvid {
                 cuvidGetDecodeStatus: sym!(cuvidGetDecodeStatus),
                 cuvidMapVideoFrame64: sym!(cuvidMapVideoFrame64),
                 cuvidUnmapVideoFrame64: sym!(cuvidUnmapVideoFrame64),
-                cuvidCtxLockCreate: sym!(cuvidCtxLockCreate),
-                cuvidCtxLockDestroy: sym!(cuvidCtxLockDestroy),
                 cuvidReconfigureDecoder: optional_sym!(cuvidReconfigureDecoder),
                 _lib: lib,
             })

@@ -560,8 +560,6 @@ pub enum DecodeStatus {
 /// destroyed only once none is mapped any more.
 struct Session {
     handle: ffi::CUvideodecoder,
-    /// Outlives the decoder (fields drop after `Drop::drop` destroys it).
-    _context_lock: Arc<ContextLock>,
     device: Arc<Device>,
     /// Events of unmapped pictures, for the next ones.
     spare_events: Mutex<Vec<Event>>,
@@ -596,7 +594,6 @@ impl Decoder {
         let limits = DecoderLimits::of(&config);
         let (max_width, max_height) = limits.max_coded_size;
         let (width, height) = config.output_size();
-        let context_lock = context_lock(device)?;
         let mut info = ffi::CUVIDDECODECREATEINFO {
             ulWidth: config.coded_width.into(),
             ulHeight: config.coded_height.into(),
@@ -616,7 +613,7 @@ impl Decoder {
             ulTargetWidth: width.into(),
             ulTargetHeight: height.into(),
             ulNumOutputSurfaces: config.output_surfaces.into(),
-            vidLock: context_lock.0,
+            vidLock: std::ptr::null_mut(),
             target_rect: ffi::Rect16::default(),
             enableHistogram: 0,
             Reserved2: [0; 4],
@@ -629,7 +626,6 @@ impl Decoder {
         Ok(Decoder {
             session: Arc::new(Session {
                 handle,
-                _context_lock: context_lock,
                 device: device.clone(),
                 spare_events: Mutex::new(Vec::new()),
                 _live: Tracked::new(Resource::Decoder, 0),
@@ -772,52 +768,6 @@ impl Decoder {
             mapped: true,
         })
     }
-}
-
-/// NVCUVID's lock on a device's context, which its decoders take while they use the context:
-/// many decoders share the primary context, each driven from several threads (the streaming
-/// thread decodes and maps, a seek flushes from the application's), as NVIDIA's and upstream
-/// GStreamer's decoders do with theirs.
-struct ContextLock(ffi::CUvideoctxlock);
-
-// SAFETY: a CUvideoctxlock is a driver object meant for use from any thread.
-unsafe impl Send for ContextLock {}
-// SAFETY: as above; only the driver acts on it.
-unsafe impl Sync for ContextLock {}
-
-impl Drop for ContextLock {
-    fn drop(&mut self) {
-        if let Ok(lib) = library() {
-            // SAFETY: created by cuvidCtxLockCreate; no decoder of its context is left.
-            unsafe { (lib.cuvidCtxLockDestroy)(self.0) };
-        }
-    }
-}
-
-/// One lock per device context, for as long as the context lives (a device reopened after
-/// every user let go has a new context, and gets a new lock).
-static CONTEXT_LOCKS: Mutex<Vec<(std::sync::Weak<Device>, Arc<ContextLock>)>> =
-    Mutex::new(Vec::new());
-
-/// The context lock of `device`'s context.
-fn context_lock(device: &Arc<Device>) -> Result<Arc<ContextLock>, CudaError> {
-    let mut locks = CONTEXT_LOCKS.lock().unwrap();
-    locks.retain(|(owner, _)| owner.strong_count() > 0);
-    if let Some((_, lock)) = locks
-        .iter()
-        .find(|(owner, _)| owner.upgrade().is_some_and(|d| Arc::ptr_eq(&d, device)))
-    {
-        return Ok(lock.clone());
-    }
-    let lib = library()?;
-    let mut handle = std::ptr::null_mut();
-    // SAFETY: valid out-parameter and a context the device keeps retained.
-    check("cuvidCtxLockCreate", unsafe {
-        (lib.cuvidCtxLockCreate)(&mut handle, device.raw_context())
-    })?;
-    let lock = Arc::new(ContextLock(handle));
-    locks.push((Arc::downgrade(device), lock.clone()));
-    Ok(lock)
 }
 
 /// A decoded picture mapped for reading: its planes follow one another from one address, each
