@@ -3,8 +3,8 @@
 //! select a suite with a name filter, e.g. `gpu tensorsink::`.
 
 mod config;
-mod crash;
 mod convert;
+mod crash;
 mod cvtcolor;
 mod interop;
 mod multigpu;

@@ -59,6 +59,7 @@ pub mod deinterlace {
 
 /// `cuvidDecodeStatus`.
 pub mod decode_status {
+    pub const IN_PROGRESS: u32 = 1;
     pub const ERROR: u32 = 8;
     pub const ERROR_CONCEALED: u32 = 9;
 }

@@ -10,9 +10,11 @@ mod sequence;
 use std::cell::Cell;
 use std::ffi::{c_int, c_void};
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::time::{Duration, Instant};
 
-use cudarc::driver::sys::CUresult;
+use cudarc::driver::sys::{CUresult, CUstream};
 
 use crate::cuda::{CudaError, Device, Event, Resource, Stream, Tracked};
 use crate::frame::{plane_extent, Frame, FrameView, Plane};
@@ -561,6 +563,8 @@ pub enum DecodeStatus {
 struct Session {
     handle: ffi::CUvideodecoder,
     device: Arc<Device>,
+    /// Decode surfaces (a bit per index) whose decode was queued and not yet seen to finish.
+    queued: AtomicU64,
     /// Events of unmapped pictures, for the next ones.
     spare_events: Mutex<Vec<Event>>,
     _live: Tracked,
@@ -574,10 +578,34 @@ unsafe impl Sync for Session {}
 impl Drop for Session {
     fn drop(&mut self) {
         if let (Ok(lib), Ok(())) = (library(), self.device.bind()) {
+            let _surfaces = changing_surfaces();
             // SAFETY: the handle came from cuvidCreateDecoder and is destroyed once.
             unsafe { (lib.cuvidDestroyDecoder)(self.handle) };
         }
     }
+}
+
+/// The bit of decode surface `index` in [`Session::queued`].
+fn surface_bit(index: i32) -> Option<u64> {
+    (0..64).contains(&index).then(|| 1u64 << index)
+}
+
+/// Keeps the calls that allocate or free decoder surfaces (creating, reconfiguring and
+/// destroying a decoder) apart from every other decoder call in the process. Several readers
+/// on one GPU, each reconfiguring its decoder for the next file while the others decode and
+/// map, got mapped pictures in memory the driver said belonged to an allocation of another
+/// decoder's size, and frame copies out of them failed (docs/robustness.md); one decoder never
+/// did. Other calls share the lock, so decoders still decode and map at the same time.
+static SURFACES: RwLock<()> = RwLock::new(());
+
+/// Held by a call that allocates or frees surfaces: waits for the decoder calls under way.
+fn changing_surfaces() -> RwLockWriteGuard<'static, ()> {
+    SURFACES.write().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// Held by every other decoder call.
+fn using_surfaces() -> RwLockReadGuard<'static, ()> {
+    SURFACES.read().unwrap_or_else(PoisonError::into_inner)
 }
 
 /// One NVDEC decoder session.
@@ -619,14 +647,17 @@ impl Decoder {
             Reserved2: [0; 4],
         };
         let mut handle = std::ptr::null_mut();
+        let surfaces = changing_surfaces();
         // SAFETY: `info` is fully initialised; the device's context is current.
         check("cuvidCreateDecoder", unsafe {
             (lib.cuvidCreateDecoder)(&mut handle, &mut info)
         })?;
+        drop(surfaces);
         Ok(Decoder {
             session: Arc::new(Session {
                 handle,
                 device: device.clone(),
+                queued: AtomicU64::new(0),
                 spare_events: Mutex::new(Vec::new()),
                 _live: Tracked::new(Resource::Decoder, 0),
             }),
@@ -681,6 +712,9 @@ impl Decoder {
             )));
         }
         self.session.device.bind()?;
+        // The old stream's pictures nobody displayed may still be decoding into the surfaces
+        // about to change.
+        self.finish_queued()?;
         let (width, height) = config.output_size();
         let mut info = ffi::CUVIDRECONFIGUREDECODERINFO {
             ulWidth: config.coded_width,
@@ -691,11 +725,14 @@ impl Decoder {
             display_area: rect16(config.display_area),
             ..Default::default()
         };
-        // SAFETY: a valid decoder with no picture mapped, its context current, inside the
-        // parser's sequence callback; `info` is fully initialised, its reserved fields zero.
+        let surfaces = changing_surfaces();
+        // SAFETY: a valid decoder with no picture mapped or decoding, its context current,
+        // inside the parser's sequence callback; `info` is fully initialised, its reserved
+        // fields zero.
         check("cuvidReconfigureDecoder", unsafe {
             reconfigure(self.session.handle, &mut info)
         })?;
+        drop(surfaces);
         self.config = DecoderConfig {
             max_coded_size: self.config.max_coded_size,
             ..config
@@ -707,28 +744,80 @@ impl Decoder {
     pub fn decode(&self, picture: &mut Picture<'_>) -> Result<(), CudaError> {
         let lib = library()?;
         self.session.device.bind()?;
+        let _shared = using_surfaces();
         // SAFETY: the picture parameters come from the parser, for this stream.
         check("cuvidDecodePicture", unsafe {
             (lib.cuvidDecodePicture)(self.session.handle, picture.0)
-        })
+        })?;
+        if let Some(bit) = surface_bit(picture.index()) {
+            self.session.queued.fetch_or(bit, Ordering::Relaxed);
+        }
+        Ok(())
+    }
+
+    /// Waits until every decode queued has finished: the surfaces are then the decoder's own
+    /// to change.
+    fn finish_queued(&self) -> Result<(), CudaError> {
+        let queued = self.session.queued.swap(0, Ordering::Relaxed);
+        for index in (0..64).filter(|i| queued & (1u64 << i) != 0) {
+            self.wait_decoded(index)?;
+        }
+        Ok(())
+    }
+
+    /// Waits until the decode of picture `index` has finished, polling its status where the
+    /// driver reports one, else mapping it (a map waits for the decode).
+    fn wait_decoded(&self, index: i32) -> Result<(), CudaError> {
+        const LIMIT: Duration = Duration::from_secs(10);
+        let started = Instant::now();
+        loop {
+            match self.raw_status(index)? {
+                None => {
+                    let display = Display {
+                        index,
+                        progressive: true,
+                        top_field_first: false,
+                        timestamp: 0,
+                    };
+                    return self.map_on(&display, std::ptr::null_mut())?.release();
+                }
+                Some(ffi::decode_status::IN_PROGRESS) if started.elapsed() < LIMIT => {
+                    std::thread::sleep(Duration::from_micros(100));
+                }
+                Some(ffi::decode_status::IN_PROGRESS) => {
+                    return Err(CudaError::Invalid(format!(
+                        "picture {index} still decoding after {} s",
+                        LIMIT.as_secs()
+                    )));
+                }
+                Some(_) => return Ok(()),
+            }
+        }
+    }
+
+    /// The driver's decode status of picture `index`; `None` where it keeps none (codecs
+    /// other than H.264, HEVC and JPEG on some drivers).
+    fn raw_status(&self, index: i32) -> Result<Option<u32>, CudaError> {
+        let lib = library()?;
+        self.session.device.bind()?;
+        // SAFETY: an all-zero status struct is a valid out-parameter.
+        let mut status: ffi::CUVIDGETDECODESTATUS = unsafe { std::mem::zeroed() };
+        let _shared = using_surfaces();
+        // SAFETY: valid decoder and out-parameter.
+        let result = unsafe { (lib.cuvidGetDecodeStatus)(self.session.handle, index, &mut status) };
+        if result == CUresult::CUDA_ERROR_NOT_SUPPORTED {
+            return Ok(None);
+        }
+        check("cuvidGetDecodeStatus", result)?;
+        Ok(Some(status.decodeStatus))
     }
 
     /// Whether decoding picture `index` went wrong, where the driver can say (H.264, HEVC,
     /// JPEG); `Ok` where it cannot.
     pub fn status(&self, index: i32) -> Result<DecodeStatus, CudaError> {
-        let lib = library()?;
-        self.session.device.bind()?;
-        // SAFETY: an all-zero status struct is a valid out-parameter.
-        let mut status: ffi::CUVIDGETDECODESTATUS = unsafe { std::mem::zeroed() };
-        // SAFETY: valid decoder and out-parameter.
-        let result = unsafe { (lib.cuvidGetDecodeStatus)(self.session.handle, index, &mut status) };
-        if result == CUresult::CUDA_ERROR_NOT_SUPPORTED {
-            return Ok(DecodeStatus::Ok);
-        }
-        check("cuvidGetDecodeStatus", result)?;
-        Ok(match status.decodeStatus {
-            ffi::decode_status::ERROR => DecodeStatus::Failed,
-            ffi::decode_status::ERROR_CONCEALED => DecodeStatus::Concealed,
+        Ok(match self.raw_status(index)? {
+            Some(ffi::decode_status::ERROR) => DecodeStatus::Failed,
+            Some(ffi::decode_status::ERROR_CONCEALED) => DecodeStatus::Concealed,
             _ => DecodeStatus::Ok,
         })
     }
@@ -737,14 +826,20 @@ impl Decoder {
     /// conversion, deinterlacing) runs on `stream`, so work queued after on `stream` sees the
     /// frame.
     pub fn map(&self, display: &Display, stream: &Stream) -> Result<MappedPicture, CudaError> {
+        self.map_on(display, stream.raw())
+    }
+
+    /// [`Self::map`] with post-processing on `stream` (null: the context's default stream).
+    fn map_on(&self, display: &Display, stream: CUstream) -> Result<MappedPicture, CudaError> {
         let lib = library()?;
         self.session.device.bind()?;
         // SAFETY: an all-zero CUVIDPROCPARAMS is the documented default.
         let mut params: ffi::CUVIDPROCPARAMS = unsafe { std::mem::zeroed() };
         params.progressive_frame = c_int::from(display.progressive);
         params.top_field_first = c_int::from(display.top_field_first);
-        params.output_stream = stream.raw();
+        params.output_stream = stream;
         let (mut addr, mut pitch) = (0u64, 0u32);
+        let shared = using_surfaces();
         // SAFETY: valid decoder, picture index from the parser, valid out-parameters.
         check("cuvidMapVideoFrame", unsafe {
             (lib.cuvidMapVideoFrame64)(
@@ -755,6 +850,11 @@ impl Decoder {
                 &mut params,
             )
         })?;
+        drop(shared);
+        // Mapping waits for the decode.
+        if let Some(bit) = surface_bit(display.index) {
+            self.session.queued.fetch_and(!bit, Ordering::Relaxed);
+        }
         Resource::MappedFrame.acquired(0);
         let (width, height) = self.config.output_size();
         Ok(MappedPicture {
@@ -859,6 +959,7 @@ impl MappedPicture {
         }
         let lib = library()?;
         self.session.device.bind()?;
+        let _shared = using_surfaces();
         // SAFETY: the address came from cuvidMapVideoFrame64 on this decoder, which the session
         // keeps alive, and the reads of it have run.
         check("cuvidUnmapVideoFrame", unsafe {
