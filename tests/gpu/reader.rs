@@ -593,16 +593,20 @@ fn a_thousand_files_with_a_corrupt_one_keep_memory_flat() {
     );
     // Flat after the first quarter: the readers and their pools are all made by then.
     let settled = &samples[samples.len() / 4..];
-    let (_, used0, buffers0, _, decoders0, rss0) = settled[0];
+    let (_, used0, _, _, decoders0, rss0) = settled[0];
+    const BUFFERS_AT_ONCE: i64 = 64;
     for (b, used, buffers, _, decoders, rss) in settled {
         assert!(
             (used - used0).abs() <= 64 << 20,
             "device memory moved {} MiB by batch {b}",
             (used - used0) / 1048576
         );
+        // How many buffers the pools hold at a given moment depends on where each reader is
+        // (its pools empty at every new file): 9 to 37 were seen on an H100. A buffer kept per
+        // file would pass the bound within a hundred files.
         assert!(
-            (*buffers - buffers0).abs() <= 8,
-            "plugin buffers {buffers0} -> {buffers} by batch {b}"
+            *buffers <= BUFFERS_AT_ONCE,
+            "plugin buffers {buffers} by batch {b} (at most {BUFFERS_AT_ONCE} at once)"
         );
         // One decoder per reader at most (a reader moving to another codec makes a new one).
         let readers = DatasetOptions::default().decoders as i64;
