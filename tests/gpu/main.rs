@@ -43,18 +43,27 @@ fn tensor_md5(tensor: &cudapreproc::CudaTensor) -> String {
 /// Python module's library staged in `.gpu/lib` (or `CUDAPREPROC_LIBRARY`); prints what it
 /// printed and fails the test if it fails. With `CUDAPREPROC_TEST_INSTALLED=1` the script uses
 /// the module python3 has installed (a wheel) and gets none of the staged GStreamer runtime's
-/// environment: the wheel must run on its own.
+/// environment (its GST_* variables and its folders in PATH and LD_LIBRARY_PATH): the wheel
+/// must run on its own.
 fn run_python(script: &str, args: &[&std::ffi::OsStr]) {
     let mut command = std::process::Command::new("python3");
     command.arg(script).args(args);
     if std::env::var("CUDAPREPROC_TEST_INSTALLED").as_deref() == Ok("1") {
         for (name, _) in std::env::vars() {
-            if name == "LD_LIBRARY_PATH"
-                || name == "CUDAPREPROC_LIBRARY"
-                || name.starts_with("GST_")
-            {
+            if name == "CUDAPREPROC_LIBRARY" || name.starts_with("GST_") {
                 command.env_remove(name);
             }
+        }
+        // The staged runtime's folders go; the others stay (some machines find the driver's
+        // libcuda only through LD_LIBRARY_PATH).
+        for name in ["LD_LIBRARY_PATH", "PATH"] {
+            let kept: Vec<String> = std::env::var(name)
+                .unwrap_or_default()
+                .split(':')
+                .filter(|dir| !dir.is_empty() && !dir.contains("/.gpu/"))
+                .map(str::to_string)
+                .collect();
+            command.env(name, kept.join(":"));
         }
     } else {
         let library = std::env::var("CUDAPREPROC_LIBRARY")

@@ -57,6 +57,11 @@ pub enum NewDecoderReason {
         wanted: u32,
         created: u32,
     },
+    /// Another output (display) size.
+    OutputSize {
+        wanted: (u32, u32),
+        current: (u32, u32),
+    },
     /// The driver predates `cuvidReconfigureDecoder` (Video Codec SDK 9.0).
     NoReconfigure,
 }
@@ -78,6 +83,11 @@ impl fmt::Display for NewDecoderReason {
             NewDecoderReason::DecodeSurfaces { wanted, created } => write!(
                 f,
                 "{wanted} decode surfaces, more than the {created} the decoder was created with"
+            ),
+            NewDecoderReason::OutputSize { wanted, current } => write!(
+                f,
+                "output size {}x{}, not the decoder's {}x{}",
+                wanted.0, wanted.1, current.0, current.1
             ),
             NewDecoderReason::NoReconfigure => {
                 f.write_str("the driver cannot reconfigure decoders (before Video Codec SDK 9.0)")
@@ -116,6 +126,17 @@ pub fn reusable(current: &DecoderConfig, limits: DecoderLimits, wanted: &Decoder
     ];
     if let Some((_, why)) = fixed.into_iter().find(|(differs, _)| *differs) {
         return Reuse::NewDecoder(why);
+    }
+    // The output surfaces keep their size. On an H100 (driver 580), decoders reconfigured to
+    // another output size while other decoders of the process were decoding mapped pictures
+    // in memory too small for them (or another decoder's), and copies out of them failed;
+    // the same decoders alone did not. Decoders of each size are kept instead (nvdec).
+    let (current_size, wanted_size) = (current.output_size(), wanted.output_size());
+    if current_size != wanted_size {
+        return Reuse::NewDecoder(Why::OutputSize {
+            wanted: wanted_size,
+            current: current_size,
+        });
     }
     // The header's rule: the coded size "MUST be <= ulMaxWidth/ulMaxHeight" of the creation,
     // the size the decode surfaces were allocated for.
@@ -278,25 +299,19 @@ mod tests {
             assert_eq!(reuse(wanted), Reuse::NewDecoder(why), "{wanted:?}");
         }
 
-        // Any size up to the maximum, either side, reconfigures; one past it does not.
-        let sized = |coded_width, coded_height| DecoderConfig {
+        // Any coded size up to the maximum, either side, reconfigures where the output size
+        // stays; one past it does not.
+        let coded = |coded_width, coded_height| DecoderConfig {
             coded_width,
             coded_height,
-            display_area: (0, 0, coded_width as i32, coded_height as i32),
             ..current
         };
-        for (w, h) in [
-            (1920, 1088),
-            (1280, 720),
-            (320, 240),
-            (1920, 368),
-            (640, 1088),
-        ] {
-            assert_eq!(reuse(sized(w, h)), Reuse::Reconfigure, "{w}x{h}");
+        for (w, h) in [(1920, 1088), (640, 360), (1920, 368), (640, 1088)] {
+            assert_eq!(reuse(coded(w, h)), Reuse::Reconfigure, "{w}x{h}");
         }
         for (w, h) in [(1921, 1088), (1920, 1089), (3840, 2160)] {
             assert_eq!(
-                reuse(sized(w, h)),
+                reuse(coded(w, h)),
                 Reuse::NewDecoder(Why::CodedSize {
                     wanted: (w, h),
                     max: (1920, 1088)
@@ -305,7 +320,26 @@ mod tests {
             );
         }
 
-        // The display area alone reconfigures (post-processing crops to it).
+        // Another output size takes another decoder, within the maximum or not.
+        let sized = |coded_width, coded_height| DecoderConfig {
+            coded_width,
+            coded_height,
+            display_area: (0, 0, coded_width as i32, coded_height as i32),
+            ..current
+        };
+        for (w, h) in [(1920, 1088), (320, 240), (3840, 2160)] {
+            assert_eq!(
+                reuse(sized(w, h)),
+                Reuse::NewDecoder(Why::OutputSize {
+                    wanted: (w, h),
+                    current: (640, 360)
+                }),
+                "{w}x{h}"
+            );
+        }
+
+        // The display area alone reconfigures where its size stays (post-processing crops to
+        // it).
         assert_eq!(
             reuse(DecoderConfig {
                 display_area: (0, 8, 640, 368),
@@ -357,6 +391,14 @@ mod tests {
         assert_eq!(
             why.to_string(),
             "20 decode surfaces, more than the 8 the decoder was created with"
+        );
+        let why = NewDecoderReason::OutputSize {
+            wanted: (1280, 720),
+            current: (640, 360),
+        };
+        assert_eq!(
+            why.to_string(),
+            "output size 1280x720, not the decoder's 640x360"
         );
     }
 

@@ -11,6 +11,7 @@ use gst::subclass::prelude::*;
 use gst_video::prelude::*;
 
 use super::imp::{Gpu, NvDec, CAT, MAX_DECODE_SURFACES, MAX_PICTURES, OUTPUT_SURFACES};
+use super::kept::with_surfaces_of;
 use super::output::DecodeState;
 use super::selection::Shown;
 
@@ -117,45 +118,37 @@ impl Client<'_> {
             deinterlace,
             max_coded_size: None,
         };
-        // A decoder kept from an earlier stream (or sequence) is reconfigured in place where it
-        // can be: the parser may use fewer surfaces than the decoder has.
-        let mut limits = None;
+        // The decoder at work, or one kept from an earlier stream, decodes this sequence as it
+        // is or reconfigured where it can; otherwise a new one is made.
+        let device = self.gpu.device.ordinal();
         if self.state.decoder.is_some() {
             self.state.retire_mapped(0)?;
         }
-        if let Some(decoder) = self.state.decoder.as_mut() {
-            let kept = decoder.limits();
-            config.surfaces = surfaces.max(kept.surfaces);
-            match decoder.reconfigure(config) {
-                Ok(Reuse::Same) => {}
+        let mut kept = self.imp.kept_decoders.lock().unwrap();
+        if let Some(decoder) = self.state.decoder.take() {
+            kept.keep(device, decoder);
+        }
+        let reused = kept.take_for(device, &config);
+        drop(kept);
+        if let Some(mut decoder) = reused {
+            match decoder.reconfigure(with_surfaces_of(&config, decoder.limits())) {
+                Ok(Reuse::Same) => self.state.decoder = Some(decoder),
                 Ok(Reuse::Reconfigure) => {
-                    gst::info!(CAT, imp = self.imp, "decoder reconfigured for {seq:?}")
+                    gst::info!(CAT, imp = self.imp, "decoder reconfigured for {seq:?}");
+                    self.state.decoder = Some(decoder);
                 }
-                Ok(Reuse::NewDecoder(why)) => {
-                    gst::info!(CAT, imp = self.imp, "new decoder: {why}");
-                    limits = Some(kept);
-                    self.state.decoder = None;
-                }
-                Err(e) => {
-                    // The driver refused: its state is unknown, so it goes.
-                    gst::warning!(CAT, imp = self.imp, "new decoder: {e}");
-                    limits = Some(kept);
-                    self.state.decoder = None;
-                }
+                // Only a driver without reconfiguration gets here (the decoder was chosen as
+                // one that can).
+                Ok(Reuse::NewDecoder(why)) => gst::info!(CAT, imp = self.imp, "new decoder: {why}"),
+                // The driver refused: its state is unknown, so it goes.
+                Err(e) => gst::warning!(CAT, imp = self.imp, "new decoder: {e}"),
             }
         }
         if self.state.decoder.is_none() {
-            // Made with room to grow, so the next streams of a dataset (other sizes, other
-            // reference counts) reconfigure it instead of making another.
-            let room = headroom((seq.coded_width, seq.coded_height), &caps);
-            let (max_width, max_height) = limits.map_or(room, |l| {
-                (
-                    room.0.max(l.max_coded_size.0),
-                    room.1.max(l.max_coded_size.1),
-                )
-            });
-            config.max_coded_size = Some((max_width, max_height));
-            config.surfaces = surfaces.max(limits.map_or(0, |l| l.surfaces));
+            // Made with room to grow, so that the next streams of a dataset of this output
+            // size (other coded sizes, other reference counts) reconfigure it instead of
+            // making another.
+            config.max_coded_size = Some(headroom((seq.coded_width, seq.coded_height), &caps));
             self.state.decoder = Some(Decoder::new(&self.gpu.device, config)?);
             gst::info!(
                 CAT,

@@ -4,7 +4,7 @@ use std::sync::{Arc, LazyLock, Mutex};
 use cudapreproc_core::access::Staging;
 use cudapreproc_core::caps::{self, is_cuda_caps};
 use cudapreproc_core::cuda::{CudaError, Device, Stream};
-use cudapreproc_core::cuvid::{self, ChromaFormat, Codec, Decoder, Parser};
+use cudapreproc_core::cuvid::{self, ChromaFormat, Codec, Parser};
 use cudapreproc_core::memory::decide_cuda_pool;
 use gst::glib;
 use gst::prelude::*;
@@ -14,6 +14,7 @@ use gst_video::subclass::prelude::*;
 
 use super::caps::{codec_of, OUTPUT_FORMATS};
 use super::client::Client;
+use super::kept::KeptDecoders;
 use super::leading::LeadingPictures;
 use super::output::DecodeState;
 use super::selection::{FrameSelection, SelectionProgress, Shown};
@@ -91,16 +92,10 @@ pub struct NvDec {
     session: Mutex<Option<Session>>,
     /// `frame-times`; replaced whole when set, so a session notices a new value.
     selection: Mutex<Arc<FrameSelection>>,
-    /// The decoder of the last stream, kept from stop to start and across caps changes: the
-    /// next stream uses it where its configuration allows (creating one costs far more than a
-    /// short clip takes to decode). Dropped when the element closes.
-    kept_decoder: Mutex<Option<KeptDecoder>>,
-}
-
-/// A decoder between streams, with the GPU it was made on.
-struct KeptDecoder {
-    device: i32,
-    decoder: Decoder,
+    /// Decoders of earlier streams (and sequences), from stop to start and across caps
+    /// changes: a stream takes back the one of its configuration. Dropped when the element
+    /// closes.
+    pub(super) kept_decoders: Mutex<KeptDecoders>,
 }
 
 impl NvDec {
@@ -175,14 +170,8 @@ impl NvDec {
             .as_ref()
             .map(|g| g.device.ordinal());
         if let (Some(decoder), Some(device)) = (state.decoder.take(), device) {
-            *self.kept_decoder.lock().unwrap() = Some(KeptDecoder { device, decoder });
+            self.kept_decoders.lock().unwrap().keep(device, decoder);
         }
-    }
-
-    /// The kept decoder, if it was made on `device`.
-    fn kept_decoder_for(&self, device: &Device) -> Option<Decoder> {
-        let kept = self.kept_decoder.lock().unwrap().take()?;
-        (kept.device == device.ordinal()).then_some(kept.decoder)
     }
 
     /// When `frame` is shown, in stream time, and for how long: its duration, else one frame
@@ -417,7 +406,7 @@ impl VideoDecoderImpl for NvDec {
     }
 
     fn close(&self) -> Result<(), gst::ErrorMessage> {
-        *self.kept_decoder.lock().unwrap() = None;
+        self.kept_decoders.lock().unwrap().clear();
         Ok(())
     }
 
@@ -480,7 +469,7 @@ impl VideoDecoderImpl for NvDec {
                 settings,
                 input_fps,
                 input_par,
-                decoder: self.kept_decoder_for(&gpu.device),
+                decoder: None,
                 output: None,
                 staging: Staging::default(),
                 mapped: VecDeque::new(),

@@ -8,6 +8,7 @@ mod caps;
 mod client;
 mod damage;
 mod imp;
+mod kept;
 mod leading;
 mod output;
 mod selection;

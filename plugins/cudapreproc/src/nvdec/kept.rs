@@ -1,0 +1,149 @@
+//! Decoders kept between streams, one per configuration met: the next stream of a size, codec
+//! or format met before takes its decoder back instead of creating one (which costs far more
+//! than a short clip takes to decode). A decoder is never reconfigured to another output size
+//! (see `cuvid::reusable`), so a dataset of clips of several sizes keeps one for each.
+
+use cudapreproc_core::cuvid::{reusable, Decoder, DecoderConfig, DecoderLimits, Reuse};
+
+/// Decoders an element holds at most, the one decoding included: each holds its surfaces
+/// (about 70 MB for 1080p's), so the oldest goes when a fifth configuration comes.
+pub(super) const MAX_DECODERS: usize = 4;
+
+/// A decoder between streams, with the GPU it was made on.
+struct Kept {
+    device: i32,
+    decoder: Decoder,
+}
+
+/// The kept decoders, least recently used first.
+#[derive(Default)]
+pub(super) struct KeptDecoders(Vec<Kept>);
+
+impl KeptDecoders {
+    /// Keeps `decoder` (made on `device`), dropping the least recently used past the bound
+    /// (the caller's decoder counts as one).
+    pub(super) fn keep(&mut self, device: i32, decoder: Decoder) {
+        self.0.push(Kept { device, decoder });
+        if self.0.len() > MAX_DECODERS - 1 {
+            self.0.remove(0);
+        }
+    }
+
+    /// Takes out the kept decoder on `device` that gets to `wanted` with the least work.
+    pub(super) fn take_for(&mut self, device: i32, wanted: &DecoderConfig) -> Option<Decoder> {
+        let candidates = self
+            .0
+            .iter()
+            .map(|k| (k.device == device).then(|| (*k.decoder.config(), k.decoder.limits())));
+        let index = best_fit(candidates, wanted)?;
+        Some(self.0.remove(index).decoder)
+    }
+
+    pub(super) fn clear(&mut self) {
+        self.0.clear();
+    }
+}
+
+/// The surfaces a decoder of `limits` would be asked for: the parser's count may be below
+/// what it was created with, which it keeps.
+pub(super) fn with_surfaces_of(wanted: &DecoderConfig, limits: DecoderLimits) -> DecoderConfig {
+    DecoderConfig {
+        surfaces: wanted.surfaces.max(limits.surfaces),
+        ..*wanted
+    }
+}
+
+/// The candidate (`None`: not usable here) that decodes `wanted` as it is, else the one a
+/// reconfiguration takes there; the most recently kept among equals.
+fn best_fit(
+    candidates: impl Iterator<Item = Option<(DecoderConfig, DecoderLimits)>>,
+    wanted: &DecoderConfig,
+) -> Option<usize> {
+    candidates
+        .enumerate()
+        .filter_map(|(index, candidate)| {
+            let (config, limits) = candidate?;
+            let work = match reusable(&config, limits, &with_surfaces_of(wanted, limits)) {
+                Reuse::Same => 0,
+                Reuse::Reconfigure => 1,
+                Reuse::NewDecoder(_) => return None,
+            };
+            Some((work, std::cmp::Reverse(index)))
+        })
+        .min()
+        .map(|(_, std::cmp::Reverse(index))| index)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use cudapreproc_core::cuvid::{ChromaFormat, Codec, Deinterlace, SurfaceFormat, HEADROOM};
+
+    fn config(codec: Codec, width: u32, height: u32) -> DecoderConfig {
+        DecoderConfig {
+            codec,
+            chroma: ChromaFormat::Yuv420,
+            bit_depth: 8,
+            coded_width: width,
+            coded_height: height.next_multiple_of(16),
+            display_area: (0, 0, width as i32, height as i32),
+            surfaces: 10,
+            output_surfaces: 4,
+            output_format: SurfaceFormat::Nv12,
+            deinterlace: Deinterlace::Weave,
+            max_coded_size: Some(HEADROOM),
+        }
+    }
+
+    fn kept(config: DecoderConfig) -> Option<(DecoderConfig, DecoderLimits)> {
+        Some((config, DecoderLimits::of(&config)))
+    }
+
+    #[test]
+    fn the_decoder_of_the_same_size_and_codec_is_taken() {
+        let p360 = config(Codec::H264, 640, 360);
+        let p720 = config(Codec::H264, 1280, 720);
+        let hevc720 = config(Codec::Hevc, 1280, 720);
+        let pool = || [kept(p360), kept(hevc720), kept(p720)].into_iter();
+        assert_eq!(best_fit(pool(), &p720), Some(2));
+        assert_eq!(best_fit(pool(), &p360), Some(0));
+        assert_eq!(best_fit(pool(), &hevc720), Some(1));
+        // No size or codec met before: a new decoder.
+        assert_eq!(best_fit(pool(), &config(Codec::H264, 1920, 1080)), None);
+        assert_eq!(best_fit(pool(), &config(Codec::Vp9, 640, 360)), None);
+        // Other GPUs' decoders are never taken.
+        assert_eq!(best_fit([None, None].into_iter(), &p360), None);
+    }
+
+    #[test]
+    fn decoding_as_it_is_wins_over_reconfiguring_and_the_latest_over_older() {
+        let p360 = config(Codec::H264, 640, 360);
+        // Same output size, another coded size: a reconfiguration.
+        let cropped = DecoderConfig {
+            coded_height: 384,
+            ..p360
+        };
+        assert_eq!(
+            best_fit([kept(cropped), kept(p360)].into_iter(), &p360),
+            Some(1)
+        );
+        assert_eq!(
+            best_fit([kept(p360), kept(cropped)].into_iter(), &p360),
+            Some(0)
+        );
+        assert_eq!(best_fit([kept(cropped)].into_iter(), &p360), Some(0));
+        assert_eq!(
+            best_fit([kept(p360), kept(p360)].into_iter(), &p360),
+            Some(1)
+        );
+        // Fewer surfaces than a decoder was made with decode on it as it is.
+        let fewer = DecoderConfig {
+            surfaces: 6,
+            ..p360
+        };
+        assert_eq!(
+            best_fit([kept(cropped), kept(p360)].into_iter(), &fewer),
+            Some(1)
+        );
+    }
+}

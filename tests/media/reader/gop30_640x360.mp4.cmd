@@ -1,0 +1,4 @@
+# made by scripts/make-reader-media (reference version 1): gop30_640x360.mp4
+ffmpeg -hide_banner -nostdin -v error -y -f lavfi -i testsrc2=size=640x360:rate=30 -frames:v 60 -c:v libx264 -threads 1 -pix_fmt yuv420p -profile:v high -crf 44 -x264-params keyint=30:min-keyint=30:scenecut=0:bframes=3:b-adapt=0:b-pyramid=normal -fflags +bitexact -f mp4 gop30_640x360.mp4 
+ffmpeg -hide_banner -nostdin -v error -y -i gop30_640x360.mp4 -map 0:v:0 -fps_mode passthrough -enc_time_base -1 -autoscale 0 -vf scale=in_range=full:out_range=full\,format=nv12 -f framemd5 - > gop30_640x360.mp4.framemd5
+ffprobe -v error -select_streams v:0 -show_entries frame=pts_time\,pkt_duration_time\,duration_time\,key_frame\,pict_type\,width\,height -of json gop30_640x360.mp4 | (to gop30_640x360.mp4.frames.tsv)
