@@ -11,7 +11,7 @@ use std::cell::Cell;
 use std::ffi::{c_int, c_void};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use cudarc::driver::sys::{CUresult, CUstream};
@@ -578,7 +578,6 @@ unsafe impl Sync for Session {}
 impl Drop for Session {
     fn drop(&mut self) {
         if let (Ok(lib), Ok(())) = (library(), self.device.bind()) {
-            let _surfaces = changing_surfaces();
             // SAFETY: the handle came from cuvidCreateDecoder and is destroyed once.
             unsafe { (lib.cuvidDestroyDecoder)(self.handle) };
         }
@@ -588,24 +587,6 @@ impl Drop for Session {
 /// The bit of decode surface `index` in [`Session::queued`].
 fn surface_bit(index: i32) -> Option<u64> {
     (0..64).contains(&index).then(|| 1u64 << index)
-}
-
-/// Keeps the calls that allocate or free decoder surfaces (creating, reconfiguring and
-/// destroying a decoder) apart from every other decoder call in the process. Several readers
-/// on one GPU, each reconfiguring its decoder for the next file while the others decode and
-/// map, got mapped pictures in memory the driver said belonged to an allocation of another
-/// decoder's size, and frame copies out of them failed (docs/robustness.md); one decoder never
-/// did. Other calls share the lock, so decoders still decode and map at the same time.
-static SURFACES: RwLock<()> = RwLock::new(());
-
-/// Held by a call that allocates or frees surfaces: waits for the decoder calls under way.
-fn changing_surfaces() -> RwLockWriteGuard<'static, ()> {
-    SURFACES.write().unwrap_or_else(PoisonError::into_inner)
-}
-
-/// Held by every other decoder call.
-fn using_surfaces() -> RwLockReadGuard<'static, ()> {
-    SURFACES.read().unwrap_or_else(PoisonError::into_inner)
 }
 
 /// One NVDEC decoder session.
@@ -647,12 +628,10 @@ impl Decoder {
             Reserved2: [0; 4],
         };
         let mut handle = std::ptr::null_mut();
-        let surfaces = changing_surfaces();
         // SAFETY: `info` is fully initialised; the device's context is current.
         check("cuvidCreateDecoder", unsafe {
             (lib.cuvidCreateDecoder)(&mut handle, &mut info)
         })?;
-        drop(surfaces);
         Ok(Decoder {
             session: Arc::new(Session {
                 handle,
@@ -725,14 +704,12 @@ impl Decoder {
             display_area: rect16(config.display_area),
             ..Default::default()
         };
-        let surfaces = changing_surfaces();
         // SAFETY: a valid decoder with no picture mapped or decoding, its context current,
         // inside the parser's sequence callback; `info` is fully initialised, its reserved
         // fields zero.
         check("cuvidReconfigureDecoder", unsafe {
             reconfigure(self.session.handle, &mut info)
         })?;
-        drop(surfaces);
         self.config = DecoderConfig {
             max_coded_size: self.config.max_coded_size,
             ..config
@@ -744,7 +721,6 @@ impl Decoder {
     pub fn decode(&self, picture: &mut Picture<'_>) -> Result<(), CudaError> {
         let lib = library()?;
         self.session.device.bind()?;
-        let _shared = using_surfaces();
         // SAFETY: the picture parameters come from the parser, for this stream.
         check("cuvidDecodePicture", unsafe {
             (lib.cuvidDecodePicture)(self.session.handle, picture.0)
@@ -802,7 +778,6 @@ impl Decoder {
         self.session.device.bind()?;
         // SAFETY: an all-zero status struct is a valid out-parameter.
         let mut status: ffi::CUVIDGETDECODESTATUS = unsafe { std::mem::zeroed() };
-        let _shared = using_surfaces();
         // SAFETY: valid decoder and out-parameter.
         let result = unsafe { (lib.cuvidGetDecodeStatus)(self.session.handle, index, &mut status) };
         if result == CUresult::CUDA_ERROR_NOT_SUPPORTED {
@@ -839,7 +814,6 @@ impl Decoder {
         params.top_field_first = c_int::from(display.top_field_first);
         params.output_stream = stream;
         let (mut addr, mut pitch) = (0u64, 0u32);
-        let shared = using_surfaces();
         // SAFETY: valid decoder, picture index from the parser, valid out-parameters.
         check("cuvidMapVideoFrame", unsafe {
             (lib.cuvidMapVideoFrame64)(
@@ -850,7 +824,6 @@ impl Decoder {
                 &mut params,
             )
         })?;
-        drop(shared);
         // Mapping waits for the decode.
         if let Some(bit) = surface_bit(display.index) {
             self.session.queued.fetch_and(!bit, Ordering::Relaxed);
@@ -959,7 +932,6 @@ impl MappedPicture {
         }
         let lib = library()?;
         self.session.device.bind()?;
-        let _shared = using_surfaces();
         // SAFETY: the address came from cuvidMapVideoFrame64 on this decoder, which the session
         // keeps alive, and the reads of it have run.
         check("cuvidUnmapVideoFrame", unsafe {
