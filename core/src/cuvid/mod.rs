@@ -19,7 +19,7 @@ use cudarc::driver::sys::{CUresult, CUstream};
 use crate::cuda::{CudaError, Device, Event, Resource, Stream, Tracked};
 use crate::frame::{plane_extent, Frame, FrameView, Plane};
 use ffi::Nvcuvid;
-pub use reuse::{headroom, reusable, DecoderLimits, NewDecoderReason, Reuse, HEADROOM};
+pub use reuse::{reusable, DecoderLimits, NewDecoderReason, Reuse};
 use sequence::extent;
 pub use sequence::SequenceInfo;
 
@@ -518,8 +518,8 @@ pub struct DecoderConfig {
     pub output_surfaces: u32,
     pub output_format: SurfaceFormat,
     pub deinterlace: Deinterlace,
-    /// The largest coded size the decoder may later be reconfigured to (see [`headroom`]);
-    /// `None` for the coded size, as is any side below it. The decode surfaces are allocated
+    /// The largest coded size the decoder may later be reconfigured to; `None` for the coded
+    /// size, as is any side below it. The decode surfaces are allocated
     /// for it. A [`Decoder`]'s configuration keeps the one it was created with.
     pub max_coded_size: Option<(u32, u32)>,
 }

@@ -1,11 +1,10 @@
 //! Reusing a decoder for the next stream instead of creating one (about 250 ms each, where a
 //! dataset reader opens thousands of short files): which configurations
-//! `cuvidReconfigureDecoder` can take a decoder to, and how much room to create one with so
-//! that it can.
+//! `cuvidReconfigureDecoder` can take a decoder to.
 
 use std::fmt;
 
-use super::{DecoderCaps, DecoderConfig};
+use super::DecoderConfig;
 
 /// What a decoder was created with, which reconfiguring it cannot go beyond.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -164,34 +163,6 @@ pub fn reusable(current: &DecoderConfig, limits: DecoderLimits, wanted: &Decoder
     }
 }
 
-/// The smallest maximum [`headroom`] gives: 1080p in whole 16-pixel macroblocks.
-pub const HEADROOM: (u32, u32) = (1920, 1088);
-
-/// The maximum coded size (`DecoderConfig::max_coded_size`) to create a decoder for a stream of
-/// `coded` size with, so that the next streams of a dataset of 360p to 1080p clips reuse it:
-/// at least [`HEADROOM`] and at least `coded`, each side within the GPU's maximum; `coded`
-/// where the GPU cannot decode that size (too many macroblocks).
-///
-/// Portrait 1080p (1088x1920) does not fit 1920x1088: its first stream creates a new decoder,
-/// whose headroom then covers both orientations.
-///
-/// The cost is memory, held as long as the decoder lives: its decode surfaces are allocated for
-/// the maximum size. A surface of 8-bit 4:2:0 at 1920x1088 takes 3.1 MB (6.3 MB at 10 or 12
-/// bits, or in 8-bit 4:4:4) where one at 640x368 (360p) takes 0.35 MB: with 8 to 20 decode
-/// surfaces, a 360p stream holds 25 to 63 MB instead of 3 to 7 MB,
-/// plus the driver's per-surface side buffers, which grow with the size too.
-pub fn headroom(coded: (u32, u32), caps: &DecoderCaps) -> (u32, u32) {
-    let side = |coded: u32, room: u32, gpu_max: u32| coded.max(room.min(gpu_max));
-    let room = (
-        side(coded.0, HEADROOM.0, caps.max_width),
-        side(coded.1, HEADROOM.1, caps.max_height),
-    );
-    match caps.size_problem(room.0, room.1) {
-        None => room,
-        Some(_) => coded,
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -209,7 +180,7 @@ mod tests {
             output_surfaces: 4,
             output_format: SurfaceFormat::Nv12,
             deinterlace: Deinterlace::Weave,
-            max_coded_size: Some(HEADROOM),
+            max_coded_size: Some((1920, 1088)),
         }
     }
 
@@ -400,52 +371,5 @@ mod tests {
             why.to_string(),
             "output size 1280x720, not the decoder's 640x360"
         );
-    }
-
-    #[test]
-    fn headroom_covers_1080p_within_the_gpu() {
-        let caps = DecoderCaps {
-            supported: true,
-            engines: 1,
-            min_width: 48,
-            min_height: 16,
-            max_width: 4096,
-            max_height: 4096,
-            max_macroblocks: 65536,
-            output_formats: 1,
-        };
-        // Smaller streams get 1080p room; larger ones their own size; each side on its own.
-        assert_eq!(headroom((640, 368), &caps), (1920, 1088));
-        assert_eq!(headroom((1920, 1088), &caps), (1920, 1088));
-        assert_eq!(headroom((3840, 2160), &caps), (3840, 2160));
-        assert_eq!(headroom((1088, 1920), &caps), (1920, 1920));
-        assert_eq!(headroom((4096, 240), &caps), (4096, 1088));
-        // The GPU's maximum caps each side, but never below the stream's own size.
-        let small = DecoderCaps {
-            max_width: 1280,
-            max_height: 720,
-            max_macroblocks: 3600,
-            ..caps
-        };
-        assert_eq!(headroom((640, 368), &small), (1280, 720));
-        assert_eq!(headroom((1920, 1088), &small), (1920, 1088));
-        // Room the GPU cannot decode (too many macroblocks together) falls back to the
-        // stream's size.
-        let few_macroblocks = DecoderCaps {
-            max_macroblocks: 4096,
-            ..caps
-        };
-        assert_eq!(headroom((640, 368), &few_macroblocks), (640, 368));
-        // A headroom is a maximum a decoder for the stream accepts.
-        for coded in [(640, 368), (1920, 1088), (3840, 2160), (1088, 1920)] {
-            let max_coded_size = headroom(coded, &caps);
-            let config = DecoderConfig {
-                coded_width: coded.0,
-                coded_height: coded.1,
-                max_coded_size: Some(max_coded_size),
-                ..config_360p()
-            };
-            assert_eq!(DecoderLimits::of(&config).max_coded_size, max_coded_size);
-        }
     }
 }

@@ -3,8 +3,7 @@
 
 use cudapreproc_core::cuda::CudaError;
 use cudapreproc_core::cuvid::{
-    self, headroom, Decoder, DecoderConfig, Deinterlace, Display, ParserClient, Picture, Reuse,
-    SequenceInfo,
+    self, Decoder, DecoderConfig, Deinterlace, Display, ParserClient, Picture, Reuse, SequenceInfo,
 };
 use gst::prelude::*;
 use gst::subclass::prelude::*;
@@ -105,7 +104,7 @@ impl Client<'_> {
         };
         let surfaces = wanted.clamp(seq.min_surfaces.max(1), MAX_DECODE_SURFACES);
         let deinterlace = Deinterlace::from(settings.deinterlace);
-        let mut config = DecoderConfig {
+        let config = DecoderConfig {
             codec,
             chroma: seq.chroma,
             bit_depth: seq.bit_depth,
@@ -124,12 +123,13 @@ impl Client<'_> {
         if self.state.decoder.is_some() {
             self.state.retire_mapped(0)?;
         }
-        let mut kept = self.imp.kept_decoders.lock().unwrap();
-        if let Some(decoder) = self.state.decoder.take() {
-            kept.keep(device, decoder);
-        }
-        let reused = kept.take_for(device, &config);
-        drop(kept);
+        let current = self.state.decoder.take();
+        let reused = self
+            .imp
+            .kept_decoders
+            .lock()
+            .unwrap()
+            .exchange(device, current, &config);
         if let Some(mut decoder) = reused {
             match decoder.reconfigure(with_surfaces_of(&config, decoder.limits())) {
                 Ok(Reuse::Same) => self.state.decoder = Some(decoder),
@@ -145,10 +145,6 @@ impl Client<'_> {
             }
         }
         if self.state.decoder.is_none() {
-            // Made with room to grow, so that the next streams of a dataset of this output
-            // size (other coded sizes, other reference counts) reconfigure it instead of
-            // making another.
-            config.max_coded_size = Some(headroom((seq.coded_width, seq.coded_height), &caps));
             self.state.decoder = Some(Decoder::new(&self.gpu.device, config)?);
             gst::info!(
                 CAT,

@@ -6,8 +6,9 @@
 use cudapreproc_core::cuvid::{reusable, Decoder, DecoderConfig, DecoderLimits, Reuse};
 
 /// Decoders an element holds at most, the one decoding included: each holds its surfaces
-/// (about 70 MB for 1080p's), so the oldest goes when a fifth configuration comes.
-pub(super) const MAX_DECODERS: usize = 4;
+/// (about 75 MB for a 1080p stream's, 10 MB for 360p), so the least recently used goes when
+/// a seventh configuration comes.
+pub(super) const MAX_DECODERS: usize = 6;
 
 /// A decoder between streams, with the GPU it was made on.
 struct Kept {
@@ -20,23 +21,37 @@ struct Kept {
 pub(super) struct KeptDecoders(Vec<Kept>);
 
 impl KeptDecoders {
-    /// Keeps `decoder` (made on `device`), dropping the least recently used past the bound
-    /// (the caller's decoder counts as one).
+    /// Keeps `decoder` (made on `device`) for a later stream.
     pub(super) fn keep(&mut self, device: i32, decoder: Decoder) {
         self.0.push(Kept { device, decoder });
-        if self.0.len() > MAX_DECODERS - 1 {
-            self.0.remove(0);
-        }
+        self.trim();
     }
 
-    /// Takes out the kept decoder on `device` that gets to `wanted` with the least work.
-    pub(super) fn take_for(&mut self, device: i32, wanted: &DecoderConfig) -> Option<Decoder> {
+    /// Keeps `current` (the decoder of the stream before, if any) and takes out the decoder on
+    /// `device` that gets to `wanted` with the least work, `current` included.
+    pub(super) fn exchange(
+        &mut self,
+        device: i32,
+        current: Option<Decoder>,
+        wanted: &DecoderConfig,
+    ) -> Option<Decoder> {
+        if let Some(decoder) = current {
+            self.0.push(Kept { device, decoder });
+        }
         let candidates = self
             .0
             .iter()
             .map(|k| (k.device == device).then(|| (*k.decoder.config(), k.decoder.limits())));
-        let index = best_fit(candidates, wanted)?;
-        Some(self.0.remove(index).decoder)
+        let taken = best_fit(candidates, wanted).map(|index| self.0.remove(index).decoder);
+        // Trimmed only now, so that the decoder wanted is never the one dropped.
+        self.trim();
+        taken
+    }
+
+    /// Drops the least recently used decoders past the bound (the one decoding counts too).
+    fn trim(&mut self) {
+        let excess = self.0.len().saturating_sub(MAX_DECODERS - 1);
+        self.0.drain(..excess);
     }
 
     pub(super) fn clear(&mut self) {
@@ -77,7 +92,7 @@ fn best_fit(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use cudapreproc_core::cuvid::{ChromaFormat, Codec, Deinterlace, SurfaceFormat, HEADROOM};
+    use cudapreproc_core::cuvid::{ChromaFormat, Codec, Deinterlace, SurfaceFormat};
 
     fn config(codec: Codec, width: u32, height: u32) -> DecoderConfig {
         DecoderConfig {
@@ -91,7 +106,7 @@ mod tests {
             output_surfaces: 4,
             output_format: SurfaceFormat::Nv12,
             deinterlace: Deinterlace::Weave,
-            max_coded_size: Some(HEADROOM),
+            max_coded_size: None,
         }
     }
 
