@@ -6,8 +6,8 @@
 use cudapreproc_core::cuvid::{reusable, Decoder, DecoderConfig, DecoderLimits, Reuse};
 
 /// Decoders an element holds at most, the one decoding included: each holds its surfaces
-/// (about 75 MB for a 1080p stream's, 10 MB for 360p), so the least recently used goes when
-/// a seventh configuration comes.
+/// (about 45 MB for 1080p H.264, 5 MB for 360p), so the least recently used goes when a
+/// seventh configuration comes.
 pub(super) const MAX_DECODERS: usize = 6;
 
 /// A decoder between streams, with the GPU it was made on.
