@@ -1,7 +1,8 @@
 //! The dataset workload: many short clips, a few frames from each, next to an anchor's figures
 //! from the same run.
 //!
-//!   reader-bench CLIPDIR [--decoders N] [--anchor "COMMAND"] [--tasks uniform20,random8,train]
+//!   reader-bench CLIPDIR [--decoders N] [--epochs E] [--anchor "COMMAND"]
+//!                [--tasks uniform20,random8,train]
 //!
 //! CLIPDIR holds the clips (`scripts/make-bench-clips`: 10 s, 360p to 1080p, GOPs of 250 and
 //! 30). Per clip, three tasks, as NVIDIA's PyNvVideoCodec anchor (`pynv_reader.py`) does them:
@@ -9,7 +10,9 @@
 //! - random8: 8 frames drawn from the first 300 (seeded by the file name);
 //! - train: uniform20 resized to 224x224 (bilinear), ImageNet-normalised float32.
 //!
-//! Two rows per task, each after a warm-up pass over the files:
+//! Two rows per task, each after a warm-up pass over the files and timed over E passes (default
+//! 1; more passes give steadier figures on few files), with the CPU cores the process kept busy
+//! meanwhile:
 //! - reader: one `VideoReader` moved from file to file; clips/s, frames/s, and the time from
 //!   opening a file to having its frames (the first batch of a new file), median and mean;
 //! - dataset: `VideoDataset` with N decoders (default 7, NVDEC's engines on an H100), each file's
@@ -33,6 +36,8 @@ const TASKS: [&str; 3] = ["uniform20", "random8", "train"];
 struct Options {
     dir: PathBuf,
     decoders: usize,
+    /// Timed passes over the files, after the warm-up pass.
+    epochs: usize,
     anchor: Option<String>,
     /// The tasks to run, in TASKS' order (default: all).
     tasks: Vec<&'static str>,
@@ -43,6 +48,7 @@ fn options() -> Options {
     let mut options = Options {
         dir: PathBuf::new(),
         decoders: 7,
+        epochs: 1,
         anchor: None,
         tasks: TASKS.to_vec(),
     };
@@ -53,6 +59,13 @@ fn options() -> Options {
                     .next()
                     .and_then(|v| v.parse().ok())
                     .expect("--decoders takes a number")
+            }
+            "--epochs" => {
+                options.epochs = args
+                    .next()
+                    .and_then(|v| v.parse().ok())
+                    .filter(|&e| e > 0)
+                    .expect("--epochs takes a number above 0")
             }
             "--anchor" => options.anchor = args.next(),
             "--tasks" => {
@@ -68,7 +81,9 @@ fn options() -> Options {
         }
     }
     if options.dir.as_os_str().is_empty() {
-        eprintln!("usage: reader-bench CLIPDIR [--decoders N] [--anchor CMD] [--tasks A,B]");
+        eprintln!(
+            "usage: reader-bench CLIPDIR [--decoders N] [--epochs E] [--anchor CMD] [--tasks A,B]"
+        );
         std::process::exit(2);
     }
     options
@@ -133,21 +148,42 @@ fn sampler(task: &str) -> (ClipSampler, usize) {
     }
 }
 
+/// CPU time this process has used (all threads, user and system), in seconds: from
+/// /proc/self/stat, whose times are in Linux's fixed USER_HZ of 100 ticks a second.
+fn process_cpu_seconds() -> f64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    // The fields after the command name, which is in parentheses and may hold spaces.
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .map_or("", |(_, rest)| rest)
+        .split_whitespace()
+        .collect();
+    let ticks = |i: usize| fields.get(i).and_then(|f| f.parse::<f64>().ok());
+    // utime and stime: fields 14 and 15 of the line, 12 and 13 after the name.
+    ticks(11)
+        .zip(ticks(12))
+        .map_or(f64::NAN, |(u, s)| (u + s) / 100.0)
+}
+
 struct Figures {
     clips_per_s: f64,
     frames_per_s: f64,
+    /// CPU cores the process kept busy on average (CPU seconds over wall seconds).
+    cpu_cores: f64,
     /// Reader rows: per file, open to frames ready; dataset rows: the epoch's start to its first
     /// batch ready. In ms.
     latency_ms: Vec<f64>,
 }
 
-fn reader_pass(task: &str, files: &[String]) -> Figures {
+fn reader_pass(task: &str, files: &[String], epochs: usize) -> Figures {
     let mut reader = VideoReader::open(&files[0], reader_options(task)).unwrap();
     let mut run = |timed: bool| {
         let mut latency = Vec::new();
         let mut frames_out = 0;
+        let passes = if timed { epochs } else { 1 };
+        let cpu = process_cpu_seconds();
         let start = Instant::now();
-        for file in files {
+        for file in files.iter().cycle().take(passes * files.len()) {
             let opened = Instant::now();
             reader.reopen(file).unwrap();
             let batch = reader.get_frames_at(&frames(task, file)).unwrap();
@@ -157,7 +193,8 @@ fn reader_pass(task: &str, files: &[String]) -> Figures {
         }
         let seconds = start.elapsed().as_secs_f64();
         timed.then(|| Figures {
-            clips_per_s: files.len() as f64 / seconds,
+            cpu_cores: (process_cpu_seconds() - cpu) / seconds,
+            clips_per_s: (passes * files.len()) as f64 / seconds,
             frames_per_s: frames_out as f64 / seconds,
             latency_ms: latency,
         })
@@ -166,7 +203,7 @@ fn reader_pass(task: &str, files: &[String]) -> Figures {
     run(true).unwrap()
 }
 
-fn dataset_pass(task: &str, files: &[String], decoders: usize) -> Figures {
+fn dataset_pass(task: &str, files: &[String], decoders: usize, epochs: usize) -> Figures {
     let (sampler, clips_per_file) = sampler(task);
     let dataset = VideoDataset::new(
         files.to_vec(),
@@ -179,11 +216,13 @@ fn dataset_pass(task: &str, files: &[String], decoders: usize) -> Figures {
         },
     )
     .unwrap();
-    let run = |epoch: u64| {
+    let run = |first_epoch: u64, passes: usize| {
+        let cpu = process_cpu_seconds();
         let start = Instant::now();
         let mut frames_out = 0;
         let mut first_batch_ms = Vec::new();
-        for batch in dataset.iter(epoch) {
+        let epochs = (first_epoch..).take(passes);
+        for batch in epochs.flat_map(|epoch| dataset.iter(epoch)) {
             let batch = batch.unwrap();
             batch.data.synchronize().unwrap();
             if first_batch_ms.is_empty() {
@@ -193,13 +232,14 @@ fn dataset_pass(task: &str, files: &[String], decoders: usize) -> Figures {
         }
         let seconds = start.elapsed().as_secs_f64();
         Figures {
-            clips_per_s: files.len() as f64 / seconds,
+            cpu_cores: (process_cpu_seconds() - cpu) / seconds,
+            clips_per_s: (passes * files.len()) as f64 / seconds,
             frames_per_s: frames_out as f64 / seconds,
             latency_ms: first_batch_ms,
         }
     };
-    run(0);
-    run(1)
+    run(0, 1);
+    run(1, epochs)
 }
 
 /// The anchor's clips/s for each task, from its output lines, and the lines themselves.
@@ -277,11 +317,18 @@ fn main() {
         options.decoders
     );
     println!(
-        "{:<10} {:<20} {:>8} {:>9} {:>22} {:>14} {:>7}",
-        "task", "row", "clips/s", "frames/s", "ms to a file's frames", "anchor clips/s", "ratio"
+        "{:<10} {:<20} {:>8} {:>9} {:>22} {:>14} {:>7} {:>9}",
+        "task",
+        "row",
+        "clips/s",
+        "frames/s",
+        "ms to a file's frames",
+        "anchor clips/s",
+        "ratio",
+        "CPU cores"
     );
     for &task in &options.tasks {
-        let reader = reader_pass(task, &files);
+        let reader = reader_pass(task, &files, options.epochs);
         let anchor_one = anchor_of(&one, task);
         let ratio = |ours: f64, theirs: Option<f64>| {
             theirs.map_or("-".to_string(), |t| format!("{:.2}x", ours / t))
@@ -293,26 +340,28 @@ fn main() {
             anchor_one.map_or(String::new(), |c| format!(" ({:.1})", 1e3 / c))
         );
         println!(
-            "{task:<10} {:<20} {:>8.1} {:>9.0} {latency:>22} {:>14} {:>7}",
+            "{task:<10} {:<20} {:>8.1} {:>9.0} {latency:>22} {:>14} {:>7} {:>9.1}",
             "reader, 1 decoder",
             reader.clips_per_s,
             reader.frames_per_s,
             anchor_one.map_or("-".into(), |c| format!("{c:.1}")),
-            ratio(reader.clips_per_s, anchor_one)
+            ratio(reader.clips_per_s, anchor_one),
+            reader.cpu_cores
         );
-        let dataset = dataset_pass(task, &files, options.decoders);
+        let dataset = dataset_pass(task, &files, options.decoders, options.epochs);
         let anchor_many = anchor_of(&many, task);
         let first_batch = dataset
             .latency_ms
             .first()
             .map_or(String::new(), |ms| format!("first batch {ms:.1}"));
         println!(
-            "{task:<10} {:<20} {:>8.1} {:>9.0} {first_batch:>22} {:>14} {:>7}",
+            "{task:<10} {:<20} {:>8.1} {:>9.0} {first_batch:>22} {:>14} {:>7} {:>9.1}",
             format!("dataset, {} decoders", options.decoders),
             dataset.clips_per_s,
             dataset.frames_per_s,
             anchor_many.map_or("-".into(), |c| format!("{c:.1}")),
-            ratio(dataset.clips_per_s, anchor_many)
+            ratio(dataset.clips_per_s, anchor_many),
+            dataset.cpu_cores
         );
     }
     println!("(in parentheses: the anchor's time per clip with one decoder, one batch per file)");

@@ -33,14 +33,23 @@
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
+use std::sync::LazyLock;
 use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crate::reader::batch::{tensor_info, BatchBuilder, Gpu};
 use crate::reader::{FrameBatch, ReaderOptions, VideoReader};
 use crate::sampler::{ClipSampler, IndexSampling, SampleRng};
 use crate::{CudaTensor, Error};
+
+static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
+    gst::DebugCategory::new(
+        "videodataset",
+        gst::DebugColorFlags::empty(),
+        Some("Datasets of many videos: files, readers and their timings"),
+    )
+});
 
 /// What happens when a video cannot be read.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -294,7 +303,7 @@ pub struct DatasetIter {
     skipped: Arc<Mutex<Vec<SkippedFile>>>,
     gpu: Option<Gpu>,
     /// Clips decoded and not yet batched, oldest first: (file clips, next clip).
-    queue: Vec<(Arc<FileClips>, usize)>,
+    queue: Vec<(FileClips, usize)>,
     queued_clips: usize,
     finished: bool,
 }
@@ -384,7 +393,7 @@ impl DatasetIter {
                 Ok(clips) if clips.clips == 0 => {}
                 Ok(clips) => {
                     self.queued_clips += clips.clips;
-                    self.queue.push((Arc::new(clips), 0));
+                    self.queue.push((clips, 0));
                 }
                 Err(reason) => {
                     let path = self.files[file_index].clone();
@@ -412,6 +421,25 @@ impl DatasetIter {
 
     /// Stacks the next `take` queued clips into one batch.
     fn assemble(&mut self, take: usize) -> Result<ClipBatch, Error> {
+        if matches!(self.queue.first(), Some((clips, 0)) if clips.clips == take) {
+            // Exactly one video's clips: its tensor as the reader decoded it, not a copy.
+            let (clips, _) = self.queue.remove(0);
+            self.queued_clips -= take;
+            let FrameBatch {
+                data,
+                indices,
+                pts_seconds,
+                duration_seconds,
+            } = clips.frames;
+            return Ok(ClipBatch {
+                data,
+                file_indices: vec![clips.file_index; take],
+                clip_indices: (0..take).collect(),
+                frame_indices: indices,
+                pts_seconds,
+                duration_seconds,
+            });
+        }
         if self.gpu.is_none() {
             self.gpu = Some(Gpu::open(self.options.reader.device)?);
         }
@@ -569,17 +597,26 @@ impl Worker {
                 format!("{path}: {text}")
             }
         };
+        let started = Instant::now();
         match reader {
             Some(r) => r.reopen(path).map_err(named)?,
             None => {
                 *reader = Some(VideoReader::open(path, self.options.reader.clone()).map_err(named)?)
             }
         }
+        let opened = started.elapsed();
         let reader = reader.as_mut().expect("opened above");
         let mut rng = SampleRng::new(mix(self.options.seed, self.epoch, file_index as u64));
         let frames = reader
             .sample_clips(&self.options.sampler, &mut rng)
             .map_err(named)?;
+        gst::debug!(
+            CAT,
+            "{path}: opened in {:.1} ms, {} frames decoded in {:.1} ms",
+            opened.as_secs_f64() * 1e3,
+            frames.indices.len(),
+            (started.elapsed() - opened).as_secs_f64() * 1e3
+        );
         let (clips, frames_per_clip) = match frames.data.shape() {
             [clips, per_clip, ..] => (*clips as usize, *per_clip as usize),
             _ => (0, 0),

@@ -472,10 +472,12 @@ fn requests_outside_the_video_are_refused() {
     );
 }
 
-/// Moving one reader through every H.264 clip, three sizes among them, three times over keeps
-/// one decoder per size (made in the first round), and each clip's frames are still its own.
+/// Moving one reader through every H.264 clip, three sizes among them, three times over: the
+/// decoder made for the largest size stands in for the smaller ones (reconfigured down to them
+/// and back up), so one decoder is alive after the first round, and each clip's frames are
+/// still its own.
 #[test]
-fn reopening_keeps_a_decoder_per_size() {
+fn reopening_moves_one_decoder_across_sizes() {
     let _device = device();
     let h264: Vec<Clip> = clips()
         .into_iter()
@@ -509,8 +511,10 @@ fn reopening_keeps_a_decoder_per_size() {
                 clip.name,
                 sizes.len()
             );
+            if round > 0 {
+                assert_eq!(decoders, 1, "{}: decoders alive", clip.name);
+            }
             if round == 2 {
-                assert_eq!(decoders, sizes.len(), "{}: decoders alive", clip.name);
                 let (w, h) = reference.size();
                 println!(
                     "{:<22} {w}x{h} reopened and 3 frames decoded in {:.1} ms, libavcodec's; \
@@ -630,12 +634,14 @@ fn a_thousand_files_with_a_corrupt_one_keep_memory_flat() {
             *buffers <= BUFFERS_AT_ONCE,
             "plugin buffers {buffers} by batch {b} (at most {BUFFERS_AT_ONCE} at once)"
         );
-        // Each reader keeps a decoder for each configuration it met: three H.264 sizes, HEVC
-        // and VP9.
+        // A reader keeps at most one decoder per configuration it met (three H.264 sizes, HEVC
+        // and VP9), fewer where a larger one stands in for smaller ones; how many it has met
+        // by a given batch depends on the files each reader drew.
         let readers = DatasetOptions::default().decoders as i64;
         assert!(
-            *decoders <= 5 * readers && *decoders == decoders0,
-            "{decoders} decoders at batch {b} ({decoders0} at the first sample)"
+            *decoders <= 5 * readers,
+            "{decoders} decoders at batch {b} ({decoders0} at the first sample), more than \
+             {readers} readers can need"
         );
         assert!(
             (*rss as i64 - rss0 as i64).abs() <= 64 << 20,

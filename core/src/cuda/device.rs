@@ -35,6 +35,8 @@ pub fn device_count() -> Result<i32, CudaError> {
 pub struct Device {
     ctx: Arc<CudaContext>,
     name: String,
+    /// Where stream-ordered allocations come from; `None` where the device has no memory pools.
+    pool: Option<MemoryPool>,
     modules: Mutex<HashMap<&'static str, Arc<CudaModule>>>,
     functions: Mutex<HashMap<&'static str, CudaFunction>>,
     _live: Tracked,
@@ -59,9 +61,11 @@ impl Device {
         // ordering is done with our own events.
         unsafe { ctx.disable_event_tracking() };
         let name = ctx.name().check("cuDeviceGetName")?;
+        let pool = MemoryPool::new(&ctx, count)?;
         let device = Arc::new(Device {
             ctx,
             name,
+            pool,
             modules: Mutex::new(HashMap::new()),
             functions: Mutex::new(HashMap::new()),
             _live: Tracked::new(Resource::Device, 0),
@@ -342,11 +346,84 @@ impl Timer {
     }
 }
 
-/// One device allocation, freed on drop (`cuMemFree` waits for work still using it).
+/// The device's own pool for stream-ordered allocations. Freeing with `cuMemFree` waits for all
+/// work of every stream on the device (several readers' decoding included); a pool allocation is
+/// freed in stream order instead, and its memory kept for the next allocation of any stream.
+struct MemoryPool(sys::CUmemoryPool);
+
+// SAFETY: a pool handle may be used from any thread; the driver synchronises its use.
+unsafe impl Send for MemoryPool {}
+unsafe impl Sync for MemoryPool {}
+
+impl MemoryPool {
+    /// A pool on `ctx`'s device that keeps freed memory for reuse (no release threshold) and that
+    /// peers able to reach the device may read and write, as they may plain allocations.
+    /// `None` where the device or driver has no memory pools.
+    fn new(ctx: &CudaContext, devices: i32) -> Result<Option<MemoryPool>, CudaError> {
+        let supported = ctx
+            .attribute(sys::CUdevice_attribute::CU_DEVICE_ATTRIBUTE_MEMORY_POOLS_SUPPORTED)
+            .check("cuDeviceGetAttribute(MEMORY_POOLS_SUPPORTED)")?;
+        if supported == 0 {
+            return Ok(None);
+        }
+        let ordinal = ctx.ordinal() as i32;
+        let location = |id| sys::CUmemLocation {
+            type_: sys::CUmemLocationType::CU_MEM_LOCATION_TYPE_DEVICE,
+            id,
+        };
+        // SAFETY: all-zero pool properties are valid (no handle types, no security attributes).
+        let mut props: sys::CUmemPoolProps = unsafe { std::mem::zeroed() };
+        props.allocType = sys::CUmemAllocationType::CU_MEM_ALLOCATION_TYPE_PINNED;
+        props.location = location(ordinal);
+        let mut handle = std::ptr::null_mut();
+        // SAFETY: `props` is filled in above; `handle` receives the new pool.
+        unsafe { sys::cuMemPoolCreate(&mut handle, &props) }.check("cuMemPoolCreate")?;
+        let pool = MemoryPool(handle);
+        let mut keep_all = u64::MAX;
+        // SAFETY: RELEASE_THRESHOLD takes a u64.
+        unsafe {
+            sys::cuMemPoolSetAttribute(
+                pool.0,
+                sys::CUmemPool_attribute::CU_MEMPOOL_ATTR_RELEASE_THRESHOLD,
+                (&mut keep_all as *mut u64).cast(),
+            )
+        }
+        .check("cuMemPoolSetAttribute(RELEASE_THRESHOLD)")?;
+        for peer in (0..devices).filter(|&d| d != ordinal) {
+            let mut reachable = 0;
+            // SAFETY: both ordinals are below the device count.
+            unsafe { sys::cuDeviceCanAccessPeer(&mut reachable, peer, ordinal) }
+                .check("cuDeviceCanAccessPeer")?;
+            if reachable != 0 {
+                let access = sys::CUmemAccessDesc {
+                    location: location(peer),
+                    flags: sys::CUmemAccess_flags::CU_MEM_ACCESS_FLAGS_PROT_READWRITE,
+                };
+                // SAFETY: one access descriptor for a peer device.
+                unsafe { sys::cuMemPoolSetAccess(pool.0, &access, 1) }
+                    .check("cuMemPoolSetAccess")?;
+            }
+        }
+        Ok(Some(pool))
+    }
+}
+
+impl Drop for MemoryPool {
+    fn drop(&mut self) {
+        // Memory still allocated from the pool keeps it alive until freed (the driver's rule).
+        // SAFETY: the pool was created by `new` and is destroyed once.
+        let _ = unsafe { sys::cuMemPoolDestroy(self.0) };
+    }
+}
+
+/// One device allocation, freed on drop: in stream order when it came from the device's pool
+/// ([`DeviceBuffer::on_stream`]), else with `cuMemFree`, which waits for all work on the device.
 pub(crate) struct DeviceBuffer {
     device: Arc<Device>,
     addr: sys::CUdeviceptr,
     size: usize,
+    /// The stream the allocation and its free are ordered on, for pool allocations.
+    stream: Option<Arc<Stream>>,
     _live: Tracked,
 }
 
@@ -359,6 +436,30 @@ impl DeviceBuffer {
             device: device.clone(),
             addr,
             size,
+            stream: None,
+            _live: Tracked::new(Resource::DeviceBuffer, size),
+        })
+    }
+
+    /// `size` bytes from the device's pool, usable by work queued on `stream` from now on (other
+    /// streams must wait for an event recorded on `stream` after this call), and freed on
+    /// `stream` when dropped: whoever drops it first makes `stream` wait for every other stream
+    /// still using it. A plain allocation where the device has no pool.
+    pub fn on_stream(stream: &Arc<Stream>, size: usize) -> Result<Self, CudaError> {
+        let device = stream.device();
+        let Some(pool) = &device.pool else {
+            return DeviceBuffer::new(device, size);
+        };
+        device.bind()?;
+        let mut addr = 0;
+        // SAFETY: the pool and stream belong to `device`, whose context is bound.
+        unsafe { sys::cuMemAllocFromPoolAsync(&mut addr, size.max(1), pool.0, stream.raw()) }
+            .check("cuMemAllocFromPoolAsync")?;
+        Ok(DeviceBuffer {
+            device: device.clone(),
+            addr,
+            size,
+            stream: Some(stream.clone()),
             _live: Tracked::new(Resource::DeviceBuffer, size),
         })
     }
@@ -380,9 +481,19 @@ impl DeviceBuffer {
 impl Drop for DeviceBuffer {
     fn drop(&mut self) {
         // A failure here cannot be reported to anyone; the driver keeps the context's error.
-        if self.device.bind().is_ok() {
+        if self.device.bind().is_err() {
+            return;
+        }
+        match &self.stream {
+            // SAFETY: `addr` came from the pool on this stream's device and is freed once; the
+            // owner ordered the stream after every use (see `on_stream`).
+            Some(stream) => {
+                let _ = unsafe { result::free_async(self.addr, stream.raw()) };
+            }
             // SAFETY: `addr` came from cuMemAlloc and is freed once.
-            let _ = unsafe { result::free_sync(self.addr) };
+            None => {
+                let _ = unsafe { result::free_sync(self.addr) };
+            }
         }
     }
 }

@@ -19,7 +19,7 @@ use cudarc::driver::sys::{CUresult, CUstream};
 use crate::cuda::{CudaError, Device, Event, Resource, Stream, Tracked};
 use crate::frame::{plane_extent, Frame, FrameView, Plane};
 use ffi::Nvcuvid;
-pub use reuse::{reusable, DecoderLimits, NewDecoderReason, Reuse};
+pub use reuse::{reusable, supersedes, DecoderLimits, NewDecoderReason, Reuse};
 use sequence::extent;
 pub use sequence::SequenceInfo;
 

@@ -13,6 +13,8 @@ pub struct DecoderLimits {
     pub max_coded_size: (u32, u32),
     /// The decode surfaces the decoder was created with.
     pub surfaces: u32,
+    /// The output size it was created for, which its output surfaces keep.
+    pub output_size: (u32, u32),
 }
 
 impl DecoderLimits {
@@ -21,7 +23,16 @@ impl DecoderLimits {
         DecoderLimits {
             max_coded_size: config.max_size(),
             surfaces: config.surfaces,
+            output_size: config.output_size(),
         }
+    }
+
+    /// Whether a decoder of these limits can take every configuration one of `other` can.
+    fn covers(&self, other: &DecoderLimits) -> bool {
+        let within = |a: (u32, u32), b: (u32, u32)| a.0 <= b.0 && a.1 <= b.1;
+        within(other.max_coded_size, self.max_coded_size)
+            && within(other.output_size, self.output_size)
+            && other.surfaces <= self.surfaces
     }
 }
 
@@ -56,10 +67,10 @@ pub enum NewDecoderReason {
         wanted: u32,
         created: u32,
     },
-    /// Another output (display) size.
+    /// An output (display) size larger than the decoder was created for.
     OutputSize {
         wanted: (u32, u32),
-        current: (u32, u32),
+        created: (u32, u32),
     },
     /// The driver predates `cuvidReconfigureDecoder` (Video Codec SDK 9.0).
     NoReconfigure,
@@ -83,10 +94,10 @@ impl fmt::Display for NewDecoderReason {
                 f,
                 "{wanted} decode surfaces, more than the {created} the decoder was created with"
             ),
-            NewDecoderReason::OutputSize { wanted, current } => write!(
+            NewDecoderReason::OutputSize { wanted, created } => write!(
                 f,
-                "output size {}x{}, not the decoder's {}x{}",
-                wanted.0, wanted.1, current.0, current.1
+                "output size {}x{}, larger than the {}x{} the decoder was created for",
+                wanted.0, wanted.1, created.0, created.1
             ),
             NewDecoderReason::NoReconfigure => {
                 f.write_str("the driver cannot reconfigure decoders (before Video Codec SDK 9.0)")
@@ -95,13 +106,10 @@ impl fmt::Display for NewDecoderReason {
     }
 }
 
-/// Whether a decoder decoding `current`, created within `limits`, can decode `wanted`.
-///
-/// `wanted.max_coded_size` does not enter: it is the room a new decoder would be created with,
-/// while the room this one has is `limits`.
-pub fn reusable(current: &DecoderConfig, limits: DecoderLimits, wanted: &DecoderConfig) -> Reuse {
+/// What a decoder created for `current` can never be reconfigured away from, where `wanted`
+/// differs: what `CUVIDRECONFIGUREDECODERINFO` has no field for is fixed at creation.
+fn fixed_difference(current: &DecoderConfig, wanted: &DecoderConfig) -> Option<NewDecoderReason> {
     use NewDecoderReason as Why;
-    // What `CUVIDRECONFIGUREDECODERINFO` has no field for is fixed at creation.
     let fixed = [
         // The decode engine is set up for one codec, as is the parser feeding it.
         (current.codec != wanted.codec, Why::Codec),
@@ -123,18 +131,42 @@ pub fn reusable(current: &DecoderConfig, limits: DecoderLimits, wanted: &Decoder
             Why::OutputSurfaces,
         ),
     ];
-    if let Some((_, why)) = fixed.into_iter().find(|(differs, _)| *differs) {
+    fixed
+        .into_iter()
+        .find_map(|(differs, why)| differs.then_some(why))
+}
+
+/// Whether a decoder created for `new` (within `new_limits`) can decode every configuration a
+/// decoder created for `old` (within `old_limits`) can, so that keeping the old one is of no
+/// use.
+pub fn supersedes(
+    new: &DecoderConfig,
+    new_limits: DecoderLimits,
+    old: &DecoderConfig,
+    old_limits: DecoderLimits,
+) -> bool {
+    fixed_difference(old, new).is_none() && new_limits.covers(&old_limits)
+}
+
+/// Whether a decoder decoding `current`, created within `limits`, can decode `wanted`.
+///
+/// `wanted.max_coded_size` does not enter: it is the room a new decoder would be created with,
+/// while the room this one has is `limits`.
+pub fn reusable(current: &DecoderConfig, limits: DecoderLimits, wanted: &DecoderConfig) -> Reuse {
+    use NewDecoderReason as Why;
+    if let Some(why) = fixed_difference(current, wanted) {
         return Reuse::NewDecoder(why);
     }
-    // The output surfaces keep their size. On an H100 (driver 580), decoders reconfigured to
-    // another output size while other decoders of the process were decoding mapped pictures
-    // in memory too small for them (or another decoder's), and copies out of them failed;
-    // the same decoders alone did not. Decoders of each size are kept instead (nvdec).
-    let (current_size, wanted_size) = (current.output_size(), wanted.output_size());
-    if current_size != wanted_size {
+    // The output surfaces keep the size the decoder was created for. On an H100 (driver 580),
+    // decoders reconfigured to a larger output size mapped pictures in those smaller surfaces:
+    // copies out of them read other memory, or failed where other decoders were at work. A
+    // smaller picture fits them.
+    let wanted_size = wanted.output_size();
+    let created = limits.output_size;
+    if wanted_size.0 > created.0 || wanted_size.1 > created.1 {
         return Reuse::NewDecoder(Why::OutputSize {
             wanted: wanted_size,
-            current: current_size,
+            created,
         });
     }
     // The header's rule: the coded size "MUST be <= ulMaxWidth/ulMaxHeight" of the creation,
@@ -191,7 +223,8 @@ mod tests {
             DecoderLimits::of(&created),
             DecoderLimits {
                 max_coded_size: (1920, 1088),
-                surfaces: 12
+                surfaces: 12,
+                output_size: (640, 360),
             }
         );
         // Without room, or with less than the coded size, the maximum is the coded size.
@@ -291,23 +324,30 @@ mod tests {
             );
         }
 
-        // Another output size takes another decoder, within the maximum or not.
+        // A larger output size than created for takes another decoder, within the maximum
+        // coded size or not; a smaller one reconfigures, and so does going back up to the
+        // created size.
         let sized = |coded_width, coded_height| DecoderConfig {
             coded_width,
             coded_height,
             display_area: (0, 0, coded_width as i32, coded_height as i32),
             ..current
         };
-        for (w, h) in [(1920, 1088), (320, 240), (3840, 2160)] {
+        for (w, h) in [(1920, 1088), (641, 360), (640, 361), (3840, 2160)] {
             assert_eq!(
                 reuse(sized(w, h)),
                 Reuse::NewDecoder(Why::OutputSize {
                     wanted: (w, h),
-                    current: (640, 360)
+                    created: (640, 360)
                 }),
                 "{w}x{h}"
             );
         }
+        assert_eq!(reuse(sized(320, 240)), Reuse::Reconfigure);
+        assert_eq!(
+            reusable(&sized(320, 240), limits, &current),
+            Reuse::Reconfigure
+        );
 
         // The display area alone reconfigures where its size stays (post-processing crops to
         // it).
@@ -365,11 +405,47 @@ mod tests {
         );
         let why = NewDecoderReason::OutputSize {
             wanted: (1280, 720),
-            current: (640, 360),
+            created: (640, 360),
         };
         assert_eq!(
             why.to_string(),
-            "output size 1280x720, not the decoder's 640x360"
+            "output size 1280x720, larger than the 640x360 the decoder was created for"
         );
+    }
+
+    #[test]
+    fn a_larger_decoder_supersedes_a_smaller_one_of_its_kind() {
+        let small = config_360p();
+        let large = DecoderConfig {
+            coded_width: 1920,
+            coded_height: 1088,
+            display_area: (0, 0, 1920, 1080),
+            max_coded_size: None,
+            ..small
+        };
+        let (small_limits, large_limits) = (DecoderLimits::of(&small), DecoderLimits::of(&large));
+        assert!(supersedes(&large, large_limits, &small, small_limits));
+        assert!(!supersedes(&small, small_limits, &large, large_limits));
+        // Not across codecs, nor past the other's surfaces.
+        let hevc = DecoderConfig {
+            codec: Codec::Hevc,
+            ..large
+        };
+        assert!(!supersedes(
+            &hevc,
+            DecoderLimits::of(&hevc),
+            &small,
+            small_limits
+        ));
+        let fewer = DecoderConfig {
+            surfaces: 8,
+            ..large
+        };
+        assert!(!supersedes(
+            &fewer,
+            DecoderLimits::of(&fewer),
+            &small,
+            small_limits
+        ));
     }
 }

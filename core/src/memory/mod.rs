@@ -60,6 +60,8 @@ struct SyncState {
     write_event: Event,
     /// One event per stream that has read the device copy since, recorded after its last read.
     reads: Vec<(usize, Event)>,
+    /// The device address was handed out by a `MAP_CUDA` map, to code that records no events.
+    mapped_for_device: bool,
 }
 
 /// The state behind one of our GstMemories.
@@ -71,9 +73,12 @@ pub struct DeviceMemory {
 }
 
 impl DeviceMemory {
-    fn new(device: &Arc<Device>, transfer: &Arc<Stream>, size: usize) -> Result<Self, CudaError> {
-        let buffer = DeviceBuffer::new(device, size)?;
-        let write_event = device.new_event()?;
+    fn new(transfer: &Arc<Stream>, size: usize) -> Result<Self, CudaError> {
+        let buffer = DeviceBuffer::on_stream(transfer, size)?;
+        // Every use, on any stream, waits for the write event: recorded here, it orders them
+        // after the allocation.
+        let write_event = transfer.device().new_event()?;
+        transfer.record(&write_event)?;
         Ok(DeviceMemory {
             buffer,
             transfer: transfer.clone(),
@@ -82,6 +87,7 @@ impl DeviceMemory {
                 host: None,
                 write_event,
                 reads: Vec::new(),
+                mapped_for_device: false,
             }),
         })
     }
@@ -215,6 +221,7 @@ impl DeviceMemory {
     /// Device address for `gst_memory_map()` with [`MAP_CUDA`]: the caller may use it at once.
     fn map_device(&self, write: bool) -> Result<u64, CudaError> {
         let mut state = self.lock();
+        state.mapped_for_device = true;
         self.upload_if_needed(&mut state, &self.transfer)?;
         state.write_event.synchronize()?;
         if write {
@@ -279,6 +286,21 @@ impl<'a> CudaMapping<'a> {
     /// to another library).
     pub fn addr(&self) -> u64 {
         self.info.data as u64
+    }
+}
+
+impl Drop for DeviceMemory {
+    /// The allocation is freed on the transfer stream once that stream has waited for the last
+    /// write and every read recorded, so no host thread waits. Code that used a `MAP_CUDA` map
+    /// recorded nothing: then the whole device is waited for first, as `cuMemFree` would.
+    fn drop(&mut self) {
+        let state = self.sync.get_mut().unwrap_or_else(|e| e.into_inner());
+        let ordered = std::iter::once(&state.write_event)
+            .chain(state.reads.iter().map(|(_, event)| event))
+            .try_for_each(|event| self.transfer.wait(event));
+        if state.mapped_for_device || ordered.is_err() {
+            let _ = self.buffer.device().synchronize();
+        }
     }
 }
 
@@ -489,12 +511,12 @@ impl CudaAllocator {
 
     /// A new memory of `size` bytes of device memory.
     pub fn alloc_device(&self, size: usize) -> Result<gst::Memory, CudaError> {
-        let (device, stream) = self
+        let (_, stream) = self
             .imp()
             .target
             .get()
             .ok_or_else(|| CudaError::Invalid("CUDA allocator used without a device".into()))?;
-        let state = Box::new(DeviceMemory::new(device, stream, size)?);
+        let state = Box::new(DeviceMemory::new(stream, size)?);
         let raw = Box::into_raw(Box::new(RawMemory {
             // SAFETY: an all-zero GstMemory is what gst_memory_init expects to fill in.
             mem: unsafe { std::mem::zeroed() },

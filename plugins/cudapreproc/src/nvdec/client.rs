@@ -145,11 +145,19 @@ impl Client<'_> {
             }
         }
         if self.state.decoder.is_none() {
-            self.state.decoder = Some(Decoder::new(&self.gpu.device, config)?);
+            let started = std::time::Instant::now();
+            let decoder = Decoder::new(&self.gpu.device, config)?;
+            self.imp
+                .kept_decoders
+                .lock()
+                .unwrap()
+                .drop_superseded(device, &decoder);
+            self.state.decoder = Some(decoder);
             gst::info!(
                 CAT,
                 imp = self.imp,
-                "decoding {codec:?} {seq:?} with {config:?}"
+                "decoding {codec:?} {seq:?} with {config:?} (made in {:.1} ms)",
+                started.elapsed().as_secs_f64() * 1e3
             );
         }
         self.negotiate(seq, video_format, deinterlace == Deinterlace::Weave)?;

@@ -1,9 +1,10 @@
-//! Decoders kept between streams, one per configuration met: the next stream of a size, codec
-//! or format met before takes its decoder back instead of creating one (which costs far more
-//! than a short clip takes to decode). A decoder is never reconfigured to another output size
-//! (see `cuvid::reusable`), so a dataset of clips of several sizes keeps one for each.
+//! Decoders kept between streams: the next stream takes the decoder at work, or one kept from
+//! an earlier stream, instead of creating one (which costs far more than a short clip takes to
+//! decode). A decoder is never reconfigured to a larger output size than it was created for
+//! (see `cuvid::reusable`); a decoder made for a larger stream replaces the smaller ones of its
+//! kind, so a dataset of clips of several sizes settles on one decoder per codec and format.
 
-use cudapreproc_core::cuvid::{reusable, Decoder, DecoderConfig, DecoderLimits, Reuse};
+use cudapreproc_core::cuvid::{reusable, supersedes, Decoder, DecoderConfig, DecoderLimits, Reuse};
 
 /// Decoders an element holds at most, the one decoding included: each holds its surfaces
 /// (about 45 MB for 1080p H.264, 5 MB for 360p), so the least recently used goes when a
@@ -27,8 +28,9 @@ impl KeptDecoders {
         self.trim();
     }
 
-    /// Keeps `current` (the decoder of the stream before, if any) and takes out the decoder on
-    /// `device` that gets to `wanted` with the least work, `current` included.
+    /// The decoder for `wanted` on `device`: `current` (the decoder of the stream before) where
+    /// it can take it, since every decoder switched to is one more the decode engines share
+    /// out; else the kept decoder that gets there with the least work, `current` being kept.
     pub(super) fn exchange(
         &mut self,
         device: i32,
@@ -36,6 +38,14 @@ impl KeptDecoders {
         wanted: &DecoderConfig,
     ) -> Option<Decoder> {
         if let Some(decoder) = current {
+            let limits = decoder.limits();
+            let usable = !matches!(
+                reusable(decoder.config(), limits, &with_surfaces_of(wanted, limits)),
+                Reuse::NewDecoder(_)
+            );
+            if usable {
+                return Some(decoder);
+            }
             self.0.push(Kept { device, decoder });
         }
         let candidates = self
@@ -46,6 +56,15 @@ impl KeptDecoders {
         // Trimmed only now, so that the decoder wanted is never the one dropped.
         self.trim();
         taken
+    }
+
+    /// Drops the kept decoders on `device` that `decoder`, just made, can stand in for.
+    pub(super) fn drop_superseded(&mut self, device: i32, decoder: &Decoder) {
+        let (new, new_limits) = (decoder.config(), decoder.limits());
+        self.0.retain(|k| {
+            k.device != device
+                || !supersedes(new, new_limits, k.decoder.config(), k.decoder.limits())
+        });
     }
 
     /// Drops the least recently used decoders past the bound (the one decoding counts too).
