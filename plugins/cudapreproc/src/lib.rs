@@ -46,6 +46,47 @@ macro_rules! element_metadata {
 }
 pub(crate) use element_metadata;
 
+/// A property's value type: a GLib enum (its type name, then per value a nick and a description
+/// for `gst-inspect-1.0`) and, after `=>`, the core type each value maps to with `From`.
+macro_rules! property_enum {
+    (
+        $(#[$meta:meta])*
+        pub enum $name:ident($type_name:literal) => $target:ty {
+            $($(#[$value_meta:meta])* $value:ident = $number:literal, $nick:literal, $description:literal => $mapped:expr;)+
+        }
+    ) => {
+        crate::property_enum! {
+            $(#[$meta])*
+            pub enum $name($type_name) {
+                $($(#[$value_meta])* $value = $number, $nick, $description;)+
+            }
+        }
+
+        impl From<$name> for $target {
+            fn from(value: $name) -> Self {
+                match value {
+                    $($name::$value => $mapped,)+
+                }
+            }
+        }
+    };
+    (
+        $(#[$meta:meta])*
+        pub enum $name:ident($type_name:literal) {
+            $($(#[$value_meta:meta])* $value:ident = $number:literal, $nick:literal, $description:literal;)+
+        }
+    ) => {
+        $(#[$meta])*
+        #[derive(Debug, Eq, PartialEq, Ord, PartialOrd, Hash, Clone, Copy, Default, glib::Enum)]
+        #[repr(u32)]
+        #[enum_type(name = $type_name)]
+        pub enum $name {
+            $($(#[$value_meta])* #[enum_value(name = $description, nick = $nick)] $value = $number,)+
+        }
+    };
+}
+pub(crate) use property_enum;
+
 fn plugin_init(plugin: &gst::Plugin) -> Result<(), glib::BoolError> {
     cudawarpaffine::register_meta();
     let elements = [

@@ -15,91 +15,42 @@ glib::wrapper! {
         @extends CudaBaseTransform, gst_base::BaseTransform, gst::Element, gst::Object;
 }
 
-#[derive(Debug, Eq, PartialEq, Hash, Clone, Copy, Default, glib::Enum)]
-#[repr(u32)]
-#[enum_type(name = "GstCudaConvertDType")]
-pub enum TensorDType {
-    #[enum_value(name = "8-bit unsigned integers (rounded, saturated)", nick = "uint8")]
-    Uint8 = 0,
-    #[enum_value(name = "IEEE half precision", nick = "float16")]
-    Float16 = 1,
-    #[enum_value(name = "bfloat16", nick = "bfloat16")]
-    Bfloat16 = 2,
-    #[default]
-    #[enum_value(name = "IEEE single precision", nick = "float32")]
-    Float32 = 3,
-}
-
-#[derive(Debug, Eq, PartialEq, Hash, Clone, Copy, Default, glib::Enum)]
-#[repr(u32)]
-#[enum_type(name = "GstCudaConvertLayout")]
-pub enum TensorLayout {
-    #[default]
-    #[enum_value(name = "Channel planes [1, C, H, W]", nick = "nchw")]
-    Nchw = 0,
-    #[enum_value(name = "Interleaved channels [1, H, W, C]", nick = "nhwc")]
-    Nhwc = 1,
-}
-
-#[derive(Debug, Eq, PartialEq, Hash, Clone, Copy, Default, glib::Enum)]
-#[repr(u32)]
-#[enum_type(name = "GstCudaConvertChannelOrder")]
-pub enum ChannelOrder {
-    #[default]
-    #[enum_value(name = "R, G, B (alpha dropped)", nick = "rgb")]
-    Rgb = 0,
-    #[enum_value(name = "B, G, R (alpha dropped)", nick = "bgr")]
-    Bgr = 1,
-    #[enum_value(
-        name = "R, G, B, A (opaque where the video has no alpha)",
-        nick = "rgba"
-    )]
-    Rgba = 2,
-    #[enum_value(
-        name = "B, G, R, A (opaque where the video has no alpha)",
-        nick = "bgra"
-    )]
-    Bgra = 3,
-}
-
-#[derive(Debug, Eq, PartialEq, Hash, Clone, Copy, Default, glib::Enum)]
-#[repr(u32)]
-#[enum_type(name = "GstCudaConvertPreset")]
-pub enum NormalizationPreset {
-    #[default]
-    #[enum_value(
-        name = "None: scale 1, mean 0, std 1 (values as in the video)",
-        nick = "none"
-    )]
-    None = 0,
-    #[enum_value(name = "[0, 1]: scale 1/255", nick = "unit")]
-    Unit = 1,
-    #[enum_value(name = "[-1, 1]: scale 2/255, mean 1", nick = "symmetric")]
-    Symmetric = 2,
-    #[enum_value(
-        name = "ImageNet: scale 1/255, mean 0.485 0.456 0.406, std 0.229 0.224 0.225",
-        nick = "imagenet"
-    )]
-    Imagenet = 3,
-}
-
-impl From<TensorDType> for DType {
-    fn from(dtype: TensorDType) -> Self {
-        match dtype {
-            TensorDType::Uint8 => DType::Uint8,
-            TensorDType::Float16 => DType::Float16,
-            TensorDType::Bfloat16 => DType::Bfloat16,
-            TensorDType::Float32 => DType::Float32,
-        }
+crate::property_enum! {
+    pub enum TensorDType("GstCudaConvertDType") => DType {
+        Uint8 = 0, "uint8", "8-bit unsigned integers (rounded, saturated)" => DType::Uint8;
+        Float16 = 1, "float16", "IEEE half precision" => DType::Float16;
+        Bfloat16 = 2, "bfloat16", "bfloat16" => DType::Bfloat16;
+        #[default]
+        Float32 = 3, "float32", "IEEE single precision" => DType::Float32;
     }
 }
 
-impl From<TensorLayout> for Layout {
-    fn from(layout: TensorLayout) -> Self {
-        match layout {
-            TensorLayout::Nchw => Layout::Nchw,
-            TensorLayout::Nhwc => Layout::Nhwc,
-        }
+crate::property_enum! {
+    pub enum TensorLayout("GstCudaConvertLayout") => Layout {
+        #[default]
+        Nchw = 0, "nchw", "Channel planes [1, C, H, W]" => Layout::Nchw;
+        Nhwc = 1, "nhwc", "Interleaved channels [1, H, W, C]" => Layout::Nhwc;
+    }
+}
+
+crate::property_enum! {
+    pub enum ChannelOrder("GstCudaConvertChannelOrder") {
+        #[default]
+        Rgb = 0, "rgb", "R, G, B (alpha dropped)";
+        Bgr = 1, "bgr", "B, G, R (alpha dropped)";
+        Rgba = 2, "rgba", "R, G, B, A (opaque where the video has no alpha)";
+        Bgra = 3, "bgra", "B, G, R, A (opaque where the video has no alpha)";
+    }
+}
+
+crate::property_enum! {
+    pub enum NormalizationPreset("GstCudaConvertPreset") {
+        #[default]
+        None = 0, "none", "None: scale 1, mean 0, std 1 (values as in the video)";
+        Unit = 1, "unit", "[0, 1]: scale 1/255";
+        Symmetric = 2, "symmetric", "[-1, 1]: scale 2/255, mean 1";
+        Imagenet = 3, "imagenet",
+            "ImageNet: scale 1/255, mean 0.485 0.456 0.406, std 0.229 0.224 0.225";
     }
 }
 

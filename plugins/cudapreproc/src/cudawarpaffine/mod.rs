@@ -24,96 +24,38 @@ pub const MATRIX_META: &str = "GstCudaWarpAffineMatrixMeta";
 /// after it, with the same fields as the meta.
 pub const MATRIX_EVENT: &str = "cudawarpaffine-matrix";
 
-#[derive(Debug, Eq, PartialEq, Hash, Clone, Copy, Default, glib::Enum)]
-#[repr(u32)]
-#[enum_type(name = "GstCudaWarpAffineInterpolation")]
-pub enum WarpInterpolation {
-    #[enum_value(name = "Nearest neighbour", nick = "nearest")]
-    Nearest = 0,
-    #[default]
-    #[enum_value(name = "Bilinear", nick = "linear")]
-    Linear = 1,
-    #[enum_value(name = "Bicubic (a = -0.75, as OpenCV)", nick = "cubic")]
-    Cubic = 2,
-    #[enum_value(
-        name = "Area average for axis-aligned downscaling (linear otherwise)",
-        nick = "area"
-    )]
-    Area = 3,
-}
-
-#[derive(Debug, Eq, PartialEq, Hash, Clone, Copy, Default, glib::Enum)]
-#[repr(u32)]
-#[enum_type(name = "GstCudaWarpAffineBorder")]
-pub enum WarpBorder {
-    #[default]
-    #[enum_value(name = "Constant: the border-value", nick = "constant")]
-    Constant = 0,
-    #[enum_value(name = "Replicate the edge pixel: aaa|abcd|ddd", nick = "replicate")]
-    Replicate = 1,
-    #[enum_value(name = "Reflect, edge repeated: cba|abcd|dcb", nick = "reflect")]
-    Reflect = 2,
-    #[enum_value(
-        name = "Reflect about the edge pixel: dcb|abcd|cba",
-        nick = "reflect-101"
-    )]
-    Reflect101 = 3,
-    #[enum_value(name = "Wrap around: bcd|abcd|abc", nick = "wrap")]
-    Wrap = 4,
-}
-
-#[derive(Debug, Eq, PartialEq, Hash, Clone, Copy, Default, glib::Enum)]
-#[repr(u32)]
-#[enum_type(name = "GstCudaWarpAffineFit")]
-pub enum WarpFit {
-    #[default]
-    #[enum_value(
-        name = "Stretch to the output size (aspect ratio changes)",
-        nick = "stretch"
-    )]
-    Stretch = 0,
-    #[enum_value(
-        name = "Keep the aspect ratio, fit inside, centred, borders around (letterbox)",
-        nick = "letterbox"
-    )]
-    Letterbox = 1,
-    #[enum_value(
-        name = "Keep the aspect ratio, fill the output, centred, overhang cut off",
-        nick = "fill"
-    )]
-    Fill = 2,
-}
-
-impl From<WarpInterpolation> for Interpolation {
-    fn from(interpolation: WarpInterpolation) -> Self {
-        match interpolation {
-            WarpInterpolation::Nearest => Interpolation::Nearest,
-            WarpInterpolation::Linear => Interpolation::Linear,
-            WarpInterpolation::Cubic => Interpolation::Cubic,
-            WarpInterpolation::Area => Interpolation::Area,
-        }
+crate::property_enum! {
+    pub enum WarpInterpolation("GstCudaWarpAffineInterpolation") => Interpolation {
+        Nearest = 0, "nearest", "Nearest neighbour" => Interpolation::Nearest;
+        #[default]
+        Linear = 1, "linear", "Bilinear" => Interpolation::Linear;
+        Cubic = 2, "cubic", "Bicubic (a = -0.75, as OpenCV)" => Interpolation::Cubic;
+        Area = 3, "area", "Area average for axis-aligned downscaling (linear otherwise)"
+            => Interpolation::Area;
     }
 }
 
-impl From<WarpBorder> for Border {
-    fn from(border: WarpBorder) -> Self {
-        match border {
-            WarpBorder::Constant => Border::Constant,
-            WarpBorder::Replicate => Border::Replicate,
-            WarpBorder::Reflect => Border::Reflect,
-            WarpBorder::Reflect101 => Border::Reflect101,
-            WarpBorder::Wrap => Border::Wrap,
-        }
+crate::property_enum! {
+    pub enum WarpBorder("GstCudaWarpAffineBorder") => Border {
+        #[default]
+        Constant = 0, "constant", "Constant: the border-value" => Border::Constant;
+        Replicate = 1, "replicate", "Replicate the edge pixel: aaa|abcd|ddd" => Border::Replicate;
+        Reflect = 2, "reflect", "Reflect, edge repeated: cba|abcd|dcb" => Border::Reflect;
+        Reflect101 = 3, "reflect-101", "Reflect about the edge pixel: dcb|abcd|cba"
+            => Border::Reflect101;
+        Wrap = 4, "wrap", "Wrap around: bcd|abcd|abc" => Border::Wrap;
     }
 }
 
-impl From<WarpFit> for Fit {
-    fn from(fit: WarpFit) -> Self {
-        match fit {
-            WarpFit::Stretch => Fit::Stretch,
-            WarpFit::Letterbox => Fit::Letterbox,
-            WarpFit::Fill => Fit::Fill,
-        }
+crate::property_enum! {
+    pub enum WarpFit("GstCudaWarpAffineFit") => Fit {
+        #[default]
+        Stretch = 0, "stretch", "Stretch to the output size (aspect ratio changes)" => Fit::Stretch;
+        Letterbox = 1, "letterbox",
+            "Keep the aspect ratio, fit inside, centred, borders around (letterbox)"
+            => Fit::Letterbox;
+        Fill = 2, "fill", "Keep the aspect ratio, fill the output, centred, overhang cut off"
+            => Fit::Fill;
     }
 }
 

@@ -18,32 +18,14 @@ glib::wrapper! {
         @extends gst_video::VideoDecoder, gst::Element, gst::Object;
 }
 
-/// What the decoder does with interlaced pictures.
-#[derive(Debug, Eq, PartialEq, Ord, PartialOrd, Hash, Clone, Copy, Default, glib::Enum)]
-#[repr(u32)]
-#[enum_type(name = "GstCudaPreprocDeinterlaceMode")]
-pub enum DeinterlaceMode {
-    #[default]
-    #[enum_value(
-        name = "Weave: both fields in one frame, as coded (interlaced caps)",
-        nick = "weave"
-    )]
-    Weave = 0,
-    #[enum_value(name = "Bob: one field, line-doubled (progressive caps)", nick = "bob")]
-    Bob = 1,
-    #[enum_value(
-        name = "Adaptive: motion-adaptive deinterlacing (progressive caps)",
-        nick = "adaptive"
-    )]
-    Adaptive = 2,
-}
-
-impl From<DeinterlaceMode> for Deinterlace {
-    fn from(mode: DeinterlaceMode) -> Self {
-        match mode {
-            DeinterlaceMode::Weave => Deinterlace::Weave,
-            DeinterlaceMode::Bob => Deinterlace::Bob,
-            DeinterlaceMode::Adaptive => Deinterlace::Adaptive,
-        }
+crate::property_enum! {
+    /// What the decoder does with interlaced pictures.
+    pub enum DeinterlaceMode("GstCudaPreprocDeinterlaceMode") => Deinterlace {
+        #[default]
+        Weave = 0, "weave", "Weave: both fields in one frame, as coded (interlaced caps)"
+            => Deinterlace::Weave;
+        Bob = 1, "bob", "Bob: one field, line-doubled (progressive caps)" => Deinterlace::Bob;
+        Adaptive = 2, "adaptive", "Adaptive: motion-adaptive deinterlacing (progressive caps)"
+            => Deinterlace::Adaptive;
     }
 }
