@@ -29,20 +29,23 @@ pub use tensorsink::{sample_info, TensorSink, TENSOR_INFO};
 /// Name of the authors in every element's metadata.
 const AUTHORS: &str = "The gst-cudapreproc authors";
 
-/// `ElementImpl::metadata`: an element's long name, classification and description, made once.
+/// `ElementImpl::metadata` of an element: its long name, classification and description, made
+/// once. Used inside `impl ElementImpl`.
 macro_rules! element_metadata {
-    ($long_name:expr, $classification:expr, $description:expr) => {{
-        static METADATA: std::sync::LazyLock<gst::subclass::ElementMetadata> =
-            std::sync::LazyLock::new(|| {
-                gst::subclass::ElementMetadata::new(
-                    $long_name,
-                    $classification,
-                    $description,
-                    crate::AUTHORS,
-                )
-            });
-        Some(&*METADATA)
-    }};
+    ($long_name:expr, $classification:expr, $description:expr) => {
+        fn metadata() -> Option<&'static gst::subclass::ElementMetadata> {
+            static METADATA: std::sync::LazyLock<gst::subclass::ElementMetadata> =
+                std::sync::LazyLock::new(|| {
+                    gst::subclass::ElementMetadata::new(
+                        $long_name,
+                        $classification,
+                        $description,
+                        crate::AUTHORS,
+                    )
+                });
+            Some(&*METADATA)
+        }
+    };
 }
 pub(crate) use element_metadata;
 

@@ -164,14 +164,12 @@ impl ObjectImpl for CudaConvert {
 impl GstObjectImpl for CudaConvert {}
 
 impl ElementImpl for CudaConvert {
-    fn metadata() -> Option<&'static gst::subclass::ElementMetadata> {
-        crate::element_metadata!(
-            "CUDA video/tensor converter",
-            "Filter/Converter/Video/Tensor/Hardware",
-            "Turns RGB or gray video into normalised tensors (other/tensors) on an NVIDIA GPU, \
-             and tensors back into video"
-        )
-    }
+    crate::element_metadata!(
+        "CUDA video/tensor converter",
+        "Filter/Converter/Video/Tensor/Hardware",
+        "Turns RGB or gray video into normalised tensors (other/tensors) on an NVIDIA GPU, \
+         and tensors back into video"
+    );
 
     fn pad_templates() -> &'static [gst::PadTemplate] {
         static PAD_TEMPLATES: LazyLock<Vec<gst::PadTemplate>> = LazyLock::new(|| {

@@ -287,14 +287,12 @@ impl ObjectImpl for CudaCvtColor {
 impl GstObjectImpl for CudaCvtColor {}
 
 impl ElementImpl for CudaCvtColor {
-    fn metadata() -> Option<&'static gst::subclass::ElementMetadata> {
-        crate::element_metadata!(
-            "CUDA colour converter",
-            "Filter/Converter/Video/Hardware",
-            "Converts between Y'CbCr, gray and RGB formats on an NVIDIA GPU, in CUDA or \
-             system memory, following the caps' colorimetry"
-        )
-    }
+    crate::element_metadata!(
+        "CUDA colour converter",
+        "Filter/Converter/Video/Hardware",
+        "Converts between Y'CbCr, gray and RGB formats on an NVIDIA GPU, in CUDA or \
+         system memory, following the caps' colorimetry"
+    );
 
     fn pad_templates() -> &'static [gst::PadTemplate] {
         static PAD_TEMPLATES: LazyLock<Vec<gst::PadTemplate>> =

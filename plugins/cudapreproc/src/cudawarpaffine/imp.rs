@@ -344,14 +344,12 @@ impl ObjectImpl for CudaWarpAffine {
 impl GstObjectImpl for CudaWarpAffine {}
 
 impl ElementImpl for CudaWarpAffine {
-    fn metadata() -> Option<&'static gst::subclass::ElementMetadata> {
-        crate::element_metadata!(
-            "CUDA affine warp",
-            "Filter/Effect/Converter/Video/Scaler/Hardware",
-            "Warps video with a 2x3 affine matrix on an NVIDIA GPU (resize, crop, rotate, \
-             flip, letterbox), matching OpenCV's warpAffine, in CUDA or system memory"
-        )
-    }
+    crate::element_metadata!(
+        "CUDA affine warp",
+        "Filter/Effect/Converter/Video/Scaler/Hardware",
+        "Warps video with a 2x3 affine matrix on an NVIDIA GPU (resize, crop, rotate, \
+         flip, letterbox), matching OpenCV's warpAffine, in CUDA or system memory"
+    );
 
     fn pad_templates() -> &'static [gst::PadTemplate] {
         static PAD_TEMPLATES: LazyLock<Vec<gst::PadTemplate>> =

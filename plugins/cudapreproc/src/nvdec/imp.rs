@@ -349,14 +349,12 @@ impl ObjectImpl for NvDec {
 impl GstObjectImpl for NvDec {}
 
 impl ElementImpl for NvDec {
-    fn metadata() -> Option<&'static gst::subclass::ElementMetadata> {
-        crate::element_metadata!(
-            "NVDEC video decoder",
-            "Codec/Decoder/Video/Hardware",
-            "Decodes H.264, HEVC, VP8, VP9, MPEG-1/2/4, JPEG and AV1 (where the GPU has it) \
-             with NVIDIA's hardware decoder, into CUDA or system memory"
-        )
-    }
+    crate::element_metadata!(
+        "NVDEC video decoder",
+        "Codec/Decoder/Video/Hardware",
+        "Decodes H.264, HEVC, VP8, VP9, MPEG-1/2/4, JPEG and AV1 (where the GPU has it) \
+         with NVIDIA's hardware decoder, into CUDA or system memory"
+    );
 
     fn pad_templates() -> &'static [gst::PadTemplate] {
         static PAD_TEMPLATES: LazyLock<Vec<gst::PadTemplate>> = LazyLock::new(|| {

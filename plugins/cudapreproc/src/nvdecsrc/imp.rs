@@ -408,14 +408,12 @@ impl ObjectImpl for NvDecSrc {
 impl GstObjectImpl for NvDecSrc {}
 
 impl ElementImpl for NvDecSrc {
-    fn metadata() -> Option<&'static gst::subclass::ElementMetadata> {
-        crate::element_metadata!(
-            "NVDEC source",
-            "Source/Video/Hardware",
-            "Reads a file or URI, demuxes and parses its video and decodes it with NVDEC \
-             (nvdec), into CUDA or system memory"
-        )
-    }
+    crate::element_metadata!(
+        "NVDEC source",
+        "Source/Video/Hardware",
+        "Reads a file or URI, demuxes and parses its video and decodes it with NVDEC \
+         (nvdec), into CUDA or system memory"
+    );
 
     fn pad_templates() -> &'static [gst::PadTemplate] {
         static PAD_TEMPLATES: LazyLock<Vec<gst::PadTemplate>> = LazyLock::new(|| {

@@ -559,14 +559,12 @@ impl ObjectImpl for TensorSink {
 impl GstObjectImpl for TensorSink {}
 
 impl ElementImpl for TensorSink {
-    fn metadata() -> Option<&'static gst::subclass::ElementMetadata> {
-        crate::element_metadata!(
-            "Tensor sink",
-            "Sink/Tensor/Hardware",
-            "Hands tensors in GPU memory to the application, frame by frame or batched, with \
-             their shape, type, device address and ready event"
-        )
-    }
+    crate::element_metadata!(
+        "Tensor sink",
+        "Sink/Tensor/Hardware",
+        "Hands tensors in GPU memory to the application, frame by frame or batched, with \
+         their shape, type, device address and ready event"
+    );
 
     fn pad_templates() -> &'static [gst::PadTemplate] {
         static PAD_TEMPLATES: LazyLock<Vec<gst::PadTemplate>> = LazyLock::new(|| {
