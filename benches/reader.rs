@@ -1,7 +1,7 @@
 //! The dataset workload: many short clips, a few frames from each, next to an anchor's figures
 //! from the same run.
 //!
-//!   reader-bench CLIPDIR [--decoders N] [--epochs E] [--anchor "COMMAND"]
+//!   reader-bench CLIPDIR [--decoders N] [--epochs E] [--calls] [--anchor "COMMAND"]
 //!                [--tasks uniform20,random8,train]
 //!
 //! CLIPDIR holds the clips (`scripts/make-bench-clips`: 10 s, 360p to 1080p, GOPs of 250 and
@@ -12,7 +12,8 @@
 //!
 //! Two rows per task, each after a warm-up pass over the files and timed over E passes (default
 //! 1; more passes give steadier figures on few files), with the CPU cores the process kept busy
-//! meanwhile:
+//! meanwhile (and with `--calls`, the time spent in each NVCUVID call, to see which one waits
+//! when several readers decode at once):
 //! - reader: one `VideoReader` moved from file to file; clips/s, frames/s, and the time from
 //!   opening a file to having its frames (the first batch of a new file), median and mean;
 //! - dataset: `VideoDataset` with N decoders (default 7, NVDEC's engines on an H100), each file's
@@ -30,6 +31,7 @@ use std::time::Instant;
 use cudapreproc::dataset::{DatasetOptions, VideoDataset};
 use cudapreproc::reader::{DType, Normalize, ReaderOptions, VideoReader};
 use cudapreproc::sampler::{ClipSampler, IndexSampling, SampleRng};
+use cudapreproc_core::cuvid::{nvcuvid_times, reset_nvcuvid_times, CallTime};
 
 const TASKS: [&str; 3] = ["uniform20", "random8", "train"];
 
@@ -38,6 +40,8 @@ struct Options {
     decoders: usize,
     /// Timed passes over the files, after the warm-up pass.
     epochs: usize,
+    /// Print the time in each NVCUVID call under each row.
+    calls: bool,
     anchor: Option<String>,
     /// The tasks to run, in TASKS' order (default: all).
     tasks: Vec<&'static str>,
@@ -49,6 +53,7 @@ fn options() -> Options {
         dir: PathBuf::new(),
         decoders: 7,
         epochs: 1,
+        calls: false,
         anchor: None,
         tasks: TASKS.to_vec(),
     };
@@ -67,6 +72,7 @@ fn options() -> Options {
                     .filter(|&e| e > 0)
                     .expect("--epochs takes a number above 0")
             }
+            "--calls" => options.calls = true,
             "--anchor" => options.anchor = args.next(),
             "--tasks" => {
                 let wanted = args.next().unwrap_or_default();
@@ -82,7 +88,8 @@ fn options() -> Options {
     }
     if options.dir.as_os_str().is_empty() {
         eprintln!(
-            "usage: reader-bench CLIPDIR [--decoders N] [--epochs E] [--anchor CMD] [--tasks A,B]"
+            "usage: reader-bench CLIPDIR [--decoders N] [--epochs E] [--calls] [--anchor CMD] \
+             [--tasks A,B]"
         );
         std::process::exit(2);
     }
@@ -170,6 +177,8 @@ struct Figures {
     frames_per_s: f64,
     /// CPU cores the process kept busy on average (CPU seconds over wall seconds).
     cpu_cores: f64,
+    /// Time in each NVCUVID call during the timed passes.
+    nvcuvid: Vec<CallTime>,
     /// Reader rows: per file, open to frames ready; dataset rows: the epoch's start to its first
     /// batch ready. In ms.
     latency_ms: Vec<f64>,
@@ -181,6 +190,7 @@ fn reader_pass(task: &str, files: &[String], epochs: usize) -> Figures {
         let mut latency = Vec::new();
         let mut frames_out = 0;
         let passes = if timed { epochs } else { 1 };
+        reset_nvcuvid_times();
         let cpu = process_cpu_seconds();
         let start = Instant::now();
         for file in files.iter().cycle().take(passes * files.len()) {
@@ -194,6 +204,7 @@ fn reader_pass(task: &str, files: &[String], epochs: usize) -> Figures {
         let seconds = start.elapsed().as_secs_f64();
         timed.then(|| Figures {
             cpu_cores: (process_cpu_seconds() - cpu) / seconds,
+            nvcuvid: nvcuvid_times(),
             clips_per_s: (passes * files.len()) as f64 / seconds,
             frames_per_s: frames_out as f64 / seconds,
             latency_ms: latency,
@@ -217,6 +228,7 @@ fn dataset_pass(task: &str, files: &[String], decoders: usize, epochs: usize) ->
     )
     .unwrap();
     let run = |first_epoch: u64, passes: usize| {
+        reset_nvcuvid_times();
         let cpu = process_cpu_seconds();
         let start = Instant::now();
         let mut frames_out = 0;
@@ -233,6 +245,7 @@ fn dataset_pass(task: &str, files: &[String], decoders: usize, epochs: usize) ->
         let seconds = start.elapsed().as_secs_f64();
         Figures {
             cpu_cores: (process_cpu_seconds() - cpu) / seconds,
+            nvcuvid: nvcuvid_times(),
             clips_per_s: (passes * files.len()) as f64 / seconds,
             frames_per_s: frames_out as f64 / seconds,
             latency_ms: first_batch_ms,
@@ -273,6 +286,13 @@ fn anchor(command: &str, dir: &std::path::Path, threads: usize) -> (Vec<(String,
         text
     };
     (figures, shown)
+}
+
+/// The NVCUVID calls of a row's timed passes, one line each under the row.
+fn print_calls(calls: &[CallTime]) {
+    for call in calls {
+        println!("    {call}");
+    }
 }
 
 fn median(values: &[f64]) -> f64 {
@@ -348,6 +368,9 @@ fn main() {
             ratio(reader.clips_per_s, anchor_one),
             reader.cpu_cores
         );
+        if options.calls {
+            print_calls(&reader.nvcuvid);
+        }
         let dataset = dataset_pass(task, &files, options.decoders, options.epochs);
         let anchor_many = anchor_of(&many, task);
         let first_batch = dataset
@@ -363,6 +386,9 @@ fn main() {
             ratio(dataset.clips_per_s, anchor_many),
             dataset.cpu_cores
         );
+        if options.calls {
+            print_calls(&dataset.nvcuvid);
+        }
     }
     println!("(in parentheses: the anchor's time per clip with one decoder, one batch per file)");
 }

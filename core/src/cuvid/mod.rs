@@ -6,6 +6,7 @@
 pub mod ffi;
 mod reuse;
 mod sequence;
+mod timing;
 
 use std::cell::Cell;
 use std::ffi::{c_int, c_void};
@@ -22,6 +23,8 @@ use ffi::Nvcuvid;
 pub use reuse::{reusable, supersedes, DecoderLimits, NewDecoderReason, Reuse};
 use sequence::extent;
 pub use sequence::SequenceInfo;
+use timing::timed;
+pub use timing::{nvcuvid_times, reset_nvcuvid_times, CallTime};
 
 /// The parsed streams NVDEC decodes, as caps: the sink pad of `nvdec`, and what the parsers in
 /// front of it (and in front of the video index, which must see the same buffers) output.
@@ -43,6 +46,11 @@ fn library() -> Result<&'static Nvcuvid, CudaError> {
             ffi::LIBRARY
         ))
     })
+}
+
+/// Runs the NVCUVID call `call`, timed ([`nvcuvid_times`]), and checks what it returned.
+fn nvcuvid(call: &'static str, f: impl FnOnce() -> CUresult) -> Result<(), CudaError> {
+    check(call, timed(call, f))
 }
 
 fn check(call: &'static str, result: CUresult) -> Result<(), CudaError> {
@@ -251,7 +259,7 @@ pub fn decoder_caps(
         ..Default::default()
     };
     // SAFETY: `caps` is a valid CUVIDDECODECAPS with its IN fields set.
-    check("cuvidGetDecoderCaps", unsafe {
+    nvcuvid("cuvidGetDecoderCaps", || unsafe {
         (lib.cuvidGetDecoderCaps)(&mut caps)
     })?;
     Ok(DecoderCaps {
@@ -419,7 +427,7 @@ impl Parser {
         };
         let mut handle = std::ptr::null_mut();
         // SAFETY: `params` is fully initialised; the slot outlives the parser (both owned here).
-        check("cuvidCreateVideoParser", unsafe {
+        nvcuvid("cuvidCreateVideoParser", || unsafe {
             (lib.cuvidCreateVideoParser)(&mut handle, &mut params)
         })?;
         Ok(Parser {
@@ -442,7 +450,9 @@ impl Parser {
         self.slot.client.set(Some(client));
         self.slot.panicked.set(false);
         // SAFETY: a valid parser and packet; callbacks run on this thread, inside this call.
-        let result = unsafe { (lib.cuvidParseVideoData)(self.handle, packet) };
+        let result = timed("cuvidParseVideoData", || unsafe {
+            (lib.cuvidParseVideoData)(self.handle, packet)
+        });
         self.slot.client.set(None);
         if self.slot.panicked.get() {
             return Err(CudaError::Invalid(
@@ -498,7 +508,9 @@ impl Drop for Parser {
     fn drop(&mut self) {
         if let Ok(lib) = library() {
             // SAFETY: the handle came from cuvidCreateVideoParser and is destroyed once.
-            unsafe { (lib.cuvidDestroyVideoParser)(self.handle) };
+            timed("cuvidDestroyVideoParser", || unsafe {
+                (lib.cuvidDestroyVideoParser)(self.handle)
+            });
         }
     }
 }
@@ -579,7 +591,9 @@ impl Drop for Session {
     fn drop(&mut self) {
         if let (Ok(lib), Ok(())) = (library(), self.device.bind()) {
             // SAFETY: the handle came from cuvidCreateDecoder and is destroyed once.
-            unsafe { (lib.cuvidDestroyDecoder)(self.handle) };
+            timed("cuvidDestroyDecoder", || unsafe {
+                (lib.cuvidDestroyDecoder)(self.handle)
+            });
         }
     }
 }
@@ -629,7 +643,7 @@ impl Decoder {
         };
         let mut handle = std::ptr::null_mut();
         // SAFETY: `info` is fully initialised; the device's context is current.
-        check("cuvidCreateDecoder", unsafe {
+        nvcuvid("cuvidCreateDecoder", || unsafe {
             (lib.cuvidCreateDecoder)(&mut handle, &mut info)
         })?;
         Ok(Decoder {
@@ -707,7 +721,7 @@ impl Decoder {
         // SAFETY: a valid decoder with no picture mapped or decoding, its context current,
         // inside the parser's sequence callback; `info` is fully initialised, its reserved
         // fields zero.
-        check("cuvidReconfigureDecoder", unsafe {
+        nvcuvid("cuvidReconfigureDecoder", || unsafe {
             reconfigure(self.session.handle, &mut info)
         })?;
         self.config = DecoderConfig {
@@ -722,7 +736,7 @@ impl Decoder {
         let lib = library()?;
         self.session.device.bind()?;
         // SAFETY: the picture parameters come from the parser, for this stream.
-        check("cuvidDecodePicture", unsafe {
+        nvcuvid("cuvidDecodePicture", || unsafe {
             (lib.cuvidDecodePicture)(self.session.handle, picture.0)
         })?;
         if let Some(bit) = surface_bit(picture.index()) {
@@ -779,7 +793,9 @@ impl Decoder {
         // SAFETY: an all-zero status struct is a valid out-parameter.
         let mut status: ffi::CUVIDGETDECODESTATUS = unsafe { std::mem::zeroed() };
         // SAFETY: valid decoder and out-parameter.
-        let result = unsafe { (lib.cuvidGetDecodeStatus)(self.session.handle, index, &mut status) };
+        let result = timed("cuvidGetDecodeStatus", || unsafe {
+            (lib.cuvidGetDecodeStatus)(self.session.handle, index, &mut status)
+        });
         if result == CUresult::CUDA_ERROR_NOT_SUPPORTED {
             return Ok(None);
         }
@@ -815,7 +831,7 @@ impl Decoder {
         params.output_stream = stream;
         let (mut addr, mut pitch) = (0u64, 0u32);
         // SAFETY: valid decoder, picture index from the parser, valid out-parameters.
-        check("cuvidMapVideoFrame", unsafe {
+        nvcuvid("cuvidMapVideoFrame", || unsafe {
             (lib.cuvidMapVideoFrame64)(
                 self.session.handle,
                 display.index,
@@ -934,7 +950,7 @@ impl MappedPicture {
         self.session.device.bind()?;
         // SAFETY: the address came from cuvidMapVideoFrame64 on this decoder, which the session
         // keeps alive, and the reads of it have run.
-        check("cuvidUnmapVideoFrame", unsafe {
+        nvcuvid("cuvidUnmapVideoFrame", || unsafe {
             (lib.cuvidUnmapVideoFrame64)(self.session.handle, self.addr)
         })?;
         Resource::MappedFrame.released(0);
