@@ -427,25 +427,22 @@ mod tests {
         assert!(supersedes(&large, large_limits, &small, small_limits));
         assert!(!supersedes(&small, small_limits, &large, large_limits));
         // Not across codecs, nor past the other's surfaces.
-        let hevc = DecoderConfig {
-            codec: Codec::Hevc,
-            ..large
-        };
-        assert!(!supersedes(
-            &hevc,
-            DecoderLimits::of(&hevc),
-            &small,
-            small_limits
-        ));
-        let fewer = DecoderConfig {
-            surfaces: 8,
-            ..large
-        };
-        assert!(!supersedes(
-            &fewer,
-            DecoderLimits::of(&fewer),
-            &small,
-            small_limits
-        ));
+        let unlike = [
+            DecoderConfig {
+                codec: Codec::Hevc,
+                ..large
+            },
+            DecoderConfig {
+                surfaces: 8,
+                ..large
+            },
+        ];
+        for other in unlike {
+            let limits = DecoderLimits::of(&other);
+            assert!(
+                !supersedes(&other, limits, &small, small_limits),
+                "{other:?}"
+            );
+        }
     }
 }
