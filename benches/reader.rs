@@ -288,10 +288,30 @@ fn anchor(command: &str, dir: &std::path::Path, threads: usize) -> (Vec<(String,
     (figures, shown)
 }
 
-/// The NVCUVID calls of a row's timed passes, one line each under the row.
-fn print_calls(calls: &[CallTime]) {
-    for call in calls {
-        println!("    {call}");
+/// How a task's rows are printed.
+struct Row<'a> {
+    task: &'a str,
+    /// Each NVCUVID call's time on a line of its own under the row.
+    calls: bool,
+}
+
+impl Row<'_> {
+    /// One row: our figures, `latency` (already formatted), and the anchor's clips/s beside.
+    fn print(&self, name: &str, figures: &Figures, latency: &str, anchor: Option<f64>) {
+        println!(
+            "{:<10} {name:<20} {:>8.1} {:>9.0} {latency:>22} {:>14} {:>7} {:>9.1}",
+            self.task,
+            figures.clips_per_s,
+            figures.frames_per_s,
+            anchor.map_or("-".into(), |c| format!("{c:.1}")),
+            anchor.map_or("-".into(), |a| format!("{:.2}x", figures.clips_per_s / a)),
+            figures.cpu_cores
+        );
+        if self.calls {
+            for call in &figures.nvcuvid {
+                println!("    {call}");
+            }
+        }
     }
 }
 
@@ -350,45 +370,24 @@ fn main() {
     for &task in &options.tasks {
         let reader = reader_pass(task, &files, options.epochs);
         let anchor_one = anchor_of(&one, task);
-        let ratio = |ours: f64, theirs: Option<f64>| {
-            theirs.map_or("-".to_string(), |t| format!("{:.2}x", ours / t))
-        };
         let latency = format!(
             "{:.1} med, {:.1} mean{}",
             median(&reader.latency_ms),
             reader.latency_ms.iter().sum::<f64>() / reader.latency_ms.len() as f64,
             anchor_one.map_or(String::new(), |c| format!(" ({:.1})", 1e3 / c))
         );
-        println!(
-            "{task:<10} {:<20} {:>8.1} {:>9.0} {latency:>22} {:>14} {:>7} {:>9.1}",
-            "reader, 1 decoder",
-            reader.clips_per_s,
-            reader.frames_per_s,
-            anchor_one.map_or("-".into(), |c| format!("{c:.1}")),
-            ratio(reader.clips_per_s, anchor_one),
-            reader.cpu_cores
-        );
-        if options.calls {
-            print_calls(&reader.nvcuvid);
-        }
+        let row = Row {
+            task,
+            calls: options.calls,
+        };
+        row.print("reader, 1 decoder", &reader, &latency, anchor_one);
         let dataset = dataset_pass(task, &files, options.decoders, options.epochs);
-        let anchor_many = anchor_of(&many, task);
         let first_batch = dataset
             .latency_ms
             .first()
             .map_or(String::new(), |ms| format!("first batch {ms:.1}"));
-        println!(
-            "{task:<10} {:<20} {:>8.1} {:>9.0} {first_batch:>22} {:>14} {:>7} {:>9.1}",
-            format!("dataset, {} decoders", options.decoders),
-            dataset.clips_per_s,
-            dataset.frames_per_s,
-            anchor_many.map_or("-".into(), |c| format!("{c:.1}")),
-            ratio(dataset.clips_per_s, anchor_many),
-            dataset.cpu_cores
-        );
-        if options.calls {
-            print_calls(&dataset.nvcuvid);
-        }
+        let name = format!("dataset, {} decoders", options.decoders);
+        row.print(&name, &dataset, &first_batch, anchor_of(&many, task));
     }
     println!("(in parentheses: the anchor's time per clip with one decoder, one batch per file)");
 }
