@@ -33,6 +33,17 @@ pub use error::Error;
 pub use pipeline::{Pulled, TensorPipeline};
 pub use tensor::{CudaTensor, DType, Device};
 
+/// Gives the driver back the GPU memory this library keeps for reuse on `device` (its frames
+/// and batches go back to a pool when dropped, and are allocated from it again), after the
+/// device's queued work has run; memory still in use stays. For applications that need the
+/// memory elsewhere, as `torch.cuda.empty_cache()` does for PyTorch's cache.
+pub fn empty_cache(device: i32) -> Result<(), Error> {
+    let cuda = |e: cudapreproc_core::cuda::CudaError| Error::Cuda(e.to_string());
+    cudapreproc_core::cuda::Device::open(device)
+        .and_then(|d| d.release_cached_memory())
+        .map_err(cuda)
+}
+
 /// Initialises GStreamer and registers the elements this crate links, once per process; also
 /// starts collecting the property warnings [`TensorPipeline::parse`] turns into errors.
 ///

@@ -48,6 +48,7 @@ __all__ = [
     "VideoDataset",
     "VideoMetadata",
     "VideoReader",
+    "empty_cache",
     "gst_plugin_path",
     "library_path",
     "library_version",
@@ -148,6 +149,7 @@ def _library():
         "cudapreproc_tensor_to_dlpack": ([ctypes.c_void_p, ctypes.c_int64, err], ctypes.c_void_p),
         "cudapreproc_tensor_free": ([ctypes.c_void_p], None),
         "cudapreproc_live_dlpack_exports": ([], ctypes.c_uint64),
+        "cudapreproc_empty_cache": ([ctypes.c_int32, err], ctypes.c_int),
         "cudapreproc_version": ([], ctypes.c_char_p),
         "cudapreproc_string_free": ([ctypes.c_void_p], None),
     }
@@ -271,6 +273,14 @@ def _print_gst_plugin_path():
 def library_version():
     """The version of the C library this module loads; ``__version__`` is the package's."""
     return _library().cudapreproc_version().decode()
+
+
+def empty_cache(device: int = 0) -> None:
+    """Gives the driver back the GPU memory this module keeps for reuse on ``device`` (frames
+    and batches go back to a pool when released, and new ones are taken from it), once the
+    device's queued work has run; memory still in use stays. As ``torch.cuda.empty_cache()``
+    does for PyTorch's cache, for when the memory is needed elsewhere."""
+    _call(_library().cudapreproc_empty_cache, int(device))
 
 
 def live_dlpack_exports():

@@ -376,6 +376,17 @@ pub extern "C" fn cudapreproc_version() -> *const std::ffi::c_char {
     concat!(env!("CARGO_PKG_VERSION"), "\0").as_ptr().cast()
 }
 
+/// Gives the driver back the GPU memory kept for reuse on `device` ([`cudapreproc::empty_cache`]):
+/// 0, or -1 with `*error` set.
+///
+/// # Safety
+/// `error` is null or writable.
+#[no_mangle]
+pub unsafe extern "C" fn cudapreproc_empty_cache(device: i32, error: *mut *mut c_char) -> c_int {
+    // SAFETY: per this function's contract.
+    unsafe { status(cudapreproc::empty_cache(device), error) }
+}
+
 /// DLPack exports not yet released by their consumers, in this process.
 #[no_mangle]
 pub extern "C" fn cudapreproc_live_dlpack_exports() -> u64 {

@@ -527,6 +527,53 @@ fn reopening_moves_one_decoder_across_sizes() {
     }
 }
 
+/// Frames and batches go back to the device's pool when dropped; `empty_cache` gives what the
+/// pool keeps back to the driver, and the next reader allocates from the driver again.
+#[test]
+fn empty_cache_gives_back_pooled_memory() {
+    let device = device();
+    let path = format!("{MEDIA}/gop30_1280x720.mp4");
+    let frames: Vec<i64> = (0..30).collect();
+    let read = || {
+        let mut reader = VideoReader::open(&path, ReaderOptions::default()).unwrap();
+        let batch = reader.get_frames_at(&frames).unwrap();
+        assert_eq!(batch.data.shape(), [30, 3, 720, 1280]);
+        md5::compute(host_bytes(&batch))
+    };
+    let first = read();
+    let pool = |what: &str| {
+        // Frees are queued on the streams: let them run first.
+        device.synchronize().unwrap();
+        let pool = device
+            .pool_memory()
+            .unwrap()
+            .expect("an H100 has memory pools");
+        println!(
+            "{what}: pool holds {:.1} MiB ({:.1} MiB in use), device memory used {:.1} MiB",
+            pool.reserved as f64 / 1048576.0,
+            pool.used as f64 / 1048576.0,
+            device_used(&device) as f64 / 1048576.0
+        );
+        pool
+    };
+    let kept = pool("after a reader of 30 frames of 1280x720 is dropped");
+    // The batch alone is 30 x 3 x 720 x 1280 bytes (79 MiB).
+    assert!(kept.reserved >= 79 << 20, "{kept:?}");
+    assert_eq!(kept.used, 0, "nothing is in use once the reader is dropped");
+    let used_before = device_used(&device);
+    cudapreproc::empty_cache(0).unwrap();
+    let emptied = pool("after empty_cache");
+    assert!(emptied.reserved < 8 << 20, "{emptied:?}");
+    let given_back = used_before - device_used(&device);
+    assert!(
+        given_back >= 64 << 20,
+        "the driver got back {given_back} bytes"
+    );
+    // Reading again takes from the driver again, and gives the same frames.
+    assert_eq!(read(), first);
+    assert!(pool("after a second reader").reserved >= 79 << 20);
+}
+
 /// 1,000 files (the clips again and again) with a corrupt one at position 500: every batch comes,
 /// the corrupt file is skipped with its name and reason, and device memory, the plugin's
 /// allocations and the process's resident memory stay flat.

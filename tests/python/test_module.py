@@ -216,6 +216,12 @@ class ReaderAndDatasetWithoutGpu(unittest.TestCase):
                 self.assertNotIsInstance(raised.exception, cudapreproc.SourceError)
                 self.assertNotRegex(str(raised.exception), r"\.rs\(\d+\)", "no Rust source location")
 
+    def test_without_a_gpu_empty_cache_raises(self):
+        with self.assertRaisesRegex(cudapreproc.Error, "CUDA"):
+            cudapreproc.empty_cache()
+        with self.assertRaises(cudapreproc.Error):
+            cudapreproc.empty_cache(device=3)
+
     def test_samplers_check_their_parameters(self):
         from cudapreproc.samplers import RandomIndices, RegularTimestamps
 

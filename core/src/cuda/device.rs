@@ -124,6 +124,47 @@ impl Device {
         result::mem_get_info().check("cuMemGetInfo")
     }
 
+    /// What the device's pool of stream-ordered memory holds: `None` where the device has no
+    /// pool (every allocation then goes back to the driver when freed).
+    pub fn pool_memory(&self) -> Result<Option<PoolMemory>, CudaError> {
+        let Some(pool) = &self.pool else {
+            return Ok(None);
+        };
+        let attribute = |attribute, name| {
+            let mut value = 0u64;
+            // SAFETY: the reserved and used memory attributes are u64s.
+            unsafe {
+                sys::cuMemPoolGetAttribute(pool.0, attribute, (&mut value as *mut u64).cast())
+            }
+            .check(name)
+            .map(|()| value)
+        };
+        use sys::CUmemPool_attribute::*;
+        Ok(Some(PoolMemory {
+            reserved: attribute(
+                CU_MEMPOOL_ATTR_RESERVED_MEM_CURRENT,
+                "cuMemPoolGetAttribute(RESERVED_MEM_CURRENT)",
+            )?,
+            used: attribute(
+                CU_MEMPOOL_ATTR_USED_MEM_CURRENT,
+                "cuMemPoolGetAttribute(USED_MEM_CURRENT)",
+            )?,
+        }))
+    }
+
+    /// Waits for the work queued on the device, then gives the driver back the memory the pool
+    /// keeps for reuse (memory in use stays): for applications that need it elsewhere, as
+    /// `torch.cuda.empty_cache()` does for PyTorch's cache.
+    pub fn release_cached_memory(&self) -> Result<(), CudaError> {
+        let Some(pool) = &self.pool else {
+            return Ok(());
+        };
+        // Frees still queued behind other work keep their memory until they have run.
+        self.synchronize()?;
+        // SAFETY: a pool of this device; keeping 0 bytes releases all it can.
+        unsafe { sys::cuMemPoolTrimTo(pool.0, 0) }.check("cuMemPoolTrimTo")
+    }
+
     pub fn new_stream(self: &Arc<Self>) -> Result<Stream, CudaError> {
         let inner = self.ctx.new_stream().check("cuStreamCreate")?;
         Ok(Stream {
@@ -344,6 +385,15 @@ impl Timer {
         self.end.synchronize().check("cuEventSynchronize")?;
         self.start.elapsed_ms(&self.end).check("cuEventElapsedTime")
     }
+}
+
+/// Bytes in a device's pool of stream-ordered memory ([`Device::pool_memory`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PoolMemory {
+    /// Taken from the driver: in use, or kept for reuse.
+    pub reserved: u64,
+    /// In use.
+    pub used: u64,
 }
 
 /// The device's own pool for stream-ordered allocations. Freeing with `cuMemFree` waits for all

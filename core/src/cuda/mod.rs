@@ -10,7 +10,9 @@ pub mod nvrtc;
 mod ready;
 
 pub(crate) use device::{describe_address, grid_2d, DeviceBuffer, PinnedBuffer, Plane};
-pub use device::{device_count, driver_available, Device, Event, ForeignStream, Stream, Timer};
+pub use device::{
+    device_count, driver_available, Device, Event, ForeignStream, PoolMemory, Stream, Timer,
+};
 pub(crate) use error::Check;
 pub use error::{CudaError, CudaResult};
 pub use live::{live_resources, LiveResources};
