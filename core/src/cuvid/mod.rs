@@ -531,8 +531,8 @@ pub struct DecoderConfig {
     pub output_format: SurfaceFormat,
     pub deinterlace: Deinterlace,
     /// The largest coded size the decoder may later be reconfigured to; `None` for the coded
-    /// size, as is any side below it. The decode surfaces are allocated
-    /// for it. A [`Decoder`]'s configuration keeps the one it was created with.
+    /// size, as is any side below it. The decode surfaces are allocated for it. A [`Decoder`]'s
+    /// configuration keeps the one it was created with.
     pub max_coded_size: Option<(u32, u32)>,
 }
 

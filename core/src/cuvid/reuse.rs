@@ -29,11 +29,15 @@ impl DecoderLimits {
 
     /// Whether a decoder of these limits can take every configuration one of `other` can.
     fn covers(&self, other: &DecoderLimits) -> bool {
-        let within = |a: (u32, u32), b: (u32, u32)| a.0 <= b.0 && a.1 <= b.1;
-        within(other.max_coded_size, self.max_coded_size)
-            && within(other.output_size, self.output_size)
+        fits(other.max_coded_size, self.max_coded_size)
+            && fits(other.output_size, self.output_size)
             && other.surfaces <= self.surfaces
     }
+}
+
+/// Whether a `size` (width, height) fits within `limit` on both sides.
+fn fits(size: (u32, u32), limit: (u32, u32)) -> bool {
+    size.0 <= limit.0 && size.1 <= limit.1
 }
 
 /// Whether a decoder can decode a configuration, and how.
@@ -162,19 +166,18 @@ pub fn reusable(current: &DecoderConfig, limits: DecoderLimits, wanted: &Decoder
     // copies out of them read other memory, or failed where other decoders were at work. A
     // smaller picture fits them.
     let wanted_size = wanted.output_size();
-    let created = limits.output_size;
-    if wanted_size.0 > created.0 || wanted_size.1 > created.1 {
+    if !fits(wanted_size, limits.output_size) {
         return Reuse::NewDecoder(Why::OutputSize {
             wanted: wanted_size,
-            created,
+            created: limits.output_size,
         });
     }
     // The header's rule: the coded size "MUST be <= ulMaxWidth/ulMaxHeight" of the creation,
     // the size the decode surfaces were allocated for.
-    let (width, height) = limits.max_coded_size;
-    if wanted.coded_width > width || wanted.coded_height > height {
+    let wanted_coded = (wanted.coded_width, wanted.coded_height);
+    if !fits(wanted_coded, limits.max_coded_size) {
         return Reuse::NewDecoder(Why::CodedSize {
-            wanted: (wanted.coded_width, wanted.coded_height),
+            wanted: wanted_coded,
             max: limits.max_coded_size,
         });
     }
@@ -313,6 +316,13 @@ mod tests {
         for (w, h) in [(1920, 1088), (640, 360), (1920, 368), (640, 1088)] {
             assert_eq!(reuse(coded(w, h)), Reuse::Reconfigure, "{w}x{h}");
         }
+        for (w, h) in [(1921, 1088), (1920, 1089), (3840, 2160)] {
+            let why = Why::CodedSize {
+                wanted: (w, h),
+                max: (1920, 1088),
+            };
+            assert_eq!(reuse(coded(w, h)), Reuse::NewDecoder(why), "{w}x{h}");
+        }
         // A larger output size than created for takes another decoder, within the maximum
         // coded size or not; a smaller one reconfigures, and so does going back up to the
         // created size.
@@ -322,39 +332,12 @@ mod tests {
             display_area: (0, 0, coded_width as i32, coded_height as i32),
             ..current
         };
-        let too_large = [
-            (1921, 1088, Coded),
-            (1920, 1089, Coded),
-            (3840, 2160, Coded),
-            (1920, 1088, Output),
-            (641, 360, Output),
-            (640, 361, Output),
-            (3840, 2160, Output),
-        ];
-        #[derive(Clone, Copy)]
-        enum Past {
-            Coded,
-            Output,
-        }
-        use Past::*;
-        for (w, h, past) in too_large {
-            let (wanted, why) = match past {
-                Coded => (
-                    coded(w, h),
-                    Why::CodedSize {
-                        wanted: (w, h),
-                        max: (1920, 1088),
-                    },
-                ),
-                Output => (
-                    sized(w, h),
-                    Why::OutputSize {
-                        wanted: (w, h),
-                        created: (640, 360),
-                    },
-                ),
+        for (w, h) in [(1920, 1088), (641, 360), (640, 361), (3840, 2160)] {
+            let why = Why::OutputSize {
+                wanted: (w, h),
+                created: (640, 360),
             };
-            assert_eq!(reuse(wanted), Reuse::NewDecoder(why), "{wanted:?}");
+            assert_eq!(reuse(sized(w, h)), Reuse::NewDecoder(why), "{w}x{h}");
         }
         assert_eq!(reuse(sized(320, 240)), Reuse::Reconfigure);
         assert_eq!(

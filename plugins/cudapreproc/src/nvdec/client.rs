@@ -147,6 +147,7 @@ impl Client<'_> {
         if self.state.decoder.is_none() {
             let started = std::time::Instant::now();
             let decoder = Decoder::new(&self.gpu.device, config)?;
+            let made_ms = started.elapsed().as_secs_f64() * 1e3;
             self.imp
                 .kept_decoders
                 .lock()
@@ -156,8 +157,7 @@ impl Client<'_> {
             gst::info!(
                 CAT,
                 imp = self.imp,
-                "decoding {codec:?} {seq:?} with {config:?} (made in {:.1} ms)",
-                started.elapsed().as_secs_f64() * 1e3
+                "decoding {codec:?} {seq:?} with {config:?} (made in {made_ms:.1} ms)"
             );
         }
         self.negotiate(seq, video_format, deinterlace == Deinterlace::Weave)?;

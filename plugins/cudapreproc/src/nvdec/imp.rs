@@ -93,8 +93,8 @@ pub struct NvDec {
     /// `frame-times`; replaced whole when set, so a session notices a new value.
     selection: Mutex<Arc<FrameSelection>>,
     /// Decoders of earlier streams (and sequences), from stop to start and across caps
-    /// changes: a stream takes back the one of its configuration. Dropped when the element
-    /// closes.
+    /// changes: a stream takes one that can decode it, reconfigured where needed
+    /// ([`KeptDecoders::exchange`]). Dropped when the element closes.
     pub(super) kept_decoders: Mutex<KeptDecoders>,
 }
 

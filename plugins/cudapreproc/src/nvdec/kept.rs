@@ -38,12 +38,7 @@ impl KeptDecoders {
         wanted: &DecoderConfig,
     ) -> Option<Decoder> {
         if let Some(decoder) = current {
-            let limits = decoder.limits();
-            let usable = !matches!(
-                reusable(decoder.config(), limits, &with_surfaces_of(wanted, limits)),
-                Reuse::NewDecoder(_)
-            );
-            if usable {
+            if work_to_reach(decoder.config(), decoder.limits(), wanted).is_some() {
                 return Some(decoder);
             }
             self.0.push(Kept { device, decoder });
@@ -87,6 +82,20 @@ pub(super) fn with_surfaces_of(wanted: &DecoderConfig, limits: DecoderLimits) ->
     }
 }
 
+/// What a decoder decoding `config` within `limits` has to do to decode `wanted`: 0 nothing,
+/// 1 a reconfiguration; `None` where it cannot.
+fn work_to_reach(
+    config: &DecoderConfig,
+    limits: DecoderLimits,
+    wanted: &DecoderConfig,
+) -> Option<u8> {
+    match reusable(config, limits, &with_surfaces_of(wanted, limits)) {
+        Reuse::Same => Some(0),
+        Reuse::Reconfigure => Some(1),
+        Reuse::NewDecoder(_) => None,
+    }
+}
+
 /// The candidate (`None`: not usable here) that decodes `wanted` as it is, else the one a
 /// reconfiguration takes there; the most recently kept among equals.
 fn best_fit(
@@ -97,11 +106,7 @@ fn best_fit(
         .enumerate()
         .filter_map(|(index, candidate)| {
             let (config, limits) = candidate?;
-            let work = match reusable(&config, limits, &with_surfaces_of(wanted, limits)) {
-                Reuse::Same => 0,
-                Reuse::Reconfigure => 1,
-                Reuse::NewDecoder(_) => return None,
-            };
+            let work = work_to_reach(&config, limits, wanted)?;
             Some((work, std::cmp::Reverse(index)))
         })
         .min()
