@@ -184,15 +184,41 @@ struct Figures {
     latency_ms: Vec<f64>,
 }
 
+/// A timed stretch of work: its wall time, the process's CPU time and the NVCUVID calls in it.
+struct Measurement {
+    start: Instant,
+    cpu_seconds: f64,
+}
+
+impl Measurement {
+    fn start() -> Self {
+        reset_nvcuvid_times();
+        Measurement {
+            cpu_seconds: process_cpu_seconds(),
+            start: Instant::now(),
+        }
+    }
+
+    /// The figures of the work since `start`, which gave `clips` clips of `frames` frames.
+    fn figures(&self, clips: usize, frames: usize, latency_ms: Vec<f64>) -> Figures {
+        let seconds = self.start.elapsed().as_secs_f64();
+        Figures {
+            cpu_cores: (process_cpu_seconds() - self.cpu_seconds) / seconds,
+            nvcuvid: nvcuvid_times(),
+            clips_per_s: clips as f64 / seconds,
+            frames_per_s: frames as f64 / seconds,
+            latency_ms,
+        }
+    }
+}
+
 fn reader_pass(task: &str, files: &[String], epochs: usize) -> Figures {
     let mut reader = VideoReader::open(&files[0], reader_options(task)).unwrap();
     let mut run = |timed: bool| {
         let mut latency = Vec::new();
         let mut frames_out = 0;
         let passes = if timed { epochs } else { 1 };
-        reset_nvcuvid_times();
-        let cpu = process_cpu_seconds();
-        let start = Instant::now();
+        let measurement = Measurement::start();
         for file in files.iter().cycle().take(passes * files.len()) {
             let opened = Instant::now();
             reader.reopen(file).unwrap();
@@ -201,14 +227,7 @@ fn reader_pass(task: &str, files: &[String], epochs: usize) -> Figures {
             latency.push(opened.elapsed().as_secs_f64() * 1e3);
             frames_out += batch.indices.len();
         }
-        let seconds = start.elapsed().as_secs_f64();
-        timed.then(|| Figures {
-            cpu_cores: (process_cpu_seconds() - cpu) / seconds,
-            nvcuvid: nvcuvid_times(),
-            clips_per_s: (passes * files.len()) as f64 / seconds,
-            frames_per_s: frames_out as f64 / seconds,
-            latency_ms: latency,
-        })
+        timed.then(|| measurement.figures(passes * files.len(), frames_out, latency))
     };
     run(false);
     run(true).unwrap()
@@ -228,9 +247,7 @@ fn dataset_pass(task: &str, files: &[String], decoders: usize, epochs: usize) ->
     )
     .unwrap();
     let run = |first_epoch: u64, passes: usize| {
-        reset_nvcuvid_times();
-        let cpu = process_cpu_seconds();
-        let start = Instant::now();
+        let measurement = Measurement::start();
         let mut frames_out = 0;
         let mut first_batch_ms = Vec::new();
         let epochs = (first_epoch..).take(passes);
@@ -238,18 +255,11 @@ fn dataset_pass(task: &str, files: &[String], decoders: usize, epochs: usize) ->
             let batch = batch.unwrap();
             batch.data.synchronize().unwrap();
             if first_batch_ms.is_empty() {
-                first_batch_ms.push(start.elapsed().as_secs_f64() * 1e3);
+                first_batch_ms.push(measurement.start.elapsed().as_secs_f64() * 1e3);
             }
             frames_out += batch.frame_indices.len();
         }
-        let seconds = start.elapsed().as_secs_f64();
-        Figures {
-            cpu_cores: (process_cpu_seconds() - cpu) / seconds,
-            nvcuvid: nvcuvid_times(),
-            clips_per_s: (passes * files.len()) as f64 / seconds,
-            frames_per_s: frames_out as f64 / seconds,
-            latency_ms: first_batch_ms,
-        }
+        measurement.figures(passes * files.len(), frames_out, first_batch_ms)
     };
     run(0, 1);
     run(1, epochs)

@@ -41,3 +41,9 @@ impl std::fmt::Display for Error {
 }
 
 impl std::error::Error for Error {}
+
+impl From<cudapreproc_core::cuda::CudaError> for Error {
+    fn from(e: cudapreproc_core::cuda::CudaError) -> Self {
+        Error::Cuda(e.to_string())
+    }
+}

@@ -38,10 +38,7 @@ pub use tensor::{CudaTensor, DType, Device};
 /// device's queued work has run; memory still in use stays. For applications that need the
 /// memory elsewhere, as `torch.cuda.empty_cache()` does for PyTorch's cache.
 pub fn empty_cache(device: i32) -> Result<(), Error> {
-    let cuda = |e: cudapreproc_core::cuda::CudaError| Error::Cuda(e.to_string());
-    cudapreproc_core::cuda::Device::open(device)
-        .and_then(|d| d.release_cached_memory())
-        .map_err(cuda)
+    Ok(cudapreproc_core::cuda::Device::open(device)?.release_cached_memory()?)
 }
 
 /// Initialises GStreamer and registers the elements this crate links, once per process; also

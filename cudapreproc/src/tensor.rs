@@ -277,10 +277,7 @@ impl CudaTensor {
             }
         }
         match &self.ready {
-            Some(ready) => ready
-                .event()
-                .make_wait(&stream)
-                .map_err(|e| Error::Cuda(e.to_string())),
+            Some(ready) => ready.event().make_wait(&stream).map_err(Error::from),
             None => Ok(()),
         }
     }
@@ -289,10 +286,7 @@ impl CudaTensor {
     /// such as `__cuda_array_interface__` readers or host copies).
     pub fn synchronize(&self) -> Result<(), Error> {
         match &self.ready {
-            Some(ready) => ready
-                .event()
-                .synchronize()
-                .map_err(|e| Error::Cuda(e.to_string())),
+            Some(ready) => ready.event().synchronize().map_err(Error::from),
             None => Ok(()),
         }
     }

@@ -5,16 +5,12 @@
 use std::sync::Arc;
 
 use cudapreproc_core::access::{ready_for_reading, Input, Media, Output, Staging};
-use cudapreproc_core::cuda::{CudaError, Device, Stream};
+use cudapreproc_core::cuda::{Device, Stream};
 use cudapreproc_core::memory::CudaAllocator;
 use cudapreproc_core::tensor::TensorInfo;
 use gstcudapreproc::sample_info;
 
 use crate::{CudaTensor, Error};
-
-fn cuda(e: CudaError) -> Error {
-    Error::Cuda(e.to_string())
-}
 
 /// The GPU a reader copies frames on.
 pub(crate) struct Gpu {
@@ -26,8 +22,8 @@ pub(crate) struct Gpu {
 
 impl Gpu {
     pub(crate) fn open(ordinal: i32) -> Result<Gpu, Error> {
-        let device = Device::open(ordinal).map_err(cuda)?;
-        let stream = Arc::new(device.new_stream().map_err(cuda)?);
+        let device = Device::open(ordinal)?;
+        let stream = Arc::new(device.new_stream()?);
         Ok(Gpu {
             allocator: CudaAllocator::new(&device, &stream),
             stream,
@@ -57,7 +53,7 @@ impl BatchBuilder {
                 frame.bytes
             ))
         })?;
-        let memory = gpu.allocator.alloc_device(batch.bytes).map_err(cuda)?;
+        let memory = gpu.allocator.alloc_device(batch.bytes)?;
         let mut buffer = gst::Buffer::new();
         buffer.get_mut().unwrap().append_memory(memory);
         Ok(BatchBuilder {
@@ -122,8 +118,7 @@ impl BatchBuilder {
             buffer,
             &Media::Tensor(source_info),
             &mut gpu.staging,
-        )
-        .map_err(cuda)?;
+        )?;
         let target = self
             .buffer
             .get_mut()
@@ -144,8 +139,8 @@ impl BatchBuilder {
                 .copy_from(&stream, &all.slots(from, count, bytes)?)?;
             output.end(&stream)
         })();
-        input.end(&stream).map_err(cuda)?;
-        copied.map_err(cuda)
+        input.end(&stream)?;
+        Ok(copied?)
     }
 
     /// The filled batch, for the application, shaped `dims` (outermost first; the batch's own
@@ -156,7 +151,7 @@ impl BatchBuilder {
         frames: &[u64],
         dims: Option<Vec<u64>>,
     ) -> Result<CudaTensor, Error> {
-        let ready = ready_for_reading(&gpu.stream, &self.buffer).map_err(cuda)?;
+        let ready = ready_for_reading(&gpu.stream, &self.buffer)?;
         let dims = dims.unwrap_or_else(|| self.batch.dims.clone());
         let info = sample_info(self.batch.dtype, &dims, ready, None, frames);
         let sample = gst::Sample::builder()
