@@ -17,6 +17,7 @@ use cudapreproc::sampler::{
     Timeline,
 };
 use cudapreproc::{live_resources, Error};
+use cudapreproc_core::cuvid::{nvcuvid_times, reset_nvcuvid_times};
 use cudapreproc_tests::chain::{self, Agreement, ChainReference};
 
 use crate::{device, device_used};
@@ -474,8 +475,8 @@ fn requests_outside_the_video_are_refused() {
 
 /// Moving one reader through every H.264 clip, three sizes among them, three times over: the
 /// decoder made for the largest size stands in for the smaller ones (reconfigured down to them
-/// and back up), so one decoder is alive after the first round, and each clip's frames are
-/// still its own.
+/// and back up), so one decoder is alive after the first round, NVDEC's capabilities are not
+/// asked again, and each clip's frames are still its own.
 #[test]
 fn reopening_moves_one_decoder_across_sizes() {
     let _device = device();
@@ -491,6 +492,9 @@ fn reopening_moves_one_decoder_across_sizes() {
     let mut reader =
         VideoReader::open(h264[0].path.to_str().unwrap(), ReaderOptions::default()).unwrap();
     for round in 0..3 {
+        if round == 1 {
+            reset_nvcuvid_times();
+        }
         for (clip, reference) in h264.iter().zip(&references) {
             let wanted = [0, 40, clip.frames.len() as i64 - 1];
             let started = Instant::now();
@@ -525,6 +529,12 @@ fn reopening_moves_one_decoder_across_sizes() {
             }
         }
     }
+    // NVDEC's capabilities were asked in round one; the driver is not asked again.
+    let asked = nvcuvid_times()
+        .iter()
+        .find(|t| t.call == "cuvidGetDecoderCaps")
+        .map_or(0, |t| t.count);
+    assert_eq!(asked, 0, "cuvidGetDecoderCaps calls after round one");
 }
 
 /// Frames and batches go back to the device's pool when dropped; `empty_cache` gives what the

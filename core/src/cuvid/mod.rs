@@ -9,10 +9,11 @@ mod sequence;
 mod timing;
 
 use std::cell::Cell;
+use std::collections::HashMap;
 use std::ffi::{c_int, c_void};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, LazyLock, Mutex};
 use std::time::{Duration, Instant};
 
 use cudarc::driver::sys::{CUresult, CUstream};
@@ -243,8 +244,34 @@ impl DecoderCaps {
     }
 }
 
-/// Asks the driver what NVDEC on `device` supports.
+/// What NVDEC on a device supports, by (device ordinal, codec, chroma format, bit depth), as
+/// the driver answered it once in this process.
+type CapsKey = (i32, Codec, ChromaFormat, u32);
+static DECODER_CAPS: LazyLock<Mutex<HashMap<CapsKey, DecoderCaps>>> =
+    LazyLock::new(Default::default);
+
+/// What NVDEC on `device` supports. The driver is asked once per process and key: its answer
+/// never changes, and `cuvidGetDecoderCaps` takes milliseconds and serializes across threads
+/// (7 ms alone, 40 ms each with seven readers opening files), which a reader moving from file
+/// to file would otherwise pay twice per file.
 pub fn decoder_caps(
+    device: &Device,
+    codec: Codec,
+    chroma: ChromaFormat,
+    bit_depth: u32,
+) -> Result<DecoderCaps, CudaError> {
+    let key = (device.ordinal(), codec, chroma, bit_depth);
+    if let Some(caps) = DECODER_CAPS.lock().unwrap().get(&key) {
+        return Ok(*caps);
+    }
+    // Asked without the lock held: two threads may both ask once, but none waits on another's
+    // driver call.
+    let caps = query_decoder_caps(device, codec, chroma, bit_depth)?;
+    DECODER_CAPS.lock().unwrap().insert(key, caps);
+    Ok(caps)
+}
+
+fn query_decoder_caps(
     device: &Device,
     codec: Codec,
     chroma: ChromaFormat,
