@@ -35,7 +35,7 @@ mod pipeline;
 mod stream;
 
 pub use error::IndexError;
-pub use pipeline::{answer_as_the_decoder, is_video, pad_media, STALL_TIMEOUT};
+pub use pipeline::{answer_as_the_decoder, is_video, pad_media, stopped_silently, STALL_TIMEOUT};
 
 use gst::prelude::*;
 use pipeline::Until;

@@ -308,7 +308,7 @@ fn wait(
             let buffers = lock(record).buffers;
             if buffers != progress.1 {
                 progress = (Instant::now(), buffers);
-            } else if stopped_silently(pipeline) {
+            } else if stopped_silently([pipeline.upcast_ref::<gst::Bin>()]) {
                 return Err(IndexError::Unreadable {
                     file: file.to_string(),
                     reason: "reading stopped without an error message (the file is damaged or \
@@ -357,23 +357,21 @@ fn wait(
     }
 }
 
-/// Whether streaming has stopped without the end of the stream or an error reaching the bus:
-/// a streaming thread paused and none running (checked a second after the last message, so
-/// either would have arrived). parsebin in GStreamer 1.22 drops an error its demuxer posts while
-/// parsebin is still setting the demuxer up, which happens under load: reading stops and nothing
-/// says so.
-fn stopped_silently(pipeline: &gst::Pipeline) -> bool {
+/// Whether streaming in `bins` has stopped without the end of the stream or an error reaching
+/// the bus: a streaming thread paused and none running (checked a second or more after the last
+/// sign of progress, so either would have arrived). parsebin in GStreamer 1.22 drops an error
+/// its demuxer posts while parsebin is still setting the demuxer up, which happens under load:
+/// reading stops and nothing says so.
+pub fn stopped_silently<'a>(bins: impl IntoIterator<Item = &'a gst::Bin>) -> bool {
     let mut paused = false;
-    for element in pipeline
-        .iterate_recurse()
-        .into_iter()
-        .filter_map(Result::ok)
-    {
-        for pad in element.pads() {
-            match pad.task_state() {
-                gst::TaskState::Started => return false,
-                gst::TaskState::Paused => paused = true,
-                _ => {}
+    for bin in bins {
+        for element in bin.iterate_recurse().into_iter().filter_map(Result::ok) {
+            for pad in element.pads() {
+                match pad.task_state() {
+                    gst::TaskState::Started => return false,
+                    gst::TaskState::Paused => paused = true,
+                    _ => {}
+                }
             }
         }
     }
@@ -437,6 +435,45 @@ mod tests {
                 file: "a.mp4".into(),
                 reason: "Internal data stream error.".into()
             }
+        );
+    }
+
+    #[test]
+    fn streaming_is_silent_once_a_thread_paused_and_none_runs() {
+        gst::init().unwrap();
+        let pipeline = gst::parse::launch("appsrc name=src format=time ! fakesink")
+            .unwrap()
+            .downcast::<gst::Pipeline>()
+            .unwrap();
+        let bins = || [pipeline.upcast_ref::<gst::Bin>()];
+        assert!(!stopped_silently(bins()), "no thread yet");
+        pipeline.set_state(gst::State::Playing).unwrap();
+        let src = pipeline.by_name("src").unwrap();
+        let task = || src.static_pad("src").unwrap().task_state();
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while task() != gst::TaskState::Started && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        assert!(
+            !stopped_silently(bins()),
+            "appsrc's thread runs, waiting for data"
+        );
+        let pushed = src.emit_by_name::<gst::FlowReturn>("end-of-stream", &[]);
+        assert_eq!(pushed, gst::FlowReturn::Ok);
+        let bus = pipeline.bus().unwrap();
+        bus.timed_pop_filtered(gst::ClockTime::from_seconds(5), &[gst::MessageType::Eos])
+            .expect("the end of the stream");
+        while task() != gst::TaskState::Paused && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        assert!(
+            stopped_silently(bins()),
+            "appsrc's thread paused after its end"
+        );
+        pipeline.set_state(gst::State::Null).unwrap();
+        assert!(
+            !stopped_silently(bins()),
+            "threads stopped with the pipeline"
         );
     }
 }

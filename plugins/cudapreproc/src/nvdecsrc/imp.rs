@@ -1,10 +1,14 @@
-use std::sync::{LazyLock, Mutex, OnceLock};
+use std::sync::{Arc, LazyLock, Mutex, OnceLock};
 
-use cudapreproc_core::index::{answer_as_the_decoder, is_video, pad_media, VideoIndex};
+use cudapreproc_core::index::{
+    answer_as_the_decoder, is_video, pad_media, stopped_silently, VideoIndex,
+};
 
 use gst::glib;
 use gst::prelude::*;
 use gst::subclass::prelude::*;
+
+use super::watchdog::{Progress, Watchdog};
 
 static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
     gst::DebugCategory::new(
@@ -57,6 +61,10 @@ pub struct NvDecSrc {
     source: Mutex<Option<(gst::Element, gst::Element)>>,
     /// Media types of the streams the parser found in the input, for error messages.
     streams: Mutex<Vec<String>>,
+    /// What went out of the bin in this run, for the watchdog.
+    progress: Arc<Progress>,
+    /// Runs from PAUSED until back in READY.
+    watchdog: Mutex<Option<Watchdog>>,
 }
 
 /// A copy of `spec` (same name, type, range and default) for another class to install.
@@ -241,6 +249,7 @@ impl NvDecSrc {
             if let Some(obj) = weak.upgrade() {
                 if !decoder_sink.is_linked() {
                     let name = obj.imp().settings.lock().unwrap().name();
+                    obj.imp().progress.failed();
                     gst::element_error!(
                         obj,
                         gst::StreamError::WrongType,
@@ -251,6 +260,33 @@ impl NvDecSrc {
         });
         *self.source.lock().unwrap() = Some((reader, parser));
         Ok(())
+    }
+
+    /// Starts looking for reading that stops silently (see [`Watchdog`]).
+    fn start_watchdog(&self) {
+        self.progress.reset();
+        let weak = self.obj().downgrade();
+        let stopped = move || {
+            let obj = weak.upgrade()?;
+            let source = obj.imp().source.lock().unwrap();
+            let (reader, parser) = source.as_ref()?;
+            let bins = [reader, parser].map(|e| e.downcast_ref::<gst::Bin>().expect("a bin"));
+            Some(stopped_silently(bins))
+        };
+        let weak = self.obj().downgrade();
+        let report = move || {
+            if let Some(obj) = weak.upgrade() {
+                let name = obj.imp().settings.lock().unwrap().name();
+                gst::element_error!(
+                    obj,
+                    gst::StreamError::Failed,
+                    ("{name}: reading stopped without an error message (the file is damaged or \
+                      cut short)")
+                );
+            }
+        };
+        let watchdog = Watchdog::start(self.progress.clone(), stopped, report);
+        *self.watchdog.lock().unwrap() = Some(watchdog);
     }
 
     fn remove_source(&self) {
@@ -400,6 +436,14 @@ impl ObjectImpl for NvDecSrc {
             .unwrap()
             .name("src")
             .build();
+        let progress = self.progress.clone();
+        src.add_probe(
+            gst::PadProbeType::DATA_DOWNSTREAM | gst::PadProbeType::EVENT_FLUSH,
+            move |_, info| {
+                progress.passed(info.event().map(|e| e.type_()));
+                gst::PadProbeReturn::Ok
+            },
+        );
         obj.add_pad(&src).unwrap();
         self.decoder.set(decoder).unwrap();
     }
@@ -443,6 +487,7 @@ impl ElementImpl for NvDecSrc {
         // READY is read with the decoder (and its NVDEC session) kept.
         if transition == gst::StateChange::ReadyToPaused {
             self.build_source()?;
+            self.start_watchdog();
         }
         let result = self.parent_change_state(transition);
         if matches!(
@@ -450,6 +495,9 @@ impl ElementImpl for NvDecSrc {
             gst::StateChange::PausedToReady | gst::StateChange::ReadyToNull
         ) || result.is_err()
         {
+            // Joined before the reading part goes, outside every lock the watchdog takes.
+            let watchdog = self.watchdog.lock().unwrap().take();
+            drop(watchdog);
             self.remove_source();
         }
         result
@@ -574,6 +622,9 @@ impl NvDecSrc {
 impl BinImpl for NvDecSrc {
     /// Errors and warnings of the inner elements name the input they are about.
     fn handle_message(&self, message: gst::Message) {
+        if message.type_() == gst::MessageType::Error {
+            self.progress.failed();
+        }
         let renamed = self.renamed(&message);
         self.parent_handle_message(renamed.unwrap_or(message));
     }

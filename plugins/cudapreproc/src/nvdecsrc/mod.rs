@@ -4,6 +4,7 @@
 use gst::glib;
 
 mod imp;
+mod watchdog;
 
 glib::wrapper! {
     pub struct NvDecSrc(ObjectSubclass<imp::NvDecSrc>)
