@@ -185,6 +185,21 @@ pub fn is_color(format: gst_video::VideoFormat) -> bool {
     gst_video::VideoFormatInfo::from_format(format).is_rgb()
 }
 
+/// The tensors the elements take and give: one tensor of any supported type, in CUDA memory
+/// first, then in system memory.
+pub fn template_caps() -> gst::Caps {
+    let mut caps = gst::Caps::new_empty();
+    for features in [crate::caps::cuda_features(), gst::CapsFeatures::new_empty()] {
+        let s = gst::Structure::builder(TENSORS)
+            .field("format", "static")
+            .field("num_tensors", 1i32)
+            .field("types", gst::List::new(DType::ALL.map(|d| d.name())))
+            .build();
+        caps.merge_structure_full(s, Some(features));
+    }
+    caps
+}
+
 /// One tensor as its caps describe it: the dimensions (outermost first, whatever the layout),
 /// the element type and the bytes it takes.
 #[derive(Debug, Clone, PartialEq)]

@@ -93,6 +93,11 @@ const fn case(
     }
 }
 
+/// A tensor's caps as a launch line gives them.
+const TENSOR_CAPS: &str =
+    "\"other/tensors,format=(string)static,num_tensors=(int)1,types=(string)uint8,\
+                           dimensions=(string)4:3:2:1\"";
+
 /// Every property of every element that takes a user value, with values that cannot be right,
 /// as they would appear on a gst-launch line.
 #[rustfmt::skip]
@@ -156,6 +161,12 @@ const INVALID: &[Case] = &[
     case("tensorsink", "batch-size", "8", "-1", By::GLib),
     case("tensorsink", "frame-stride", "2", "-1", By::GLib),
     case("tensorsink", "cuda-device-id", "0", "-2", By::GLib),
+    // tensorsrc
+    case("tensorsrc", "max-buffers", "4", "0", By::GLib),
+    case("tensorsrc", "caps", TENSOR_CAPS, "video/x-raw", By::Element("is not other/tensors")),
+    case("tensorsrc", "caps", TENSOR_CAPS, "\"other/tensors,types=(string){uint8,float32}\"", By::Element("is not fixed")),
+    case("tensorsrc", "caps", TENSOR_CAPS, "\"other/tensors,types=(string)int7\"", By::Element("is not other/tensors")),
+    case("tensorsrc", "caps", TENSOR_CAPS, "other/tensors", By::Element("no types in other/tensors")),
     // nvdec
     case("nvdec", "display-delay", "0", "17", By::GLib),
     case("nvdec", "decode-surfaces", "8", "33", By::GLib),

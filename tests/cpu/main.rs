@@ -9,3 +9,4 @@ mod kernels;
 mod no_gpu;
 mod paff;
 mod registration;
+mod tensorsrc;

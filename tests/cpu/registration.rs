@@ -47,6 +47,7 @@ fn every_element_has_its_classification_and_a_prefixed_type_name() {
         ("nvdec", "Codec/Decoder/Video/Hardware", "GstRsNvDec"),
         ("nvdecsrc", "Source/Video/Hardware", "GstRsNvDecSrc"),
         ("tensorsink", "Sink/Tensor/Hardware", "GstRsTensorSink"),
+        ("tensorsrc", "Source/Tensor/Hardware", "GstRsTensorSrc"),
     ] {
         let factory = gst::ElementFactory::find(name).unwrap();
         assert_eq!(factory.plugin_name().as_deref(), Some("cudapreproc"));

@@ -329,6 +329,11 @@ pub fn memory_device(memory: &gst::MemoryRef) -> Option<i32> {
     None
 }
 
+/// Whether `memory` is CUDA device memory, ours or upstream's.
+pub fn is_cuda_memory(memory: &gst::MemoryRef) -> bool {
+    memory.is_type(MEMORY_TYPE) || memory.is_type(UPSTREAM_MEMORY_TYPE)
+}
+
 /// Our device memory behind `memory`, or `None` for any other kind of memory.
 pub fn device_memory(memory: &gst::MemoryRef) -> Option<&DeviceMemory> {
     if !memory.is_type(MEMORY_TYPE) {

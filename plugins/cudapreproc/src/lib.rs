@@ -13,6 +13,7 @@ mod nvdec;
 mod nvdecsrc;
 mod property;
 mod tensorsink;
+mod tensorsrc;
 
 pub use cudabasetransform::{CudaBaseTransform, CudaBaseTransformImpl};
 pub use cudaconvert::{ChannelOrder, CudaConvert, NormalizationPreset, TensorDType, TensorLayout};
@@ -25,6 +26,7 @@ pub use nvdec::{DeinterlaceMode, NvDec};
 pub use nvdecsrc::NvDecSrc;
 pub use property::LOG_DOMAIN as PROPERTY_LOG_DOMAIN;
 pub use tensorsink::{sample_info, TensorSink, TENSOR_INFO};
+pub use tensorsrc::TensorSrc;
 
 /// Name of the authors in every element's metadata.
 const AUTHORS: &str = "The gst-cudapreproc authors";
@@ -98,6 +100,7 @@ fn plugin_init(plugin: &gst::Plugin) -> Result<(), glib::BoolError> {
         ("nvdec", NvDec::static_type()),
         ("nvdecsrc", NvDecSrc::static_type()),
         ("tensorsink", TensorSink::static_type()),
+        ("tensorsrc", TensorSrc::static_type()),
     ];
     let convert = cudaconvert::FACTORY_NAMES.map(|name| (name, CudaConvert::static_type()));
     for (name, element_type) in elements.into_iter().chain(convert) {

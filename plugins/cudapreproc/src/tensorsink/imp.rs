@@ -9,11 +9,10 @@ use gst_base::prelude::*;
 use gst_base::subclass::prelude::*;
 
 use cudapreproc_core::access::{ready_for_reading, Input, Media, Output, Staging};
-use cudapreproc_core::caps;
 use cudapreproc_core::cuda::{CudaError, Device, Stream};
 use cudapreproc_core::memory::{device_memory, memory_device, CudaBufferPool};
 use cudapreproc_core::negotiation;
-use cudapreproc_core::tensor::{DType, TensorInfo, TENSORS};
+use cudapreproc_core::tensor::{template_caps, TensorInfo};
 
 use super::{array_u64, sample_info};
 
@@ -568,20 +567,11 @@ impl ElementImpl for TensorSink {
 
     fn pad_templates() -> &'static [gst::PadTemplate] {
         static PAD_TEMPLATES: LazyLock<Vec<gst::PadTemplate>> = LazyLock::new(|| {
-            let mut caps = gst::Caps::new_empty();
-            for features in [caps::cuda_features(), gst::CapsFeatures::new_empty()] {
-                let s = gst::Structure::builder(TENSORS)
-                    .field("format", "static")
-                    .field("num_tensors", 1i32)
-                    .field("types", gst::List::new(DType::ALL.map(|d| d.name())))
-                    .build();
-                caps.merge_structure_full(s, Some(features));
-            }
             vec![gst::PadTemplate::new(
                 "sink",
                 gst::PadDirection::Sink,
                 gst::PadPresence::Always,
-                &caps,
+                &template_caps(),
             )
             .unwrap()]
         });

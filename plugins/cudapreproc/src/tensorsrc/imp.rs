@@ -1,0 +1,415 @@
+use std::collections::VecDeque;
+use std::sync::{Condvar, LazyLock, Mutex};
+
+use cudapreproc_core::caps::is_cuda_caps;
+use cudapreproc_core::memory::is_cuda_memory;
+use cudapreproc_core::tensor::{template_caps, TensorInfo};
+use gst::glib;
+use gst::prelude::*;
+use gst::subclass::prelude::*;
+use gst_base::prelude::*;
+use gst_base::subclass::base_src::CreateSuccess;
+use gst_base::subclass::prelude::*;
+
+use crate::property;
+
+static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
+    gst::DebugCategory::new(
+        "tensorsrc",
+        gst::DebugColorFlags::empty(),
+        Some("Tensors from the application"),
+    )
+});
+
+const DEFAULT_MAX_BUFFERS: u32 = 2;
+
+#[derive(Debug)]
+struct Settings {
+    /// The tensors' caps, fixed; `None` until the application sets them.
+    caps: Option<gst::Caps>,
+    /// Buffers queued before a push waits.
+    max_buffers: u32,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            caps: None,
+            max_buffers: DEFAULT_MAX_BUFFERS,
+        }
+    }
+}
+
+/// What the application pushes.
+#[derive(Debug)]
+pub(super) enum Item {
+    Buffer(gst::Buffer),
+    Eos,
+}
+
+/// What a buffer must be, from the caps the element started with.
+#[derive(Debug)]
+struct Expected {
+    tensor: TensorInfo,
+    in_cuda: bool,
+}
+
+#[derive(Debug)]
+struct Queue {
+    items: VecDeque<Item>,
+    /// Not running, or flushing: pushes and the streaming thread give up.
+    flushing: bool,
+    /// The end of the stream was pushed: nothing more is taken.
+    ended: bool,
+    expected: Option<Expected>,
+}
+
+impl Default for Queue {
+    fn default() -> Self {
+        Queue {
+            items: VecDeque::new(),
+            flushing: true,
+            ended: false,
+            expected: None,
+        }
+    }
+}
+
+#[derive(Default)]
+pub struct TensorSrc {
+    settings: Mutex<Settings>,
+    queue: Mutex<Queue>,
+    /// Signalled when an item is queued or taken, and when flushing changes.
+    changed: Condvar,
+}
+
+/// Why `buffer` is not one tensor as `expected` describes it.
+fn mismatch(buffer: &gst::BufferRef, expected: &Expected) -> Option<String> {
+    let tensor = &expected.tensor;
+    if buffer.size() != tensor.bytes {
+        return Some(format!(
+            "a buffer of {} bytes for a {} tensor of shape {:?} ({} bytes)",
+            buffer.size(),
+            tensor.dtype.name(),
+            tensor.dims,
+            tensor.bytes
+        ));
+    }
+    let cuda = buffer.iter_memories().all(is_cuda_memory);
+    let system = buffer.iter_memories().all(|m| !is_cuda_memory(m));
+    match (expected.in_cuda, cuda, system) {
+        (true, false, _) => Some("a buffer in system memory where the caps say CUDA memory".into()),
+        (false, _, false) => {
+            Some("a buffer in CUDA memory where the caps say system memory".into())
+        }
+        _ => None,
+    }
+}
+
+impl TensorSrc {
+    pub(super) fn push(&self, item: Item) -> Result<gst::FlowSuccess, gst::FlowError> {
+        let max = self.settings.lock().unwrap().max_buffers as usize;
+        let mut queue = self.queue.lock().unwrap();
+        if let (Item::Buffer(buffer), Some(expected)) = (&item, &queue.expected) {
+            if let Some(why) = mismatch(buffer, expected) {
+                drop(queue);
+                gst::element_imp_error!(
+                    self,
+                    gst::StreamError::Format,
+                    ("{}: {why}", self.obj().name())
+                );
+                return Err(gst::FlowError::Error);
+            }
+        }
+        loop {
+            if queue.flushing {
+                return Err(gst::FlowError::Flushing);
+            }
+            if queue.ended {
+                return Err(gst::FlowError::Eos);
+            }
+            let queued = queue
+                .items
+                .iter()
+                .filter(|i| matches!(i, Item::Buffer(_)))
+                .count();
+            if matches!(item, Item::Eos) || queued < max {
+                break;
+            }
+            queue = self.changed.wait(queue).unwrap();
+        }
+        queue.ended = matches!(item, Item::Eos);
+        queue.items.push_back(item);
+        self.changed.notify_all();
+        Ok(gst::FlowSuccess::Ok)
+    }
+
+    fn set_flushing(&self, flushing: bool) {
+        self.queue.lock().unwrap().flushing = flushing;
+        self.changed.notify_all();
+    }
+}
+
+#[glib::object_subclass]
+impl ObjectSubclass for TensorSrc {
+    const NAME: &'static str = "GstRsTensorSrc";
+    type Type = super::TensorSrc;
+    type ParentType = gst_base::BaseSrc;
+}
+
+impl ObjectImpl for TensorSrc {
+    fn properties() -> &'static [glib::ParamSpec] {
+        static PROPERTIES: LazyLock<Vec<glib::ParamSpec>> = LazyLock::new(|| {
+            vec![
+                glib::ParamSpecBoxed::builder::<gst::Caps>("caps")
+                    .nick("Caps")
+                    .blurb(
+                        "The tensors' caps: other/tensors with one tensor, its types and \
+                         dimensions, in CUDA (memory:CUDAMemory) or system memory",
+                    )
+                    .mutable_ready()
+                    .build(),
+                glib::ParamSpecUInt::builder("max-buffers")
+                    .nick("Max buffers")
+                    .blurb("Tensors queued before pushing another waits")
+                    .minimum(1)
+                    .default_value(DEFAULT_MAX_BUFFERS)
+                    .mutable_playing()
+                    .build(),
+            ]
+        });
+        PROPERTIES.as_ref()
+    }
+
+    fn signals() -> &'static [glib::subclass::Signal] {
+        static SIGNALS: LazyLock<Vec<glib::subclass::Signal>> = LazyLock::new(|| {
+            vec![
+                glib::subclass::Signal::builder("push-buffer")
+                    .param_types([gst::Buffer::static_type()])
+                    .return_type::<gst::FlowReturn>()
+                    .action()
+                    .class_handler(|args| {
+                        let element = args[0].get::<super::TensorSrc>().expect("signal arg");
+                        let buffer = args[1].get::<gst::Buffer>().expect("signal arg");
+                        Some(gst::FlowReturn::from(element.push_buffer(buffer)).to_value())
+                    })
+                    .build(),
+                glib::subclass::Signal::builder("end-of-stream")
+                    .return_type::<gst::FlowReturn>()
+                    .action()
+                    .class_handler(|args| {
+                        let element = args[0].get::<super::TensorSrc>().expect("signal arg");
+                        Some(gst::FlowReturn::from(element.end_of_stream()).to_value())
+                    })
+                    .build(),
+            ]
+        });
+        SIGNALS.as_ref()
+    }
+
+    fn constructed(&self) {
+        self.parent_constructed();
+        let obj = self.obj();
+        obj.set_format(gst::Format::Time);
+        obj.set_automatic_eos(false);
+    }
+
+    fn set_property(&self, _id: usize, value: &glib::Value, pspec: &glib::ParamSpec) {
+        match pspec.name() {
+            "caps" => {
+                let caps = value
+                    .get::<Option<gst::Caps>>()
+                    .expect("type checked upstream");
+                let checked = caps.as_ref().map(|caps| {
+                    if !caps.is_fixed() {
+                        return Err(format!(
+                            "{caps} is not fixed (one structure, every field set)"
+                        ));
+                    }
+                    if !caps.can_intersect(&template_caps()) {
+                        return Err(format!(
+                            "{caps} is not other/tensors with one tensor of a supported type"
+                        ));
+                    }
+                    TensorInfo::from_caps(caps).map(|_| ())
+                });
+                match checked {
+                    Some(Err(why)) => {
+                        property::refuse(self.obj().upcast_ref(), *CAT, "caps", &why);
+                    }
+                    _ => self.settings.lock().unwrap().caps = caps,
+                }
+            }
+            "max-buffers" => {
+                self.settings.lock().unwrap().max_buffers =
+                    value.get().expect("type checked upstream");
+                // A larger queue lets a waiting push go on.
+                self.changed.notify_all();
+            }
+            _ => unimplemented!(),
+        }
+    }
+
+    fn property(&self, _id: usize, pspec: &glib::ParamSpec) -> glib::Value {
+        let settings = self.settings.lock().unwrap();
+        match pspec.name() {
+            "caps" => settings.caps.to_value(),
+            "max-buffers" => settings.max_buffers.to_value(),
+            _ => unimplemented!(),
+        }
+    }
+}
+
+impl GstObjectImpl for TensorSrc {}
+
+impl ElementImpl for TensorSrc {
+    crate::element_metadata!(
+        "Tensor source",
+        "Source/Tensor/Hardware",
+        "Takes tensors from the application, in GPU or system memory, without a copy, into a \
+         pipeline"
+    );
+
+    fn pad_templates() -> &'static [gst::PadTemplate] {
+        static PAD_TEMPLATES: LazyLock<Vec<gst::PadTemplate>> = LazyLock::new(|| {
+            vec![gst::PadTemplate::new(
+                "src",
+                gst::PadDirection::Src,
+                gst::PadPresence::Always,
+                &template_caps(),
+            )
+            .unwrap()]
+        });
+        PAD_TEMPLATES.as_ref()
+    }
+}
+
+impl BaseSrcImpl for TensorSrc {
+    fn start(&self) -> Result<(), gst::ErrorMessage> {
+        let caps = self.settings.lock().unwrap().caps.clone().ok_or_else(|| {
+            gst::error_msg!(
+                gst::CoreError::Negotiation,
+                (
+                    "{}: the caps property is not set (the tensors' type and dimensions)",
+                    self.obj().name()
+                )
+            )
+        })?;
+        let tensor = TensorInfo::from_caps(&caps).map_err(|why| {
+            gst::error_msg!(
+                gst::CoreError::Negotiation,
+                ("{}: caps {caps}: {why}", self.obj().name())
+            )
+        })?;
+        gst::info!(
+            CAT,
+            imp = self,
+            "tensors {:?} {}",
+            tensor.dims,
+            tensor.dtype.name()
+        );
+        *self.queue.lock().unwrap() = Queue {
+            flushing: false,
+            expected: Some(Expected {
+                in_cuda: is_cuda_caps(&caps),
+                tensor,
+            }),
+            ..Queue::default()
+        };
+        self.changed.notify_all();
+        Ok(())
+    }
+
+    fn stop(&self) -> Result<(), gst::ErrorMessage> {
+        // Queued buffers go back to their owners now.
+        *self.queue.lock().unwrap() = Queue::default();
+        self.changed.notify_all();
+        Ok(())
+    }
+
+    fn caps(&self, filter: Option<&gst::Caps>) -> Option<gst::Caps> {
+        let caps = self
+            .settings
+            .lock()
+            .unwrap()
+            .caps
+            .clone()
+            .unwrap_or_else(template_caps);
+        Some(match filter {
+            Some(filter) => filter.intersect_with_mode(&caps, gst::CapsIntersectMode::First),
+            None => caps,
+        })
+    }
+
+    fn is_seekable(&self) -> bool {
+        false
+    }
+
+    fn unlock(&self) -> Result<(), gst::ErrorMessage> {
+        self.set_flushing(true);
+        Ok(())
+    }
+
+    fn unlock_stop(&self) -> Result<(), gst::ErrorMessage> {
+        self.set_flushing(false);
+        Ok(())
+    }
+
+    fn create(
+        &self,
+        _offset: u64,
+        _buffer: Option<&mut gst::BufferRef>,
+        _length: u32,
+    ) -> Result<CreateSuccess, gst::FlowError> {
+        let mut queue = self.queue.lock().unwrap();
+        loop {
+            if queue.flushing {
+                return Err(gst::FlowError::Flushing);
+            }
+            if let Some(item) = queue.items.pop_front() {
+                self.changed.notify_all();
+                return match item {
+                    Item::Buffer(buffer) => Ok(CreateSuccess::NewBuffer(buffer)),
+                    Item::Eos => Err(gst::FlowError::Eos),
+                };
+            }
+            queue = self.changed.wait(queue).unwrap();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn expected(caps: &str) -> Expected {
+        let caps: gst::Caps = caps.parse().unwrap();
+        Expected {
+            in_cuda: is_cuda_caps(&caps),
+            tensor: TensorInfo::from_caps(&caps).unwrap(),
+        }
+    }
+
+    #[test]
+    fn buffers_must_hold_the_caps_tensor_in_the_caps_memory() {
+        gst::init().unwrap();
+        let system =
+            expected("other/tensors,format=static,num_tensors=1,types=float32,dimensions=4:3:2:1");
+        assert_eq!(
+            mismatch(&gst::Buffer::with_size(96).unwrap(), &system),
+            None
+        );
+        assert_eq!(
+            mismatch(&gst::Buffer::with_size(95).unwrap(), &system).unwrap(),
+            "a buffer of 95 bytes for a float32 tensor of shape [1, 2, 3, 4] (96 bytes)"
+        );
+        let cuda = expected(
+            "other/tensors(memory:CUDAMemory),format=static,num_tensors=1,types=uint8,\
+             dimensions=4:3:2:1",
+        );
+        assert_eq!(
+            mismatch(&gst::Buffer::with_size(24).unwrap(), &cuda).unwrap(),
+            "a buffer in system memory where the caps say CUDA memory"
+        );
+    }
+}

@@ -1,0 +1,230 @@
+//! `tensorsrc` in a pipeline with tensors in system memory (no GPU needed): what the
+//! application pushes comes out in order as the same memory, a full queue makes the
+//! application wait, the end of stream follows the last tensor, each tensor goes back to the
+//! application when the last reader drops it, and a buffer or caps that do not fit are refused
+//! with a message naming the element.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{mpsc, Arc};
+use std::time::Duration;
+
+use gst::prelude::*;
+use gstcudapreproc::{TensorSink, TensorSrc};
+
+/// One tensor: 2 x 3 x 4 float32 (NNStreamer's dimensions innermost first), 96 bytes.
+const CAPS: &str = "other/tensors,format=static,num_tensors=1,types=float32,dimensions=4:3:2:1";
+const BYTES: usize = 2 * 3 * 4 * 4;
+
+/// Application memory that counts its releases.
+struct Tracked {
+    data: Vec<u8>,
+    released: Arc<AtomicUsize>,
+}
+
+impl AsRef<[u8]> for Tracked {
+    fn as_ref(&self) -> &[u8] {
+        &self.data
+    }
+}
+
+impl Drop for Tracked {
+    fn drop(&mut self) {
+        self.released.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+/// Tensor `n`: bytes that differ per tensor and position, in memory counted by `released`.
+fn tensor(n: u8, released: &Arc<AtomicUsize>) -> gst::Buffer {
+    let data = (0..BYTES).map(|i| (i as u8).wrapping_mul(13) ^ n).collect();
+    let mut buffer = gst::Buffer::from_slice(Tracked {
+        data,
+        released: released.clone(),
+    });
+    buffer
+        .get_mut()
+        .unwrap()
+        .set_pts(gst::ClockTime::from_mseconds(u64::from(n) * 40));
+    buffer
+}
+
+/// `tensorsrc ! tensorsink` with the source's `max-buffers` and the sink's, playing.
+fn pipeline(src_queue: u32, sink_queue: u32) -> (gst::Pipeline, TensorSrc, TensorSink) {
+    cudapreproc_tests::init();
+    let pipeline = gst::parse::launch(&format!(
+        "tensorsrc name=src max-buffers={src_queue} caps=\"{CAPS}\" ! \
+         tensorsink name=sink max-buffers={sink_queue}"
+    ))
+    .unwrap()
+    .downcast::<gst::Pipeline>()
+    .unwrap();
+    let src = pipeline.by_name("src").unwrap().downcast().unwrap();
+    let sink = pipeline.by_name("sink").unwrap().downcast().unwrap();
+    pipeline.set_state(gst::State::Playing).unwrap();
+    (pipeline, src, sink)
+}
+
+fn pull(sink: &TensorSink) -> gst::Sample {
+    sink.try_pull_tensor(gst::ClockTime::from_seconds(5))
+        .expect("a tensor within 5 s")
+}
+
+fn stop(pipeline: &gst::Pipeline) {
+    pipeline.set_state(gst::State::Null).unwrap();
+}
+
+#[test]
+fn pushed_tensors_come_out_in_order_as_the_same_memory() {
+    let (pipeline, src, sink) = pipeline(4, 0);
+    let released = Arc::new(AtomicUsize::new(0));
+    let pushed: Vec<gst::Buffer> = (0..4).map(|n| tensor(n, &released)).collect();
+    let addresses: Vec<usize> = pushed
+        .iter()
+        .map(|b| b.map_readable().unwrap().as_ptr() as usize)
+        .collect();
+    for buffer in pushed {
+        assert_eq!(src.push_buffer(buffer), Ok(gst::FlowSuccess::Ok));
+    }
+    assert_eq!(src.end_of_stream(), Ok(gst::FlowSuccess::Ok));
+    for (n, address) in addresses.iter().enumerate() {
+        let sample = pull(&sink);
+        let info = sample.info().unwrap();
+        assert_eq!(info.get::<&str>("dtype").unwrap(), "float32");
+        assert_eq!(info.get::<u64>("pts").unwrap(), n as u64 * 40_000_000);
+        let map = sample.buffer().unwrap().map_readable().unwrap();
+        assert_eq!(map.as_ptr() as usize, *address, "tensor {n}: not copied");
+        let expected: Vec<u8> = (0..BYTES)
+            .map(|i| (i as u8).wrapping_mul(13) ^ n as u8)
+            .collect();
+        assert_eq!(map.as_slice(), expected, "tensor {n}");
+    }
+    let bus = pipeline.bus().unwrap();
+    bus.timed_pop_filtered(gst::ClockTime::from_seconds(5), &[gst::MessageType::Eos])
+        .expect("the end of the stream after the last tensor");
+    assert!(sink.is_eos());
+    assert_eq!(
+        src.push_buffer(tensor(9, &released)),
+        Err(gst::FlowError::Eos),
+        "nothing is taken after the end"
+    );
+    stop(&pipeline);
+    assert_eq!(
+        released.load(Ordering::SeqCst),
+        5,
+        "every tensor given back"
+    );
+}
+
+/// The sink keeps one tensor and the source one: the third push waits until the application
+/// pulls one at the other end.
+#[test]
+fn a_full_pipeline_makes_the_application_wait() {
+    let (pipeline, src, sink) = pipeline(1, 1);
+    let released = Arc::new(AtomicUsize::new(0));
+    let (done, pushes) = mpsc::channel();
+    let pusher = {
+        let src = src.clone();
+        let released = released.clone();
+        std::thread::spawn(move || {
+            for n in 0..4 {
+                let result = src.push_buffer(tensor(n, &released));
+                done.send((n, result)).unwrap();
+            }
+        })
+    };
+    // Tensor 0 waits in the sink, tensor 1 in the source's queue (or in the streaming thread
+    // on its way to the full sink, with tensor 2 then queued): at most three pushes return.
+    let mut returned = 0;
+    while pushes.recv_timeout(Duration::from_millis(500)).is_ok() {
+        returned += 1;
+    }
+    assert!((2..=3).contains(&returned), "{returned} pushes returned");
+    for n in 0..4u8 {
+        let sample = pull(&sink);
+        let first = sample.buffer().unwrap().map_readable().unwrap()[0];
+        assert_eq!(first, n, "tensor {n} in order");
+    }
+    pusher.join().unwrap();
+    let results: Vec<_> = std::iter::from_fn(|| pushes.try_recv().ok()).collect();
+    assert!(results.iter().all(|(_, r)| r.is_ok()), "{results:?}");
+    assert_eq!(returned + results.len(), 4);
+    stop(&pipeline);
+}
+
+/// Memory still queued when the pipeline stops goes back to the application, and a push to a
+/// stopped source is refused, not kept.
+#[test]
+fn stopping_gives_queued_tensors_back() {
+    let (pipeline, src, _sink) = pipeline(8, 1);
+    let released = Arc::new(AtomicUsize::new(0));
+    for n in 0..5 {
+        src.push_buffer(tensor(n, &released)).unwrap();
+    }
+    stop(&pipeline);
+    assert_eq!(released.load(Ordering::SeqCst), 5);
+    assert_eq!(
+        src.push_buffer(tensor(5, &released)),
+        Err(gst::FlowError::Flushing)
+    );
+    assert_eq!(released.load(Ordering::SeqCst), 6);
+}
+
+#[test]
+fn a_buffer_that_is_not_the_caps_tensor_is_refused_naming_the_element() {
+    let (pipeline, src, _sink) = pipeline(2, 0);
+    let short = gst::Buffer::from_mut_slice(vec![7u8; BYTES - 4]);
+    assert_eq!(src.push_buffer(short), Err(gst::FlowError::Error));
+    let bus = pipeline.bus().unwrap();
+    let message = bus
+        .timed_pop_filtered(gst::ClockTime::from_seconds(5), &[gst::MessageType::Error])
+        .expect("an error message");
+    let gst::MessageView::Error(error) = message.view() else {
+        unreachable!()
+    };
+    assert_eq!(
+        error.error().message(),
+        "src: a buffer of 92 bytes for a float32 tensor of shape [1, 2, 3, 4] (96 bytes)"
+    );
+    stop(&pipeline);
+}
+
+#[test]
+fn without_caps_the_source_does_not_start() {
+    cudapreproc_tests::init();
+    let pipeline = gst::parse::launch("tensorsrc name=src ! tensorsink")
+        .unwrap()
+        .downcast::<gst::Pipeline>()
+        .unwrap();
+    assert!(pipeline.set_state(gst::State::Playing).is_err());
+    let message = pipeline
+        .bus()
+        .unwrap()
+        .timed_pop_filtered(gst::ClockTime::from_seconds(5), &[gst::MessageType::Error])
+        .expect("an error message");
+    let gst::MessageView::Error(error) = message.view() else {
+        unreachable!()
+    };
+    assert!(
+        error
+            .error()
+            .message()
+            .starts_with("src: the caps property is not set"),
+        "{}",
+        error.error()
+    );
+    stop(&pipeline);
+}
+
+/// The action signals, for applications that hold the element as a plain GstElement (Python
+/// through GObject introspection, C).
+#[test]
+fn signals_push_and_end_the_stream() {
+    let (pipeline, src, sink) = pipeline(2, 0);
+    let released = Arc::new(AtomicUsize::new(0));
+    let flow = src.emit_by_name::<gst::FlowReturn>("push-buffer", &[&tensor(3, &released)]);
+    assert_eq!(flow, gst::FlowReturn::Ok);
+    let flow = src.emit_by_name::<gst::FlowReturn>("end-of-stream", &[]);
+    assert_eq!(flow, gst::FlowReturn::Ok);
+    assert_eq!(pull(&sink).buffer().unwrap().map_readable().unwrap()[0], 3);
+    stop(&pipeline);
+    assert_eq!(released.load(Ordering::SeqCst), 1);
+}
