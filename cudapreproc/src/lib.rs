@@ -23,6 +23,7 @@ mod properties;
 pub mod reader;
 pub mod sampler;
 mod tensor;
+pub mod writer;
 
 /// A CUDA stream of another library (PyTorch's, CuPy's...), for [`CudaTensor::wait_on_stream`].
 pub use cudapreproc_core::cuda::ForeignStream;

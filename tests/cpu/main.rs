@@ -10,3 +10,4 @@ mod no_gpu;
 mod paff;
 mod registration;
 mod tensorsrc;
+mod writer;

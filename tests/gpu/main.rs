@@ -14,6 +14,7 @@ mod robustness;
 mod stress;
 mod tensorsink;
 mod warp;
+mod writer;
 
 use std::sync::Arc;
 

@@ -1,0 +1,695 @@
+//! GPU tensors to encoded video: [`VideoWriter`] pushes frames through `tensorsrc`,
+//! `cudaconvert` (tensor to 8-bit RGBA, undoing the normalisation a reader applied) and
+//! `cudacvtcolor` into an encoder, a parser and a muxer chosen by the file name, or into a
+//! pipeline tail of the application's own.
+//!
+//! The encoder is NVIDIA's (NVENC, upstream GStreamer's `nvh264enc`/`nvh265enc`, fed CUDA
+//! memory) where the GPU has one, otherwise a software encoder (`x264enc`, `openh264enc`,
+//! `x265enc`, fed system memory); [`VideoWriter::encoder`] says which.
+
+use std::path::Path;
+use std::sync::LazyLock;
+use std::time::Duration;
+
+use cudapreproc_core::tensor::TensorInfo;
+use gst::prelude::*;
+use gstcudapreproc::TensorSrc;
+
+pub use crate::reader::{ColorOrder, DType, Layout, Normalize};
+use crate::{register_elements, CudaTensor, Device, Error};
+
+static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
+    gst::DebugCategory::new(
+        "videowriter",
+        gst::DebugColorFlags::empty(),
+        Some("Tensors to encoded video"),
+    )
+});
+
+/// How long closing waits for the encoder and muxer to finish the file.
+const CLOSE_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// The compression format written.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Codec {
+    #[default]
+    H264,
+    H265,
+}
+
+impl std::str::FromStr for Codec {
+    type Err = Error;
+
+    fn from_str(s: &str) -> Result<Self, Error> {
+        match s {
+            "h264" | "avc" => Ok(Codec::H264),
+            "h265" | "hevc" => Ok(Codec::H265),
+            other => Err(Error::InvalidArgument(format!(
+                "codec \"{other}\": h264 or h265"
+            ))),
+        }
+    }
+}
+
+/// An encoder the writer knows how to set up.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Encoder {
+    /// Its GStreamer factory.
+    pub factory: &'static str,
+    /// NVENC, fed CUDA memory; otherwise a software encoder fed system memory.
+    pub hardware: bool,
+    codec: Codec,
+}
+
+impl Encoder {
+    /// The element with its bitrate (kbit/s) and quality settings, as launch-line text.
+    fn element(&self, bitrate_kbps: u32) -> String {
+        match self.factory {
+            // openh264enc counts bits per second.
+            "openh264enc" => format!(
+                "openh264enc bitrate={} rate-control=bitrate complexity=high",
+                u64::from(bitrate_kbps) * 1000
+            ),
+            "x264enc" | "x265enc" => format!("{} bitrate={bitrate_kbps}", self.factory),
+            // NVENC's rate is in kbit/s too.
+            factory => format!("{factory} bitrate={bitrate_kbps}"),
+        }
+    }
+
+    /// The caps between the colour converter and the encoder.
+    fn input_caps(&self) -> &'static str {
+        if self.hardware {
+            "video/x-raw(memory:CUDAMemory),format=NV12"
+        } else {
+            "video/x-raw,format=I420"
+        }
+    }
+
+    fn parser(&self) -> &'static str {
+        match self.codec {
+            Codec::H264 => "h264parse",
+            Codec::H265 => "h265parse",
+        }
+    }
+}
+
+/// The encoders tried for each codec, best first.
+const ENCODERS: [Encoder; 5] = [
+    Encoder {
+        factory: "nvh264enc",
+        hardware: true,
+        codec: Codec::H264,
+    },
+    Encoder {
+        factory: "x264enc",
+        hardware: false,
+        codec: Codec::H264,
+    },
+    Encoder {
+        factory: "openh264enc",
+        hardware: false,
+        codec: Codec::H264,
+    },
+    Encoder {
+        factory: "nvh265enc",
+        hardware: true,
+        codec: Codec::H265,
+    },
+    Encoder {
+        factory: "x265enc",
+        hardware: false,
+        codec: Codec::H265,
+    },
+];
+
+/// The encoder for `codec`: `forced` if given (one of [`ENCODERS`] for that codec), else the
+/// first of them that `available` says is installed (NVENC's elements are registered only
+/// where the GPU has NVENC).
+pub fn choose_encoder(
+    codec: Codec,
+    forced: Option<&str>,
+    available: impl Fn(&str) -> bool,
+) -> Result<&'static Encoder, Error> {
+    let known: Vec<&'static Encoder> = ENCODERS.iter().filter(|e| e.codec == codec).collect();
+    let names = || {
+        known
+            .iter()
+            .map(|e| e.factory)
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    match forced {
+        Some(name) => {
+            let encoder = known.iter().find(|e| e.factory == name).ok_or_else(|| {
+                Error::InvalidArgument(format!(
+                    "encoder \"{name}\": for {codec:?} one of {}",
+                    names()
+                ))
+            })?;
+            if available(name) {
+                Ok(encoder)
+            } else {
+                Err(Error::Pipeline(format!(
+                    "encoder {name} is not installed (or, for NVENC, this GPU has none)"
+                )))
+            }
+        }
+        None => known
+            .iter()
+            .copied()
+            .find(|e| available(e.factory))
+            .ok_or_else(|| {
+                Error::Pipeline(format!(
+                    "no {codec:?} encoder is installed: one of {} is needed",
+                    names()
+                ))
+            }),
+    }
+}
+
+/// The muxer for a file name, by its extension; `None` for a raw elementary stream.
+pub fn muxer_for(path: &str) -> Result<Option<&'static str>, Error> {
+    let extension = Path::new(path)
+        .extension()
+        .and_then(|e| e.to_str())
+        .map(str::to_ascii_lowercase);
+    match extension.as_deref() {
+        Some("mp4" | "m4v") => Ok(Some("mp4mux")),
+        Some("mov") => Ok(Some("qtmux")),
+        Some("mkv") => Ok(Some("matroskamux")),
+        Some("h264" | "264" | "h265" | "265" | "hevc") => Ok(None),
+        _ => Err(Error::InvalidArgument(format!(
+            "{path}: the file name must end in .mp4, .m4v, .mov, .mkv, or .h264/.h265 for a raw \
+             stream (or give a pipeline tail)"
+        ))),
+    }
+}
+
+/// How frames are written.
+#[derive(Clone, Debug, PartialEq)]
+pub struct WriterOptions {
+    /// Frames per second, as a fraction (numerator, denominator).
+    pub fps: (i32, i32),
+    pub codec: Codec,
+    /// An encoder factory to use instead of the writer's choice.
+    pub encoder: Option<String>,
+    /// Target bitrate in kbit/s. The default, 20 Mbit/s, keeps frames close to their source
+    /// (for training data and results, not for streaming).
+    pub bitrate_kbps: u32,
+    /// The tensors' layout and channel order, and the normalisation their values carry (the
+    /// writer undoes it: `x = (y * std + mean) / scale`, rounded and clamped to 0..255).
+    pub layout: Layout,
+    pub color_order: ColorOrder,
+    pub normalize: Normalize,
+    /// Instead of encoder, parser, muxer and file: the rest of the pipeline after the colour
+    /// converter, in `gst-launch-1.0` syntax (`"x264enc ! rtph264pay ! udpsink host=..."`);
+    /// the writer's destination is then only a name for messages.
+    pub tail: Option<String>,
+}
+
+impl Default for WriterOptions {
+    fn default() -> Self {
+        WriterOptions {
+            fps: (30, 1),
+            codec: Codec::H264,
+            encoder: None,
+            bitrate_kbps: 20_000,
+            layout: Layout::Nchw,
+            color_order: ColorOrder::Rgb,
+            normalize: Normalize::NONE,
+            tail: None,
+        }
+    }
+}
+
+/// The running pipeline, made at the first write (when the frames' size and type are known).
+struct Running {
+    pipeline: gst::Pipeline,
+    src: TensorSrc,
+    /// One frame, `[1, ...]`.
+    frame: TensorInfo,
+}
+
+/// Writes batches of GPU frames (`[N, C, H, W]` or `[N, H, W, C]`, or one frame without `N`)
+/// to a video file; [`Self::close`] finishes it.
+pub struct VideoWriter {
+    destination: String,
+    options: WriterOptions,
+    /// `None` with a pipeline tail of the application's.
+    encoder: Option<&'static Encoder>,
+    muxer: Option<&'static str>,
+    running: Option<Running>,
+    frames: u64,
+}
+
+impl VideoWriter {
+    /// A writer for `destination`. The encoder and muxer are chosen now, so that a name or
+    /// codec nothing can write is an error here rather than at the first frame.
+    pub fn create(destination: &str, options: WriterOptions) -> Result<VideoWriter, Error> {
+        register_elements()?;
+        let (fps_n, fps_d) = options.fps;
+        if fps_n <= 0 || fps_d <= 0 {
+            return Err(Error::InvalidArgument(format!(
+                "fps {fps_n}/{fps_d}: numerator and denominator above 0"
+            )));
+        }
+        if options.bitrate_kbps == 0 {
+            return Err(Error::InvalidArgument("bitrate_kbps: above 0".into()));
+        }
+        let (encoder, muxer) = if options.tail.is_some() {
+            (None, None)
+        } else {
+            let encoder = choose_encoder(options.codec, options.encoder.as_deref(), |name| {
+                gst::ElementFactory::find(name).is_some()
+            })?;
+            (Some(encoder), muxer_for(destination)?)
+        };
+        if let Some(encoder) = encoder {
+            gst::info!(CAT, "{destination}: encoding with {}", encoder.factory);
+        }
+        Ok(VideoWriter {
+            destination: destination.to_string(),
+            options,
+            encoder,
+            muxer,
+            running: None,
+            frames: 0,
+        })
+    }
+
+    /// The encoder's factory (`nvh264enc`, `x264enc`...); `None` with a tail of the
+    /// application's.
+    pub fn encoder(&self) -> Option<&'static str> {
+        self.encoder.map(|e| e.factory)
+    }
+
+    /// Frames written so far.
+    pub fn frames_written(&self) -> u64 {
+        self.frames
+    }
+
+    /// Queues the frames of `batch`, waiting while the pipeline is full. Every batch must have
+    /// the first one's frame shape and type. Each frame is cut out of the batch by one copy on
+    /// the GPU (this library's device memory is not shared in parts), ordered after the work
+    /// that wrote the batch; the batch may be reused or dropped as soon as this returns.
+    pub fn write(&mut self, batch: &CudaTensor) -> Result<(), Error> {
+        let (count, frame_shape) = self.frames_of(batch)?;
+        if self.running.is_none() {
+            self.running = Some(self.start(batch, &frame_shape)?);
+        }
+        let running = self.running.as_ref().expect("started above");
+        let frame_bytes = running.frame.bytes;
+        if frame_shape != running.frame.dims[1..] || batch.dtype() != running.frame.dtype {
+            return Err(Error::InvalidArgument(format!(
+                "{}: frames of shape {frame_shape:?} {}, where the video has {:?} {}",
+                self.destination,
+                batch.dtype(),
+                &running.frame.dims[1..],
+                running.frame.dtype
+            )));
+        }
+        let buffer = batch.sample().buffer().ok_or_else(|| {
+            Error::NotATensor(format!("{}: a tensor without data", self.destination))
+        })?;
+        let (fps_n, fps_d) = self.options.fps;
+        let time = |frame: u64| {
+            gst::ClockTime::SECOND
+                .mul_div_floor(frame * fps_d as u64, fps_n as u64)
+                .expect("frame times fit 64 bits")
+        };
+        for k in 0..count {
+            // Frame k, copied on the GPU into memory of its own.
+            let mut frame = buffer
+                .copy_region(
+                    gst::BufferCopyFlags::MEMORY,
+                    k * frame_bytes..(k + 1) * frame_bytes,
+                )
+                .map_err(|e| Error::Pipeline(format!("{}: frame {k}: {e}", self.destination)))?;
+            {
+                let frame = frame.get_mut().expect("a new buffer");
+                frame.set_pts(time(self.frames));
+                frame.set_duration(time(self.frames + 1) - time(self.frames));
+            }
+            if running.src.push_buffer(frame).is_err() {
+                return Err(self.failure("the pipeline stopped taking frames"));
+            }
+            self.frames += 1;
+        }
+        Ok(())
+    }
+
+    /// Ends the stream and waits for the file to be finished (the muxer writes its index at
+    /// the end); an error on the way is returned. A writer that never wrote a frame leaves no
+    /// file.
+    pub fn close(mut self) -> Result<(), Error> {
+        self.finish()
+    }
+
+    fn finish(&mut self) -> Result<(), Error> {
+        let Some(running) = self.running.take() else {
+            return Ok(());
+        };
+        let result = running.src.end_of_stream().map_err(|_| ()).and_then(|_| {
+            let bus = running.pipeline.bus().ok_or(())?;
+            let message = bus
+                .timed_pop_filtered(
+                    gst::ClockTime::from_nseconds(CLOSE_TIMEOUT.as_nanos() as u64),
+                    &[gst::MessageType::Eos, gst::MessageType::Error],
+                )
+                .ok_or(())?;
+            match message.view() {
+                gst::MessageView::Eos(_) => Ok(()),
+                _ => {
+                    // Put back for `failure` to read.
+                    let _ = bus.post(message.clone());
+                    Err(())
+                }
+            }
+        });
+        let outcome = result.map_err(|()| Self::error_of(&running, &self.destination, "finishing"));
+        let _ = running.pipeline.set_state(gst::State::Null);
+        outcome
+    }
+
+    /// The frame count and the shape of one frame (`[C, H, W]` or `[H, W, C]`) of `batch`.
+    fn frames_of(&self, batch: &CudaTensor) -> Result<(usize, Vec<u64>), Error> {
+        let shape: Vec<u64> = batch.shape().iter().map(|&d| d as u64).collect();
+        let (count, frame) = match shape.len() {
+            3 => (1, shape.clone()),
+            4 => (shape[0] as usize, shape[1..].to_vec()),
+            _ => {
+                return Err(Error::InvalidArgument(format!(
+                    "{}: a batch of frames has 4 dimensions (or 3 for one frame), not {shape:?}",
+                    self.destination
+                )))
+            }
+        };
+        let channels = match self.options.layout {
+            Layout::Nchw => frame[0],
+            Layout::Nhwc => frame[2],
+        };
+        if !(3..=4).contains(&channels) {
+            return Err(Error::InvalidArgument(format!(
+                "{}: shape {shape:?} as {:?} has {channels} channels; 3 or 4 are written",
+                self.destination, self.options.layout
+            )));
+        }
+        if batch.device() == Device::Cpu {
+            return Err(Error::InvalidArgument(format!(
+                "{}: the frames are in system memory; the writer takes GPU tensors",
+                self.destination
+            )));
+        }
+        Ok((count, frame))
+    }
+
+    /// The tensors' caps for one frame of `frame_shape` (outermost first) and `dtype`.
+    fn frame_caps(&self, frame_shape: &[u64], dtype: DType) -> gst::Caps {
+        let dims: Vec<String> = std::iter::once(1)
+            .chain(frame_shape.iter().copied())
+            .rev()
+            .map(|d| d.to_string())
+            .collect();
+        let (fps_n, fps_d) = self.options.fps;
+        gst::Caps::builder(cudapreproc_core::tensor::TENSORS)
+            .features([cudapreproc_core::caps::CAPS_FEATURE_MEMORY_CUDA])
+            .field("format", "static")
+            .field("num_tensors", 1i32)
+            .field("types", dtype.name())
+            .field("dimensions", dims.join(":"))
+            .field("framerate", gst::Fraction::new(fps_n, fps_d))
+            .build()
+    }
+
+    /// The pipeline after `tensorsrc` for frames of `width` x `height`.
+    fn description(&self, device: i32, width: u64, height: u64) -> Result<String, Error> {
+        let options = &self.options;
+        let n = &options.normalize;
+        let list = |v: &[f64; 3]| format!("\"<{},{},{}>\"", v[0], v[1], v[2]);
+        let head = format!(
+            "cudaconvert cuda-device-id={device} layout={} channel-order={} scale={} mean={} \
+             std={} ! video/x-raw(memory:CUDAMemory),format=RGBA ! cudacvtcolor \
+             cuda-device-id={device}",
+            match options.layout {
+                Layout::Nchw => "nchw",
+                Layout::Nhwc => "nhwc",
+            },
+            match options.color_order {
+                ColorOrder::Rgb => "rgb",
+                ColorOrder::Bgr => "bgr",
+            },
+            n.scale,
+            list(&n.mean),
+            list(&n.std)
+        );
+        let tail = match (&options.tail, self.encoder) {
+            (Some(tail), _) => tail.clone(),
+            (None, Some(encoder)) => {
+                if !encoder.hardware && (width % 2 == 1 || height % 2 == 1) {
+                    return Err(Error::InvalidArgument(format!(
+                        "{}: {width}x{height}: {} encodes 4:2:0 video, whose sides must be even \
+                         (NVENC takes odd sizes)",
+                        self.destination, encoder.factory
+                    )));
+                }
+                let location = self.destination.replace('\\', "\\\\").replace('"', "\\\"");
+                let sink = format!("filesink location=\"{location}\"");
+                let parsed = format!(
+                    "{} ! {} ! {}",
+                    encoder.input_caps(),
+                    encoder.element(options.bitrate_kbps),
+                    encoder.parser()
+                );
+                match self.muxer {
+                    Some(muxer) => format!("{parsed} ! {muxer} ! {sink}"),
+                    None => format!(
+                        "{parsed} ! video/x-{}, stream-format=byte-stream ! {sink}",
+                        match encoder.codec {
+                            Codec::H264 => "h264",
+                            Codec::H265 => "h265",
+                        }
+                    ),
+                }
+            }
+            (None, None) => unreachable!("a writer has an encoder or a tail"),
+        };
+        Ok(format!("{head} ! {tail}"))
+    }
+
+    fn start(&self, batch: &CudaTensor, frame_shape: &[u64]) -> Result<Running, Error> {
+        let Device::Cuda(device) = batch.device() else {
+            unreachable!("checked in frames_of")
+        };
+        let (height, width) = match self.options.layout {
+            Layout::Nchw => (frame_shape[1], frame_shape[2]),
+            Layout::Nhwc => (frame_shape[0], frame_shape[1]),
+        };
+        let description = format!(
+            "tensorsrc name=src max-buffers=4 ! {}",
+            self.description(device, width, height)?
+        );
+        gst::debug!(CAT, "{}: {description}", self.destination);
+        let pipeline = gst::parse::launch(&description)
+            .map_err(|e| Error::Pipeline(format!("{}: {e}", self.destination)))?
+            .downcast::<gst::Pipeline>()
+            .map_err(|_| Error::Pipeline("not a pipeline".into()))?;
+        let src = pipeline
+            .by_name("src")
+            .and_then(|e| e.downcast::<TensorSrc>().ok())
+            .expect("the description names its tensorsrc");
+        let caps = self.frame_caps(frame_shape, batch.dtype());
+        let frame = TensorInfo::from_caps(&caps).map_err(Error::InvalidArgument)?;
+        src.set_property("caps", &caps);
+        let running = Running {
+            pipeline,
+            src,
+            frame,
+        };
+        if running.pipeline.set_state(gst::State::Playing).is_err() {
+            let error = Self::error_of(&running, &self.destination, "starting");
+            let _ = running.pipeline.set_state(gst::State::Null);
+            return Err(error);
+        }
+        Ok(running)
+    }
+
+    /// The pipeline's error, or `what` failed.
+    fn failure(&mut self, what: &str) -> Error {
+        let running = self.running.take().expect("running");
+        let error = Self::error_of(&running, &self.destination, what);
+        let _ = running.pipeline.set_state(gst::State::Null);
+        error
+    }
+
+    fn error_of(running: &Running, destination: &str, what: &str) -> Error {
+        let message = running.pipeline.bus().and_then(|bus| {
+            bus.timed_pop_filtered(gst::ClockTime::from_seconds(1), &[gst::MessageType::Error])
+        });
+        match message.as_ref().map(|m| m.view()) {
+            Some(gst::MessageView::Error(e)) => {
+                Error::Stream(format!("{destination}: {}", e.error().message()))
+            }
+            _ => Error::Stream(format!("{destination}: {what} failed")),
+        }
+    }
+}
+
+impl Drop for VideoWriter {
+    /// Finishes the file as [`VideoWriter::close`] does; its error goes to the debug log.
+    fn drop(&mut self) {
+        if let Err(e) = self.finish() {
+            gst::warning!(CAT, "{}: {e}", self.destination);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nvenc_first_then_software_encoders() {
+        let only = |names: &'static [&'static str]| move |name: &str| names.contains(&name);
+        let chosen =
+            |codec, forced, names| choose_encoder(codec, forced, only(names)).map(|e| e.factory);
+        assert_eq!(
+            chosen(Codec::H264, None, &["openh264enc", "nvh264enc", "x264enc"]),
+            Ok("nvh264enc")
+        );
+        assert_eq!(
+            chosen(Codec::H264, None, &["openh264enc", "x264enc"]),
+            Ok("x264enc")
+        );
+        assert_eq!(
+            chosen(Codec::H264, None, &["openh264enc"]),
+            Ok("openh264enc")
+        );
+        assert_eq!(
+            chosen(Codec::H265, None, &["x265enc", "openh264enc"]),
+            Ok("x265enc")
+        );
+        assert_eq!(
+            chosen(Codec::H265, None, &["openh264enc"]),
+            Err(Error::Pipeline(
+                "no H265 encoder is installed: one of nvh265enc, x265enc is needed".into()
+            ))
+        );
+        assert_eq!(
+            chosen(
+                Codec::H264,
+                Some("openh264enc"),
+                &["nvh264enc", "openh264enc"]
+            ),
+            Ok("openh264enc")
+        );
+        assert!(matches!(
+            chosen(Codec::H264, Some("x265enc"), &["x265enc"]),
+            Err(Error::InvalidArgument(e)) if e.contains("for H264 one of nvh264enc, x264enc, openh264enc")
+        ));
+        assert!(matches!(
+            chosen(Codec::H264, Some("nvh264enc"), &["x264enc"]),
+            Err(Error::Pipeline(e)) if e.contains("nvh264enc is not installed")
+        ));
+    }
+
+    #[test]
+    fn the_file_name_picks_the_muxer() {
+        assert_eq!(muxer_for("out.mp4"), Ok(Some("mp4mux")));
+        assert_eq!(muxer_for("/a/b/OUT.MKV"), Ok(Some("matroskamux")));
+        assert_eq!(muxer_for("clip.mov"), Ok(Some("qtmux")));
+        assert_eq!(muxer_for("raw.h264"), Ok(None));
+        assert!(
+            matches!(muxer_for("out.avi"), Err(Error::InvalidArgument(e)) if e.starts_with("out.avi: "))
+        );
+        assert!(muxer_for("noextension").is_err());
+    }
+
+    #[test]
+    fn encoders_get_their_rate_in_their_units() {
+        let find = |name| ENCODERS.iter().find(|e| e.factory == name).unwrap();
+        assert_eq!(
+            find("openh264enc").element(20_000),
+            "openh264enc bitrate=20000000 rate-control=bitrate complexity=high"
+        );
+        assert_eq!(find("x264enc").element(8_000), "x264enc bitrate=8000");
+        assert_eq!(find("nvh265enc").element(8_000), "nvh265enc bitrate=8000");
+        assert_eq!(
+            find("nvh264enc").input_caps(),
+            "video/x-raw(memory:CUDAMemory),format=NV12"
+        );
+        assert_eq!(find("x265enc").parser(), "h265parse");
+    }
+
+    fn writer(destination: &str, encoder: &str, options: WriterOptions) -> VideoWriter {
+        VideoWriter {
+            destination: destination.into(),
+            encoder: ENCODERS.iter().find(|e| e.factory == encoder),
+            muxer: muxer_for(destination).unwrap_or(None),
+            options,
+            running: None,
+            frames: 0,
+        }
+    }
+
+    #[test]
+    fn the_pipeline_undoes_the_normalisation_and_ends_in_the_file() {
+        let options = WriterOptions {
+            layout: Layout::Nhwc,
+            color_order: ColorOrder::Bgr,
+            normalize: Normalize::UNIT,
+            ..WriterOptions::default()
+        };
+        let software = writer("/tmp/a \"b\".mp4", "openh264enc", options.clone());
+        let text = software.description(1, 640, 360).unwrap();
+        assert_eq!(
+            text,
+            format!(
+                "cudaconvert cuda-device-id=1 layout=nhwc channel-order=bgr scale={} \
+                 mean=\"<0,0,0>\" std=\"<1,1,1>\" ! video/x-raw(memory:CUDAMemory),format=RGBA ! \
+                 cudacvtcolor cuda-device-id=1 ! video/x-raw,format=I420 ! openh264enc \
+                 bitrate=20000000 rate-control=bitrate complexity=high ! h264parse ! mp4mux ! \
+                 filesink location=\"/tmp/a \\\"b\\\".mp4\"",
+                1.0 / 255.0
+            )
+        );
+        let raw = writer("out.h265", "nvh265enc", WriterOptions::default());
+        assert!(raw.description(0, 641, 361).unwrap().ends_with(
+            "video/x-raw(memory:CUDAMemory),format=NV12 ! nvh265enc bitrate=20000 ! \
+                        h265parse ! video/x-h265, stream-format=byte-stream ! \
+                        filesink location=\"out.h265\""
+        ));
+        let mut tail = writer(
+            "stream",
+            "x264enc",
+            WriterOptions {
+                tail: Some("x264enc ! fakesink".into()),
+                ..WriterOptions::default()
+            },
+        );
+        tail.encoder = None;
+        assert!(tail
+            .description(0, 3, 3)
+            .unwrap()
+            .ends_with("cudacvtcolor cuda-device-id=0 ! x264enc ! fakesink"));
+    }
+
+    #[test]
+    fn software_encoders_refuse_odd_sizes_naming_them() {
+        let odd = writer("out.mkv", "x264enc", WriterOptions::default());
+        assert_eq!(
+            odd.description(0, 161, 90),
+            Err(Error::InvalidArgument(
+                "out.mkv: 161x90: x264enc encodes 4:2:0 video, whose sides must be even (NVENC \
+                 takes odd sizes)"
+                    .into()
+            ))
+        );
+    }
+
+    #[test]
+    fn codecs_by_name() {
+        assert_eq!("hevc".parse::<Codec>(), Ok(Codec::H265));
+        assert_eq!("h264".parse::<Codec>(), Ok(Codec::H264));
+        assert!("vp9".parse::<Codec>().is_err());
+    }
+}
