@@ -18,6 +18,7 @@
 pub mod dataset;
 pub mod dlpack;
 mod error;
+mod import;
 mod pipeline;
 mod properties;
 pub mod reader;
@@ -31,6 +32,7 @@ pub use cudapreproc_core::cuda::ForeignStream;
 /// mapped frames): for leak checks and monitoring in long-running applications.
 pub use cudapreproc_core::cuda::{live_resources, LiveResources};
 pub use error::Error;
+pub use import::import_stream;
 pub use pipeline::{Pulled, TensorPipeline};
 pub use tensor::{CudaTensor, DType, Device};
 

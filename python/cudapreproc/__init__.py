@@ -48,6 +48,7 @@ __all__ = [
     "VideoDataset",
     "VideoMetadata",
     "VideoReader",
+    "VideoWriter",
     "empty_cache",
     "gst_plugin_path",
     "library_path",
@@ -156,6 +157,7 @@ def _library():
     signatures["cudapreproc_init"] = ([err], ctypes.c_int)
     signatures.update(_reader_signatures(err))
     signatures.update(_dataset_signatures(err))
+    signatures.update(_writer_signatures(err))
     for name, (argtypes, restype) in signatures.items():
         function = getattr(lib, name)
         function.argtypes = argtypes
@@ -433,3 +435,4 @@ class Pipeline:
 from ._reader import Frame, FrameBatch, VideoMetadata, VideoReader, _reader_signatures  # noqa: E402
 from . import samplers  # noqa: E402
 from .dataset import ClipBatch, SkippedFile, VideoDataset, _dataset_signatures  # noqa: E402
+from ._writer import VideoWriter, _writer_signatures  # noqa: E402

@@ -17,6 +17,7 @@ use cudapreproc::{CudaTensor, DType, Device, Error, ForeignStream, Pulled, Tenso
 
 mod dataset;
 mod reader;
+mod writer;
 
 /// Most dimensions a [`TensorDescription`] carries (tensorsink delivers 4).
 pub const MAX_DIMS: usize = 8;

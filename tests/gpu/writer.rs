@@ -133,3 +133,17 @@ fn software_encoders_refuse_odd_sizes() {
         println!("{encoder}: {error}");
     }
 }
+
+/// The Python module's writer with PyTorch tensors (tests/gpu/python_writer.py, which checks
+/// the round trip of the reader's frames and of PyTorch's own, float NHWC BGR frames, and that
+/// a written tensor's memory goes back to PyTorch, and prints what it found).
+#[test]
+fn python_tensors_written_read_back() {
+    let _device = device();
+    let folder = std::env::temp_dir().join(format!("cudapreproc-pywriter-{}", std::process::id()));
+    crate::run_python(
+        "tests/gpu/python_writer.py",
+        &[CLIP.as_ref(), folder.as_os_str()],
+    );
+    let _ = std::fs::remove_dir_all(&folder);
+}

@@ -265,6 +265,42 @@ class ReaderAndDatasetWithoutGpu(unittest.TestCase):
         self.assertIsNone(folder.labels, "no subfolders, no labels")
 
 
+class WriterWithoutGpu(unittest.TestCase):
+    """VideoWriter's checks that need no GPU: what nothing can write is refused when the
+    writer is made, naming it; frames not on the GPU are refused at write."""
+
+    def test_what_nothing_can_write_is_refused_by_name(self):
+        with tempfile.TemporaryDirectory() as folder:
+            out = os.path.join(folder, "out.mp4")
+            with self.assertRaisesRegex(ValueError, r"out\.avi: the file name must end in"):
+                cudapreproc.VideoWriter(os.path.join(folder, "out.avi"))
+            with self.assertRaisesRegex(ValueError, "codec 'vp9': one of h264, h265"):
+                cudapreproc.VideoWriter(out, codec="vp9")
+            with self.assertRaisesRegex(ValueError, "fps 0/1"):
+                cudapreproc.VideoWriter(out, fps=0)
+            with self.assertRaisesRegex(ValueError, "bitrate_kbps 0"):
+                cudapreproc.VideoWriter(out, bitrate_kbps=0)
+            with self.assertRaisesRegex(ValueError, "normalize 'unitary'"):
+                cudapreproc.VideoWriter(out, normalize="unitary")
+            with self.assertRaisesRegex(cudapreproc.Error, "nvh264enc is not installed"):
+                cudapreproc.VideoWriter(out, encoder="nvh264enc")
+
+    def test_a_software_encoder_is_chosen_and_host_frames_are_refused(self):
+        with tempfile.TemporaryDirectory() as folder:
+            out = os.path.join(folder, "out.mkv")
+            with cudapreproc.VideoWriter(out, fps=29.97) as writer:
+                self.assertIn(writer.encoder, ("x264enc", "openh264enc"))
+                frames = np.zeros((2, 3, 8, 8), dtype=np.uint8)
+                with self.assertRaisesRegex(ValueError, "DLPack device type 1; move them to the GPU"):
+                    writer.write(frames)
+                with self.assertRaisesRegex(TypeError, "list: a CUDA tensor with __dlpack__"):
+                    writer.write([1, 2, 3])
+                self.assertEqual(writer.frames_written, 0)
+            with self.assertRaisesRegex(ValueError, "the writer is closed"):
+                writer.write(frames)
+            self.assertFalse(os.path.exists(out), "no frame, no file")
+
+
 class Version(unittest.TestCase):
     def test_the_package_the_library_and_cargo_agree(self):
         cargo = (REPOSITORY / "Cargo.toml").read_text()

@@ -231,6 +231,12 @@ impl Stream {
         &self.device
     }
 
+    /// The driver handle (a `CUstream`), for another library to order its work with ours,
+    /// as DLPack's consumer stream for instance.
+    pub fn handle(&self) -> u64 {
+        self.raw() as u64
+    }
+
     pub(crate) fn raw(&self) -> sys::CUstream {
         self.inner.cu_stream()
     }
@@ -466,14 +472,24 @@ impl Drop for MemoryPool {
     }
 }
 
+/// Who gives a [`DeviceBuffer`]'s memory back, and how.
+enum Owner {
+    /// The device's pool: freed in order on this stream, the allocation's.
+    Pool(Arc<Stream>),
+    /// `cuMemAlloc`: freed with `cuMemFree`, which waits for all work on the device.
+    Driver,
+    /// Another library: handed back by calling this, once every use has run.
+    Foreign(Option<Box<dyn FnOnce() + Send>>),
+}
+
 /// One device allocation, freed on drop: in stream order when it came from the device's pool
-/// ([`DeviceBuffer::on_stream`]), else with `cuMemFree`, which waits for all work on the device.
+/// ([`DeviceBuffer::on_stream`]), else with `cuMemFree`, which waits for all work on the device;
+/// another library's memory ([`DeviceBuffer::foreign`]) goes back to it instead.
 pub(crate) struct DeviceBuffer {
     device: Arc<Device>,
     addr: sys::CUdeviceptr,
     size: usize,
-    /// The stream the allocation and its free are ordered on, for pool allocations.
-    stream: Option<Arc<Stream>>,
+    owner: Owner,
     _live: Tracked,
 }
 
@@ -486,9 +502,32 @@ impl DeviceBuffer {
             device: device.clone(),
             addr,
             size,
-            stream: None,
+            owner: Owner::Driver,
             _live: Tracked::new(Resource::DeviceBuffer, size),
         })
+    }
+
+    /// `size` bytes at `addr` on `device`, owned by another library: `release` hands them back
+    /// when this is dropped. The owner of this buffer must have made sure, by then, that no
+    /// queued work still uses them (see `DeviceMemory`'s drop).
+    pub fn foreign(
+        device: &Arc<Device>,
+        addr: u64,
+        size: usize,
+        release: Box<dyn FnOnce() + Send>,
+    ) -> Self {
+        DeviceBuffer {
+            device: device.clone(),
+            addr,
+            size,
+            owner: Owner::Foreign(Some(release)),
+            _live: Tracked::new(Resource::DeviceBuffer, size),
+        }
+    }
+
+    /// Memory of another library, which must not be reused before every use has run.
+    pub fn is_foreign(&self) -> bool {
+        matches!(self.owner, Owner::Foreign(_))
     }
 
     /// `size` bytes from the device's pool, usable by work queued on `stream` from now on (other
@@ -509,7 +548,7 @@ impl DeviceBuffer {
             device: device.clone(),
             addr,
             size,
-            stream: Some(stream.clone()),
+            owner: Owner::Pool(stream.clone()),
             _live: Tracked::new(Resource::DeviceBuffer, size),
         })
     }
@@ -530,20 +569,27 @@ impl DeviceBuffer {
 
 impl Drop for DeviceBuffer {
     fn drop(&mut self) {
+        if let Owner::Foreign(release) = &mut self.owner {
+            if let Some(release) = release.take() {
+                release();
+            }
+            return;
+        }
         // A failure here cannot be reported to anyone; the driver keeps the context's error.
         if self.device.bind().is_err() {
             return;
         }
-        match &self.stream {
+        match &self.owner {
             // SAFETY: `addr` came from the pool on this stream's device and is freed once; the
             // owner ordered the stream after every use (see `on_stream`).
-            Some(stream) => {
+            Owner::Pool(stream) => {
                 let _ = unsafe { result::free_async(self.addr, stream.raw()) };
             }
             // SAFETY: `addr` came from cuMemAlloc and is freed once.
-            None => {
+            Owner::Driver => {
                 let _ = unsafe { result::free_sync(self.addr) };
             }
+            Owner::Foreign(_) => unreachable!("handed back above"),
         }
     }
 }

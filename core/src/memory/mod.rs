@@ -92,6 +92,31 @@ impl DeviceMemory {
         })
     }
 
+    /// Another library's `size` bytes at `addr` on the transfer stream's device, written by
+    /// the work queued so far on `producer` (its readers here wait for that work), handed back
+    /// with `release` once every use queued here has run.
+    fn foreign(
+        transfer: &Arc<Stream>,
+        addr: u64,
+        size: usize,
+        producer: &ForeignStream,
+        release: Box<dyn FnOnce() + Send>,
+    ) -> Result<Self, CudaError> {
+        let write_event = transfer.device().new_event()?;
+        write_event.record_foreign(producer)?;
+        Ok(DeviceMemory {
+            buffer: DeviceBuffer::foreign(transfer.device(), addr, size, release),
+            transfer: transfer.clone(),
+            sync: Mutex::new(SyncState {
+                valid: Valid::Device,
+                host: None,
+                write_event,
+                reads: Vec::new(),
+                mapped_for_device: false,
+            }),
+        })
+    }
+
     pub fn device(&self) -> &Arc<Device> {
         self.buffer.device()
     }
@@ -300,6 +325,10 @@ impl Drop for DeviceMemory {
             .try_for_each(|event| self.transfer.wait(event));
         if state.mapped_for_device || ordered.is_err() {
             let _ = self.buffer.device().synchronize();
+        }
+        // Another library may reuse its memory at once: it goes back only after every use.
+        if self.buffer.is_foreign() {
+            let _ = self.transfer.synchronize();
         }
     }
 }
@@ -516,16 +545,43 @@ impl CudaAllocator {
 
     /// A new memory of `size` bytes of device memory.
     pub fn alloc_device(&self, size: usize) -> Result<gst::Memory, CudaError> {
-        let (_, stream) = self
-            .imp()
+        let state = DeviceMemory::new(self.stream()?, size)?;
+        Ok(self.memory_of(state, size))
+    }
+
+    /// Another library's device memory (`size` bytes at `addr`, on this allocator's device) as
+    /// a memory of ours, without a copy: readers wait for the work queued so far on `producer`
+    /// (the stream that wrote it), and `release` hands it back once the last reference is gone
+    /// and every use queued by then has run.
+    ///
+    /// # Safety
+    /// `addr` must stay valid for `size` bytes on this device until `release` is called, and
+    /// `producer` must be a live stream of this device's context (or a default stream).
+    pub unsafe fn wrap_foreign(
+        &self,
+        addr: u64,
+        size: usize,
+        producer: &ForeignStream,
+        release: Box<dyn FnOnce() + Send>,
+    ) -> Result<gst::Memory, CudaError> {
+        let state = DeviceMemory::foreign(self.stream()?, addr, size, producer, release)?;
+        Ok(self.memory_of(state, size))
+    }
+
+    fn stream(&self) -> Result<&Arc<Stream>, CudaError> {
+        self.imp()
             .target
             .get()
-            .ok_or_else(|| CudaError::Invalid("CUDA allocator used without a device".into()))?;
-        let state = Box::new(DeviceMemory::new(stream, size)?);
+            .map(|(_, stream)| stream)
+            .ok_or_else(|| CudaError::Invalid("CUDA allocator used without a device".into()))
+    }
+
+    /// `state` as a GstMemory of this allocator.
+    fn memory_of(&self, state: DeviceMemory, size: usize) -> gst::Memory {
         let raw = Box::into_raw(Box::new(RawMemory {
             // SAFETY: an all-zero GstMemory is what gst_memory_init expects to fill in.
             mem: unsafe { std::mem::zeroed() },
-            state: Box::into_raw(state),
+            state: Box::into_raw(Box::new(state)),
         }));
         // SAFETY: `raw` is a fresh RawMemory; gst_memory_init fills its GstMemory header and
         // takes a reference to the allocator.
@@ -540,7 +596,7 @@ impl CudaAllocator {
                 0,
                 size,
             );
-            Ok(from_glib_full(raw as *mut gst::ffi::GstMemory))
+            from_glib_full(raw as *mut gst::ffi::GstMemory)
         }
     }
 }

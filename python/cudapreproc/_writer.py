@@ -1,0 +1,190 @@
+"""``VideoWriter``: GPU tensors to encoded video, the way back out of a model (torchcodec's
+``VideoEncoder`` is the model for the names)."""
+
+from __future__ import annotations
+
+import ctypes
+from typing import Any, Optional, Sequence, Union
+
+from . import _call, _library, _raise, _take_string
+from ._reader import _COLOR_ORDERS, _LAYOUTS, _PRESETS, _choice, _device_ordinal
+
+_CODECS = ("h264", "h265")
+
+# Taking over a DLPack capsule: its pointer, and the name that tells its producer a consumer
+# took it (so the capsule's own destructor leaves the tensor alone).
+_capsule_pointer = ctypes.pythonapi.PyCapsule_GetPointer
+_capsule_pointer.restype = ctypes.c_void_p
+_capsule_pointer.argtypes = [ctypes.py_object, ctypes.c_char_p]
+_capsule_rename = ctypes.pythonapi.PyCapsule_SetName
+_capsule_rename.restype = ctypes.c_int
+_capsule_rename.argtypes = [ctypes.py_object, ctypes.c_char_p]
+
+
+class _WriterOptions(ctypes.Structure):
+    _fields_ = [
+        ("fps_num", ctypes.c_int32),
+        ("fps_den", ctypes.c_int32),
+        ("codec", ctypes.c_int32),
+        ("encoder", ctypes.c_char_p),
+        ("bitrate_kbps", ctypes.c_uint32),
+        ("layout", ctypes.c_int32),
+        ("color_order", ctypes.c_int32),
+        ("scale", ctypes.c_double),
+        ("mean", ctypes.c_double * 3),
+        ("std", ctypes.c_double * 3),
+        ("tail", ctypes.c_char_p),
+    ]
+
+
+def _writer_signatures(err):
+    """The C functions of the writer and their ctypes signatures."""
+    p, u64, c_int = ctypes.c_void_p, ctypes.c_uint64, ctypes.c_int
+    return {
+        "cudapreproc_writer_create": (
+            [ctypes.c_char_p, ctypes.POINTER(_WriterOptions), ctypes.POINTER(c_int), err],
+            p,
+        ),
+        "cudapreproc_writer_encoder": ([p], p),
+        "cudapreproc_writer_frames": ([p], u64),
+        "cudapreproc_import_stream": ([ctypes.c_int32, err], u64),
+        "cudapreproc_writer_write_dlpack": ([p, p, u64, err], c_int),
+        "cudapreproc_writer_close": ([p, err], c_int),
+        "cudapreproc_writer_free": ([p], None),
+    }
+
+
+def _fps(fps: Union[int, float, Sequence[int]]) -> tuple:
+    """Frames per second as (numerator, denominator): 30, 29.97 (30000/1001) or (30000, 1001)."""
+    if isinstance(fps, (tuple, list)):
+        if len(fps) != 2:
+            raise ValueError(f"fps {fps!r}: a number or (numerator, denominator)")
+        return int(fps[0]), int(fps[1])
+    if float(fps) == int(fps):
+        return int(fps), 1
+    for denominator in (1001, 1000, 100):
+        numerator = round(float(fps) * denominator)
+        if abs(numerator / denominator - float(fps)) < 1e-6:
+            return numerator, denominator
+    raise ValueError(f"fps {fps!r}: give (numerator, denominator)")
+
+
+class VideoWriter:
+    """Writes GPU frames to a video file (or a pipeline tail of your own).
+
+    ``write(frames)`` takes a CUDA tensor (PyTorch, CuPy, or anything with ``__dlpack__``) of
+    shape ``[N, C, H, W]`` (``layout="NCHW"``) or ``[N, H, W, C]``, or one frame without ``N``;
+    uint8, float16, bfloat16 or float32, RGB or BGR, C-contiguous. Float values are mapped back
+    to 8 bits by undoing ``normalize`` (or ``mean``/``std``/``scale``), the same names
+    ``VideoReader`` takes, so frames read with ``normalize="imagenet"`` are written with it too.
+    The tensor's memory is read in place (work queued on the tensor's stream before ``write``
+    runs first) and may be reused once ``write`` returns.
+
+    The encoder is NVENC where the GPU has one (``nvh264enc``, ``nvh265enc``), else a software
+    encoder (``x264enc``, ``openh264enc``, ``x265enc``, whose 4:2:0 video needs even sizes);
+    ``encoder`` forces one and the ``encoder`` attribute says which was chosen. The muxer follows
+    the file name: ``.mp4``, ``.mov``, ``.mkv``, or ``.h264``/``.h265`` for a raw stream.
+    ``tail`` replaces encoder, muxer and file with a ``gst-launch-1.0`` pipeline of your own
+    (``"x264enc ! rtph264pay ! udpsink host=10.0.0.2 port=5000"``).
+
+    Use it as a context manager, or call ``close()``: the file is finished there (an MP4's
+    index is written at the end), and an error on the way is raised there.
+    """
+
+    def __init__(
+        self,
+        destination: str,
+        fps: Union[int, float, Sequence[int]] = 30,
+        *,
+        codec: str = "h264",
+        encoder: Optional[str] = None,
+        bitrate_kbps: int = 20_000,
+        layout: str = "NCHW",
+        color_order: str = "rgb",
+        normalize: str = "none",
+        mean: Optional[Sequence[float]] = None,
+        std: Optional[Sequence[float]] = None,
+        scale: Optional[float] = None,
+        tail: Optional[str] = None,
+    ) -> None:
+        self._handle = None
+        options = _WriterOptions()
+        options.fps_num, options.fps_den = _fps(fps)
+        options.codec = _choice("codec", codec, _CODECS)
+        options.encoder = encoder.encode() if encoder else None
+        if int(bitrate_kbps) <= 0:
+            raise ValueError(f"bitrate_kbps {bitrate_kbps!r}: above 0")
+        options.bitrate_kbps = int(bitrate_kbps)
+        options.layout = _choice("layout", layout, _LAYOUTS)
+        options.color_order = _choice("color_order", color_order, _COLOR_ORDERS)
+        if normalize not in _PRESETS:
+            raise ValueError(f"normalize {normalize!r}: one of {', '.join(_PRESETS)}")
+        preset_scale, preset_mean, preset_std = _PRESETS[normalize]
+        options.scale = preset_scale if scale is None else float(scale)
+        options.mean[:] = list(preset_mean if mean is None else mean)
+        options.std[:] = list(preset_std if std is None else std)
+        options.tail = tail.encode() if tail else None
+        self.destination = destination
+        lib = _library()
+        code = ctypes.c_int(0)
+        error = ctypes.c_char_p()
+        handle = lib.cudapreproc_writer_create(
+            destination.encode(), ctypes.byref(options), ctypes.byref(code), ctypes.byref(error)
+        )
+        if not handle:
+            _raise(code.value, error)
+        self._handle = handle
+        name = lib.cudapreproc_writer_encoder(handle)
+        #: The encoder element chosen (``None`` with a ``tail`` of your own).
+        self.encoder: Optional[str] = _take_string(name) if name else None
+
+    @property
+    def frames_written(self) -> int:
+        """Frames written so far."""
+        return int(_library().cudapreproc_writer_frames(self._live()))
+
+    def write(self, frames: Any) -> None:
+        """Writes a batch of frames (or one frame); waits while the pipeline is full."""
+        handle = self._live()
+        if not hasattr(frames, "__dlpack__") or not hasattr(frames, "__dlpack_device__"):
+            raise TypeError(f"{type(frames).__name__}: a CUDA tensor with __dlpack__ is written")
+        device_type, device_id = frames.__dlpack_device__()
+        if int(device_type) != 2:
+            raise ValueError(
+                f"{self.destination}: the frames are on DLPack device type {int(device_type)}; "
+                "move them to the GPU (.cuda()) first"
+            )
+        lib = _library()
+        stream = _call(lib.cudapreproc_import_stream, _device_ordinal(int(device_id)))
+        # The producer orders its work before our stream's reads.
+        capsule = frames.__dlpack__(stream=int(stream))
+        managed = _capsule_pointer(capsule, b"dltensor")
+        # Taken over: from here the library calls the tensor's deleter.
+        _capsule_rename(capsule, b"used_dltensor")
+        _call(lib.cudapreproc_writer_write_dlpack, handle, managed, stream)
+
+    def close(self) -> None:
+        """Finishes the file; raises what went wrong on the way. Closing twice does nothing."""
+        handle, self._handle = self._handle, None
+        if handle:
+            _call(_library().cudapreproc_writer_close, handle)
+
+    def _live(self):
+        if not self._handle:
+            raise ValueError(f"{self.destination}: the writer is closed")
+        return self._handle
+
+    def __enter__(self) -> "VideoWriter":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def __del__(self) -> None:
+        handle = getattr(self, "_handle", None)
+        if handle:
+            self._handle = None
+            _library().cudapreproc_writer_free(handle)
+
+    def __repr__(self) -> str:
+        return f"VideoWriter({self.destination!r}, encoder={self.encoder!r})"
