@@ -79,7 +79,12 @@ impl DeviceMemory {
         // after the allocation.
         let write_event = transfer.device().new_event()?;
         transfer.record(&write_event)?;
-        Ok(DeviceMemory {
+        Ok(DeviceMemory::written(buffer, transfer, write_event))
+    }
+
+    /// `buffer`, its content written by the work `write_event` records.
+    fn written(buffer: DeviceBuffer, transfer: &Arc<Stream>, write_event: Event) -> Self {
+        DeviceMemory {
             buffer,
             transfer: transfer.clone(),
             sync: Mutex::new(SyncState {
@@ -89,7 +94,7 @@ impl DeviceMemory {
                 reads: Vec::new(),
                 mapped_for_device: false,
             }),
-        })
+        }
     }
 
     /// Another library's `size` bytes at `addr` on the transfer stream's device, written by
@@ -102,19 +107,11 @@ impl DeviceMemory {
         producer: &ForeignStream,
         release: Box<dyn FnOnce() + Send>,
     ) -> Result<Self, CudaError> {
+        // Made first, so that a failure below hands the memory back too.
+        let buffer = DeviceBuffer::foreign(transfer.device(), addr, size, release);
         let write_event = transfer.device().new_event()?;
         write_event.record_foreign(producer)?;
-        Ok(DeviceMemory {
-            buffer: DeviceBuffer::foreign(transfer.device(), addr, size, release),
-            transfer: transfer.clone(),
-            sync: Mutex::new(SyncState {
-                valid: Valid::Device,
-                host: None,
-                write_event,
-                reads: Vec::new(),
-                mapped_for_device: false,
-            }),
-        })
+        Ok(DeviceMemory::written(buffer, transfer, write_event))
     }
 
     pub fn device(&self) -> &Arc<Device> {
@@ -552,7 +549,7 @@ impl CudaAllocator {
     /// Another library's device memory (`size` bytes at `addr`, on this allocator's device) as
     /// a memory of ours, without a copy: readers wait for the work queued so far on `producer`
     /// (the stream that wrote it), and `release` hands it back once the last reference is gone
-    /// and every use queued by then has run.
+    /// and every use queued by then has run, or at once on failure.
     ///
     /// # Safety
     /// `addr` must stay valid for `size` bytes on this device until `release` is called, and
@@ -564,7 +561,15 @@ impl CudaAllocator {
         producer: &ForeignStream,
         release: Box<dyn FnOnce() + Send>,
     ) -> Result<gst::Memory, CudaError> {
-        let state = DeviceMemory::foreign(self.stream()?, addr, size, producer, release)?;
+        let stream = match self.stream() {
+            Ok(stream) => stream,
+            Err(e) => {
+                release();
+                return Err(e);
+            }
+        };
+        // On failure `release` has run (the buffer holding it was dropped).
+        let state = DeviceMemory::foreign(stream, addr, size, producer, release)?;
         Ok(self.memory_of(state, size))
     }
 
