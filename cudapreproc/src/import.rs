@@ -63,7 +63,8 @@ fn contiguous(shape: &[i64], strides: &[i64]) -> bool {
 }
 
 /// The DLPack tensor, handed back through its deleter (from whichever thread drops the last
-/// user of its memory).
+/// user of its memory), once.
+#[derive(Clone, Copy)]
 struct Managed(*mut DLManagedTensor);
 
 // SAFETY: DLPack's deleter may be called from any thread (the producer's contract).
@@ -98,7 +99,7 @@ impl CudaTensor {
         // SAFETY: valid per this function's contract.
         let tensor = unsafe { &(*managed).dl_tensor };
         let refuse = |why: String| {
-            owned_release(&owned);
+            owned.release();
             Err(Error::InvalidArgument(why))
         };
         if tensor.device.device_type != DL_CUDA {
@@ -144,7 +145,7 @@ impl CudaTensor {
         let (allocator, stream) = match importer(device) {
             Ok(importer) => importer,
             Err(e) => {
-                owned_release(&owned);
+                owned.release();
                 return Err(e);
             }
         };
@@ -160,11 +161,6 @@ impl CudaTensor {
         let info = sample_info(dtype, &dims, ready, None, &[]);
         CudaTensor::from_sample(gst::Sample::builder().buffer(&buffer).info(info).build())
     }
-}
-
-/// Hands `owned` back now (an error before its memory was wrapped).
-fn owned_release(owned: &Managed) {
-    Managed(owned.0).release();
 }
 
 #[cfg(test)]

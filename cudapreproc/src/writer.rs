@@ -349,24 +349,23 @@ impl VideoWriter {
         let Some(running) = self.running.take() else {
             return Ok(());
         };
-        let result = running.src.end_of_stream().map_err(|_| ()).and_then(|_| {
-            let bus = running.pipeline.bus().ok_or(())?;
-            let message = bus
-                .timed_pop_filtered(
-                    gst::ClockTime::from_nseconds(CLOSE_TIMEOUT.as_nanos() as u64),
-                    &[gst::MessageType::Eos, gst::MessageType::Error],
-                )
-                .ok_or(())?;
-            match message.view() {
-                gst::MessageView::Eos(_) => Ok(()),
-                _ => {
-                    // Put back for `failure` to read.
-                    let _ = bus.post(message.clone());
-                    Err(())
-                }
+        let destination = &self.destination;
+        let outcome = if running.src.end_of_stream().is_err() {
+            Err(Self::error_of(&running, destination, "ending the stream"))
+        } else {
+            let timeout = gst::ClockTime::from_nseconds(CLOSE_TIMEOUT.as_nanos() as u64);
+            let ended = running.pipeline.bus().and_then(|bus| {
+                bus.timed_pop_filtered(timeout, &[gst::MessageType::Eos, gst::MessageType::Error])
+            });
+            match ended.as_ref().map(|m| m.view()) {
+                Some(gst::MessageView::Eos(_)) => Ok(()),
+                Some(gst::MessageView::Error(e)) => Err(stream_error(destination, e)),
+                _ => Err(Error::Stream(format!(
+                    "{destination}: the file was not finished within {} s",
+                    CLOSE_TIMEOUT.as_secs()
+                ))),
             }
-        });
-        let outcome = result.map_err(|()| Self::error_of(&running, &self.destination, "finishing"));
+        };
         let _ = running.pipeline.set_state(gst::State::Null);
         outcome
     }
@@ -521,17 +520,21 @@ impl VideoWriter {
         error
     }
 
+    /// The error the pipeline posted, or "`what` failed".
     fn error_of(running: &Running, destination: &str, what: &str) -> Error {
         let message = running.pipeline.bus().and_then(|bus| {
             bus.timed_pop_filtered(gst::ClockTime::from_seconds(1), &[gst::MessageType::Error])
         });
         match message.as_ref().map(|m| m.view()) {
-            Some(gst::MessageView::Error(e)) => {
-                Error::Stream(format!("{destination}: {}", e.error().message()))
-            }
+            Some(gst::MessageView::Error(e)) => stream_error(destination, e),
             _ => Error::Stream(format!("{destination}: {what} failed")),
         }
     }
+}
+
+/// An element's error, as the writer's.
+fn stream_error(destination: &str, error: &gst::message::Error) -> Error {
+    Error::Stream(format!("{destination}: {}", error.error().message()))
 }
 
 impl Drop for VideoWriter {
