@@ -99,6 +99,27 @@ fn cudacvtcolor_properties() {
 }
 
 #[test]
+fn nvdec_decoder_size_by_nick_in_the_decoder_and_the_source() {
+    cudapreproc_tests::init();
+    for factory in ["nvdec", "nvdecsrc"] {
+        let element = gst::ElementFactory::make(factory).build().unwrap();
+        let nick = || {
+            let value = element.property_value("decoder-size");
+            glib::EnumValue::from_value(&value)
+                .unwrap()
+                .1
+                .nick()
+                .to_string()
+        };
+        assert_eq!(nick(), "stream", "{factory}: the default");
+        for wanted in ["largest", "stream"] {
+            element.set_property_from_str("decoder-size", wanted);
+            assert_eq!(nick(), wanted, "{factory}");
+        }
+    }
+}
+
+#[test]
 fn unknown_matrix_nick_is_rejected() {
     cudapreproc_tests::init();
     let element = gst::ElementFactory::make("cudacvtcolor").build().unwrap();

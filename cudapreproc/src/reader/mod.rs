@@ -102,9 +102,11 @@ impl VideoReader {
         options.check()?;
         let index = index_of(source, options.seek_mode)?;
         let device = options.device;
+        // A reader moves between files: its decoders are made for the largest stream of their
+        // codec met so far, so that larger files seldom need a new one.
         let description = format!(
-            "nvdecsrc name=source cuda-device-id={device} ! {} ! tensorsink name=sink \
-             batch-size=1 max-buffers=4 sync=false cuda-device-id={device}",
+            "nvdecsrc name=source cuda-device-id={device} decoder-size=largest ! {} ! \
+             tensorsink name=sink batch-size=1 max-buffers=4 sync=false cuda-device-id={device}",
             options.chain()
         );
         let pipeline = TensorPipeline::parse(&description)?;

@@ -22,7 +22,7 @@ pub use cudawarpaffine::{
     CudaWarpAffine, WarpBorder, WarpFit, WarpInterpolation, MATRIX_EVENT as WARP_MATRIX_EVENT,
     MATRIX_META as WARP_MATRIX_META,
 };
-pub use nvdec::{DeinterlaceMode, NvDec};
+pub use nvdec::{DecoderSize, DeinterlaceMode, NvDec};
 pub use nvdecsrc::NvDecSrc;
 pub use property::LOG_DOMAIN as PROPERTY_LOG_DOMAIN;
 pub use tensorsink::{sample_info, TensorSink, TENSOR_INFO};

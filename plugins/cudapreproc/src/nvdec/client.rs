@@ -10,9 +10,10 @@ use gst::subclass::prelude::*;
 use gst_video::prelude::*;
 
 use super::imp::{Gpu, NvDec, CAT, MAX_DECODE_SURFACES, MAX_PICTURES, OUTPUT_SURFACES};
-use super::kept::with_surfaces_of;
+use super::kept::{self, with_surfaces_of};
 use super::output::DecodeState;
 use super::selection::Shown;
+use super::DecoderSize;
 
 /// Why a sequence could not be set up or a picture output.
 pub(super) enum OutputError {
@@ -146,7 +147,7 @@ impl Client<'_> {
         }
         if self.state.decoder.is_none() {
             let started = std::time::Instant::now();
-            let decoder = Decoder::new(&self.gpu.device, config)?;
+            let decoder = self.new_decoder(device, config, settings.decoder_size)?;
             let made_ms = started.elapsed().as_secs_f64() * 1e3;
             self.imp
                 .kept_decoders
@@ -162,6 +163,40 @@ impl Client<'_> {
         }
         self.negotiate(seq, video_format, deinterlace == Deinterlace::Weave)?;
         Ok(surfaces)
+    }
+}
+
+impl Client<'_> {
+    /// A decoder for `config` on `device`: made for it, or with `DecoderSize::Largest` made
+    /// for the largest stream of its kind this process has met and reconfigured down to it
+    /// (made for `config` alone where that fails).
+    fn new_decoder(
+        &self,
+        device: i32,
+        config: DecoderConfig,
+        size: DecoderSize,
+    ) -> Result<Decoder, CudaError> {
+        let made_for = match size {
+            DecoderSize::Stream => config,
+            DecoderSize::Largest => kept::largest_for(device, &config),
+        };
+        if made_for == config {
+            return Decoder::new(&self.gpu.device, config);
+        }
+        let grown = Decoder::new(&self.gpu.device, made_for).and_then(|mut decoder| match decoder
+            .reconfigure(with_surfaces_of(&config, decoder.limits()))?
+        {
+            Reuse::Same | Reuse::Reconfigure => Ok(decoder),
+            Reuse::NewDecoder(why) => Err(CudaError::Invalid(why.to_string())),
+        });
+        grown.or_else(|e| {
+            gst::info!(
+                CAT,
+                imp = self.imp,
+                "decoder for {made_for:?} not usable ({e}): made for the stream"
+            );
+            Decoder::new(&self.gpu.device, config)
+        })
     }
 }
 

@@ -18,7 +18,7 @@ use super::kept::KeptDecoders;
 use super::leading::LeadingPictures;
 use super::output::DecodeState;
 use super::selection::{FrameSelection, SelectionProgress, Shown};
-use super::DeinterlaceMode;
+use super::{DecoderSize, DeinterlaceMode};
 
 pub(super) static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
     gst::DebugCategory::new(
@@ -34,6 +34,7 @@ pub(super) const DEFAULT_DECODE_SURFACES: u32 = 0;
 pub(super) const DEFAULT_DEINTERLACE: DeinterlaceMode = DeinterlaceMode::Weave;
 pub(super) const DEFAULT_OUTPUT_EVERY: u32 = 1;
 pub(super) const DEFAULT_KEYFRAMES_ONLY: bool = false;
+pub(super) const DEFAULT_DECODER_SIZE: DecoderSize = DecoderSize::Stream;
 
 /// Decoded frames that may be mapped at once: one being copied, the rest waiting for their
 /// copies to finish before being unmapped.
@@ -51,6 +52,7 @@ pub(super) struct Settings {
     pub(super) deinterlace: DeinterlaceMode,
     pub(super) output_every: u32,
     pub(super) keyframes_only: bool,
+    pub(super) decoder_size: DecoderSize,
 }
 
 impl Default for Settings {
@@ -62,6 +64,7 @@ impl Default for Settings {
             deinterlace: DEFAULT_DEINTERLACE,
             output_every: DEFAULT_OUTPUT_EVERY,
             keyframes_only: DEFAULT_KEYFRAMES_ONLY,
+            decoder_size: DEFAULT_DECODER_SIZE,
         }
     }
 }
@@ -286,6 +289,14 @@ impl ObjectImpl for NvDec {
                     .default_value(DEFAULT_KEYFRAMES_ONLY)
                     .mutable_ready()
                     .build(),
+                glib::ParamSpecEnum::builder_with_default("decoder-size", DEFAULT_DECODER_SIZE)
+                    .nick("Decoder size")
+                    .blurb(
+                        "The size new decoders are made for: the stream's, or the largest of its \
+                         codec made in this process (for moving between files of mixed sizes)",
+                    )
+                    .mutable_ready()
+                    .build(),
                 crate::property::frame_times_spec(
                     "Output only the frames shown at these stream times (seconds; a time in \
                          the last millisecond of a frame is the next frame's); the others are \
@@ -324,6 +335,7 @@ impl ObjectImpl for NvDec {
             "keyframes-only" => {
                 settings.keyframes_only = value.get().expect("type checked upstream")
             }
+            "decoder-size" => settings.decoder_size = value.get().expect("type checked upstream"),
             _ => unimplemented!(),
         }
     }
@@ -341,6 +353,7 @@ impl ObjectImpl for NvDec {
             "deinterlace-mode" => settings.deinterlace.to_value(),
             "output-every" => settings.output_every.to_value(),
             "keyframes-only" => settings.keyframes_only.to_value(),
+            "decoder-size" => settings.decoder_size.to_value(),
             _ => unimplemented!(),
         }
     }

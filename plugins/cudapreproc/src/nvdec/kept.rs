@@ -4,6 +4,8 @@
 //! (see `cuvid::reusable`); a decoder made for a larger stream replaces the smaller ones of its
 //! kind, so a dataset of clips of several sizes settles on one decoder per codec and format.
 
+use std::sync::Mutex;
+
 use cudapreproc_core::cuvid::{reusable, supersedes, Decoder, DecoderConfig, DecoderLimits, Reuse};
 
 /// Decoders an element holds at most, the one decoding included: each holds its surfaces
@@ -73,6 +75,63 @@ impl KeptDecoders {
     }
 }
 
+/// The largest decoder made in this process for each kind of stream (device, codec, chroma
+/// format, bit depth, output format, deinterlacing), for elements whose `decoder-size` is
+/// `largest`.
+static LARGEST: Mutex<Vec<(i32, DecoderConfig)>> = Mutex::new(Vec::new());
+
+/// Whether decoders of `a` and `b` could be reconfigured into each other but for their sizes.
+fn same_kind(a: &DecoderConfig, b: &DecoderConfig) -> bool {
+    (
+        a.codec,
+        a.chroma,
+        a.bit_depth,
+        a.output_format,
+        a.deinterlace,
+    ) == (
+        b.codec,
+        b.chroma,
+        b.bit_depth,
+        b.output_format,
+        b.deinterlace,
+    )
+}
+
+/// `wanted` grown, side by side, to the largest decoder of its kind in `largest`: its coded
+/// size, output size and decode surfaces. A decoder made for it is reconfigured down to
+/// `wanted` and can later take every stream it has grown to.
+fn grown(wanted: &DecoderConfig, largest: Option<&DecoderConfig>) -> DecoderConfig {
+    let Some(largest) = largest else {
+        return *wanted;
+    };
+    let max = |a: (u32, u32), b: (u32, u32)| (a.0.max(b.0), a.1.max(b.1));
+    let coded = max(wanted.max_size(), largest.max_size());
+    let output = max(wanted.output_size(), largest.output_size());
+    DecoderConfig {
+        coded_width: coded.0,
+        coded_height: coded.1,
+        display_area: (0, 0, output.0 as i32, output.1 as i32),
+        surfaces: wanted.surfaces.max(largest.surfaces),
+        max_coded_size: None,
+        ..*wanted
+    }
+}
+
+/// What a decoder for `wanted` on `device` is made for when decoders are made at the largest
+/// size of their kind: `wanted` grown to it (see [`grown`]). The registry grows with `wanted`.
+pub(super) fn largest_for(device: i32, wanted: &DecoderConfig) -> DecoderConfig {
+    let mut largest = LARGEST.lock().unwrap();
+    let index = largest
+        .iter()
+        .position(|(d, config)| *d == device && same_kind(config, wanted));
+    let made_for = grown(wanted, index.map(|i| &largest[i].1));
+    match index {
+        Some(i) => largest[i].1 = made_for,
+        None => largest.push((device, made_for)),
+    }
+    made_for
+}
+
 /// The surfaces a decoder of `limits` would be asked for: the parser's count may be below
 /// what it was created with, which it keeps.
 pub(super) fn with_surfaces_of(wanted: &DecoderConfig, limits: DecoderLimits) -> DecoderConfig {
@@ -136,6 +195,46 @@ mod tests {
 
     fn kept(config: DecoderConfig) -> Option<(DecoderConfig, DecoderLimits)> {
         Some((config, DecoderLimits::of(&config)))
+    }
+
+    /// A decoder made at the largest size can be reconfigured down to every stream it grew
+    /// from, and its growth stays within its kind (codec, format) and device.
+    #[test]
+    fn decoders_grow_to_the_largest_stream_of_their_kind() {
+        let p360 = config(Codec::H264, 640, 360);
+        let p1080 = config(Codec::H264, 1920, 1080);
+        let portrait = config(Codec::H264, 720, 1280);
+        assert_eq!(grown(&p360, None), p360, "nothing larger met yet");
+        let both = grown(&p360, Some(&p1080));
+        assert_eq!((both.coded_width, both.coded_height), (1920, 1088));
+        assert_eq!(both.output_size(), (1920, 1080));
+        let limits = DecoderLimits::of(&both);
+        assert_eq!(
+            reusable(&both, limits, &with_surfaces_of(&p360, limits)),
+            Reuse::Reconfigure
+        );
+        assert_eq!(
+            reusable(&both, limits, &with_surfaces_of(&p1080, limits)),
+            Reuse::Same
+        );
+        let union = grown(&portrait, Some(&both));
+        assert_eq!(union.output_size(), (1920, 1280), "each side the larger");
+        let surfaces = grown(
+            &DecoderConfig {
+                surfaces: 14,
+                ..p360
+            },
+            Some(&p1080),
+        );
+        assert_eq!(surfaces.surfaces, 14);
+
+        // The process-wide record: per device and kind.
+        let device = 9;
+        assert_eq!(largest_for(device, &p1080), p1080);
+        assert_eq!(largest_for(device, &p360).output_size(), (1920, 1080));
+        assert_eq!(largest_for(device + 1, &p360), p360, "another GPU");
+        let hevc = config(Codec::Hevc, 640, 360);
+        assert_eq!(largest_for(device, &hevc), hevc, "another codec");
     }
 
     #[test]

@@ -19,6 +19,18 @@ glib::wrapper! {
 }
 
 crate::property_enum! {
+    /// The size a new decoder is made for.
+    pub enum DecoderSize("GstCudaPreprocDecoderSize") {
+        #[default]
+        Stream = 0, "stream", "Stream: the stream's own size";
+        Largest = 1, "largest",
+            "Largest: the largest stream of its codec and format a decoder of this process was \
+             made for, reconfigured down to this one (an element moving between files of mixed \
+             sizes then makes one decoder, not one per larger size)";
+    }
+}
+
+crate::property_enum! {
     /// What the decoder does with interlaced pictures.
     pub enum DeinterlaceMode("GstCudaPreprocDeinterlaceMode") => Deinterlace {
         #[default]

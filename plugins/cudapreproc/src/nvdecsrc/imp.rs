@@ -27,6 +27,7 @@ const DECODER_PROPERTIES: &[&str] = &[
     "output-every",
     "keyframes-only",
     "max-errors",
+    "decoder-size",
 ];
 
 #[derive(Default)]
@@ -99,10 +100,16 @@ fn copy_pspec(spec: &glib::ParamSpec) -> glib::ParamSpec {
     } else if let Some(s) = spec.downcast_ref::<glib::ParamSpecBoolean>() {
         common!(glib::ParamSpecBoolean::builder(name).default_value(s.default_value()))
     } else if let Some(s) = spec.downcast_ref::<glib::ParamSpecEnum>() {
-        let default: crate::DeinterlaceMode = s
-            .default_value()
-            .expect("the only enum property of nvdec is deinterlace-mode");
-        common!(glib::ParamSpecEnum::builder_with_default(name, default))
+        // Each of nvdec's enum types, typed again.
+        if spec.value_type() == crate::DeinterlaceMode::static_type() {
+            let default: crate::DeinterlaceMode = s.default_value().expect("its own type");
+            common!(glib::ParamSpecEnum::builder_with_default(name, default))
+        } else if spec.value_type() == crate::DecoderSize::static_type() {
+            let default: crate::DecoderSize = s.default_value().expect("its own type");
+            common!(glib::ParamSpecEnum::builder_with_default(name, default))
+        } else {
+            unreachable!("nvdec enum property {name} of an unexpected type")
+        }
     } else {
         unreachable!("nvdec property {name} of an unexpected type")
     }
