@@ -168,6 +168,41 @@ fn stopping_gives_queued_tensors_back() {
     assert_eq!(released.load(Ordering::SeqCst), 6);
 }
 
+/// Downstream fails on the second tensor: the streaming thread stops, and a push that would
+/// wait for room returns the failure instead of waiting for ever.
+#[test]
+fn a_push_after_downstream_failed_returns_its_error() {
+    cudapreproc_tests::init();
+    let pipeline = gst::parse::launch(&format!(
+        "tensorsrc name=src max-buffers=1 caps=\"{CAPS}\" ! identity error-after=2 ! fakesink"
+    ))
+    .unwrap()
+    .downcast::<gst::Pipeline>()
+    .unwrap();
+    let src: TensorSrc = pipeline.by_name("src").unwrap().downcast().unwrap();
+    pipeline.set_state(gst::State::Playing).unwrap();
+    let released = Arc::new(AtomicUsize::new(0));
+    let (done, results) = mpsc::channel();
+    let pusher = std::thread::spawn(move || {
+        let outcome = (0..8).find_map(|n| src.push_buffer(tensor(n, &released)).err());
+        done.send(outcome).unwrap();
+    });
+    let outcome = results
+        .recv_timeout(Duration::from_secs(5))
+        .expect("the pushes end within 5 s");
+    // The source sends its end of stream after the error, so the pad may show either.
+    assert!(
+        matches!(outcome, Some(gst::FlowError::Error | gst::FlowError::Eos)),
+        "{outcome:?}"
+    );
+    pusher.join().unwrap();
+    let bus = pipeline.bus().unwrap();
+    assert!(bus
+        .timed_pop_filtered(gst::ClockTime::from_seconds(5), &[gst::MessageType::Error])
+        .is_some());
+    stop(&pipeline);
+}
+
 #[test]
 fn a_buffer_that_is_not_the_caps_tensor_is_refused_naming_the_element() {
     let (pipeline, src, _sink) = pipeline(2, 0);

@@ -22,6 +22,8 @@ static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
 });
 
 const DEFAULT_MAX_BUFFERS: u32 = 2;
+/// How often a push waiting for room checks that the streaming thread still runs.
+const STOPPED_CHECK_EVERY: std::time::Duration = std::time::Duration::from_millis(100);
 
 #[derive(Debug)]
 struct Settings {
@@ -136,7 +138,21 @@ impl TensorSrc {
             if matches!(item, Item::Eos) || queued < max {
                 break;
             }
-            queue = self.changed.wait(queue).unwrap();
+            // A streaming thread stopped by downstream (an error, or the end it asked for)
+            // takes nothing more: say so rather than wait for ever.
+            match self
+                .obj()
+                .static_pad("src")
+                .map(|pad| pad.last_flow_result())
+            {
+                Some(Err(flow)) if flow != gst::FlowError::Flushing => return Err(flow),
+                _ => {}
+            }
+            queue = self
+                .changed
+                .wait_timeout(queue, STOPPED_CHECK_EVERY)
+                .unwrap()
+                .0;
         }
         queue.ended = matches!(item, Item::Eos);
         queue.items.push_back(item);

@@ -19,7 +19,9 @@ impl TensorSrc {
     /// Queues `buffer`, one tensor as the `caps` property describes it, waiting while
     /// `max-buffers` are queued. `Err(Flushing)` when the element is not running or is
     /// flushing, `Err(Eos)` after [`Self::end_of_stream`], `Err(Error)` for a buffer that does
-    /// not match the caps (with an error message naming the element and what is wrong).
+    /// not match the caps (with an error message naming the element and what is wrong). When
+    /// downstream stopped the stream (an error, whose message is on the bus, or an end it
+    /// asked for), a push waiting for room returns that flow instead of waiting.
     pub fn push_buffer(&self, buffer: gst::Buffer) -> Result<gst::FlowSuccess, gst::FlowError> {
         self.imp().push(imp::Item::Buffer(buffer))
     }
