@@ -19,6 +19,8 @@ _capsule_pointer.argtypes = [ctypes.py_object, ctypes.c_char_p]
 _capsule_rename = ctypes.pythonapi.PyCapsule_SetName
 _capsule_rename.restype = ctypes.c_int
 _capsule_rename.argtypes = [ctypes.py_object, ctypes.c_char_p]
+# The capsule keeps the name's pointer, so the names live as long as the module.
+_DLTENSOR, _USED_DLTENSOR = b"dltensor", b"used_dltensor"
 
 
 class _WriterOptions(ctypes.Structure):
@@ -158,9 +160,9 @@ class VideoWriter:
         stream = _call(lib.cudapreproc_import_stream, _device_ordinal(int(device_id)))
         # The producer orders its work before our stream's reads.
         capsule = frames.__dlpack__(stream=int(stream))
-        managed = _capsule_pointer(capsule, b"dltensor")
+        managed = _capsule_pointer(capsule, _DLTENSOR)
         # Taken over: from here the library calls the tensor's deleter.
-        _capsule_rename(capsule, b"used_dltensor")
+        _capsule_rename(capsule, _USED_DLTENSOR)
         _call(lib.cudapreproc_writer_write_dlpack, handle, managed, stream)
 
     def close(self) -> None:
