@@ -476,4 +476,28 @@ mod tests {
             "threads stopped with the pipeline"
         );
     }
+
+    /// A demuxer reading at the pace of a clock-synchronised sink keeps its thread started
+    /// while it waits: reading that is only slow is never taken for reading that stopped.
+    #[test]
+    fn a_demuxer_held_back_by_its_sink_is_not_silent() {
+        gst::init().unwrap();
+        let clip = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../tests/media/reader/gop30.mp4"
+        );
+        let pipeline = gst::parse::launch(&format!(
+            "filesrc location={clip} ! qtdemux ! fakesink sync=true"
+        ))
+        .unwrap()
+        .downcast::<gst::Pipeline>()
+        .unwrap();
+        pipeline.set_state(gst::State::Playing).unwrap();
+        let _ = pipeline.state(gst::ClockTime::from_seconds(5));
+        for _ in 0..5 {
+            std::thread::sleep(Duration::from_millis(100));
+            assert!(!stopped_silently([pipeline.upcast_ref::<gst::Bin>()]));
+        }
+        pipeline.set_state(gst::State::Null).unwrap();
+    }
 }
