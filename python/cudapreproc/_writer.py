@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import ctypes
+import fractions
 from typing import Any, Optional, Sequence, Union
 
 from . import _call, _library, _raise, _take_string
@@ -57,18 +58,22 @@ def _writer_signatures(err):
 
 
 def _fps(fps: Union[int, float, Sequence[int]]) -> tuple:
-    """Frames per second as (numerator, denominator): 30, 29.97 (30000/1001) or (30000, 1001)."""
+    """Frames per second as (numerator, denominator): 30, 12.5 (25/2), the NTSC rates given as
+    23.976, 29.97 or 59.94 (24000/1001...), or (numerator, denominator) as it is."""
     if isinstance(fps, (tuple, list)):
         if len(fps) != 2:
             raise ValueError(f"fps {fps!r}: a number or (numerator, denominator)")
         return int(fps[0]), int(fps[1])
-    if float(fps) == int(fps):
-        return int(fps), 1
-    for denominator in (1001, 1000, 100):
-        numerator = round(float(fps) * denominator)
-        if abs(numerator / denominator - float(fps)) < 1e-6:
-            return numerator, denominator
-    raise ValueError(f"fps {fps!r}: give (numerator, denominator)")
+    value = float(fps)
+    if not value > 0 or value == float("inf"):
+        raise ValueError(f"fps {fps!r}: a number above 0")
+    if value == int(value):
+        return int(value), 1
+    ntsc = value * 1001 / 1000
+    if abs(ntsc - round(ntsc)) < 0.005:
+        return round(ntsc) * 1000, 1001
+    rate = fractions.Fraction(value).limit_denominator(1000)
+    return rate.numerator, rate.denominator
 
 
 class VideoWriter:

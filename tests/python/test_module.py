@@ -276,8 +276,10 @@ class WriterWithoutGpu(unittest.TestCase):
                 cudapreproc.VideoWriter(os.path.join(folder, "out.avi"))
             with self.assertRaisesRegex(ValueError, "codec 'vp9': one of h264, h265"):
                 cudapreproc.VideoWriter(out, codec="vp9")
-            with self.assertRaisesRegex(ValueError, "fps 0/1"):
+            with self.assertRaisesRegex(ValueError, "fps 0: a number above 0"):
                 cudapreproc.VideoWriter(out, fps=0)
+            with self.assertRaisesRegex(ValueError, "fps 30/0: numerator and denominator above 0"):
+                cudapreproc.VideoWriter(out, fps=(30, 0))
             with self.assertRaisesRegex(ValueError, "bitrate_kbps 0"):
                 cudapreproc.VideoWriter(out, bitrate_kbps=0)
             with self.assertRaisesRegex(ValueError, "normalize 'unitary'"):
@@ -288,6 +290,10 @@ class WriterWithoutGpu(unittest.TestCase):
     def test_a_software_encoder_is_chosen_and_host_frames_are_refused(self):
         with tempfile.TemporaryDirectory() as folder:
             out = os.path.join(folder, "out.mkv")
+            from cudapreproc._writer import _fps
+
+            self.assertEqual([_fps(f) for f in (30, 12.5, 23.976, 29.97, (25, 1))],
+                             [(30, 1), (25, 2), (24000, 1001), (30000, 1001), (25, 1)])
             with cudapreproc.VideoWriter(out, fps=29.97) as writer:
                 self.assertIn(writer.encoder, ("x264enc", "openh264enc"))
                 frames = np.zeros((2, 3, 8, 8), dtype=np.uint8)
