@@ -15,6 +15,7 @@ use cudapreproc_core::tensor::TensorInfo;
 use gst::prelude::*;
 use gstcudapreproc::TensorSrc;
 
+use crate::reader::convert_properties;
 pub use crate::reader::{ColorOrder, DType, Layout, Normalize};
 use crate::{register_elements, CudaTensor, Device, Error};
 
@@ -423,23 +424,10 @@ impl VideoWriter {
     /// The pipeline after `tensorsrc` for frames of `width` x `height`.
     fn description(&self, device: i32, width: u64, height: u64) -> Result<String, Error> {
         let options = &self.options;
-        let n = &options.normalize;
-        let list = |v: &[f64; 3]| format!("\"<{},{},{}>\"", v[0], v[1], v[2]);
         let head = format!(
-            "cudaconvert cuda-device-id={device} layout={} channel-order={} scale={} mean={} \
-             std={} ! video/x-raw(memory:CUDAMemory),format=RGBA ! cudacvtcolor \
-             cuda-device-id={device}",
-            match options.layout {
-                Layout::Nchw => "nchw",
-                Layout::Nhwc => "nhwc",
-            },
-            match options.color_order {
-                ColorOrder::Rgb => "rgb",
-                ColorOrder::Bgr => "bgr",
-            },
-            n.scale,
-            list(&n.mean),
-            list(&n.std)
+            "cudaconvert cuda-device-id={device} {} ! \
+             video/x-raw(memory:CUDAMemory),format=RGBA ! cudacvtcolor cuda-device-id={device}",
+            convert_properties(options.layout, options.color_order, &options.normalize)
         );
         let tail = match (&options.tail, self.encoder) {
             (Some(tail), _) => tail.clone(),

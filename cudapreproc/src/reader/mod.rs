@@ -30,6 +30,7 @@ use std::time::{Duration, Instant};
 use cudapreproc_core::index::{uri_for, VideoIndex, VideoMetadata};
 use gst::prelude::*;
 
+pub(crate) use options::convert_properties;
 pub use options::{
     fit_from_name, ColorOrder, Crop, DType, Fit, Layout, Normalize, ReaderOptions, SeekMode,
 };

@@ -221,27 +221,40 @@ impl ReaderOptions {
             Layout::Nchw => "RGBP",
             Layout::Nhwc => "RGB",
         };
-        let n = &self.normalize;
-        let list = |v: &[f64; 3]| format!("\"<{},{},{}>\"", v[0], v[1], v[2]);
         let _ = write!(
             chain,
             "cudacvtcolor ! video/x-raw(memory:CUDAMemory),format={format} ! cudaconvert \
-             dtype={} layout={} channel-order={} scale={} mean={} std={}",
+             dtype={} {}",
             self.dtype.name(),
-            match self.layout {
-                Layout::Nchw => "nchw",
-                Layout::Nhwc => "nhwc",
-            },
-            match self.color_order {
-                ColorOrder::Rgb => "rgb",
-                ColorOrder::Bgr => "bgr",
-            },
-            n.scale,
-            list(&n.mean),
-            list(&n.std)
+            convert_properties(self.layout, self.color_order, &self.normalize)
         );
         chain
     }
+}
+
+/// `cudaconvert`'s properties for tensors of `layout` whose channels come in `color_order`
+/// and whose values carry `normalize`, as launch-line text: the reader converts video to such
+/// tensors, the writer such tensors back to video.
+pub(crate) fn convert_properties(
+    layout: Layout,
+    color_order: ColorOrder,
+    normalize: &Normalize,
+) -> String {
+    let list = |v: &[f64; 3]| format!("\"<{},{},{}>\"", v[0], v[1], v[2]);
+    format!(
+        "layout={} channel-order={} scale={} mean={} std={}",
+        match layout {
+            Layout::Nchw => "nchw",
+            Layout::Nhwc => "nhwc",
+        },
+        match color_order {
+            ColorOrder::Rgb => "rgb",
+            ColorOrder::Bgr => "bgr",
+        },
+        normalize.scale,
+        list(&normalize.mean),
+        list(&normalize.std)
+    )
 }
 
 #[cfg(test)]
