@@ -21,7 +21,7 @@ use cudarc::driver::sys::{CUresult, CUstream};
 use crate::cuda::{CudaError, Device, Event, Resource, Stream, Tracked};
 use crate::frame::{plane_extent, Frame, FrameView, Plane};
 use ffi::Nvcuvid;
-pub use reuse::{reusable, supersedes, DecoderLimits, NewDecoderReason, Reuse};
+pub use reuse::{reusable, same_kind, supersedes, DecoderLimits, NewDecoderReason, Reuse};
 use sequence::extent;
 pub use sequence::SequenceInfo;
 use timing::timed;

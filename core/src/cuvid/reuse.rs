@@ -140,6 +140,13 @@ fn fixed_difference(current: &DecoderConfig, wanted: &DecoderConfig) -> Option<N
         .find_map(|(differs, why)| differs.then_some(why))
 }
 
+/// Whether a decoder made for `a` and one made for `b` differ only in what reconfiguring
+/// changes (sizes, display area, decode surfaces): one could take the other's streams given
+/// room enough.
+pub fn same_kind(a: &DecoderConfig, b: &DecoderConfig) -> bool {
+    fixed_difference(a, b).is_none()
+}
+
 /// Whether a decoder created for `new` (within `new_limits`) can decode every configuration a
 /// decoder created for `old` (within `old_limits`) can, so that keeping the old one is of no
 /// use.
@@ -149,7 +156,7 @@ pub fn supersedes(
     old: &DecoderConfig,
     old_limits: DecoderLimits,
 ) -> bool {
-    fixed_difference(old, new).is_none() && new_limits.covers(&old_limits)
+    same_kind(old, new) && new_limits.covers(&old_limits)
 }
 
 /// Whether a decoder decoding `current`, created within `limits`, can decode `wanted`.

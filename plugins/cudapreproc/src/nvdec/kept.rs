@@ -6,7 +6,9 @@
 
 use std::sync::Mutex;
 
-use cudapreproc_core::cuvid::{reusable, supersedes, Decoder, DecoderConfig, DecoderLimits, Reuse};
+use cudapreproc_core::cuvid::{
+    reusable, same_kind, supersedes, Decoder, DecoderConfig, DecoderLimits, Reuse,
+};
 
 /// Decoders an element holds at most, the one decoding included: each holds its surfaces
 /// (about 45 MB for 1080p H.264, 5 MB for 360p), so the least recently used goes when a
@@ -75,27 +77,10 @@ impl KeptDecoders {
     }
 }
 
-/// The largest decoder made in this process for each kind of stream (device, codec, chroma
-/// format, bit depth, output format, deinterlacing), for elements whose `decoder-size` is
-/// `largest`.
+/// The largest decoder made in this process for each device and kind of stream
+/// ([`same_kind`]: codec, chroma format, bit depth, output format, deinterlacing, output
+/// surfaces), for elements whose `decoder-size` is `largest`.
 static LARGEST: Mutex<Vec<(i32, DecoderConfig)>> = Mutex::new(Vec::new());
-
-/// Whether decoders of `a` and `b` could be reconfigured into each other but for their sizes.
-fn same_kind(a: &DecoderConfig, b: &DecoderConfig) -> bool {
-    (
-        a.codec,
-        a.chroma,
-        a.bit_depth,
-        a.output_format,
-        a.deinterlace,
-    ) == (
-        b.codec,
-        b.chroma,
-        b.bit_depth,
-        b.output_format,
-        b.deinterlace,
-    )
-}
 
 /// `wanted` grown, side by side, to the largest decoder of its kind in `largest`: its coded
 /// size, output size and decode surfaces. A decoder made for it is reconfigured down to
