@@ -150,6 +150,39 @@ fn a_full_pipeline_makes_the_application_wait() {
     stop(&pipeline);
 }
 
+/// `max-buffers` raised while a push waits for room lets that push go on.
+#[test]
+fn a_larger_queue_lets_a_waiting_push_go_on() {
+    let (pipeline, src, _sink) = pipeline(1, 1);
+    let released = Arc::new(AtomicUsize::new(0));
+    let (done, pushes) = mpsc::channel();
+    let pusher = {
+        let src = src.clone();
+        std::thread::spawn(move || {
+            for n in 0..6 {
+                done.send(src.push_buffer(tensor(n, &released))).unwrap();
+            }
+        })
+    };
+    let mut returned = 0;
+    while pushes.recv_timeout(Duration::from_millis(500)).is_ok() {
+        returned += 1;
+    }
+    assert!(
+        returned < 6,
+        "the queue of one filled ({returned} pushes returned)"
+    );
+    src.set_property("max-buffers", 8u32);
+    for _ in returned..6 {
+        let pushed = pushes
+            .recv_timeout(Duration::from_secs(5))
+            .expect("the waiting push goes on, nothing pulled");
+        assert_eq!(pushed, Ok(gst::FlowSuccess::Ok));
+    }
+    pusher.join().unwrap();
+    stop(&pipeline);
+}
+
 /// Memory still queued when the pipeline stops goes back to the application, and a push to a
 /// stopped source is refused, not kept.
 #[test]

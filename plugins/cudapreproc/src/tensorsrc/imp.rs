@@ -110,7 +110,6 @@ fn mismatch(buffer: &gst::BufferRef, expected: &Expected) -> Option<String> {
 
 impl TensorSrc {
     pub(super) fn push(&self, item: Item) -> Result<gst::FlowSuccess, gst::FlowError> {
-        let max = self.settings.lock().unwrap().max_buffers as usize;
         let mut queue = self.queue.lock().unwrap();
         if let (Item::Buffer(buffer), Some(expected)) = (&item, &queue.expected) {
             if let Some(why) = mismatch(buffer, expected) {
@@ -130,12 +129,10 @@ impl TensorSrc {
             if queue.ended {
                 return Err(gst::FlowError::Eos);
             }
-            let queued = queue
-                .items
-                .iter()
-                .filter(|i| matches!(i, Item::Buffer(_)))
-                .count();
-            if matches!(item, Item::Eos) || queued < max {
+            // Read each time: raising it while a push waits lets that push go on. Until the
+            // end is pushed (checked above), every queued item is a buffer.
+            let max = self.settings.lock().unwrap().max_buffers as usize;
+            if matches!(item, Item::Eos) || queue.items.len() < max {
                 break;
             }
             // A streaming thread stopped by downstream (an error, or the end it asked for)
