@@ -164,9 +164,7 @@ impl Client<'_> {
         self.negotiate(seq, video_format, deinterlace == Deinterlace::Weave)?;
         Ok(surfaces)
     }
-}
 
-impl Client<'_> {
     /// A decoder for `config` on `device`: made for it, or with `DecoderSize::Largest` made
     /// for the largest stream of its kind this process has met and reconfigured down to it
     /// (made for `config` alone where that fails).
