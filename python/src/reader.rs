@@ -36,7 +36,8 @@ pub struct ReaderOptionsC {
     pub std: [f64; 3],
 }
 
-fn choose<T: Copy>(what: &str, value: i32, choices: &[T]) -> Result<T, Error> {
+/// The `value`-th of `choices`, the number a caller gave for the option `what`.
+pub(crate) fn choose<T: Copy>(what: &str, value: i32, choices: &[T]) -> Result<T, Error> {
     usize::try_from(value)
         .ok()
         .and_then(|i| choices.get(i).copied())

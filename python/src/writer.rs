@@ -7,6 +7,7 @@ use cudapreproc::reader::{ColorOrder, Layout, Normalize};
 use cudapreproc::writer::{Codec, VideoWriter, WriterOptions};
 use cudapreproc::{CudaTensor, Error, ForeignStream};
 
+use crate::reader::choose;
 use crate::{fail, free_boxed, into_raw_or_null, status};
 
 /// [`WriterOptions`] as C sees them; names are mapped to numbers by the caller.
@@ -47,20 +48,18 @@ impl WriterOptionsC {
     /// # Safety
     /// `encoder` and `tail` are null or NUL-terminated.
     unsafe fn options(&self) -> Result<WriterOptions, Error> {
-        let pick = |what: &str, value: i32, n: i32| {
-            (0..n).contains(&value).then_some(value).ok_or_else(|| {
-                Error::InvalidArgument(format!("{what} {value} is not one of the choices"))
-            })
-        };
         Ok(WriterOptions {
             fps: (self.fps_num, self.fps_den),
-            codec: [Codec::H264, Codec::H265][pick("codec", self.codec, 2)? as usize],
+            codec: choose("codec", self.codec, &[Codec::H264, Codec::H265])?,
             // SAFETY: per this function's contract.
             encoder: unsafe { optional(self.encoder) },
             bitrate_kbps: self.bitrate_kbps,
-            layout: [Layout::Nchw, Layout::Nhwc][pick("layout", self.layout, 2)? as usize],
-            color_order: [ColorOrder::Rgb, ColorOrder::Bgr]
-                [pick("colour order", self.color_order, 2)? as usize],
+            layout: choose("layout", self.layout, &[Layout::Nchw, Layout::Nhwc])?,
+            color_order: choose(
+                "colour order",
+                self.color_order,
+                &[ColorOrder::Rgb, ColorOrder::Bgr],
+            )?,
             normalize: Normalize {
                 scale: self.scale,
                 mean: self.mean,
