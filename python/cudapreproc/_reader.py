@@ -121,6 +121,13 @@ def _options(
     options.color_order = _choice("color_order", color_order, _COLOR_ORDERS)
     options.dtype = _choice("dtype", _dtype_name(dtype), _DTYPES)
     options.layout = _choice("layout", layout.upper(), _LAYOUTS)
+    options.scale, options.mean[:], options.std[:] = _normalization(normalize, mean, std, scale)
+    return options
+
+
+def _normalization(normalize, mean, std, scale):
+    """(scale, mean, std) of ``x * scale - mean``, divided by std, from the names ``VideoReader``
+    and ``VideoWriter`` take: a preset, custom statistics, or both."""
     if normalize is not None and normalize not in _PRESETS:
         raise ValueError(f"normalize {normalize!r}: one of {', '.join(_PRESETS)}, or mean and std")
     preset_scale, preset_mean, preset_std = _PRESETS[normalize or "none"]
@@ -134,10 +141,7 @@ def _options(
     for name, values in (("mean", preset_mean), ("std", preset_std)):
         if len(values) != 3:
             raise ValueError(f"{name} {values!r}: one value per colour channel (R, G, B)")
-    options.scale = preset_scale
-    options.mean[:] = [float(v) for v in preset_mean]
-    options.std[:] = [float(v) for v in preset_std]
-    return options
+    return preset_scale, [float(v) for v in preset_mean], [float(v) for v in preset_std]
 
 
 @dataclasses.dataclass(frozen=True)

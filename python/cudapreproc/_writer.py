@@ -8,7 +8,7 @@ import fractions
 from typing import Any, Optional, Sequence, Union
 
 from . import _call, _library, _raise, _take_string
-from ._reader import _COLOR_ORDERS, _LAYOUTS, _PRESETS, _choice, _device_ordinal
+from ._reader import _COLOR_ORDERS, _LAYOUTS, _choice, _device_ordinal, _normalization
 
 _CODECS = ("h264", "h265")
 
@@ -108,7 +108,7 @@ class VideoWriter:
         bitrate_kbps: int = 20_000,
         layout: str = "NCHW",
         color_order: str = "rgb",
-        normalize: str = "none",
+        normalize: Optional[str] = None,
         mean: Optional[Sequence[float]] = None,
         std: Optional[Sequence[float]] = None,
         scale: Optional[float] = None,
@@ -122,14 +122,9 @@ class VideoWriter:
         if int(bitrate_kbps) <= 0:
             raise ValueError(f"bitrate_kbps {bitrate_kbps!r}: above 0")
         options.bitrate_kbps = int(bitrate_kbps)
-        options.layout = _choice("layout", layout, _LAYOUTS)
+        options.layout = _choice("layout", layout.upper(), _LAYOUTS)
         options.color_order = _choice("color_order", color_order, _COLOR_ORDERS)
-        if normalize not in _PRESETS:
-            raise ValueError(f"normalize {normalize!r}: one of {', '.join(_PRESETS)}")
-        preset_scale, preset_mean, preset_std = _PRESETS[normalize]
-        options.scale = preset_scale if scale is None else float(scale)
-        options.mean[:] = list(preset_mean if mean is None else mean)
-        options.std[:] = list(preset_std if std is None else std)
+        options.scale, options.mean[:], options.std[:] = _normalization(normalize, mean, std, scale)
         options.tail = tail.encode() if tail else None
         self.destination = destination
         lib = _library()
