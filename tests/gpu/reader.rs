@@ -90,7 +90,7 @@ fn reference(clip: &Clip, gop30: &mut Option<ChainReference>) -> ChainReference 
 }
 
 /// The bytes of a batch's tensor, read back to the host.
-fn host_bytes(batch: &FrameBatch) -> Vec<u8> {
+pub(crate) fn host_bytes(batch: &FrameBatch) -> Vec<u8> {
     let map = batch
         .data
         .sample()

@@ -9,6 +9,7 @@ use cudapreproc::writer::{VideoWriter, WriterOptions};
 use cudapreproc::Error;
 
 use crate::device;
+use crate::reader::host_bytes;
 
 const CLIP: &str = "tests/media/reader/gop30_640x360.mp4";
 const FRAMES: usize = 30;
@@ -17,13 +18,6 @@ fn scratch(name: &str) -> String {
     let dir = std::env::temp_dir().join(format!("cudapreproc-writer-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     dir.join(name).to_str().unwrap().to_string()
-}
-
-/// A batch's bytes, read back to the host.
-fn host_bytes(batch: &FrameBatch) -> Vec<u8> {
-    let buffer = batch.data.sample().buffer().unwrap();
-    let map = buffer.map_readable().unwrap();
-    map[..batch.data.nbytes()].to_vec()
 }
 
 fn psnr(a: &[u8], b: &[u8]) -> f64 {
