@@ -1,21 +1,24 @@
 //! A GstBuffer's frame or tensor on the device, whatever memory it arrives in: our own device
-//! memory (used in place, ordered by its events), another library's CUDA memory (copied into a
-//! staging frame), or system memory (uploaded into, or downloaded from, a staging frame).
+//! memory (used in place, ordered by its events), upstream GStreamer's CUDA memory in our context
+//! (used in place, see [`crate::upstream`]), another context's CUDA memory (copied into a staging
+//! frame), or system memory (uploaded into, or downloaded from, a staging frame).
 //!
 //! An element brackets its GPU work with [`Input::begin`] and [`Output::begin`], queues kernels
 //! on the views they give, then calls `end` on both. [`ready_for_reading`] hands a buffer to an
 //! application instead.
 
+use std::collections::VecDeque;
 use std::sync::Arc;
 
 use gst_video::prelude::*;
 
-use crate::cuda::{CudaError, Device, DeviceBuffer, Plane, ReadyEvent, Stream};
+use crate::cuda::{CudaError, Device, DeviceBuffer, Event, Plane, ReadyEvent, Stream};
 use crate::frame::{
     check_extent, Frame, FrameView, FrameViewMut, Tensor, TensorView, TensorViewMut,
 };
 use crate::memory::{
-    device_layout, device_memory, CudaMapping, DeviceMemory, UPSTREAM_MEMORY_TYPE,
+    device_layout, device_memory, upstream_in_place, CudaMapping, DeviceMemory,
+    UPSTREAM_MEMORY_TYPE,
 };
 use crate::tensor::TensorInfo;
 
@@ -55,16 +58,64 @@ impl Media {
     }
 }
 
+/// Upstream buffers read in place that an element may hold before it waits for the oldest: each
+/// is normally let go at the next buffer, its reads long done.
+const MAX_HELD: usize = 4;
+
 /// Device memory an element keeps for data not already in its device's memory: a frame laid
 /// out as the pool lays frames out, and a tensor's bytes. Reallocated only when what it must
-/// hold grows or the device changes.
+/// hold grows or the device changes. Also the upstream buffers read in place and not yet let go.
 #[derive(Default)]
 pub struct Staging {
     frame: Option<(DeviceBuffer, gst_video::VideoInfo)>,
     flat: Option<DeviceBuffer>,
+    /// Upstream buffers read in place, each with the event recorded after the reads queued on
+    /// it: their owner knows nothing of our streams and would reuse them once let go.
+    held: VecDeque<(Event, gst::Buffer)>,
+    /// Events of buffers let go, for the next ones.
+    spare_events: Vec<Event>,
+}
+
+impl Drop for Staging {
+    fn drop(&mut self) {
+        for (event, buffer) in self.held.drain(..) {
+            // Stopping: the reads must have run before the buffer goes back to its owner.
+            if let Err(e) = event.synchronize() {
+                gst::warning!(gst::CAT_RUST, "letting go of an upstream buffer: {e}");
+            }
+            drop(buffer);
+        }
+    }
 }
 
 impl Staging {
+    /// Keeps `buffer` until the work queued on `stream` so far has run.
+    fn hold(&mut self, stream: &Stream, buffer: gst::Buffer) -> Result<(), CudaError> {
+        let event = match self.spare_events.pop() {
+            Some(event) if Arc::ptr_eq(event.device(), stream.device()) => event,
+            _ => stream.device().new_event()?,
+        };
+        stream.record(&event)?;
+        self.held.push_back((event, buffer));
+        Ok(())
+    }
+
+    /// Lets go of the held buffers whose reads have run, waiting for the oldest only while more
+    /// than [`MAX_HELD`] are held (an owner's pool may have no more to give).
+    fn let_go_read(&mut self) -> Result<(), CudaError> {
+        while let Some((event, _)) = self.held.front() {
+            if self.held.len() > MAX_HELD {
+                event.synchronize()?;
+            } else if !event.is_done()? {
+                break;
+            }
+            let (event, buffer) = self.held.pop_front().expect("front checked");
+            drop(buffer);
+            self.spare_events.push(event);
+        }
+        Ok(())
+    }
+
     /// The staging frame for `info` (at least `min_size` bytes) on `device`: its first byte,
     /// and the frame laid out there as the pool lays frames out.
     fn frame(
@@ -161,12 +212,22 @@ fn other_cuda_memory(memory: &gst::MemoryRef, device: &Device) -> bool {
     }
 }
 
+/// How an input is read, for `end`.
+enum Source<'a> {
+    /// Our memory in place, which `end` marks as read.
+    Ours(&'a DeviceMemory),
+    /// Upstream's memory in place, which `end` holds until the reads have run.
+    Upstream,
+    /// A staging copy.
+    Staged,
+}
+
 /// An element's input on the device, readable by work queued on its stream.
 pub struct Input<'a> {
     buffer: &'a gst::BufferRef,
     data: Data,
-    /// Our memory read in place, which `end` marks as read.
-    memory: Option<&'a DeviceMemory>,
+    source: Source<'a>,
+    staging: &'a mut Staging,
 }
 
 impl<'a> Input<'a> {
@@ -179,7 +240,8 @@ impl<'a> Input<'a> {
     ) -> Result<Self, CudaError> {
         let device = stream.device();
         let ordinal = device.ordinal();
-        let (data, memory) = match media {
+        staging.let_go_read()?;
+        let (data, source) = match media {
             Media::Video(info) => {
                 let (offsets, strides) = buffer_layout(buffer, info);
                 Self::begin_video(stream, buffer, info, &offsets, &strides, staging)?
@@ -198,7 +260,16 @@ impl<'a> Input<'a> {
                         bytes,
                         device: ordinal,
                     };
-                    (Data::Tensor(raw), Some(ours))
+                    (Data::Tensor(raw), Source::Ours(ours))
+                } else if let Some(addr) =
+                    upstream_in_place(memory, device, false)?.filter(|_| single)
+                {
+                    let raw = Tensor {
+                        addr,
+                        bytes,
+                        device: ordinal,
+                    };
+                    (Data::Tensor(raw), Source::Upstream)
                 } else if single && other_cuda_memory(memory, device) {
                     let map = CudaMapping::new(memory, false)?;
                     let dst = staging.flat(device, bytes)?.addr();
@@ -211,7 +282,7 @@ impl<'a> Input<'a> {
                         bytes,
                         device: ordinal,
                     };
-                    (Data::Tensor(raw), None)
+                    (Data::Tensor(raw), Source::Staged)
                 } else {
                     let map = buffer
                         .map_readable()
@@ -229,14 +300,15 @@ impl<'a> Input<'a> {
                         bytes,
                         device: ordinal,
                     };
-                    (Data::Tensor(raw), None)
+                    (Data::Tensor(raw), Source::Staged)
                 }
             }
         };
         Ok(Input {
             buffer,
             data,
-            memory,
+            source,
+            staging,
         })
     }
 
@@ -247,7 +319,7 @@ impl<'a> Input<'a> {
         offsets: &[usize],
         strides: &[i32],
         staging: &mut Staging,
-    ) -> Result<(Data, Option<&'a DeviceMemory>), CudaError> {
+    ) -> Result<(Data, Source<'a>), CudaError> {
         let device = stream.device();
         let ordinal = device.ordinal();
         if buffer.n_memory() == 1 {
@@ -256,7 +328,12 @@ impl<'a> Input<'a> {
                 check_extent(info, offsets, strides, memory.size())?;
                 let base = ours.begin_read(stream)? + memory.offset() as u64;
                 let raw = Frame::new(info, base, offsets, strides, ordinal);
-                return Ok((Data::Video(raw), Some(ours)));
+                return Ok((Data::Video(raw), Source::Ours(ours)));
+            }
+            if let Some(base) = upstream_in_place(memory, device, false)? {
+                check_extent(info, offsets, strides, memory.size())?;
+                let raw = Frame::new(info, base, offsets, strides, ordinal);
+                return Ok((Data::Video(raw), Source::Upstream));
             }
             if other_cuda_memory(memory, device) {
                 // Copied whole into the staging frame, keeping its layout, and waited for:
@@ -271,7 +348,7 @@ impl<'a> Input<'a> {
                 stream.synchronize()?;
                 drop(map);
                 let raw = Frame::new(info, dst, offsets, strides, ordinal);
-                return Ok((Data::Video(raw), None));
+                return Ok((Data::Video(raw), Source::Staged));
             }
         }
 
@@ -290,7 +367,7 @@ impl<'a> Input<'a> {
             // by the driver before the call returns, so the mapping may end afterwards.
             unsafe { stream.upload(raw.planes[plane], data, pitch, raw.plane_extent(plane))? };
         }
-        Ok((Data::Video(raw), None))
+        Ok((Data::Video(raw), Source::Staged))
     }
 
     /// The buffer itself (for its metas and flags).
@@ -310,9 +387,10 @@ impl<'a> Input<'a> {
 
     /// Records that the work reading the input has been queued on `stream`.
     pub fn end(self, stream: &Stream) -> Result<(), CudaError> {
-        match self.memory {
-            Some(memory) => memory.end_read(stream),
-            None => Ok(()),
+        match self.source {
+            Source::Ours(memory) => memory.end_read(stream),
+            Source::Upstream => self.staging.hold(stream, self.buffer.to_owned()),
+            Source::Staged => Ok(()),
         }
     }
 }
@@ -321,6 +399,10 @@ impl<'a> Input<'a> {
 enum Target {
     /// Our device memory, written in place.
     InPlace,
+    /// Upstream's CUDA memory in our context (from the pool of an upstream element downstream),
+    /// written in place; finished before the buffer goes on, as its reader orders nothing after
+    /// our stream.
+    Upstream,
     /// System memory: the frame downloaded from the staging frame.
     SystemFrame,
     /// System memory: the tensor downloaded from the staging buffer.
@@ -357,8 +439,22 @@ impl<'a> Output<'a> {
                     (Data::Video(raw), Target::InPlace)
                 }
                 None => {
-                    let (_, raw) = staging.frame(device, info, 0)?;
-                    (Data::Video(raw), Target::SystemFrame)
+                    let upstream = match buffer.n_memory() {
+                        1 => upstream_in_place(buffer.peek_memory(0), device, true)?,
+                        _ => None,
+                    };
+                    match upstream {
+                        Some(base) => {
+                            let (offsets, strides) = buffer_layout(buffer, info);
+                            check_extent(info, &offsets, &strides, buffer.peek_memory(0).size())?;
+                            let raw = Frame::new(info, base, &offsets, &strides, ordinal);
+                            (Data::Video(raw), Target::Upstream)
+                        }
+                        None => {
+                            let (_, raw) = staging.frame(device, info, 0)?;
+                            (Data::Video(raw), Target::SystemFrame)
+                        }
+                    }
                 }
             },
             Media::Tensor(tensor) => {
@@ -419,6 +515,7 @@ impl<'a> Output<'a> {
                 let memory = our_memory(self.buffer).expect("checked in begin");
                 memory.end_write(stream)
             }
+            Target::Upstream => stream.synchronize(),
             Target::SystemFrame => {
                 let info = self.media.video_info().expect("video output");
                 let Data::Video(raw) = self.data else {

@@ -15,6 +15,7 @@
 //! - [`colorspace`], [`geometry`], [`tensor`]: pixel formats and colour maths, affine matrices,
 //!   tensor shapes and types.
 //! - [`caps`], [`negotiation`]: caps in both memory kinds, and saying why caps were refused.
+//! - [`upstream`]: the CUDA context shared with GStreamer's own CUDA elements.
 //! - [`index`]: a video's metadata and every frame's time and key flag, found without decoding,
 //!   as nvdec will output them.
 //!
@@ -33,3 +34,4 @@ pub mod kernels;
 pub mod memory;
 pub mod negotiation;
 pub mod tensor;
+pub mod upstream;

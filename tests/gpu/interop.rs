@@ -1,19 +1,45 @@
 //! With gst-plugins-bad's `nvcodec` elements (GStreamer 1.22 on the GPU host): their CUDA memory
 //! into ours, ours into theirs, and which `cudaconvert` a pipeline gets when both plugins are
-//! visible. Each result is compared with the same work done by our elements alone.
+//! visible. Each result is compared with the same work done by our elements alone, with upstream's
+//! elements in our context (read and written in place) and in a context of their own (copied),
+//! and what each costs per frame is counted.
 
 use std::process::Command;
+use std::sync::{Arc, Mutex};
 
 use gst::prelude::*;
 
+use cudapreproc_core::cuda::{traffic, Traffic};
+use cudapreproc_core::upstream::separate_context;
 use cudapreproc_tests::{appsink, media_dir, play_frame_md5s, Stopping};
 
 use crate::device;
 use crate::nvdec::references;
 
+/// Which CUDA context upstream's elements use.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Context {
+    /// The one our elements give them: the primary context, our memory's.
+    Shared,
+    /// One of their own, set on the pipeline before it starts.
+    Separate,
+}
+
+fn pipeline_in(description: &str, context: Context) -> Stopping {
+    let pipeline = Stopping(cudapreproc_tests::pipeline(description));
+    if context == Context::Separate {
+        pipeline.set_context(&separate_context(0).expect("upstream's CUDA library"));
+    }
+    pipeline
+}
+
 /// The MD5 of every frame an `appsink name=sink` at the end of `description` receives.
 fn frame_md5s(description: &str) -> Vec<String> {
-    let pipeline = Stopping(cudapreproc_tests::pipeline(description));
+    frame_md5s_in(description, Context::Shared)
+}
+
+fn frame_md5s_in(description: &str, context: Context) -> Vec<String> {
+    let pipeline = pipeline_in(description, context);
     let (md5s, eos) = play_frame_md5s(&pipeline);
     let error = pipeline
         .bus()
@@ -57,16 +83,128 @@ fn nvh264dec_into_cudacvtcolor() {
         "{source} ! nvdec ! video/x-raw(memory:CUDAMemory) ! cudacvtcolor ! \
          video/x-raw,format=RGBA ! appsink name=sink sync=false"
     ));
+    let separate = frame_md5s_in(
+        &format!(
+            "{source} ! nvh264dec ! video/x-raw(memory:CUDAMemory) ! cudacvtcolor ! \
+             video/x-raw,format=RGBA ! appsink name=sink sync=false"
+        ),
+        Context::Separate,
+    );
     assert_eq!(theirs.len(), expected.len());
     assert_eq!(
         theirs, ours,
         "nvh264dec ! cudacvtcolor against nvdec ! cudacvtcolor, RGBA"
     );
+    assert_eq!(
+        separate, ours,
+        "nvh264dec in a context of its own ! cudacvtcolor against nvdec ! cudacvtcolor, RGBA"
+    );
     println!(
         "nvh264dec ! cudacvtcolor: {} frames; NV12 equal to libavcodec's, RGBA equal to nvdec ! \
-         cudacvtcolor's",
+         cudacvtcolor's, with nvh264dec in our context and in its own",
         theirs.len()
     );
+}
+
+/// What our elements cost per frame in `description` (ending in `fakesink name=sink`): copies
+/// and host waits counted from the sixth frame to the last, and the frames counted.
+fn cost_per_frame(description: &str, context: Context) -> (u64, f64, f64) {
+    let pipeline = pipeline_in(description, context);
+    let counted: Arc<Mutex<(u64, Option<Traffic>, Traffic)>> = Arc::default();
+    let pad = pipeline
+        .by_name("sink")
+        .unwrap()
+        .static_pad("sink")
+        .unwrap();
+    let probe_counted = counted.clone();
+    pad.add_probe(gst::PadProbeType::BUFFER, move |_, _| {
+        let mut counted = probe_counted.lock().unwrap();
+        counted.0 += 1;
+        if counted.0 == 5 {
+            counted.1 = Some(traffic());
+        }
+        counted.2 = traffic();
+        gst::PadProbeReturn::Ok
+    });
+    pipeline.set_state(gst::State::Playing).unwrap();
+    let message = pipeline
+        .bus()
+        .unwrap()
+        .timed_pop_filtered(
+            gst::ClockTime::from_seconds(60),
+            &[gst::MessageType::Eos, gst::MessageType::Error],
+        )
+        .expect("EOS or an error within 60 s");
+    assert!(
+        matches!(message.view(), gst::MessageView::Eos(_)),
+        "{description}: {message:?}"
+    );
+    let (frames, start, end) = *counted.lock().unwrap();
+    let start = start.expect("more than 5 frames");
+    let spent = end.since(&start);
+    let per_frame = |n: u64| n as f64 / (frames - 5) as f64;
+    (frames, per_frame(spent.copies), per_frame(spent.host_waits))
+}
+
+/// Upstream's memory in our context is read in place: `nvh264dec ! cudacvtcolor` makes no copy
+/// and no host wait per frame on our side, where a context of its own costs a copy and a wait
+/// each; and our elements write in place into the pool of upstream's `cudadownload` (no copy;
+/// a host wait, as its 1.22 memory carries no stream to order by).
+#[test]
+fn upstream_memory_in_place_costs_counted() {
+    let _device = device();
+    upstream("nvh264dec");
+    upstream("cudadownload");
+    let source = format!(
+        "filesrc location={} ! qtdemux ! h264parse",
+        media_dir().join("h264_bframes_720p.mp4").display()
+    );
+    let rgba = "cudacvtcolor ! video/x-raw(memory:CUDAMemory),format=RGBA";
+    let cases = [
+        (
+            "nvh264dec ! cudacvtcolor",
+            format!("{source} ! nvh264dec ! {rgba}"),
+        ),
+        ("nvdec ! cudacvtcolor", format!("{source} ! nvdec ! {rgba}")),
+        (
+            "nvdec ! cudacvtcolor ! cudadownload",
+            format!("{source} ! nvdec ! {rgba} ! cudadownload"),
+        ),
+    ];
+    let mut costs = Vec::new();
+    for (name, line) in &cases {
+        for context in [Context::Shared, Context::Separate] {
+            let line = format!("{line} ! fakesink name=sink sync=false");
+            let (frames, copies, waits) = cost_per_frame(&line, context);
+            println!(
+                "{name:<36} upstream context {context:?}: {frames} frames, per frame {copies:.2} \
+                 copies, {waits:.2} host waits"
+            );
+            costs.push(((*name, context), (copies, waits)));
+        }
+    }
+    let cost = |name: &str, context| {
+        costs
+            .iter()
+            .find(|(key, _)| *key == (name, context))
+            .map(|(_, cost)| *cost)
+            .unwrap()
+    };
+    assert_eq!(
+        cost("nvh264dec ! cudacvtcolor", Context::Shared),
+        (0.0, 0.0)
+    );
+    assert_eq!(
+        cost("nvh264dec ! cudacvtcolor", Context::Separate),
+        (1.0, 1.0)
+    );
+    assert_eq!(cost("nvdec ! cudacvtcolor", Context::Shared), (0.0, 0.0));
+    assert_eq!(
+        cost("nvdec ! cudacvtcolor ! cudadownload", Context::Shared),
+        (0.0, 1.0)
+    );
+    let (copies, waits) = cost("nvdec ! cudacvtcolor ! cudadownload", Context::Separate);
+    assert!(copies >= 1.0 && waits >= 1.0, "{copies} {waits}");
 }
 
 /// `cudacvtcolor ! cudadownload`: upstream's download element reads our CUDA memory (through a
@@ -78,15 +216,64 @@ fn cudacvtcolor_into_cudadownload() {
     let source = "videotestsrc num-buffers=20 pattern=ball ! \
                   video/x-raw,format=NV12,width=640,height=480 ! cudacvtcolor ! \
                   video/x-raw(memory:CUDAMemory),format=RGBA";
-    let theirs = frame_md5s(&format!(
-        "{source} ! cudadownload ! video/x-raw,format=RGBA ! appsink name=sink sync=false"
-    ));
+    let download =
+        format!("{source} ! cudadownload ! video/x-raw,format=RGBA ! appsink name=sink sync=false");
+    let theirs = frame_md5s(&download);
+    let separate = frame_md5s_in(&download, Context::Separate);
     let ours = frame_md5s(&format!(
         "{source} ! cudacvtcolor ! video/x-raw,format=RGBA ! appsink name=sink sync=false"
     ));
     assert_eq!(theirs.len(), 20);
-    assert_eq!(theirs, ours, "cudadownload against our own download");
-    println!("cudacvtcolor ! cudadownload: 20 frames equal to our own download's");
+    assert_eq!(
+        theirs, ours,
+        "cudadownload (our context) against our own download"
+    );
+    assert_eq!(
+        separate, ours,
+        "cudadownload (its own context) against our own download"
+    );
+    println!(
+        "cudacvtcolor ! cudadownload: 20 frames equal to our own download's, with cudadownload \
+         in our context and in its own"
+    );
+}
+
+/// `cudacvtcolor ! cudaconvertscale`: our converter writes in place into the pool of upstream's
+/// scaler (which registers with NVRTC 12, see [`nvrtc_library`]), and the scaled frames equal
+/// those of upstream's elements alone (`cudaupload ! cudaconvertscale`), with the scaler in our
+/// context and in its own.
+#[test]
+fn cudacvtcolor_into_cudaconvertscale() {
+    // Before GStreamer loads nvcodec: the NVRTC its scaler needs, and a registry scanned with it.
+    let registry = std::env::temp_dir().join("cudapreproc-interop-scale.bin");
+    let _ = std::fs::remove_file(&registry);
+    std::env::set_var("GST_REGISTRY_1_0", &registry);
+    std::env::set_var("GST_CUDA_NVRTC_LIBNAME", nvrtc_library());
+    let _device = device();
+    upstream("cudaconvertscale");
+    let source = "videotestsrc num-buffers=20 pattern=ball ! \
+                  video/x-raw,format=RGBA,width=640,height=480";
+    let scale = "cudaconvertscale ! \
+                 video/x-raw(memory:CUDAMemory),format=RGBA,width=320,height=240 ! cudadownload ! \
+                 video/x-raw,format=RGBA ! appsink name=sink sync=false";
+    let theirs = frame_md5s(&format!("{source} ! cudaupload ! {scale}"));
+    let ours_into_theirs =
+        format!("{source} ! cudacvtcolor ! video/x-raw(memory:CUDAMemory),format=RGBA ! {scale}");
+    let shared = frame_md5s(&ours_into_theirs);
+    let separate = frame_md5s_in(&ours_into_theirs, Context::Separate);
+    assert_eq!(theirs.len(), 20);
+    assert_eq!(
+        shared, theirs,
+        "cudacvtcolor ! cudaconvertscale (our context)"
+    );
+    assert_eq!(
+        separate, theirs,
+        "cudacvtcolor ! cudaconvertscale (its own context)"
+    );
+    println!(
+        "cudacvtcolor ! cudaconvertscale: 20 frames equal to cudaupload ! cudaconvertscale's, \
+         with the scaler in our context and in its own"
+    );
 }
 
 /// `cudaupload ! cudawarpaffine`: upstream's CUDA memory into our warp equals system memory

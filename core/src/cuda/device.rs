@@ -11,6 +11,7 @@ use cudarc::driver::{
 
 use super::error::{Check, CudaError, CudaResult};
 use super::live::{Resource, Tracked};
+use super::traffic::{count_copy, count_host_wait};
 use crate::kernels;
 
 /// Whether `libcuda.so.1` can be loaded. cudarc panics on first use when it cannot, so this is
@@ -87,6 +88,20 @@ impl Device {
         }
     }
 
+    /// Whether the allocation `addr` points into was made in this device's primary context (by
+    /// us, or by another library that was given it), so that our kernels may use it in place.
+    pub fn owns(&self, addr: u64) -> Result<bool, CudaError> {
+        // SAFETY: CONTEXT is a CUcontext.
+        let ctx: sys::CUcontext = unsafe {
+            pointer_attribute(
+                addr,
+                sys::CUpointer_attribute::CU_POINTER_ATTRIBUTE_CONTEXT,
+                "cuPointerGetAttribute(CONTEXT)",
+            )
+        }?;
+        Ok(ctx == self.ctx.cu_ctx())
+    }
+
     pub fn ordinal(&self) -> i32 {
         self.ctx.ordinal() as i32
     }
@@ -115,6 +130,7 @@ impl Device {
 
     /// Blocks until all work on the device's primary context has finished.
     pub fn synchronize(&self) -> Result<(), CudaError> {
+        count_host_wait();
         self.ctx.synchronize().check("cuCtxSynchronize")
     }
 
@@ -243,6 +259,7 @@ impl Stream {
 
     /// Blocks the calling thread until all work queued so far has finished.
     pub fn synchronize(&self) -> Result<(), CudaError> {
+        count_host_wait();
         self.inner.synchronize().check("cuStreamSynchronize")
     }
 
@@ -300,7 +317,13 @@ impl Event {
 
     /// Blocks the calling thread until the work recorded in this event has run.
     pub fn synchronize(&self) -> Result<(), CudaError> {
+        count_host_wait();
         self.inner.synchronize().check("cuEventSynchronize")
+    }
+
+    /// Whether the work recorded in this event has run, without waiting for it.
+    pub fn is_done(&self) -> Result<bool, CudaError> {
+        self.inner.try_is_complete().check("cuEventQuery")
     }
 
     /// The driver's `CUevent` handle, for applications (`cuStreamWaitEvent`,
@@ -745,6 +768,7 @@ impl Stream {
         extent: Extent,
     ) -> Result<(), CudaError> {
         check_host(src.len(), src_pitch, extent)?;
+        count_copy();
         // SAFETY: the host side holds the extent (checked); the rest is the caller's.
         unsafe {
             self.copy_2d(
@@ -768,6 +792,7 @@ impl Stream {
         extent: Extent,
     ) -> Result<(), CudaError> {
         check_host(dst.len(), dst_pitch, extent)?;
+        count_copy();
         let dst = Side::Host(dst.as_mut_ptr().cast_const(), dst_pitch);
         // SAFETY: the host side holds the extent (checked); the rest is the caller's.
         unsafe { self.copy_2d(dst, Side::Device(src), extent) }
@@ -814,6 +839,7 @@ impl Stream {
             )
         }?;
         let ctx = self.device.ctx.cu_ctx();
+        count_copy();
         // SAFETY: contexts and ranges are valid per the caller.
         unsafe { sys::cuMemcpyPeerAsync(dst, ctx, src, src_ctx, len, self.raw()) }
             .check("cuMemcpyPeerAsync")

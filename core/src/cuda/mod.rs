@@ -8,6 +8,7 @@ mod error;
 mod live;
 pub mod nvrtc;
 mod ready;
+mod traffic;
 
 pub(crate) use device::{describe_address, grid_2d, DeviceBuffer, PinnedBuffer, Plane};
 pub use device::{
@@ -18,3 +19,4 @@ pub use error::{CudaError, CudaResult};
 pub use live::{live_resources, LiveResources};
 pub(crate) use live::{Resource, Tracked};
 pub use ready::ReadyEvent;
+pub use traffic::{traffic, Traffic};

@@ -355,6 +355,23 @@ pub fn memory_device(memory: &gst::MemoryRef) -> Option<i32> {
     None
 }
 
+/// The device address of `memory` when it is upstream GStreamer's CUDA memory in `device`'s
+/// primary context (its element took our context, see [`crate::upstream`]): usable in place.
+pub(crate) fn upstream_in_place(
+    memory: &gst::MemoryRef,
+    device: &Device,
+    write: bool,
+) -> Result<Option<u64>, CudaError> {
+    if !memory.is_type(UPSTREAM_MEMORY_TYPE) {
+        return Ok(None);
+    }
+    // Upstream's 1.22 memory keeps no stream and its elements finish their writes before a
+    // buffer is pushed: the address stays valid for as long as the buffer is held, mapped or
+    // not.
+    let map = CudaMapping::new(memory, write)?;
+    Ok(device.owns(map.addr())?.then(|| map.addr()))
+}
+
 /// Whether `memory` is CUDA device memory, ours or upstream's.
 pub fn is_cuda_memory(memory: &gst::MemoryRef) -> bool {
     memory.is_type(MEMORY_TYPE) || memory.is_type(UPSTREAM_MEMORY_TYPE)

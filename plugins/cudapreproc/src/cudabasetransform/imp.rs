@@ -5,6 +5,7 @@ use cudapreproc_core::caps::{fixate_preferring_cuda, is_cuda_caps};
 use cudapreproc_core::cuda::{CudaError, Device, Stream};
 use cudapreproc_core::memory::{decide_cuda_pool, memory_device};
 use cudapreproc_core::negotiation::{Downstream, Refusals};
+use cudapreproc_core::upstream::answer_context_query;
 use gst::glib;
 use gst::prelude::*;
 use gst::subclass::prelude::*;
@@ -305,6 +306,17 @@ impl BaseTransformImpl for CudaBaseTransform {
             .as_ref()
             .ok_or_else(|| gst::loggable_error!(CAT, "allocation while stopped"))?;
         decide_cuda_pool(query, &state.device, &state.stream, flat_size)
+    }
+
+    /// Upstream's CUDA elements on either side get our device's primary context, so that
+    /// memory passes between us in place (`cudapreproc_core::upstream`).
+    fn query(&self, direction: gst::PadDirection, query: &mut gst::QueryRef) -> bool {
+        let ordinal = match self.state.lock().unwrap().as_ref() {
+            Some(state) => state.device.ordinal(),
+            None => self.settings.lock().unwrap().device_id.max(0),
+        };
+        answer_context_query(query, ordinal)
+            || BaseTransformImplExt::parent_query(self, direction, query)
     }
 
     fn submit_input_buffer(

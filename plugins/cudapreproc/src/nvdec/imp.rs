@@ -6,6 +6,7 @@ use cudapreproc_core::caps::{self, is_cuda_caps};
 use cudapreproc_core::cuda::{CudaError, Device, Stream};
 use cudapreproc_core::cuvid::{self, ChromaFormat, Codec, Parser};
 use cudapreproc_core::memory::decide_cuda_pool;
+use cudapreproc_core::upstream::answer_context_query;
 use gst::glib;
 use gst::prelude::*;
 use gst::subclass::prelude::*;
@@ -394,6 +395,13 @@ impl ElementImpl for NvDec {
 }
 
 impl VideoDecoderImpl for NvDec {
+    /// Upstream's CUDA elements downstream get our device's primary context, so that we write
+    /// into their buffers in place.
+    fn src_query(&self, query: &mut gst::QueryRef) -> bool {
+        let device_id = self.settings.lock().unwrap().device_id;
+        answer_context_query(query, device_id) || self.parent_src_query(query)
+    }
+
     fn start(&self) -> Result<(), gst::ErrorMessage> {
         let device_id = self.settings.lock().unwrap().device_id;
         let gpu = (|| {

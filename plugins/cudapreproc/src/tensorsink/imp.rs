@@ -13,6 +13,7 @@ use cudapreproc_core::cuda::{CudaError, Device, Stream};
 use cudapreproc_core::memory::{device_memory, memory_device, CudaBufferPool};
 use cudapreproc_core::negotiation;
 use cudapreproc_core::tensor::{template_caps, TensorInfo};
+use cudapreproc_core::upstream::answer_context_query;
 
 use super::{array_u64, sample_info};
 
@@ -594,6 +595,13 @@ impl ElementImpl for TensorSink {
 }
 
 impl BaseSinkImpl for TensorSink {
+    /// Upstream's CUDA elements upstream get the primary context of our device (GPU 0 when
+    /// following the input), so that we read their memory in place.
+    fn query(&self, query: &mut gst::QueryRef) -> bool {
+        let device_id = self.settings.lock().unwrap().device_id.max(0);
+        answer_context_query(query, device_id) || BaseSinkImplExt::parent_query(self, query)
+    }
+
     fn start(&self) -> Result<(), gst::ErrorMessage> {
         // A configured GPU that does not exist is an error now, not at the first tensor.
         let device_id = self.settings.lock().unwrap().device_id;

@@ -1,0 +1,135 @@
+//! Our elements beside GStreamer's own CUDA elements (gst-plugins-bad's `nvcodec`): frames per
+//! second, and the copies and host waits our side makes per frame, with upstream's elements in our
+//! CUDA context (memory used in place) and in a context of their own (memory copied), next to
+//! `nvdec ! cudacvtcolor` (our elements alone) from the same run.
+//!
+//!   interop-bench CLIP [--repeats N]
+//!
+//! CLIP is an H.264 MP4. Each row is `filesrc ! qtdemux ! h264parse ! DECODER ! cudacvtcolor !
+//! RGBA in CUDA memory [! cudadownload] ! fakesink`, prerolled, then timed from PLAYING to its end
+//! of stream; the figure is the median of N runs (default 3). Copies and host waits come from
+//! `cudapreproc_core::cuda::traffic()` over the timed part, divided by the frames.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
+
+use cudapreproc_core::cuda::traffic;
+use cudapreproc_core::upstream::separate_context;
+use gst::prelude::*;
+
+/// Which CUDA context upstream's elements get.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Context {
+    /// Ours, the primary context (what they get by default next to our elements).
+    Shared,
+    /// One of their own, set on the pipeline.
+    Separate,
+}
+
+/// One timed run: frames, seconds, copies and host waits per frame.
+fn run(line: &str, context: Context) -> (u64, f64, f64, f64) {
+    let pipeline = gst::parse::launch(line)
+        .unwrap_or_else(|e| panic!("{line}: {e}"))
+        .downcast::<gst::Pipeline>()
+        .unwrap();
+    if context == Context::Separate {
+        pipeline.set_context(&separate_context(0).expect("upstream's CUDA library"));
+    }
+    let frames = Arc::new(AtomicU64::new(0));
+    let counter = frames.clone();
+    pipeline
+        .by_name("sink")
+        .unwrap()
+        .static_pad("sink")
+        .unwrap()
+        .add_probe(gst::PadProbeType::BUFFER, move |_, _| {
+            counter.fetch_add(1, Ordering::Relaxed);
+            gst::PadProbeReturn::Ok
+        });
+    pipeline.set_state(gst::State::Paused).unwrap();
+    let (prerolled, _, _) = pipeline.state(gst::ClockTime::from_seconds(30));
+    assert!(prerolled.is_ok(), "{line} does not preroll");
+    let (before, spent_before) = (frames.load(Ordering::Relaxed), traffic());
+    let start = Instant::now();
+    pipeline.set_state(gst::State::Playing).unwrap();
+    let message = pipeline
+        .bus()
+        .unwrap()
+        .timed_pop_filtered(
+            gst::ClockTime::from_seconds(120),
+            &[gst::MessageType::Eos, gst::MessageType::Error],
+        )
+        .expect("EOS or an error within 120 s");
+    let seconds = start.elapsed().as_secs_f64();
+    let spent = traffic().since(&spent_before);
+    if let gst::MessageView::Error(e) = message.view() {
+        panic!("{line}: {}", e.error());
+    }
+    pipeline.set_state(gst::State::Null).unwrap();
+    let frames = frames.load(Ordering::Relaxed) - before;
+    let per_frame = |n: u64| n as f64 / frames as f64;
+    (
+        frames,
+        seconds,
+        per_frame(spent.copies),
+        per_frame(spent.host_waits),
+    )
+}
+
+fn main() {
+    let mut args = std::env::args().skip(1);
+    let (mut clip, mut repeats) = (None, 3);
+    while let Some(arg) = args.next() {
+        match arg.as_str() {
+            "--repeats" => repeats = args.next().unwrap().parse().expect("a number"),
+            _ => clip = Some(arg),
+        }
+    }
+    let clip = clip.expect("usage: interop-bench CLIP [--repeats N]");
+    cudapreproc::register_elements().unwrap();
+    let source = format!("filesrc location=\"{clip}\" ! qtdemux ! h264parse");
+    let rgba = "video/x-raw(memory:CUDAMemory) ! cudacvtcolor ! \
+                video/x-raw(memory:CUDAMemory),format=RGBA";
+    let rows = [
+        ("nvh264dec ! cudacvtcolor", "nvh264dec", "", Context::Shared),
+        (
+            "nvh264dec ! cudacvtcolor",
+            "nvh264dec",
+            "",
+            Context::Separate,
+        ),
+        ("nvdec ! cudacvtcolor", "nvdec", "", Context::Shared),
+        (
+            "nvdec ! cudacvtcolor ! cudadownload",
+            "nvdec",
+            " ! cudadownload",
+            Context::Shared,
+        ),
+        (
+            "nvdec ! cudacvtcolor ! cudadownload",
+            "nvdec",
+            " ! cudadownload",
+            Context::Separate,
+        ),
+    ];
+    println!("{clip}, median of {repeats} runs");
+    println!(
+        "{:<38} {:<16} {:>7} {:>9} {:>13} {:>17}",
+        "pipeline", "upstream context", "frames", "fps", "copies/frame", "host waits/frame"
+    );
+    for (name, decoder, tail, context) in rows {
+        let line = format!("{source} ! {decoder} ! {rgba}{tail} ! fakesink name=sink sync=false");
+        let mut runs: Vec<_> = (0..repeats).map(|_| run(&line, context)).collect();
+        runs.sort_by(|a, b| (a.0 as f64 / a.1).total_cmp(&(b.0 as f64 / b.1)));
+        let (frames, seconds, copies, waits) = runs[runs.len() / 2];
+        let context = match (decoder, tail, context) {
+            ("nvdec", "", _) => "-".to_string(),
+            (_, _, context) => format!("{context:?}"),
+        };
+        println!(
+            "{name:<38} {context:<16} {frames:>7} {:>9.1} {copies:>13.2} {waits:>17.2}",
+            frames as f64 / seconds
+        );
+    }
+}
