@@ -7,6 +7,7 @@ use cudapreproc::reader::VideoReader;
 use cudapreproc::reader::{ColorOrder, DType, FrameBatch, Layout, Normalize, ReaderOptions};
 use cudapreproc::writer::{VideoWriter, WriterOptions};
 use cudapreproc::Error;
+use gst::prelude::*;
 
 use crate::device;
 use crate::reader::host_bytes;
@@ -126,6 +127,57 @@ fn software_encoders_refuse_odd_sizes() {
         );
         println!("{encoder}: {error}");
     }
+}
+
+/// The sink caps upstream's `nvh264enc` (GStreamer 1.22) declares on a GPU with NVENC: system
+/// memory first, then GL and CUDA memory, of these formats. The H100 and H200 have no NVENC, so
+/// the element does not register there.
+const NVH264ENC_SINK_CAPS: &str = "\
+    video/x-raw, format=(string){ NV12, YV12, I420, BGRA, RGBA, Y444, VUYA }, \
+    width=(int)[ 145, 4096 ], height=(int)[ 49, 4096 ], interlace-mode=(string)progressive; \
+    video/x-raw(memory:GLMemory), format=(string){ NV12, YV12, I420, BGRA, RGBA, Y444, VUYA }, \
+    width=(int)[ 145, 4096 ], height=(int)[ 49, 4096 ], interlace-mode=(string)progressive; \
+    video/x-raw(memory:CUDAMemory), format=(string){ NV12, YV12, I420, BGRA, RGBA, Y444, VUYA }, \
+    width=(int)[ 145, 4096 ], height=(int)[ 49, 4096 ], interlace-mode=(string)progressive";
+
+/// What the writer's NVENC path puts before the encoder (tensors to RGBA, then `cudacvtcolor`),
+/// linked to a capsfilter with `nvh264enc`'s sink caps in its place: the link negotiates NV12
+/// in CUDA memory although the encoder lists system memory first, and the frames arrive in CUDA
+/// memory (what NVENC registers in place).
+#[test]
+fn nvenc_input_negotiates_cuda_memory() {
+    let _device = device();
+    let pipeline = cudapreproc_tests::Stopping(cudapreproc_tests::pipeline(&format!(
+        "videotestsrc num-buffers=5 ! video/x-raw,format=RGBA,width=640,height=360 ! \
+         cudatensorconvert dtype=float32 layout=nchw ! cudatensorconvert layout=nchw ! \
+         video/x-raw(memory:CUDAMemory),format=RGBA ! cudacvtcolor ! \
+         capsfilter caps=\"{NVH264ENC_SINK_CAPS}\" ! appsink name=sink sync=false"
+    )));
+    let sink = cudapreproc_tests::appsink(&pipeline);
+    pipeline.set_state(gst::State::Playing).unwrap();
+    let mut frames = 0;
+    while let Some(sample) = sink.try_pull_sample(gst::ClockTime::from_seconds(20)) {
+        let caps = sample.caps().unwrap();
+        assert!(
+            caps.features(0)
+                .is_some_and(|f| f.contains("memory:CUDAMemory")),
+            "{caps}"
+        );
+        assert_eq!(
+            caps.structure(0).unwrap().get::<&str>("format").unwrap(),
+            "NV12",
+            "{caps}"
+        );
+        let buffer = sample.buffer().unwrap();
+        assert!(cudapreproc_core::memory::is_cuda_memory(
+            buffer.peek_memory(0)
+        ));
+        frames += 1;
+        if frames == 1 {
+            println!("negotiated with nvh264enc's sink caps: {caps}");
+        }
+    }
+    assert_eq!(frames, 5, "frames through the link");
 }
 
 /// The Python module's writer with PyTorch tensors (tests/gpu/python_writer.py, which checks
