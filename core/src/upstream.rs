@@ -174,3 +174,16 @@ pub fn answer_context_query(query: &mut gst::QueryRef, ordinal: i32) -> bool {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_the_cuda_context_query_is_answered() {
+        gst::init().unwrap();
+        let mut query = gst::query::Context::new("gst.gl.GLDisplay");
+        assert!(!answer_context_query(&mut query, 0));
+        assert!(query.context().is_none());
+    }
+}
