@@ -224,7 +224,7 @@ enum Source<'a> {
 
 /// An element's input on the device, readable by work queued on its stream.
 pub struct Input<'a> {
-    buffer: &'a gst::BufferRef,
+    buffer: &'a gst::Buffer,
     data: Data,
     source: Source<'a>,
     staging: &'a mut Staging,
@@ -234,7 +234,7 @@ impl<'a> Input<'a> {
     /// Makes `buffer` (a unit of `media`) readable by work queued on `stream` next.
     pub fn begin(
         stream: &Stream,
-        buffer: &'a gst::BufferRef,
+        buffer: &'a gst::Buffer,
         media: &Media,
         staging: &'a mut Staging,
     ) -> Result<Self, CudaError> {
@@ -389,7 +389,8 @@ impl<'a> Input<'a> {
     pub fn end(self, stream: &Stream) -> Result<(), CudaError> {
         match self.source {
             Source::Ours(memory) => memory.end_read(stream),
-            Source::Upstream => self.staging.hold(stream, self.buffer.to_owned()),
+            // The buffer itself (a reference, not a copy): its pool gets it back as it was.
+            Source::Upstream => self.staging.hold(stream, self.buffer.clone()),
             Source::Staged => Ok(()),
         }
     }

@@ -108,14 +108,14 @@ impl BatchBuilder {
         }
         let buffer = source
             .sample()
-            .buffer()
+            .buffer_owned()
             .ok_or_else(|| Error::NotATensor("a sample without a buffer".into()))?;
         let source_info = tensor_info(source)?;
         let stream = gpu.stream.clone();
         let bytes = self.frame.bytes;
         let input = Input::begin(
             &stream,
-            buffer,
+            &buffer,
             &Media::Tensor(source_info),
             &mut gpu.staging,
         )?;
