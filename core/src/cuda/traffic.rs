@@ -14,7 +14,8 @@ pub struct Traffic {
     /// Copies into or out of a staging area: from another context's device memory, uploads
     /// from and downloads to system memory.
     pub copies: u64,
-    /// Host threads blocked until GPU work finished (stream, event or device synchronisation).
+    /// Host threads blocked on GPU work not finished yet (stream, event or device
+    /// synchronisation that found work pending; one that found it done cost nothing).
     pub host_waits: u64,
 }
 
