@@ -149,7 +149,8 @@ fn cost_per_frame(description: &str, context: Context) -> (u64, f64, f64) {
 /// Upstream's memory in our context is read in place: `nvh264dec ! cudacvtcolor` makes no copy
 /// and no host wait per frame on our side, where a context of its own costs a copy and a wait
 /// each; and our elements write in place into the pool of upstream's `cudadownload` (no copy;
-/// a host wait, as its 1.22 memory carries no stream to order by).
+/// a host wait, as its 1.22 memory carries no stream to order by), where its own context costs
+/// a download through our memory's plain map.
 #[test]
 fn upstream_memory_in_place_costs_counted() {
     let _device = device();
@@ -190,21 +191,22 @@ fn upstream_memory_in_place_costs_counted() {
             .map(|(_, cost)| *cost)
             .unwrap()
     };
+    // A wait that finds the work already done is not counted: the paths that must wait show
+    // close to one per frame rather than exactly one.
     assert_eq!(
         cost("nvh264dec ! cudacvtcolor", Context::Shared),
         (0.0, 0.0)
     );
-    assert_eq!(
-        cost("nvh264dec ! cudacvtcolor", Context::Separate),
-        (1.0, 1.0)
-    );
+    let (copies, waits) = cost("nvh264dec ! cudacvtcolor", Context::Separate);
+    assert!(copies == 1.0 && waits > 0.5, "{copies} {waits}");
     assert_eq!(cost("nvdec ! cudacvtcolor", Context::Shared), (0.0, 0.0));
-    assert_eq!(
-        cost("nvdec ! cudacvtcolor ! cudadownload", Context::Shared),
-        (0.0, 1.0)
+    let (copies, waits) = cost("nvdec ! cudacvtcolor ! cudadownload", Context::Shared);
+    assert!(
+        copies == 0.0 && waits > 0.5 && waits <= 1.0,
+        "{copies} {waits}"
     );
     let (copies, waits) = cost("nvdec ! cudacvtcolor ! cudadownload", Context::Separate);
-    assert!(copies >= 1.0 && waits >= 1.0, "{copies} {waits}");
+    assert!(copies >= 1.0 && waits > 0.5, "{copies} {waits}");
 }
 
 /// `cudacvtcolor ! cudadownload`: upstream's download element reads our CUDA memory (through a
