@@ -103,13 +103,13 @@ fn main() {
         (
             "nvdec ! cudacvtcolor ! cudadownload",
             "nvdec",
-            " ! cudadownload",
+            " ! cudadownload ! video/x-raw",
             Context::Shared,
         ),
         (
             "nvdec ! cudacvtcolor ! cudadownload",
             "nvdec",
-            " ! cudadownload",
+            " ! cudadownload ! video/x-raw",
             Context::Separate,
         ),
     ];

@@ -150,7 +150,7 @@ fn cost_per_frame(description: &str, context: Context) -> (u64, f64, f64) {
 /// and no host wait per frame on our side, where a context of its own costs a copy and a wait
 /// each; and our elements write in place into the pool of upstream's `cudadownload` (no copy;
 /// a host wait, as its 1.22 memory carries no stream to order by), where its own context costs
-/// a download through our memory's plain map.
+/// a copy into its memory.
 #[test]
 fn upstream_memory_in_place_costs_counted() {
     let _device = device();
@@ -169,7 +169,8 @@ fn upstream_memory_in_place_costs_counted() {
         ("nvdec ! cudacvtcolor", format!("{source} ! nvdec ! {rgba}")),
         (
             "nvdec ! cudacvtcolor ! cudadownload",
-            format!("{source} ! nvdec ! {rgba} ! cudadownload"),
+            // System memory after it, or it passes CUDA memory through to fakesink.
+            format!("{source} ! nvdec ! {rgba} ! cudadownload ! video/x-raw"),
         ),
     ];
     let mut costs = Vec::new();

@@ -61,7 +61,9 @@ with torch.cuda.stream(side):
     x = torch.arange(w, device="cuda").view(1, 1, 1, w)
     t = torch.arange(n, device="cuda").view(n, 1, 1, 1)
     c = torch.arange(3, device="cuda").view(1, 3, 1, 1)
-    made = ((x * 2 + y + t * 8 + c * 60) % 256).to(torch.uint8)
+    # Smooth in space and across channels, as camera frames are: 4:2:0 video keeps it within the
+    # bound (hard colour edges would lose their chroma to the subsampling, not to the writer).
+    made = (x * 150 // w + y * 50 // h + t + c * 10).to(torch.uint8)
     path = scratch / "torch.mkv"
     with cudapreproc.VideoWriter(str(path), fps=(30000, 1001)) as writer:
         writer.write(made)  # ordered after the side stream's work by DLPack's stream argument
