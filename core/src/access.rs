@@ -404,9 +404,6 @@ enum Target {
     /// written in place; finished before the buffer goes on, as its reader orders nothing after
     /// our stream.
     Upstream,
-    /// Upstream's CUDA memory of another context: the frame is written to the staging frame
-    /// starting at this address, laid out as the memory is, and copied over whole at `end`.
-    UpstreamCopy(u64),
     /// System memory: the frame downloaded from the staging frame.
     SystemFrame,
     /// System memory: the tensor downloaded from the staging buffer.
@@ -442,27 +439,23 @@ impl<'a> Output<'a> {
                     let raw = Frame::new(info, base, &offsets, &strides, device);
                     (Data::Video(raw), Target::InPlace)
                 }
-                None if buffer.n_memory() == 1
-                    && buffer.peek_memory(0).is_type(UPSTREAM_MEMORY_TYPE) =>
-                {
-                    let memory = buffer.peek_memory(0);
-                    let (offsets, strides) = buffer_layout(buffer, info);
-                    check_extent(info, &offsets, &strides, memory.size())?;
-                    match upstream_in_place(memory, device, true)? {
+                None => {
+                    let upstream = match buffer.n_memory() {
+                        1 => upstream_in_place(buffer.peek_memory(0), device, true)?,
+                        _ => None,
+                    };
+                    match upstream {
                         Some(base) => {
+                            let (offsets, strides) = buffer_layout(buffer, info);
+                            check_extent(info, &offsets, &strides, buffer.peek_memory(0).size())?;
                             let raw = Frame::new(info, base, &offsets, &strides, ordinal);
                             (Data::Video(raw), Target::Upstream)
                         }
                         None => {
-                            let (base, _) = staging.frame(device, info, memory.size())?;
-                            let raw = Frame::new(info, base, &offsets, &strides, ordinal);
-                            (Data::Video(raw), Target::UpstreamCopy(base))
+                            let (_, raw) = staging.frame(device, info, 0)?;
+                            (Data::Video(raw), Target::SystemFrame)
                         }
                     }
-                }
-                None => {
-                    let (_, raw) = staging.frame(device, info, 0)?;
-                    (Data::Video(raw), Target::SystemFrame)
                 }
             },
             Media::Tensor(tensor) => {
@@ -524,14 +517,6 @@ impl<'a> Output<'a> {
                 memory.end_write(stream)
             }
             Target::Upstream => stream.synchronize(),
-            Target::UpstreamCopy(staged) => {
-                let memory = self.buffer.peek_memory(0);
-                let map = CudaMapping::new(memory, true)?;
-                // SAFETY: the staging frame and the mapped memory both hold `size` bytes, laid
-                // out alike; the map lasts until the copy is waited for.
-                unsafe { stream.copy_peer(map.addr(), staged, memory.size())? };
-                stream.synchronize()
-            }
             Target::SystemFrame => {
                 let info = self.media.video_info().expect("video output");
                 let Data::Video(raw) = self.data else {
