@@ -11,6 +11,8 @@
 //! exited is printed as well). The anchor command (e.g. NVIDIA's PyNvVideoCodec script) is run
 //! as is, with N appended for the multi-stream row, and its last line printed beside ours.
 
+mod sink_count;
+
 use std::io::{BufRead, Write};
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -18,6 +20,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use gst::prelude::*;
+use sink_count::count_sink_buffers;
 
 struct Options {
     clip: String,
@@ -77,17 +80,7 @@ fn prepare(decoder: &str) -> Run {
     .unwrap()
     .downcast::<gst::Pipeline>()
     .unwrap();
-    let frames = Arc::new(AtomicU64::new(0));
-    let counter = frames.clone();
-    pipeline
-        .by_name("sink")
-        .unwrap()
-        .static_pad("sink")
-        .unwrap()
-        .add_probe(gst::PadProbeType::BUFFER, move |_, _| {
-            counter.fetch_add(1, Ordering::Relaxed);
-            gst::PadProbeReturn::Ok
-        });
+    let frames = count_sink_buffers(&pipeline);
     pipeline.set_state(gst::State::Paused).unwrap();
     let (result, _, _) = pipeline.state(gst::ClockTime::from_seconds(30));
     if result.is_err() {

@@ -10,13 +10,15 @@
 //! of stream; the figure is the median of N runs (default 3). Copies and host waits come from
 //! `cudapreproc_core::cuda::traffic()` over the timed part, divided by the frames.
 
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+mod sink_count;
+
+use std::sync::atomic::Ordering;
 use std::time::Instant;
 
 use cudapreproc_core::cuda::traffic;
 use cudapreproc_core::upstream::separate_context;
 use gst::prelude::*;
+use sink_count::count_sink_buffers;
 
 /// Which CUDA context upstream's elements get.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -36,17 +38,7 @@ fn run(line: &str, context: Context) -> (u64, f64, f64, f64) {
     if context == Context::Separate {
         pipeline.set_context(&separate_context(0).expect("upstream's CUDA library"));
     }
-    let frames = Arc::new(AtomicU64::new(0));
-    let counter = frames.clone();
-    pipeline
-        .by_name("sink")
-        .unwrap()
-        .static_pad("sink")
-        .unwrap()
-        .add_probe(gst::PadProbeType::BUFFER, move |_, _| {
-            counter.fetch_add(1, Ordering::Relaxed);
-            gst::PadProbeReturn::Ok
-        });
+    let frames = count_sink_buffers(&pipeline);
     pipeline.set_state(gst::State::Paused).unwrap();
     let (prerolled, _, _) = pipeline.state(gst::ClockTime::from_seconds(30));
     assert!(prerolled.is_ok(), "{line} does not preroll");

@@ -91,15 +91,7 @@ impl Device {
     /// Whether the allocation `addr` points into was made in this device's primary context (by
     /// us, or by another library that was given it), so that our kernels may use it in place.
     pub fn owns(&self, addr: u64) -> Result<bool, CudaError> {
-        // SAFETY: CONTEXT is a CUcontext.
-        let ctx: sys::CUcontext = unsafe {
-            pointer_attribute(
-                addr,
-                sys::CUpointer_attribute::CU_POINTER_ATTRIBUTE_CONTEXT,
-                "cuPointerGetAttribute(CONTEXT)",
-            )
-        }?;
-        Ok(ctx == self.ctx.cu_ctx())
+        Ok(context_of(addr)? == self.ctx.cu_ctx())
     }
 
     pub fn ordinal(&self) -> i32 {
@@ -838,14 +830,7 @@ impl Stream {
     /// Both ranges must be valid until the copy has run.
     pub(crate) unsafe fn copy_peer(&self, dst: u64, src: u64, len: usize) -> CudaResult<()> {
         self.device.bind()?;
-        // SAFETY: CONTEXT is a CUcontext.
-        let src_ctx: sys::CUcontext = unsafe {
-            pointer_attribute(
-                src,
-                sys::CUpointer_attribute::CU_POINTER_ATTRIBUTE_CONTEXT,
-                "cuPointerGetAttribute(CONTEXT)",
-            )
-        }?;
+        let src_ctx = context_of(src)?;
         let ctx = self.device.ctx.cu_ctx();
         count_copy();
         // SAFETY: contexts and ranges are valid per the caller.
@@ -878,6 +863,18 @@ unsafe fn pointer_attribute<T: Default>(
     unsafe { sys::cuPointerGetAttribute((&mut value as *mut T).cast(), attribute, addr) }
         .check(call)?;
     Ok(value)
+}
+
+/// The context the allocation `addr` points into was made in.
+fn context_of(addr: u64) -> Result<sys::CUcontext, CudaError> {
+    // SAFETY: CONTEXT is a CUcontext.
+    unsafe {
+        pointer_attribute(
+            addr,
+            sys::CUpointer_attribute::CU_POINTER_ATTRIBUTE_CONTEXT,
+            "cuPointerGetAttribute(CONTEXT)",
+        )
+    }
 }
 
 /// What the driver knows of the memory at `addr`, for error messages: the allocation it lies
