@@ -261,8 +261,10 @@ impl<'a> Input<'a> {
                         device: ordinal,
                     };
                     (Data::Tensor(raw), Source::Ours(ours))
-                } else if let Some(addr) =
-                    upstream_in_place(memory, device, false)?.filter(|_| single)
+                } else if let Some(addr) = single
+                    .then(|| upstream_in_place(memory, device, false))
+                    .transpose()?
+                    .flatten()
                 {
                     let raw = Tensor {
                         addr,
@@ -444,17 +446,14 @@ impl<'a> Output<'a> {
                         1 => upstream_in_place(buffer.peek_memory(0), device, true)?,
                         _ => None,
                     };
-                    match upstream {
-                        Some(base) => {
-                            let (offsets, strides) = buffer_layout(buffer, info);
-                            check_extent(info, &offsets, &strides, buffer.peek_memory(0).size())?;
-                            let raw = Frame::new(info, base, &offsets, &strides, ordinal);
-                            (Data::Video(raw), Target::Upstream)
-                        }
-                        None => {
-                            let (_, raw) = staging.frame(device, info, 0)?;
-                            (Data::Video(raw), Target::SystemFrame)
-                        }
+                    if let Some(base) = upstream {
+                        let (offsets, strides) = buffer_layout(buffer, info);
+                        check_extent(info, &offsets, &strides, buffer.peek_memory(0).size())?;
+                        let raw = Frame::new(info, base, &offsets, &strides, ordinal);
+                        (Data::Video(raw), Target::Upstream)
+                    } else {
+                        let (_, raw) = staging.frame(device, info, 0)?;
+                        (Data::Video(raw), Target::SystemFrame)
                     }
                 }
             },
