@@ -16,28 +16,13 @@ use std::sync::atomic::Ordering;
 use std::time::Instant;
 
 use cudapreproc_core::cuda::traffic;
-use cudapreproc_core::upstream::separate_context;
+use cudapreproc_tests::UpstreamContext as Context;
 use gst::prelude::*;
 use sink_count::count_sink_buffers;
 
-/// Which CUDA context upstream's elements get.
-#[derive(Clone, Copy, Debug, PartialEq)]
-enum Context {
-    /// Ours, the primary context (what they get by default next to our elements).
-    Shared,
-    /// One of their own, set on the pipeline.
-    Separate,
-}
-
 /// One timed run: frames, seconds, copies and host waits per frame.
 fn run(line: &str, context: Context) -> (u64, f64, f64, f64) {
-    let pipeline = gst::parse::launch(line)
-        .unwrap_or_else(|e| panic!("{line}: {e}"))
-        .downcast::<gst::Pipeline>()
-        .unwrap();
-    if context == Context::Separate {
-        pipeline.set_context(&separate_context(0).expect("upstream's CUDA library"));
-    }
+    let pipeline = cudapreproc_tests::pipeline_in(line, context);
     let frames = count_sink_buffers(&pipeline);
     pipeline.set_state(gst::State::Paused).unwrap();
     let (prerolled, _, _) = pipeline.state(gst::ClockTime::from_seconds(30));

@@ -10,28 +10,11 @@ use std::sync::{Arc, Mutex};
 use gst::prelude::*;
 
 use cudapreproc_core::cuda::{traffic, Traffic};
-use cudapreproc_core::upstream::separate_context;
-use cudapreproc_tests::{appsink, media_dir, play_frame_md5s, Stopping};
+use cudapreproc_tests::UpstreamContext as Context;
+use cudapreproc_tests::{appsink, media_dir, pipeline_in, play_frame_md5s, Stopping};
 
 use crate::device;
 use crate::nvdec::references;
-
-/// Which CUDA context upstream's elements use.
-#[derive(Clone, Copy, Debug, PartialEq)]
-enum Context {
-    /// The one our elements give them: the primary context, our memory's.
-    Shared,
-    /// One of their own, set on the pipeline before it starts.
-    Separate,
-}
-
-fn pipeline_in(description: &str, context: Context) -> Stopping {
-    let pipeline = Stopping(cudapreproc_tests::pipeline(description));
-    if context == Context::Separate {
-        pipeline.set_context(&separate_context(0).expect("upstream's CUDA library"));
-    }
-    pipeline
-}
 
 /// The MD5 of every frame an `appsink name=sink` at the end of `description` receives.
 fn frame_md5s(description: &str) -> Vec<String> {
@@ -39,7 +22,7 @@ fn frame_md5s(description: &str) -> Vec<String> {
 }
 
 fn frame_md5s_in(description: &str, context: Context) -> Vec<String> {
-    let pipeline = pipeline_in(description, context);
+    let pipeline = Stopping(pipeline_in(description, context));
     let (md5s, eos) = play_frame_md5s(&pipeline);
     let error = pipeline
         .bus()
@@ -109,7 +92,7 @@ fn nvh264dec_into_cudacvtcolor() {
 /// What our elements cost per frame in `description` (ending in `fakesink name=sink`): copies
 /// and host waits counted from the sixth frame to the last, and the frames counted.
 fn cost_per_frame(description: &str, context: Context) -> (u64, f64, f64) {
-    let pipeline = pipeline_in(description, context);
+    let pipeline = Stopping(pipeline_in(description, context));
     let counted: Arc<Mutex<(u64, Option<Traffic>, Traffic)>> = Arc::default();
     let pad = pipeline
         .by_name("sink")

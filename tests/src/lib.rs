@@ -180,6 +180,25 @@ pub fn pipeline(description: &str) -> gst::Pipeline {
         .unwrap()
 }
 
+/// Which CUDA context GStreamer's own CUDA elements (gst-plugins-bad's nvcodec) use in a pipeline.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum UpstreamContext {
+    /// The one our elements give them: the primary context, our memory's.
+    Shared,
+    /// One of their own, set on the pipeline before it starts.
+    Separate,
+}
+
+/// The pipeline `description`, with upstream's CUDA elements in `context`.
+pub fn pipeline_in(description: &str, context: UpstreamContext) -> gst::Pipeline {
+    let pipeline = pipeline(description);
+    if context == UpstreamContext::Separate {
+        let separate = cudapreproc_core::upstream::separate_context(0);
+        pipeline.set_context(&separate.expect("upstream's CUDA library"));
+    }
+    pipeline
+}
+
 /// The visible picture of `buffer` (a frame of `info`, any memory) as one tight plane per
 /// plane: rows without padding.
 pub fn tight_planes(buffer: &gst::BufferRef, info: &gst_video::VideoInfo) -> Vec<Vec<u8>> {
