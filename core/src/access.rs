@@ -406,6 +406,9 @@ enum Target {
     /// written in place; finished before the buffer goes on, as its reader orders nothing after
     /// our stream.
     Upstream,
+    /// Upstream's CUDA memory of another context: the frame is written to the staging frame
+    /// starting at this address, laid out as the memory is, and copied over whole at `end`.
+    UpstreamCopy(u64),
     /// System memory: the frame downloaded from the staging frame.
     SystemFrame,
     /// System memory: the tensor downloaded from the staging buffer.
@@ -441,20 +444,27 @@ impl<'a> Output<'a> {
                     let raw = Frame::new(info, base, &offsets, &strides, device);
                     (Data::Video(raw), Target::InPlace)
                 }
-                None => {
-                    let upstream = match buffer.n_memory() {
-                        1 => upstream_in_place(buffer.peek_memory(0), device, true)?,
-                        _ => None,
-                    };
-                    if let Some(base) = upstream {
-                        let (offsets, strides) = buffer_layout(buffer, info);
-                        check_extent(info, &offsets, &strides, buffer.peek_memory(0).size())?;
-                        let raw = Frame::new(info, base, &offsets, &strides, ordinal);
-                        (Data::Video(raw), Target::Upstream)
-                    } else {
-                        let (_, raw) = staging.frame(device, info, 0)?;
-                        (Data::Video(raw), Target::SystemFrame)
+                None if buffer.n_memory() == 1
+                    && buffer.peek_memory(0).is_type(UPSTREAM_MEMORY_TYPE) =>
+                {
+                    let memory = buffer.peek_memory(0);
+                    let (offsets, strides) = buffer_layout(buffer, info);
+                    check_extent(info, &offsets, &strides, memory.size())?;
+                    match upstream_in_place(memory, device, true)? {
+                        Some(base) => {
+                            let raw = Frame::new(info, base, &offsets, &strides, ordinal);
+                            (Data::Video(raw), Target::Upstream)
+                        }
+                        None => {
+                            let (base, _) = staging.frame(device, info, memory.size())?;
+                            let raw = Frame::new(info, base, &offsets, &strides, ordinal);
+                            (Data::Video(raw), Target::UpstreamCopy(base))
+                        }
                     }
+                }
+                None => {
+                    let (_, raw) = staging.frame(device, info, 0)?;
+                    (Data::Video(raw), Target::SystemFrame)
                 }
             },
             Media::Tensor(tensor) => {
@@ -516,6 +526,14 @@ impl<'a> Output<'a> {
                 memory.end_write(stream)
             }
             Target::Upstream => stream.synchronize(),
+            Target::UpstreamCopy(staged) => {
+                let memory = self.buffer.peek_memory(0);
+                let map = CudaMapping::new(memory, true)?;
+                // SAFETY: the staging frame and the mapped memory both hold `size` bytes, laid
+                // out alike; the map lasts until the copy is waited for.
+                unsafe { stream.copy_peer(map.addr(), staged, memory.size())? };
+                stream.synchronize()
+            }
             Target::SystemFrame => {
                 let info = self.media.video_info().expect("video output");
                 let Data::Video(raw) = self.data else {

@@ -133,7 +133,7 @@ fn cost_per_frame(description: &str, context: Context) -> (u64, f64, f64) {
 /// and no host wait per frame on our side, where a context of its own costs a copy and a wait
 /// each; and our elements write in place into the pool of upstream's `cudadownload` (no copy;
 /// a host wait, as its 1.22 memory carries no stream to order by), where its own context costs
-/// a download through our memory's plain map.
+/// a copy into its memory.
 #[test]
 fn upstream_memory_in_place_costs_counted() {
     let _device = device();
@@ -226,9 +226,9 @@ fn cudacvtcolor_into_cudadownload() {
 
 /// `cudacvtcolor ! cudaconvertscale`: our converter writes in place into the pool of upstream's
 /// scaler (which registers with NVRTC 12, see [`nvrtc_library`]), and the scaled frames equal
-/// those of upstream's elements alone (`cudaupload ! cudaconvertscale`). A scaler in a context
-/// of its own is not covered: it gets our memory, which upstream's filters cannot read (its
-/// download can), and the pipeline fails.
+/// those of upstream's elements alone (`cudaupload ! cudaconvertscale`); a scaler in a context of
+/// its own gets the same frames through a copy into its pool (upstream's filters cannot read our
+/// memory, only its download can).
 #[test]
 fn cudacvtcolor_into_cudaconvertscale() {
     // Before GStreamer loads nvcodec: the NVRTC its scaler needs, and a registry scanned with it.
@@ -244,17 +244,22 @@ fn cudacvtcolor_into_cudaconvertscale() {
                  video/x-raw(memory:CUDAMemory),format=RGBA,width=320,height=240 ! cudadownload ! \
                  video/x-raw,format=RGBA ! appsink name=sink sync=false";
     let theirs = frame_md5s(&format!("{source} ! cudaupload ! {scale}"));
-    let ours = frame_md5s(&format!(
-        "{source} ! cudacvtcolor ! video/x-raw(memory:CUDAMemory),format=RGBA ! {scale}"
-    ));
+    let ours_line =
+        format!("{source} ! cudacvtcolor ! video/x-raw(memory:CUDAMemory),format=RGBA ! {scale}");
+    let ours = frame_md5s(&ours_line);
     assert_eq!(theirs.len(), 20);
+    let separate = frame_md5s_in(&ours_line, Context::Separate);
     assert_eq!(
         ours, theirs,
         "cudacvtcolor ! cudaconvertscale (our context)"
     );
+    assert_eq!(
+        separate, theirs,
+        "cudacvtcolor ! cudaconvertscale (its own context)"
+    );
     println!(
         "cudacvtcolor ! cudaconvertscale: 20 frames equal to cudaupload ! cudaconvertscale's, \
-         the scaler in our context"
+         with the scaler in our context and in its own"
     );
 }
 

@@ -823,15 +823,14 @@ impl Stream {
         unsafe { result::memcpy_dtod_async(dst, src, len, self.raw()) }.check("cuMemcpyDtoDAsync")
     }
 
-    /// Queues a copy from a device allocation of another context (e.g. upstream GStreamer's
-    /// CUDA memory, which lives in a context of its own) into one of ours.
+    /// Queues a copy between device allocations of different contexts (e.g. upstream
+    /// GStreamer's CUDA memory in a context of its own, and ours), either way.
     ///
     /// # Safety
     /// Both ranges must be valid until the copy has run.
     pub(crate) unsafe fn copy_peer(&self, dst: u64, src: u64, len: usize) -> CudaResult<()> {
         self.device.bind()?;
-        let src_ctx = context_of(src)?;
-        let ctx = self.device.ctx.cu_ctx();
+        let (src_ctx, ctx) = (context_of(src)?, context_of(dst)?);
         count_copy();
         // SAFETY: contexts and ranges are valid per the caller.
         unsafe { sys::cuMemcpyPeerAsync(dst, ctx, src, src_ctx, len, self.raw()) }

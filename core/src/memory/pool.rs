@@ -10,7 +10,7 @@ use gst::subclass::prelude::*;
 
 use gst::prelude::*;
 
-use super::{device_memory, upstream_in_place, CudaAllocator};
+use super::{device_memory, CudaAllocator};
 use crate::cuda::{Device, Stream};
 
 /// Row pitch alignment of device frames, in bytes: coalesced access and vector loads and stores.
@@ -213,8 +213,8 @@ pub fn decide_cuda_pool(
     let caps =
         caps.ok_or_else(|| gst::loggable_error!(gst::CAT_RUST, "allocation without caps"))?;
     if flat_size.is_none() {
-        if let Some((pool, size, min, max)) = shared_upstream_pool(query, &caps, device) {
-            gst::debug!(CAT, "writing in place into downstream's {pool:?}");
+        if let Some((pool, size, min, max)) = upstream_pool(query, &caps) {
+            gst::debug!(CAT, "writing into downstream's {pool:?}");
             while query.allocation_pools().count() > 1 {
                 query.remove_nth_allocation_pool(1);
             }
@@ -254,13 +254,12 @@ pub fn decide_cuda_pool(
 }
 
 /// The pool an upstream GStreamer CUDA element downstream offers in `query`, configured for
-/// `caps`, when its memory is in `device`'s primary context (the element took our context, see
-/// [`crate::upstream`]): then we write its buffers in place instead of handing it our memory,
-/// which it could only read through a download.
-fn shared_upstream_pool(
+/// `caps`: we write into its buffers, in place when its memory is in our context (the element
+/// took our context, see [`crate::upstream`]) and through a copy when not, since upstream's
+/// elements other than its download cannot read our memory.
+fn upstream_pool(
     query: &gst::query::Allocation,
     caps: &gst::Caps,
-    device: &Device,
 ) -> Option<(gst::BufferPool, u32, u32, u32)> {
     let (pool, size, min, max) = query.allocation_pools().next()?;
     let pool = pool.filter(|pool| pool.type_().name() == crate::upstream::POOL_TYPE)?;
@@ -268,14 +267,5 @@ fn shared_upstream_pool(
     config.set_params(Some(caps), size, min, max);
     config.add_option(gst_video::BUFFER_POOL_OPTION_VIDEO_META);
     pool.set_config(config).ok()?;
-    pool.set_active(true).ok()?;
-    let shared = pool.acquire_buffer(None).ok().is_some_and(|buffer| {
-        buffer.n_memory() == 1
-            && matches!(
-                upstream_in_place(buffer.peek_memory(0), device, false),
-                Ok(Some(_))
-            )
-    });
-    pool.set_active(false).ok()?;
-    shared.then_some((pool, size, min, max))
+    Some((pool, size, min, max))
 }
