@@ -83,17 +83,26 @@ fn options() -> Options {
                 }
                 options.tasks = TASKS.into_iter().filter(|t| names.contains(t)).collect();
             }
+            "-h" | "--help" => usage(0),
+            flag if flag.starts_with('-') => {
+                eprintln!("reader-bench: unknown option {flag:?}");
+                usage(2)
+            }
             _ => options.dir = PathBuf::from(arg),
         }
     }
     if options.dir.as_os_str().is_empty() {
-        eprintln!(
-            "usage: reader-bench CLIPDIR [--decoders N] [--epochs E] [--calls] [--anchor CMD] \
-             [--tasks A,B]"
-        );
-        std::process::exit(2);
+        usage(2);
     }
     options
+}
+
+fn usage(code: i32) -> ! {
+    eprintln!(
+        "usage: reader-bench CLIPDIR [--decoders N] [--epochs E] [--calls] [--anchor CMD] \
+         [--tasks A,B]"
+    );
+    std::process::exit(code);
 }
 
 /// What each frame becomes for `task`.
@@ -334,7 +343,7 @@ fn median(values: &[f64]) -> f64 {
 fn main() {
     let options = options();
     let mut files: Vec<String> = std::fs::read_dir(&options.dir)
-        .expect("CLIPDIR")
+        .unwrap_or_else(|e| panic!("{}: {e}", options.dir.display()))
         .filter_map(|e| e.ok().map(|e| e.path()))
         .filter(|p| p.extension().is_some_and(|x| x == "mp4"))
         .map(|p| p.display().to_string())
