@@ -52,6 +52,30 @@ impl std::str::FromStr for Codec {
     }
 }
 
+/// How the encoded video samples colour.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Chroma {
+    /// Colour at half the width and height (what players expect); sides must be even.
+    #[default]
+    Yuv420,
+    /// Colour at every pixel: any size, and exact with `lossless`.
+    Yuv444,
+}
+
+impl std::str::FromStr for Chroma {
+    type Err = Error;
+
+    fn from_str(s: &str) -> Result<Self, Error> {
+        match s {
+            "420" | "4:2:0" | "yuv420" => Ok(Chroma::Yuv420),
+            "444" | "4:4:4" | "yuv444" => Ok(Chroma::Yuv444),
+            other => Err(Error::InvalidArgument(format!(
+                "chroma \"{other}\": 420 or 444"
+            ))),
+        }
+    }
+}
+
 /// An encoder the writer knows how to set up.
 #[derive(Debug, PartialEq, Eq)]
 pub struct Encoder {
@@ -60,30 +84,47 @@ pub struct Encoder {
     /// NVENC, fed CUDA memory; otherwise a software encoder fed system memory.
     pub hardware: bool,
     codec: Codec,
+    /// It encodes 4:4:4 and has a lossless mode (OpenH264 has neither).
+    full_range_of_modes: bool,
 }
 
 impl Encoder {
-    /// The element with its bitrate (kbit/s) and quality settings, as launch-line text.
-    fn element(&self, bitrate_kbps: u32) -> String {
-        match self.factory {
+    /// Whether it can write what `options` ask for.
+    fn can_write(&self, options: &WriterOptions) -> bool {
+        self.full_range_of_modes || (options.chroma == Chroma::Yuv420 && !options.lossless)
+    }
+
+    /// The element with its rate or lossless setting, as launch-line text.
+    fn element(&self, options: &WriterOptions) -> String {
+        let kbps = options.bitrate_kbps;
+        match (self.factory, options.lossless) {
+            // A quantiser of 0 is x264's lossless mode (profile High 4:4:4 Predictive).
+            ("x264enc", true) => "x264enc pass=quant quantizer=0".into(),
+            ("x265enc", true) => "x265enc option-string=lossless=1".into(),
+            (factory, true) => format!("{factory} preset=lossless"),
             // openh264enc counts bits per second.
-            "openh264enc" => format!(
+            ("openh264enc", false) => format!(
                 "openh264enc bitrate={} rate-control=bitrate complexity=high",
-                u64::from(bitrate_kbps) * 1000
+                u64::from(kbps) * 1000
             ),
-            "x264enc" | "x265enc" => format!("{} bitrate={bitrate_kbps}", self.factory),
-            // NVENC's rate is in kbit/s too.
-            factory => format!("{factory} bitrate={bitrate_kbps}"),
+            // x264enc, x265enc and NVENC count kbit/s.
+            (factory, false) => format!("{factory} bitrate={kbps}"),
         }
     }
 
     /// The caps between the colour converter and the encoder.
-    fn input_caps(&self) -> &'static str {
-        if self.hardware {
-            "video/x-raw(memory:CUDAMemory),format=NV12"
+    fn input_caps(&self, chroma: Chroma) -> String {
+        let format = match (chroma, self.hardware) {
+            (Chroma::Yuv444, _) => "Y444",
+            (Chroma::Yuv420, true) => "NV12",
+            (Chroma::Yuv420, false) => "I420",
+        };
+        let memory = if self.hardware {
+            "(memory:CUDAMemory)"
         } else {
-            "video/x-raw,format=I420"
-        }
+            ""
+        };
+        format!("video/x-raw{memory},format={format}")
     }
 
     fn parser(&self) -> &'static str {
@@ -100,53 +141,75 @@ const ENCODERS: [Encoder; 5] = [
         factory: "nvh264enc",
         hardware: true,
         codec: Codec::H264,
+        full_range_of_modes: true,
     },
     Encoder {
         factory: "x264enc",
         hardware: false,
         codec: Codec::H264,
+        full_range_of_modes: true,
     },
     Encoder {
         factory: "openh264enc",
         hardware: false,
         codec: Codec::H264,
+        full_range_of_modes: false,
     },
     Encoder {
         factory: "nvh265enc",
         hardware: true,
         codec: Codec::H265,
+        full_range_of_modes: true,
     },
     Encoder {
         factory: "x265enc",
         hardware: false,
         codec: Codec::H265,
+        full_range_of_modes: true,
     },
 ];
 
-/// The encoder for `codec`: `forced` if given (one of [`ENCODERS`] for that codec), else the
-/// first of them that `available` says is installed (NVENC's elements are registered only
-/// where the GPU has NVENC).
+/// The encoder for `options`: the one they force (one of [`ENCODERS`] for their codec), else
+/// the first of those that can write their chroma and lossless mode that `available` says is
+/// installed (NVENC's elements are registered only where the GPU has NVENC).
 pub fn choose_encoder(
-    codec: Codec,
-    forced: Option<&str>,
+    options: &WriterOptions,
     available: impl Fn(&str) -> bool,
 ) -> Result<&'static Encoder, Error> {
+    let codec = options.codec;
     let known: Vec<&'static Encoder> = ENCODERS.iter().filter(|e| e.codec == codec).collect();
-    let names = || {
-        known
+    let names = |encoders: &[&Encoder]| {
+        encoders
             .iter()
             .map(|e| e.factory)
             .collect::<Vec<_>>()
             .join(", ")
     };
-    match forced {
+    let able: Vec<&'static Encoder> = known
+        .iter()
+        .copied()
+        .filter(|e| e.can_write(options))
+        .collect();
+    let wanted = match (options.chroma, options.lossless) {
+        (Chroma::Yuv420, false) => String::new(),
+        (Chroma::Yuv420, true) => " lossless".into(),
+        (Chroma::Yuv444, false) => " 4:4:4".into(),
+        (Chroma::Yuv444, true) => " lossless 4:4:4".into(),
+    };
+    match options.encoder.as_deref() {
         Some(name) => {
             let encoder = known.iter().find(|e| e.factory == name).ok_or_else(|| {
                 Error::InvalidArgument(format!(
                     "encoder \"{name}\": for {codec:?} one of {}",
-                    names()
+                    names(&known)
                 ))
             })?;
+            if !encoder.can_write(options) {
+                return Err(Error::InvalidArgument(format!(
+                    "encoder \"{name}\" cannot write{wanted} video; {} can",
+                    names(&able)
+                )));
+            }
             if available(name) {
                 Ok(encoder)
             } else {
@@ -155,14 +218,14 @@ pub fn choose_encoder(
                 )))
             }
         }
-        None => known
+        None => able
             .iter()
             .copied()
             .find(|e| available(e.factory))
             .ok_or_else(|| {
                 Error::Pipeline(format!(
-                    "no {codec:?} encoder is installed: one of {} is needed",
-                    names()
+                    "no {codec:?} encoder for{wanted} video is installed: one of {} is needed",
+                    names(&able)
                 ))
             }),
     }
@@ -197,6 +260,12 @@ pub struct WriterOptions {
     /// Target bitrate in kbit/s. The default, 20 Mbit/s, keeps frames close to their source
     /// (for training data and results, not for streaming).
     pub bitrate_kbps: u32,
+    /// Colour sampling of the video: 4:2:0 (the default; even sides only) or 4:4:4.
+    pub chroma: Chroma,
+    /// Encode without loss (the rate is then the encoder's): x264enc at quantiser 0, x265enc's
+    /// lossless mode, NVENC's lossless preset. With 4:4:4 the decoded pixels are the converted
+    /// frames' exactly; with 4:2:0, up to the colour subsampling. OpenH264 has no such mode.
+    pub lossless: bool,
     /// The tensors' layout and channel order, and the normalisation their values carry (the
     /// writer undoes it: `x = (y * std + mean) / scale`, rounded and clamped to 0..255).
     pub layout: Layout,
@@ -215,6 +284,8 @@ impl Default for WriterOptions {
             codec: Codec::H264,
             encoder: None,
             bitrate_kbps: 20_000,
+            chroma: Chroma::Yuv420,
+            lossless: false,
             layout: Layout::Nchw,
             color_order: ColorOrder::Rgb,
             normalize: Normalize::NONE,
@@ -260,9 +331,8 @@ impl VideoWriter {
         let (encoder, muxer) = if options.tail.is_some() {
             (None, None)
         } else {
-            let encoder = choose_encoder(options.codec, options.encoder.as_deref(), |name| {
-                gst::ElementFactory::find(name).is_some()
-            })?;
+            let encoder =
+                choose_encoder(&options, |name| gst::ElementFactory::find(name).is_some())?;
             (Some(encoder), muxer_for(destination)?)
         };
         if let Some(encoder) = encoder {
@@ -432,19 +502,20 @@ impl VideoWriter {
         let tail = match (&options.tail, self.encoder) {
             (Some(tail), _) => tail.clone(),
             (None, Some(encoder)) => {
-                if !encoder.hardware && (width % 2 == 1 || height % 2 == 1) {
+                // H.264's and H.265's 4:2:0 crop in steps of two pixels.
+                if options.chroma == Chroma::Yuv420 && (width % 2 == 1 || height % 2 == 1) {
                     return Err(Error::InvalidArgument(format!(
-                        "{}: {width}x{height}: {} encodes 4:2:0 video, whose sides must be even \
-                         (NVENC takes odd sizes)",
-                        self.destination, encoder.factory
+                        "{}: {width}x{height}: 4:2:0 video has even sides; write 4:4:4 \
+                         (chroma 444) for odd sizes",
+                        self.destination
                     )));
                 }
                 let location = self.destination.replace('\\', "\\\\").replace('"', "\\\"");
                 let sink = format!("filesink location=\"{location}\"");
                 let parsed = format!(
                     "{} ! {} ! {}",
-                    encoder.input_caps(),
-                    encoder.element(options.bitrate_kbps),
+                    encoder.input_caps(options.chroma),
+                    encoder.element(options),
                     encoder.parser()
                 );
                 match self.muxer {
@@ -541,8 +612,14 @@ mod tests {
     #[test]
     fn nvenc_first_then_software_encoders() {
         let only = |names: &'static [&'static str]| move |name: &str| names.contains(&name);
-        let chosen =
-            |codec, forced, names| choose_encoder(codec, forced, only(names)).map(|e| e.factory);
+        let chosen = |codec, forced: Option<&str>, names| {
+            let options = WriterOptions {
+                codec,
+                encoder: forced.map(str::to_string),
+                ..WriterOptions::default()
+            };
+            choose_encoder(&options, only(names)).map(|e| e.factory)
+        };
         assert_eq!(
             chosen(Codec::H264, None, &["openh264enc", "nvh264enc", "x264enc"]),
             Ok("nvh264enc")
@@ -562,7 +639,8 @@ mod tests {
         assert_eq!(
             chosen(Codec::H265, None, &["openh264enc"]),
             Err(Error::Pipeline(
-                "no H265 encoder is installed: one of nvh265enc, x265enc is needed".into()
+                "no H265 encoder for video is installed: one of nvh265enc, x265enc is needed"
+                    .into()
             ))
         );
         assert_eq!(
@@ -584,6 +662,68 @@ mod tests {
     }
 
     #[test]
+    fn lossless_and_4_4_4_choose_an_encoder_that_has_them() {
+        let only = |names: &'static [&'static str]| move |name: &str| names.contains(&name);
+        let options = |chroma, lossless, encoder: Option<&str>| WriterOptions {
+            chroma,
+            lossless,
+            encoder: encoder.map(str::to_string),
+            ..WriterOptions::default()
+        };
+        let chosen = |options: WriterOptions, names| {
+            choose_encoder(&options, only(names)).map(|e| e.factory)
+        };
+        let installed = &["openh264enc", "x264enc"];
+        assert_eq!(
+            chosen(options(Chroma::Yuv444, false, None), installed),
+            Ok("x264enc")
+        );
+        assert_eq!(
+            chosen(options(Chroma::Yuv420, true, None), &["openh264enc"]),
+            Err(Error::Pipeline(
+                "no H264 encoder for lossless video is installed: one of nvh264enc, x264enc is \
+                 needed"
+                    .into()
+            ))
+        );
+        assert_eq!(
+            chosen(
+                options(Chroma::Yuv444, true, Some("openh264enc")),
+                installed
+            ),
+            Err(Error::InvalidArgument(
+                "encoder \"openh264enc\" cannot write lossless 4:4:4 video; nvh264enc, x264enc can"
+                    .into()
+            ))
+        );
+        let find = |name| ENCODERS.iter().find(|e| e.factory == name).unwrap();
+        let lossless = options(Chroma::Yuv444, true, None);
+        assert_eq!(
+            find("x264enc").element(&lossless),
+            "x264enc pass=quant quantizer=0"
+        );
+        assert_eq!(
+            find("x265enc").element(&lossless),
+            "x265enc option-string=lossless=1"
+        );
+        assert_eq!(
+            find("nvh265enc").element(&lossless),
+            "nvh265enc preset=lossless"
+        );
+        assert_eq!(
+            find("nvh264enc").input_caps(Chroma::Yuv444),
+            "video/x-raw(memory:CUDAMemory),format=Y444"
+        );
+        assert_eq!(
+            find("x265enc").input_caps(Chroma::Yuv444),
+            "video/x-raw,format=Y444"
+        );
+        assert_eq!("4:4:4".parse::<Chroma>(), Ok(Chroma::Yuv444));
+        assert_eq!("420".parse::<Chroma>(), Ok(Chroma::Yuv420));
+        assert!("422".parse::<Chroma>().is_err());
+    }
+
+    #[test]
     fn the_file_name_picks_the_muxer() {
         assert_eq!(muxer_for("out.mp4"), Ok(Some("mp4mux")));
         assert_eq!(muxer_for("/a/b/OUT.MKV"), Ok(Some("matroskamux")));
@@ -598,14 +738,24 @@ mod tests {
     #[test]
     fn encoders_get_their_rate_in_their_units() {
         let find = |name| ENCODERS.iter().find(|e| e.factory == name).unwrap();
+        let rate = |bitrate_kbps| WriterOptions {
+            bitrate_kbps,
+            ..WriterOptions::default()
+        };
         assert_eq!(
-            find("openh264enc").element(20_000),
+            find("openh264enc").element(&rate(20_000)),
             "openh264enc bitrate=20000000 rate-control=bitrate complexity=high"
         );
-        assert_eq!(find("x264enc").element(8_000), "x264enc bitrate=8000");
-        assert_eq!(find("nvh265enc").element(8_000), "nvh265enc bitrate=8000");
         assert_eq!(
-            find("nvh264enc").input_caps(),
+            find("x264enc").element(&rate(8_000)),
+            "x264enc bitrate=8000"
+        );
+        assert_eq!(
+            find("nvh265enc").element(&rate(8_000)),
+            "nvh265enc bitrate=8000"
+        );
+        assert_eq!(
+            find("nvh264enc").input_caps(Chroma::Yuv420),
             "video/x-raw(memory:CUDAMemory),format=NV12"
         );
         assert_eq!(find("x265enc").parser(), "h265parse");
@@ -644,7 +794,7 @@ mod tests {
             )
         );
         let raw = writer("out.h265", "nvh265enc", WriterOptions::default());
-        assert!(raw.description(0, 641, 361).unwrap().ends_with(
+        assert!(raw.description(0, 640, 360).unwrap().ends_with(
             "video/x-raw(memory:CUDAMemory),format=NV12 ! nvh265enc bitrate=20000 ! \
                         h265parse ! video/x-h265, stream-format=byte-stream ! \
                         filesink location=\"out.h265\""
@@ -665,16 +815,28 @@ mod tests {
     }
 
     #[test]
-    fn software_encoders_refuse_odd_sizes_naming_them() {
-        let odd = writer("out.mkv", "x264enc", WriterOptions::default());
-        assert_eq!(
-            odd.description(0, 161, 90),
-            Err(Error::InvalidArgument(
-                "out.mkv: 161x90: x264enc encodes 4:2:0 video, whose sides must be even (NVENC \
-                 takes odd sizes)"
-                    .into()
-            ))
-        );
+    fn odd_sizes_need_4_4_4() {
+        for encoder in ["x264enc", "nvh264enc"] {
+            let odd = writer("out.mkv", encoder, WriterOptions::default());
+            assert_eq!(
+                odd.description(0, 161, 90),
+                Err(Error::InvalidArgument(
+                    "out.mkv: 161x90: 4:2:0 video has even sides; write 4:4:4 (chroma 444) for \
+                     odd sizes"
+                        .into()
+                ))
+            );
+        }
+        let full = WriterOptions {
+            chroma: Chroma::Yuv444,
+            lossless: true,
+            ..WriterOptions::default()
+        };
+        let odd = writer("out.mkv", "x265enc", full);
+        assert!(odd.description(0, 161, 91).unwrap().ends_with(
+            "cudacvtcolor cuda-device-id=0 ! video/x-raw,format=Y444 ! x265enc \
+             option-string=lossless=1 ! h265parse ! matroskamux ! filesink location=\"out.mkv\""
+        ));
     }
 
     #[test]

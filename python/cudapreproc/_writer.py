@@ -11,6 +11,7 @@ from . import _call, _library, _raise, _take_string
 from ._reader import _COLOR_ORDERS, _LAYOUTS, _choice, _device_ordinal, _normalization
 
 _CODECS = ("h264", "h265")
+_CHROMAS = ("420", "444")
 
 # Taking over a DLPack capsule: its pointer, and the name that tells its producer a consumer
 # took it (so the capsule's own destructor leaves the tensor alone).
@@ -31,6 +32,8 @@ class _WriterOptions(ctypes.Structure):
         ("codec", ctypes.c_int32),
         ("encoder", ctypes.c_char_p),
         ("bitrate_kbps", ctypes.c_uint32),
+        ("chroma", ctypes.c_int32),
+        ("lossless", ctypes.c_uint8),
         ("layout", ctypes.c_int32),
         ("color_order", ctypes.c_int32),
         ("scale", ctypes.c_double),
@@ -88,8 +91,12 @@ class VideoWriter:
     runs first) and may be reused once ``write`` returns.
 
     The encoder is NVENC where the GPU has one (``nvh264enc``, ``nvh265enc``), else a software
-    encoder (``x264enc``, ``openh264enc``, ``x265enc``, whose 4:2:0 video needs even sizes);
-    ``encoder`` forces one and the ``encoder`` attribute says which was chosen. The muxer follows
+    encoder (``x264enc``, ``openh264enc``, ``x265enc``); ``encoder`` forces one and the
+    ``encoder`` attribute says which was chosen. ``chroma="420"`` (the default, what players
+    expect) needs even sizes; ``chroma="444"`` keeps colour at every pixel and takes any size.
+    ``lossless=True`` encodes without loss (x264enc, x265enc, NVENC; not OpenH264): with 4:4:4
+    the decoded pixels are the converted frames exactly. Only H.265 4:4:4 (``codec="h265"``)
+    decodes on NVDEC; H.264 4:4:4 needs a software decoder. The muxer follows
     the file name: ``.mp4``, ``.mov``, ``.mkv``, or ``.h264``/``.h265`` for a raw stream.
     ``tail`` replaces encoder, muxer and file with a ``gst-launch-1.0`` pipeline of your own
     (``"x264enc ! rtph264pay ! udpsink host=10.0.0.2 port=5000"``).
@@ -106,6 +113,8 @@ class VideoWriter:
         codec: str = "h264",
         encoder: Optional[str] = None,
         bitrate_kbps: int = 20_000,
+        chroma: str = "420",
+        lossless: bool = False,
         layout: str = "NCHW",
         color_order: str = "rgb",
         normalize: Optional[str] = None,
@@ -122,6 +131,8 @@ class VideoWriter:
         if int(bitrate_kbps) <= 0:
             raise ValueError(f"bitrate_kbps {bitrate_kbps!r}: above 0")
         options.bitrate_kbps = int(bitrate_kbps)
+        options.chroma = _choice("chroma", {"4:2:0": "420", "4:4:4": "444"}.get(chroma, chroma), _CHROMAS)
+        options.lossless = bool(lossless)
         options.layout = _choice("layout", layout.upper(), _LAYOUTS)
         options.color_order = _choice("color_order", color_order, _COLOR_ORDERS)
         options.scale, options.mean[:], options.std[:] = _normalization(normalize, mean, std, scale)

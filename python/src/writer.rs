@@ -4,7 +4,7 @@ use std::ffi::{c_char, c_int, CStr, CString};
 
 use cudapreproc::dlpack::DLManagedTensor;
 use cudapreproc::reader::{ColorOrder, Layout, Normalize};
-use cudapreproc::writer::{Codec, VideoWriter, WriterOptions};
+use cudapreproc::writer::{Chroma, Codec, VideoWriter, WriterOptions};
 use cudapreproc::{CudaTensor, Error, ForeignStream};
 
 use crate::reader::choose;
@@ -20,6 +20,10 @@ pub struct WriterOptionsC {
     /// An encoder factory, or null for the writer's choice.
     pub encoder: *const c_char,
     pub bitrate_kbps: u32,
+    /// 0 4:2:0, 1 4:4:4.
+    pub chroma: i32,
+    /// Non-zero: encode without loss.
+    pub lossless: u8,
     /// 0 NCHW, 1 NHWC.
     pub layout: i32,
     /// 0 RGB, 1 BGR.
@@ -54,6 +58,8 @@ impl WriterOptionsC {
             // SAFETY: per this function's contract.
             encoder: unsafe { optional(self.encoder) },
             bitrate_kbps: self.bitrate_kbps,
+            chroma: choose("chroma", self.chroma, &[Chroma::Yuv420, Chroma::Yuv444])?,
+            lossless: self.lossless != 0,
             layout: choose("layout", self.layout, &[Layout::Nchw, Layout::Nhwc])?,
             color_order: choose(
                 "colour order",

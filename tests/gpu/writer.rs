@@ -1,13 +1,15 @@
 //! `VideoWriter` round trips: frames read from a clip by `VideoReader`, written to a file and
 //! read back, must come back as they went (PSNR at least 40 dB against what was written, at the
 //! writer's default 20 Mbit/s), in every layout, channel order and element type the reader
-//! gives; and a software encoder refuses odd sizes naming them.
+//! gives; odd sizes are refused in 4:2:0 and written in lossless 4:4:4, which decodes bit-exact.
 
 use cudapreproc::reader::VideoReader;
 use cudapreproc::reader::{ColorOrder, DType, FrameBatch, Layout, Normalize, ReaderOptions};
-use cudapreproc::writer::{VideoWriter, WriterOptions};
+use cudapreproc::writer::{Chroma, Codec, VideoWriter, WriterOptions};
 use cudapreproc::Error;
 use gst::prelude::*;
+
+use cudapreproc_tests::tight_planes;
 
 use crate::device;
 use crate::reader::host_bytes;
@@ -106,27 +108,86 @@ fn written_frames_read_back_within_40_db() {
     }
 }
 
+/// Odd sizes: 4:2:0 refuses them naming the size; lossless 4:4:4 H.265 (x265enc) writes them,
+/// and NVDEC decodes exactly the Y'CbCr frames the writer's colour converter gave the encoder
+/// (the same tensors written with a tail that stores them raw). 161x91 RGB rows are 483 bytes,
+/// no multiple of any alignment.
 #[test]
-fn software_encoders_refuse_odd_sizes() {
+fn odd_sizes_lossless_4_4_4_decode_bit_exact() {
     let _device = device();
+    let (width, height) = (161u32, 91u32);
     let frames = source_frames(ReaderOptions {
-        size: Some((161, 91)),
+        size: Some((width, height)),
         ..ReaderOptions::default()
     });
     let mut writer = VideoWriter::create(&scratch("odd.mp4"), WriterOptions::default()).unwrap();
+    let error = writer.write(&frames.data).unwrap_err();
+    assert!(
+        matches!(&error, Error::InvalidArgument(e) if e.contains("161x91") && e.contains("4:4:4")),
+        "{error}"
+    );
+    println!("4:2:0: {error}");
+
+    let lossless = WriterOptions {
+        codec: Codec::H265,
+        chroma: Chroma::Yuv444,
+        lossless: true,
+        ..WriterOptions::default()
+    };
+    let path = scratch("odd-lossless.mkv");
+    let mut writer = VideoWriter::create(&path, lossless.clone()).unwrap();
     let encoder = writer.encoder().unwrap();
-    if encoder.starts_with("nv") {
-        writer.write(&frames.data).unwrap();
-        writer.close().unwrap();
-        println!("{encoder} wrote 161x91 frames");
-    } else {
-        let error = writer.write(&frames.data).unwrap_err();
-        assert!(
-            matches!(&error, Error::InvalidArgument(e) if e.contains("161x91") && e.contains("even")),
-            "{error}"
-        );
-        println!("{encoder}: {error}");
+    writer.write(&frames.data).unwrap();
+    writer.close().unwrap();
+    // What the encoder was given: the same frames, stored raw after the colour converter.
+    let raw = scratch("odd-converted.yuv");
+    let tail = format!("video/x-raw,format=Y444 ! filesink location={raw}");
+    let mut converted = VideoWriter::create(
+        "converted frames",
+        WriterOptions {
+            tail: Some(tail),
+            ..lossless
+        },
+    )
+    .unwrap();
+    converted.write(&frames.data).unwrap();
+    converted.close().unwrap();
+    let info = gst_video::VideoInfo::builder(gst_video::VideoFormat::Y444, width, height)
+        .build()
+        .unwrap();
+    let stored = std::fs::read(&raw).unwrap();
+    assert_eq!(
+        stored.len(),
+        FRAMES * info.size(),
+        "raw Y444 frames in GStreamer's default layout"
+    );
+    let expected: Vec<Vec<u8>> = stored
+        .chunks(info.size())
+        .map(|frame| tight_planes(&gst::Buffer::from_slice(frame.to_vec()), &info).concat())
+        .collect();
+
+    let decode = cudapreproc_tests::Stopping(cudapreproc_tests::pipeline(&format!(
+        "filesrc location={path} ! matroskademux ! h265parse ! nvdec ! \
+         video/x-raw,format=Y444 ! appsink name=sink sync=false"
+    )));
+    let sink = cudapreproc_tests::appsink(&decode);
+    decode.set_state(gst::State::Playing).unwrap();
+    let mut decoded = Vec::new();
+    while let Some(sample) = sink.try_pull_sample(gst::ClockTime::from_seconds(20)) {
+        let info = gst_video::VideoInfo::from_caps(sample.caps().unwrap()).unwrap();
+        assert_eq!((info.width(), info.height()), (width, height));
+        decoded.push(tight_planes(sample.buffer().unwrap(), &info).concat());
     }
+    assert_eq!(decoded.len(), FRAMES, "frames decoded by nvdec");
+    let differing = (0..FRAMES).filter(|&k| decoded[k] != expected[k]).count();
+    assert_eq!(
+        differing, 0,
+        "frames of {FRAMES} that differ after the round trip"
+    );
+    println!(
+        "{encoder} lossless 4:4:4 {width}x{height}: {FRAMES} frames decoded by nvdec equal \
+         bit for bit to the Y444 the encoder was given"
+    );
 }
 
 /// The sink caps upstream's `nvh264enc` (GStreamer 1.22) declares on a GPU with NVENC: system

@@ -286,6 +286,12 @@ class WriterWithoutGpu(unittest.TestCase):
                 cudapreproc.VideoWriter(out, normalize="unitary")
             with self.assertRaisesRegex(cudapreproc.Error, "nvh264enc is not installed"):
                 cudapreproc.VideoWriter(out, encoder="nvh264enc")
+            with self.assertRaisesRegex(ValueError, "chroma '4:2:2': one of 420, 444"):
+                cudapreproc.VideoWriter(out, chroma="4:2:2")
+            with self.assertRaisesRegex(
+                ValueError, 'encoder "openh264enc" cannot write lossless 4:4:4 video; '
+                            "nvh264enc, x264enc can"):
+                cudapreproc.VideoWriter(out, encoder="openh264enc", chroma="4:4:4", lossless=True)
 
     def test_a_software_encoder_is_chosen_and_host_frames_are_refused(self):
         with tempfile.TemporaryDirectory() as folder:
