@@ -201,8 +201,9 @@ impl CudaBufferPool {
 }
 
 /// Replaces the pools of an allocation query for CUDA output with a bounded pool of our device
-/// memory on `device`, whose host transfers run on `stream`. Video caps size the buffers from the
-/// frame layout; other caps (tensors) need `flat_size`, the bytes of one buffer.
+/// memory on `device`, whose host transfers run on `stream`, or, for video, with the pool an
+/// upstream GStreamer CUDA element downstream offers (see [`upstream_pool`]). Video caps size the
+/// buffers from the frame layout; other caps (tensors) need `flat_size`, the bytes of one buffer.
 pub fn decide_cuda_pool(
     query: &mut gst::query::Allocation,
     device: &Arc<Device>,
@@ -215,10 +216,7 @@ pub fn decide_cuda_pool(
     if flat_size.is_none() {
         if let Some((pool, size, min, max)) = upstream_pool(query, &caps) {
             gst::debug!(CAT, "writing into downstream's {pool:?}");
-            while query.allocation_pools().count() > 1 {
-                query.remove_nth_allocation_pool(1);
-            }
-            query.set_nth_allocation_pool(0, Some(&pool), size, min, max);
+            use_only_pool(query, &pool, size, min, max);
             return Ok(());
         }
     }
@@ -242,15 +240,26 @@ pub fn decide_cuda_pool(
     pool.set_config(config)
         .map_err(|e| gst::loggable_error!(gst::CAT_RUST, "CUDA pool config: {e}"))?;
     let size = pool.buffer_size().unwrap_or_default() as u32;
+    use_only_pool(query, pool.upcast_ref(), size, min, min + POOL_HEADROOM);
+    Ok(())
+}
+
+/// Leaves `pool` the query's only pool.
+fn use_only_pool(
+    query: &mut gst::query::Allocation,
+    pool: &gst::BufferPool,
+    size: u32,
+    min: u32,
+    max: u32,
+) {
     while query.allocation_pools().count() > 1 {
         query.remove_nth_allocation_pool(1);
     }
     if query.allocation_pools().next().is_none() {
-        query.add_allocation_pool(Some(&pool), size, min, min + POOL_HEADROOM);
+        query.add_allocation_pool(Some(pool), size, min, max);
     } else {
-        query.set_nth_allocation_pool(0, Some(&pool), size, min, min + POOL_HEADROOM);
+        query.set_nth_allocation_pool(0, Some(pool), size, min, max);
     }
-    Ok(())
 }
 
 /// The pool an upstream GStreamer CUDA element downstream offers in `query`, configured for
