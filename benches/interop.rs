@@ -5,7 +5,7 @@
 //!
 //!   interop-bench CLIP [--repeats N]
 //!
-//! CLIP is an H.264 MP4. Each row is `filesrc ! qtdemux ! h264parse ! DECODER ! cudacvtcolor !
+//! CLIP is an H.264 MP4. Each row is `filesrc ! qtdemux ! h264parse ! DECODER ! cudacvtcolor [downstream-sync=host] !
 //! RGBA in CUDA memory [! cudadownload] ! fakesink`, prerolled, then timed from PLAYING to its end
 //! of stream; the figure is the median of N runs (default 3). Copies and host waits come from
 //! `cudapreproc_core::cuda::traffic()` over the timed part, divided by the frames.
@@ -66,27 +66,43 @@ fn main() {
     let clip = clip.expect("usage: interop-bench CLIP [--repeats N]");
     cudapreproc::register_elements().unwrap();
     let source = format!("filesrc location=\"{clip}\" ! qtdemux ! h264parse");
-    let rgba = "video/x-raw(memory:CUDAMemory) ! cudacvtcolor ! \
-                video/x-raw(memory:CUDAMemory),format=RGBA";
+    let download = " ! cudadownload ! video/x-raw";
+    // (row name, decoder, cudacvtcolor's properties, after RGBA, upstream context)
     let rows = [
-        ("nvh264dec ! cudacvtcolor", "nvh264dec", "", Context::Shared),
         (
             "nvh264dec ! cudacvtcolor",
             "nvh264dec",
             "",
+            "",
+            Context::Shared,
+        ),
+        (
+            "nvh264dec ! cudacvtcolor",
+            "nvh264dec",
+            "",
+            "",
             Context::Separate,
         ),
-        ("nvdec ! cudacvtcolor", "nvdec", "", Context::Shared),
+        ("nvdec ! cudacvtcolor", "nvdec", "", "", Context::Shared),
         (
             "nvdec ! cudacvtcolor ! cudadownload",
             "nvdec",
-            " ! cudadownload ! video/x-raw",
+            "",
+            download,
+            Context::Shared,
+        ),
+        (
+            "... downstream-sync=host ! cudadownload",
+            "nvdec",
+            " downstream-sync=host",
+            download,
             Context::Shared,
         ),
         (
             "nvdec ! cudacvtcolor ! cudadownload",
             "nvdec",
-            " ! cudadownload ! video/x-raw",
+            "",
+            download,
             Context::Separate,
         ),
     ];
@@ -95,8 +111,11 @@ fn main() {
         "{:<38} {:<16} {:>7} {:>9} {:>13} {:>17}",
         "pipeline", "upstream context", "frames", "fps", "copies/frame", "host waits/frame"
     );
-    for (name, decoder, tail, context) in rows {
-        let line = format!("{source} ! {decoder} ! {rgba}{tail} ! fakesink name=sink sync=false");
+    for (name, decoder, converter, tail, context) in rows {
+        let line = format!(
+            "{source} ! {decoder} ! video/x-raw(memory:CUDAMemory) ! cudacvtcolor{converter} ! \
+             video/x-raw(memory:CUDAMemory),format=RGBA{tail} ! fakesink name=sink sync=false"
+        );
         let mut runs: Vec<_> = (0..repeats).map(|_| run(&line, context)).collect();
         runs.sort_by(|a, b| (a.0 as f64 / a.1).total_cmp(&(b.0 as f64 / b.1)));
         let (frames, seconds, copies, waits) = runs[runs.len() / 2];

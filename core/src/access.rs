@@ -12,7 +12,9 @@ use std::sync::Arc;
 
 use gst_video::prelude::*;
 
-use crate::cuda::{CudaError, Device, DeviceBuffer, Event, Plane, ReadyEvent, Stream};
+use crate::cuda::{
+    CudaError, Device, DeviceBuffer, Event, ForeignStream, Plane, ReadyEvent, Stream,
+};
 use crate::frame::{
     check_extent, Frame, FrameView, FrameViewMut, Tensor, TensorView, TensorViewMut,
 };
@@ -58,6 +60,20 @@ impl Media {
     }
 }
 
+/// How an element finishes its writes into a downstream element's CUDA buffer (GStreamer's
+/// memory in our context) before pushing it. The memory carries no stream or event in GStreamer
+/// 1.22, so its reader cannot wait for ours itself.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum DownstreamSync {
+    /// The legacy default stream waits for the writes, on the GPU. GStreamer's CUDA elements
+    /// (1.22 and 1.24) read on blocking streams or with synchronous copies, which the driver
+    /// orders after work queued on the legacy stream: no host wait.
+    #[default]
+    LegacyStream,
+    /// The CPU waits for the writes: for readers on non-blocking streams, which nothing orders.
+    Host,
+}
+
 /// Upstream buffers read in place that an element may hold before it waits for the oldest: each
 /// is normally let go at the next buffer, its reads long done.
 const MAX_HELD: usize = 4;
@@ -74,6 +90,10 @@ pub struct Staging {
     held: VecDeque<(Event, gst::Buffer)>,
     /// Events of buffers let go, for the next ones.
     spare_events: Vec<Event>,
+    /// How writes into a downstream element's buffers are finished.
+    downstream_sync: DownstreamSync,
+    /// Recorded after those writes for the legacy stream to wait for.
+    written_event: Option<Event>,
 }
 
 impl Drop for Staging {
@@ -89,6 +109,32 @@ impl Drop for Staging {
 }
 
 impl Staging {
+    /// Staging whose writes into a downstream element's buffers are finished as `sync` says.
+    pub fn with_downstream_sync(sync: DownstreamSync) -> Self {
+        let mut staging = Staging::default();
+        staging.downstream_sync = sync;
+        staging
+    }
+
+    /// Finishes the writes queued on `stream` into a downstream element's buffer, as
+    /// `downstream_sync` says.
+    fn finish_downstream_write(&mut self, stream: &Stream) -> Result<(), CudaError> {
+        match self.downstream_sync {
+            DownstreamSync::Host => stream.synchronize(),
+            DownstreamSync::LegacyStream => {
+                let event = match self.written_event.take() {
+                    Some(event) if Arc::ptr_eq(event.device(), stream.device()) => event,
+                    _ => stream.device().new_event()?,
+                };
+                stream.record(&event)?;
+                // The wait takes the event's state now; recording it again later is safe.
+                event.make_wait(&ForeignStream::LEGACY_DEFAULT)?;
+                self.written_event = Some(event);
+                Ok(())
+            }
+        }
+    }
+
     /// Keeps `buffer` until the work queued on `stream` so far has run.
     fn hold(&mut self, stream: &Stream, buffer: gst::Buffer) -> Result<(), CudaError> {
         let event = match self.spare_events.pop() {
@@ -403,8 +449,8 @@ enum Target {
     /// Our device memory, written in place.
     InPlace,
     /// Upstream's CUDA memory in our context (from the pool of an upstream element downstream),
-    /// written in place; finished before the buffer goes on, as its reader orders nothing after
-    /// our stream.
+    /// written in place; finished as [`DownstreamSync`] says, as its reader knows nothing of our
+    /// stream.
     Upstream,
     /// Upstream's CUDA memory of another context: the frame is written to the staging frame
     /// starting at this address, laid out as the memory is, and copied over whole at `end`.
@@ -421,6 +467,7 @@ pub struct Output<'a> {
     media: Media,
     data: Data,
     target: Target,
+    staging: &'a mut Staging,
 }
 
 impl<'a> Output<'a> {
@@ -499,6 +546,7 @@ impl<'a> Output<'a> {
             media: media.clone(),
             data,
             target,
+            staging,
         })
     }
 
@@ -525,7 +573,7 @@ impl<'a> Output<'a> {
                 let memory = our_memory(self.buffer).expect("checked in begin");
                 memory.end_write(stream)
             }
-            Target::Upstream => stream.synchronize(),
+            Target::Upstream => self.staging.finish_downstream_write(stream),
             Target::UpstreamCopy(staged) => {
                 let memory = self.buffer.peek_memory(0);
                 let map = CudaMapping::new(memory, true)?;

@@ -126,6 +126,7 @@ const INVALID: &[Case] = &[
     case("cudawarpaffine", "border-mode", "wrap", "mirror", By::Parser),
     case("cudawarpaffine", "fit", "letterbox", "squash", By::Parser),
     case("cudawarpaffine", "cuda-device-id", "0", "-2", By::GLib),
+    case("cudawarpaffine", "downstream-sync", "host", "device", By::Parser),
     // cudaconvert, under both names
     case("cudaconvert", "scale", "0.5", "0", By::Element("a scale of 0 makes every value the same")),
     case("cudaconvert", "scale", "0.5", "nan", By::GLib),
@@ -143,6 +144,7 @@ const INVALID: &[Case] = &[
     case("cudaconvert", "channel-order", "bgr", "gbr", By::Parser),
     case("cudaconvert", "preset", "imagenet", "foo", By::Parser),
     case("cudaconvert", "cuda-device-id", "0", "-5", By::GLib),
+    case("cudaconvert", "downstream-sync", "host", "gpu", By::Parser),
     case("cudatensorconvert", "scale", "0.5", "0", By::Element("a scale of 0")),
     case("cudatensorconvert", "std", "<0.5>", "<0>", By::GLib),
     // cudacvtcolor
@@ -151,6 +153,7 @@ const INVALID: &[Case] = &[
     case("cudacvtcolor", "output-matrix", "bt2020", "bt2021", By::Parser),
     case("cudacvtcolor", "output-range", "limited", "0-255", By::Parser),
     case("cudacvtcolor", "cuda-device-id", "0", "-2", By::GLib),
+    case("cudacvtcolor", "downstream-sync", "host", "none", By::Parser),
     // tensorsink
     case("tensorsink", "batch-size", "8", "0", By::GLib),
     case("tensorsink", "frame-stride", "2", "0", By::GLib),
@@ -176,6 +179,7 @@ const INVALID: &[Case] = &[
     case("nvdec", "decoder-size", "largest", "huge", By::Parser),
     case("nvdec", "cuda-device-id", "1", "-1", By::GLib),
     case("nvdec", "max-errors", "3", "-2", By::GLib),
+    case("nvdec", "downstream-sync", "host", "stream", By::Parser),
     case("nvdec", "frame-times", "<0.5,1.0>", "<1.0,-0.5>", By::GLib),
     case("nvdec", "frame-times", "<0.5,1.0>", "<1.0,nan>", By::GLib),
     case("nvdec", "frame-times", "<0.5,1.0>", "<1.0,inf>", By::GLib),
@@ -188,6 +192,7 @@ const INVALID: &[Case] = &[
     case("nvdecsrc", "output-every", "2", "0", By::GLib),
     case("nvdecsrc", "deinterlace-mode", "bob", "blend", By::Parser),
     case("nvdecsrc", "decoder-size", "largest", "huge", By::Parser),
+    case("nvdecsrc", "downstream-sync", "host", "cpu", By::Parser),
     case("nvdecsrc", "frame-indices", "<3,1,4>", "<3,-1>", By::GLib),
     case("nvdecsrc", "frame-indices", "<3,1,4>", "<1.5>", By::Parser),
     case("nvdecsrc", "frame-times", "<0.5>", "<-0.5>", By::GLib),

@@ -119,6 +119,36 @@ fn nvdec_decoder_size_by_nick_in_the_decoder_and_the_source() {
     }
 }
 
+/// Every element that writes into a downstream element's CUDA pool has `downstream-sync`,
+/// `legacy-stream` by default (no host wait), the decoder's forwarded by `nvdecsrc`.
+#[test]
+fn downstream_sync_on_every_writer() {
+    cudapreproc_tests::init();
+    for factory in [
+        "cudacvtcolor",
+        "cudawarpaffine",
+        "cudaconvert",
+        "cudatensorconvert",
+        "nvdec",
+        "nvdecsrc",
+    ] {
+        let element = gst::ElementFactory::make(factory).build().unwrap();
+        let nick = || {
+            let value = element.property_value("downstream-sync");
+            glib::EnumValue::from_value(&value)
+                .unwrap()
+                .1
+                .nick()
+                .to_string()
+        };
+        assert_eq!(nick(), "legacy-stream", "{factory}: the default");
+        for wanted in ["host", "legacy-stream"] {
+            element.set_property_from_str("downstream-sync", wanted);
+            assert_eq!(nick(), wanted, "{factory}");
+        }
+    }
+}
+
 #[test]
 fn unknown_matrix_nick_is_rejected() {
     cudapreproc_tests::init();

@@ -131,9 +131,9 @@ fn cost_per_frame(description: &str, context: Context) -> (u64, f64, f64) {
 
 /// Upstream's memory in our context is read in place: `nvh264dec ! cudacvtcolor` makes no copy
 /// and no host wait per frame on our side, where a context of its own costs a copy and a wait
-/// each; and our elements write in place into the pool of upstream's `cudadownload` (no copy;
-/// a host wait, as its 1.22 memory carries no stream to order by), where its own context costs
-/// a copy into its memory.
+/// each; and our elements write in place into the pool of upstream's `cudadownload` (no copy, no
+/// host wait: the legacy default stream waits for our writes; one wait per frame with
+/// `downstream-sync=host`), where its own context costs a copy into its memory.
 #[test]
 fn upstream_memory_in_place_costs_counted() {
     let _device = device();
@@ -154,6 +154,13 @@ fn upstream_memory_in_place_costs_counted() {
             "nvdec ! cudacvtcolor ! cudadownload",
             // System memory after it, or it passes CUDA memory through to fakesink.
             format!("{source} ! nvdec ! {rgba} ! cudadownload ! video/x-raw"),
+        ),
+        (
+            "... downstream-sync=host ! cudadownload",
+            format!(
+                "{source} ! nvdec ! cudacvtcolor downstream-sync=host ! \
+                 video/x-raw(memory:CUDAMemory),format=RGBA ! cudadownload ! video/x-raw"
+            ),
         ),
     ];
     let mut costs = Vec::new();
@@ -184,13 +191,103 @@ fn upstream_memory_in_place_costs_counted() {
     let (copies, waits) = cost("nvh264dec ! cudacvtcolor", Context::Separate);
     assert!(copies == 1.0 && waits > 0.5, "{copies} {waits}");
     assert_eq!(cost("nvdec ! cudacvtcolor", Context::Shared), (0.0, 0.0));
-    let (copies, waits) = cost("nvdec ! cudacvtcolor ! cudadownload", Context::Shared);
+    assert_eq!(
+        cost("nvdec ! cudacvtcolor ! cudadownload", Context::Shared),
+        (0.0, 0.0)
+    );
+    let (copies, waits) = cost("... downstream-sync=host ! cudadownload", Context::Shared);
     assert!(
         copies == 0.0 && waits > 0.5 && waits <= 1.0,
         "{copies} {waits}"
     );
     let (copies, waits) = cost("nvdec ! cudacvtcolor ! cudadownload", Context::Separate);
     assert!(copies >= 1.0 && waits > 0.5, "{copies} {waits}");
+}
+
+/// How a reader on GStreamer's kind of stream sees a write queued on our non-blocking stream.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Reader {
+    /// `cuMemcpyDtoHAsync` on a blocking stream (`CU_STREAM_DEFAULT`), as GStreamer's CUDA
+    /// elements read.
+    BlockingStream,
+    /// `cuMemcpyDtoH`, synchronous on the legacy default stream, as GStreamer 1.22's CUDA memory
+    /// maps to the host.
+    Synchronous,
+}
+
+/// What `reader` reads of a marker byte our stream sets behind ~20 ms of other work, with and
+/// without the legacy default stream waiting for our event first.
+fn marker_read(
+    device: &Arc<cudapreproc_core::cuda::Device>,
+    reader: Reader,
+    ordered: bool,
+    round: u8,
+) -> u8 {
+    use cudapreproc_core::cuda::ForeignStream;
+    use cudarc::driver::result;
+    const BUSY_BYTES: usize = 1 << 30;
+    device.bind().unwrap();
+    let ours = device.new_stream().unwrap();
+    let written = device.new_event().unwrap();
+    // SAFETY: every address is an allocation of this function in the device's primary context,
+    // bound above, freed after the streams using it have been synchronised.
+    unsafe {
+        let busy = result::malloc_sync(BUSY_BYTES).unwrap();
+        let marker = result::malloc_sync(1).unwrap();
+        result::memset_d8_sync(marker, round.wrapping_sub(1), 1).unwrap();
+        let theirs = result::stream::create(result::stream::StreamKind::Default).unwrap();
+        let ours_raw = ours.handle() as cudarc::driver::sys::CUstream;
+        for value in 0..64u8 {
+            result::memset_d8_async(busy, value, BUSY_BYTES, ours_raw).unwrap();
+        }
+        result::memset_d8_async(marker, round, 1, ours_raw).unwrap();
+        if ordered {
+            ours.record(&written).unwrap();
+            written.make_wait(&ForeignStream::LEGACY_DEFAULT).unwrap();
+        }
+        let mut read = [0u8];
+        match reader {
+            Reader::BlockingStream => {
+                result::memcpy_dtoh_async(&mut read, marker, theirs).unwrap();
+                result::stream::synchronize(theirs).unwrap();
+            }
+            Reader::Synchronous => result::memcpy_dtoh_sync(&mut read, marker).unwrap(),
+        }
+        ours.synchronize().unwrap();
+        result::stream::destroy(theirs).unwrap();
+        result::free_sync(busy).unwrap();
+        result::free_sync(marker).unwrap();
+        read[0]
+    }
+}
+
+/// `downstream-sync=legacy-stream`, on its own: with the legacy default stream waiting for an
+/// event of our non-blocking stream, work then queued on a blocking stream, or run synchronously,
+/// sees our write; without the wait it does not (the check can fail).
+#[test]
+fn legacy_stream_wait_orders_gstreamers_readers_after_our_writes() {
+    let device = device();
+    for reader in [Reader::BlockingStream, Reader::Synchronous] {
+        let mut stale_without = 0;
+        for round in 1..=10u8 {
+            let read = marker_read(&device, reader, true, round);
+            assert_eq!(
+                read, round,
+                "{reader:?}, ordered, round {round}: read a stale marker"
+            );
+            if marker_read(&device, reader, false, round) != round {
+                stale_without += 1;
+            }
+        }
+        println!(
+            "{reader:?}: 10 of 10 rounds read our write with the legacy stream waiting; \
+             {stale_without} of 10 read a stale marker without"
+        );
+        assert!(
+            stale_without > 0,
+            "{reader:?}: without the wait every read still saw the write: the check cannot fail"
+        );
+    }
 }
 
 /// `cudacvtcolor ! cudadownload`: upstream's download element reads our CUDA memory (through a

@@ -24,7 +24,7 @@ pub use cudawarpaffine::{
 };
 pub use nvdec::{DecoderSize, DeinterlaceMode, NvDec};
 pub use nvdecsrc::NvDecSrc;
-pub use property::LOG_DOMAIN as PROPERTY_LOG_DOMAIN;
+pub use property::{DownstreamSync, LOG_DOMAIN as PROPERTY_LOG_DOMAIN};
 pub use tensorsink::{sample_info, TensorSink, TENSOR_INFO};
 pub use tensorsrc::TensorSrc;
 

@@ -1,6 +1,7 @@
 //! Property values: reading numbers out of GstValueArrays, and refusing invalid values so that
 //! the user hears about it.
 
+use cudapreproc_core::access;
 use gst::glib;
 use gst::prelude::*;
 
@@ -89,5 +90,34 @@ pub fn frame_times_spec(blurb: &str) -> glib::ParamSpec {
                 .build(),
         )
         .mutable_playing()
+        .build()
+}
+
+crate::property_enum! {
+    /// How an element finishes its writes into a downstream element's CUDA buffer before
+    /// pushing it (`downstream-sync`).
+    pub enum DownstreamSync("GstCudaPreprocDownstreamSync") => access::DownstreamSync {
+        #[default]
+        LegacyStream = 0, "legacy-stream",
+            "Legacy stream: the legacy default CUDA stream waits for the writes on the GPU; \
+             GStreamer's CUDA elements read after it"
+            => access::DownstreamSync::LegacyStream;
+        Host = 1, "host",
+            "Host: the CPU waits for the writes, for elements that read on a non-blocking CUDA \
+             stream"
+            => access::DownstreamSync::Host;
+    }
+}
+
+/// The `downstream-sync` property of the elements that write into buffers of a downstream
+/// element's CUDA pool; settable up to READY.
+pub fn downstream_sync_spec() -> glib::ParamSpec {
+    glib::ParamSpecEnum::builder_with_default("downstream-sync", DownstreamSync::default())
+        .nick("Downstream sync")
+        .blurb(
+            "How writes into a CUDA buffer of a downstream element's pool (GStreamer's elements, \
+             same CUDA context) are finished before it is pushed",
+        )
+        .mutable_ready()
         .build()
 }

@@ -13,6 +13,7 @@ use gst_base::prelude::*;
 use gst_base::subclass::prelude::*;
 
 use super::{Class, Negotiated};
+use crate::property::{downstream_sync_spec, DownstreamSync};
 
 static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
     gst::DebugCategory::new(
@@ -25,8 +26,10 @@ static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
 /// Default of `cuda-device-id`: follow the incoming memory (device 0 when it is system memory).
 const DEFAULT_DEVICE_ID: i32 = -1;
 
+#[derive(Clone)]
 struct Settings {
     device_id: i32,
+    downstream_sync: DownstreamSync,
 }
 
 /// What a running filter holds.
@@ -41,14 +44,14 @@ struct State {
 
 impl State {
     /// Opens the device `device_id` asks for (device 0 for -1) and creates the stream.
-    fn open(device_id: i32) -> Result<Self, CudaError> {
+    fn open(device_id: i32, downstream_sync: DownstreamSync) -> Result<Self, CudaError> {
         let device = Device::open(device_id.max(0))?;
         let stream = Arc::new(device.new_stream()?);
         Ok(State {
             device,
             stream,
             input_staging: Staging::default(),
-            output_staging: Staging::default(),
+            output_staging: Staging::with_downstream_sync(downstream_sync.into()),
             negotiated: None,
         })
     }
@@ -65,6 +68,7 @@ impl Default for CudaBaseTransform {
         CudaBaseTransform {
             settings: Mutex::new(Settings {
                 device_id: DEFAULT_DEVICE_ID,
+                downstream_sync: DownstreamSync::default(),
             }),
             state: Mutex::new(None),
             refusals: Refusals::default(),
@@ -91,7 +95,8 @@ impl CudaBaseTransform {
     /// With `cuda-device-id` -1, moves to the device holding `buffer`'s CUDA memory when that
     /// is not the device in use: a new stream, and a new output pool through reconfiguration.
     fn follow_input(&self, buffer: &gst::BufferRef) -> Result<(), gst::FlowError> {
-        if self.settings.lock().unwrap().device_id >= 0 || buffer.n_memory() != 1 {
+        let settings = self.settings.lock().unwrap().clone();
+        if settings.device_id >= 0 || buffer.n_memory() != 1 {
             return Ok(());
         }
         let Some(ordinal) = memory_device(buffer.peek_memory(0)) else {
@@ -104,7 +109,8 @@ impl CudaBaseTransform {
         if state.device.ordinal() == ordinal {
             return Ok(());
         }
-        let followed = State::open(ordinal).map_err(|e| self.post(e.to_error_message()))?;
+        let followed = State::open(ordinal, settings.downstream_sync)
+            .map_err(|e| self.post(e.to_error_message()))?;
         gst::info!(
             CAT,
             imp = self,
@@ -146,16 +152,19 @@ impl ObjectSubclass for CudaBaseTransform {
 impl ObjectImpl for CudaBaseTransform {
     fn properties() -> &'static [glib::ParamSpec] {
         static PROPERTIES: LazyLock<Vec<glib::ParamSpec>> = LazyLock::new(|| {
-            vec![glib::ParamSpecInt::builder("cuda-device-id")
-                .nick("CUDA device ID")
-                .blurb(
-                    "GPU to run on; -1: the GPU holding the incoming CUDA memory (GPU 0 for \
-                     system memory)",
-                )
-                .minimum(-1)
-                .default_value(DEFAULT_DEVICE_ID)
-                .mutable_ready()
-                .build()]
+            vec![
+                glib::ParamSpecInt::builder("cuda-device-id")
+                    .nick("CUDA device ID")
+                    .blurb(
+                        "GPU to run on; -1: the GPU holding the incoming CUDA memory (GPU 0 for \
+                         system memory)",
+                    )
+                    .minimum(-1)
+                    .default_value(DEFAULT_DEVICE_ID)
+                    .mutable_ready()
+                    .build(),
+                downstream_sync_spec(),
+            ]
         });
         PROPERTIES.as_ref()
     }
@@ -165,6 +174,9 @@ impl ObjectImpl for CudaBaseTransform {
             "cuda-device-id" => {
                 self.settings.lock().unwrap().device_id = value.get().expect("type checked")
             }
+            "downstream-sync" => {
+                self.settings.lock().unwrap().downstream_sync = value.get().expect("type checked")
+            }
             _ => unimplemented!(),
         }
     }
@@ -172,6 +184,7 @@ impl ObjectImpl for CudaBaseTransform {
     fn property(&self, _id: usize, pspec: &glib::ParamSpec) -> glib::Value {
         match pspec.name() {
             "cuda-device-id" => self.settings.lock().unwrap().device_id.to_value(),
+            "downstream-sync" => self.settings.lock().unwrap().downstream_sync.to_value(),
             _ => unimplemented!(),
         }
     }
@@ -187,8 +200,9 @@ impl BaseTransformImpl for CudaBaseTransform {
     const TRANSFORM_IP_ON_PASSTHROUGH: bool = false;
 
     fn start(&self) -> Result<(), gst::ErrorMessage> {
-        let device_id = self.settings.lock().unwrap().device_id;
-        let state = State::open(device_id).map_err(|e| e.to_error_message())?;
+        let settings = self.settings.lock().unwrap().clone();
+        let state = State::open(settings.device_id, settings.downstream_sync)
+            .map_err(|e| e.to_error_message())?;
         gst::info!(CAT, imp = self, "running on {:?}", state.device);
         *self.state.lock().unwrap() = Some(state);
         Ok(())

@@ -20,6 +20,7 @@ use super::leading::LeadingPictures;
 use super::output::DecodeState;
 use super::selection::{FrameSelection, SelectionProgress, Shown};
 use super::{DecoderSize, DeinterlaceMode};
+use crate::property::DownstreamSync;
 
 pub(super) static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
     gst::DebugCategory::new(
@@ -36,6 +37,7 @@ pub(super) const DEFAULT_DEINTERLACE: DeinterlaceMode = DeinterlaceMode::Weave;
 pub(super) const DEFAULT_OUTPUT_EVERY: u32 = 1;
 pub(super) const DEFAULT_KEYFRAMES_ONLY: bool = false;
 pub(super) const DEFAULT_DECODER_SIZE: DecoderSize = DecoderSize::Stream;
+pub(super) const DEFAULT_DOWNSTREAM_SYNC: DownstreamSync = DownstreamSync::LegacyStream;
 
 /// Decoded frames that may be mapped at once: one being copied, the rest waiting for their
 /// copies to finish before being unmapped.
@@ -54,6 +56,7 @@ pub(super) struct Settings {
     pub(super) output_every: u32,
     pub(super) keyframes_only: bool,
     pub(super) decoder_size: DecoderSize,
+    pub(super) downstream_sync: DownstreamSync,
 }
 
 impl Default for Settings {
@@ -66,6 +69,7 @@ impl Default for Settings {
             output_every: DEFAULT_OUTPUT_EVERY,
             keyframes_only: DEFAULT_KEYFRAMES_ONLY,
             decoder_size: DEFAULT_DECODER_SIZE,
+            downstream_sync: DEFAULT_DOWNSTREAM_SYNC,
         }
     }
 }
@@ -298,6 +302,7 @@ impl ObjectImpl for NvDec {
                     )
                     .mutable_ready()
                     .build(),
+                crate::property::downstream_sync_spec(),
                 crate::property::frame_times_spec(
                     "Output only the frames shown at these stream times (seconds; a time in \
                          the last millisecond of a frame is the next frame's); the others are \
@@ -337,6 +342,9 @@ impl ObjectImpl for NvDec {
                 settings.keyframes_only = value.get().expect("type checked upstream")
             }
             "decoder-size" => settings.decoder_size = value.get().expect("type checked upstream"),
+            "downstream-sync" => {
+                settings.downstream_sync = value.get().expect("type checked upstream")
+            }
             _ => unimplemented!(),
         }
     }
@@ -355,6 +363,7 @@ impl ObjectImpl for NvDec {
             "output-every" => settings.output_every.to_value(),
             "keyframes-only" => settings.keyframes_only.to_value(),
             "decoder-size" => settings.decoder_size.to_value(),
+            "downstream-sync" => settings.downstream_sync.to_value(),
             _ => unimplemented!(),
         }
     }
@@ -490,7 +499,7 @@ impl VideoDecoderImpl for NvDec {
                 input_par,
                 decoder: None,
                 output: None,
-                staging: Staging::default(),
+                staging: Staging::with_downstream_sync(settings.downstream_sync.into()),
                 mapped: VecDeque::new(),
                 hidden: [false; MAX_PICTURES],
                 decoded: 0,

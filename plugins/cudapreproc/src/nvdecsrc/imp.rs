@@ -28,6 +28,7 @@ const DECODER_PROPERTIES: &[&str] = &[
     "keyframes-only",
     "max-errors",
     "decoder-size",
+    "downstream-sync",
 ];
 
 #[derive(Default)]
@@ -106,6 +107,9 @@ fn copy_pspec(spec: &glib::ParamSpec) -> glib::ParamSpec {
             common!(glib::ParamSpecEnum::builder_with_default(name, default))
         } else if spec.value_type() == crate::DecoderSize::static_type() {
             let default: crate::DecoderSize = s.default_value().expect("its own type");
+            common!(glib::ParamSpecEnum::builder_with_default(name, default))
+        } else if spec.value_type() == crate::DownstreamSync::static_type() {
+            let default: crate::DownstreamSync = s.default_value().expect("its own type");
             common!(glib::ParamSpecEnum::builder_with_default(name, default))
         } else {
             unreachable!("nvdec enum property {name} of an unexpected type")
