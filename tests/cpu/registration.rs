@@ -72,9 +72,7 @@ fn cudacvtcolor_properties() {
         "input-range",
         "output-range",
     ] {
-        let value = element.property_value(name);
-        let (_, enum_value) = glib::EnumValue::from_value(&value).unwrap();
-        assert_eq!(enum_value.nick(), "auto", "{name}");
+        assert_eq!(nick_of(&element, name), "auto", "{name}");
     }
 
     element.set_property("cuda-device-id", 1i32);
@@ -88,9 +86,7 @@ fn cudacvtcolor_properties() {
         ("output-range", "full"),
     ] {
         element.set_property_from_str(name, nick);
-        let value = element.property_value(name);
-        let (_, enum_value) = glib::EnumValue::from_value(&value).unwrap();
-        assert_eq!(enum_value.nick(), nick, "{name}");
+        assert_eq!(nick_of(&element, name), nick, "{name}");
     }
 
     let pspec = element.find_property("cuda-device-id").unwrap();
@@ -98,23 +94,26 @@ fn cudacvtcolor_properties() {
     assert_eq!(pspec.minimum(), -1);
 }
 
+/// The nick of enum property `property`'s value.
+fn nick_of(element: &gst::Element, property: &str) -> String {
+    let value = element.property_value(property);
+    let (_, enum_value) = glib::EnumValue::from_value(&value).unwrap();
+    enum_value.nick().to_string()
+}
+
 #[test]
 fn nvdec_decoder_size_by_nick_in_the_decoder_and_the_source() {
     cudapreproc_tests::init();
     for factory in ["nvdec", "nvdecsrc"] {
         let element = gst::ElementFactory::make(factory).build().unwrap();
-        let nick = || {
-            let value = element.property_value("decoder-size");
-            glib::EnumValue::from_value(&value)
-                .unwrap()
-                .1
-                .nick()
-                .to_string()
-        };
-        assert_eq!(nick(), "stream", "{factory}: the default");
+        assert_eq!(
+            nick_of(&element, "decoder-size"),
+            "stream",
+            "{factory}: the default"
+        );
         for wanted in ["largest", "stream"] {
             element.set_property_from_str("decoder-size", wanted);
-            assert_eq!(nick(), wanted, "{factory}");
+            assert_eq!(nick_of(&element, "decoder-size"), wanted, "{factory}");
         }
     }
 }
@@ -133,18 +132,11 @@ fn downstream_sync_on_every_writer() {
         "nvdecsrc",
     ] {
         let element = gst::ElementFactory::make(factory).build().unwrap();
-        let nick = || {
-            let value = element.property_value("downstream-sync");
-            glib::EnumValue::from_value(&value)
-                .unwrap()
-                .1
-                .nick()
-                .to_string()
-        };
-        assert_eq!(nick(), "legacy-stream", "{factory}: the default");
+        let sync = || nick_of(&element, "downstream-sync");
+        assert_eq!(sync(), "legacy-stream", "{factory}: the default");
         for wanted in ["host", "legacy-stream"] {
             element.set_property_from_str("downstream-sync", wanted);
-            assert_eq!(nick(), wanted, "{factory}");
+            assert_eq!(sync(), wanted, "{factory}");
         }
     }
 }
@@ -157,9 +149,7 @@ fn unknown_matrix_nick_is_rejected() {
         element.set_property_from_str("input-matrix", "bt999")
     }));
     assert!(result.is_err(), "an unknown matrix must not be accepted");
-    let value = element.property_value("input-matrix");
-    let (_, enum_value) = glib::EnumValue::from_value(&value).unwrap();
-    assert_eq!(enum_value.nick(), "auto");
+    assert_eq!(nick_of(&element, "input-matrix"), "auto");
 }
 
 #[test]
@@ -185,11 +175,7 @@ fn nvdec_properties() {
     assert_eq!(nvdec.property::<u32>("output-every"), 1);
     assert!(!nvdec.property::<bool>("keyframes-only"));
     nvdec.set_property_from_str("deinterlace-mode", "adaptive");
-    let value = nvdec.property_value("deinterlace-mode");
-    assert_eq!(
-        glib::EnumValue::from_value(&value).unwrap().1.nick(),
-        "adaptive"
-    );
+    assert_eq!(nick_of(&nvdec, "deinterlace-mode"), "adaptive");
     let pspec = nvdec.find_property("output-every").unwrap();
     assert_eq!(
         pspec
@@ -211,8 +197,7 @@ fn nvdecsrc_forwards_decoder_properties() {
     let decoder = bin.by_name("decoder").unwrap();
     assert_eq!(decoder.property::<u32>("display-delay"), 0);
     assert_eq!(decoder.property::<u32>("output-every"), 5);
-    let value = decoder.property_value("deinterlace-mode");
-    assert_eq!(glib::EnumValue::from_value(&value).unwrap().1.nick(), "bob");
+    assert_eq!(nick_of(&decoder, "deinterlace-mode"), "bob");
 
     src.set_property("location", "media/bigbuckbunny.mp4");
     let uri = src.property::<String>("uri");

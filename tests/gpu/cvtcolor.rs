@@ -52,6 +52,27 @@ struct Case {
     height: u32,
 }
 
+impl Case {
+    /// `src` encoded with `colorimetry` into `dst`, at `width` x `height`.
+    fn new(
+        src: PixelFormat,
+        (matrix, range): (Matrix, Range),
+        dst: PixelFormat,
+        (width, height): (u32, u32),
+    ) -> Case {
+        Case {
+            src: Encoding {
+                format: src,
+                matrix,
+                range,
+            },
+            dst_format: dst,
+            width,
+            height,
+        }
+    }
+}
+
 /// Runs `case` through `middle` (which must end in caps for the output) on two random frames
 /// and returns the worst difference against the reference, as a printable line on failure.
 fn check_case(case: &Case, middle: &str, seed: u64) -> Result<u32, String> {
@@ -122,6 +143,15 @@ fn cuda_caps(format: PixelFormat) -> String {
     format!("video/x-raw(memory:CUDAMemory),format={}", format.name())
 }
 
+/// `cudacvtcolor` with downstream fixing the output format and colorimetry.
+fn into_colorimetry(format: PixelFormat, (matrix, range): (Matrix, Range)) -> String {
+    let colorimetry = cudapreproc_tests::colorimetry(matrix, range);
+    format!(
+        "cudacvtcolor ! {},colorimetry=(string){colorimetry}",
+        cuda_caps(format)
+    )
+}
+
 /// Every input format to every output format, CUDA memory in and out (the input is uploaded by
 /// a first `cudacvtcolor`, which exercises the same-format copy), at an odd size (generic
 /// kernel) and a 4:2:0-friendly size (vectorised kernels where they apply).
@@ -134,16 +164,7 @@ fn every_format_pair_matches_reference_in_cuda_memory() {
         for (j, dst) in PixelFormat::ALL.into_iter().enumerate() {
             let (matrix, range) = COLORIMETRIES[(i + j) % COLORIMETRIES.len()];
             for (width, height) in [(37, 23), (64, 32)] {
-                let case = Case {
-                    src: Encoding {
-                        format: src,
-                        matrix,
-                        range,
-                    },
-                    dst_format: dst,
-                    width,
-                    height,
-                };
+                let case = Case::new(src, (matrix, range), dst, (width, height));
                 let middle = format!(
                     "cudacvtcolor ! {} ! cudacvtcolor ! {}",
                     cuda_caps(src),
@@ -174,16 +195,7 @@ fn system_memory_in_and_out_match_reference() {
             PixelFormat::Gray8,
         ] {
             let (matrix, range) = COLORIMETRIES[i % COLORIMETRIES.len()];
-            let case = Case {
-                src: Encoding {
-                    format: src,
-                    matrix,
-                    range,
-                },
-                dst_format: dst,
-                width: 41,
-                height: 17,
-            };
+            let case = Case::new(src, (matrix, range), dst, (41, 17));
             let middle = format!("cudacvtcolor ! video/x-raw,format={}", dst.name());
             if let Err(e) = check_case(&case, &middle, 7 + i as u64) {
                 failures.push(e);
@@ -204,38 +216,15 @@ fn every_matrix_and_range_both_directions() {
             (PixelFormat::P010, PixelFormat::Rgb),
             (PixelFormat::Y444, PixelFormat::Bgrx),
         ] {
-            let case = Case {
-                src: Encoding {
-                    format: src,
-                    matrix,
-                    range,
-                },
-                dst_format: dst,
-                width: 64,
-                height: 32,
-            };
+            let case = Case::new(src, (matrix, range), dst, (64, 32));
             if let Err(e) = check_case(&case, &format!("cudacvtcolor ! {}", cuda_caps(dst)), 3) {
                 failures.push(e);
             }
         }
         // RGB -> Y'CbCr with the output colorimetry fixed downstream.
-        let colorimetry = cudapreproc_tests::colorimetry(matrix, range).to_string();
         for dst in [PixelFormat::Nv12, PixelFormat::I420_10, PixelFormat::Y42b] {
-            let case = Case {
-                src: Encoding {
-                    format: PixelFormat::Rgba,
-                    matrix,
-                    range,
-                },
-                dst_format: dst,
-                width: 35,
-                height: 19,
-            };
-            let middle = format!(
-                "cudacvtcolor ! {},colorimetry=(string){colorimetry}",
-                cuda_caps(dst)
-            );
-            if let Err(e) = check_case(&case, &middle, 5) {
+            let case = Case::new(PixelFormat::Rgba, (matrix, range), dst, (35, 19));
+            if let Err(e) = check_case(&case, &into_colorimetry(dst, (matrix, range)), 5) {
                 failures.push(e);
             }
         }
@@ -280,22 +269,8 @@ fn yuv_to_yuv_across_matrices_and_depths() {
             COLORIMETRIES[4],
         ),
     ] {
-        let case = Case {
-            src: Encoding {
-                format: src,
-                matrix: src_col.0,
-                range: src_col.1,
-            },
-            dst_format: dst,
-            width: 33,
-            height: 21,
-        };
-        let colorimetry = cudapreproc_tests::colorimetry(dst_col.0, dst_col.1).to_string();
-        let middle = format!(
-            "cudacvtcolor ! {},colorimetry=(string){colorimetry}",
-            cuda_caps(dst)
-        );
-        if let Err(e) = check_case(&case, &middle, 11) {
+        let case = Case::new(src, src_col, dst, (33, 21));
+        if let Err(e) = check_case(&case, &into_colorimetry(dst, dst_col), 11) {
             failures.push(e);
         }
     }
