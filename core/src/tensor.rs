@@ -5,6 +5,17 @@
 /// The media type of tensor caps.
 pub const TENSORS: &str = "other/tensors";
 
+/// Caps of one tensor in system memory: element type `types` (`float32`) and `dimensions` in
+/// NNStreamer's order, innermost first (`224:224:3:1`).
+pub fn one_tensor_caps(types: &str, dimensions: &str) -> gst::Caps {
+    gst::Caps::builder(TENSORS)
+        .field("format", "static")
+        .field("num_tensors", 1i32)
+        .field("types", types)
+        .field("dimensions", dimensions)
+        .build()
+}
+
 /// Element type of a tensor; the names are NNStreamer's `types` strings (bfloat16 is ours:
 /// NNStreamer has no such type).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -378,12 +389,7 @@ mod tests {
     }
 
     fn caps(dims: &str, types: &str) -> gst::Caps {
-        gst::Caps::builder(TENSORS)
-            .field("format", "static")
-            .field("num_tensors", 1i32)
-            .field("types", types)
-            .field("dimensions", dims)
-            .build()
+        one_tensor_caps(types, dims)
     }
 
     #[test]

@@ -6,7 +6,7 @@
 //! The input is caps text, or a bare `dimensions` string (which is also put into caps).
 #![no_main]
 
-use cudapreproc_core::tensor::{DType, Layout, TensorInfo, TensorShape};
+use cudapreproc_core::tensor::{one_tensor_caps, DType, Layout, TensorInfo, TensorShape};
 use libfuzzer_sys::fuzz_target;
 
 /// The largest buffer a GStreamer buffer pool (or a tensor caps' unit size) can describe.
@@ -154,12 +154,7 @@ fuzz_target!(|data: &[u8]| {
     cudapreproc_fuzz::init();
     check_shape(text);
     let types = DType::ALL[data.len() % DType::ALL.len()].name();
-    let built = gst::Caps::builder("other/tensors")
-        .field("format", "static")
-        .field("num_tensors", 1i32)
-        .field("types", types)
-        .field("dimensions", text)
-        .build();
+    let built = one_tensor_caps(types, text);
     check_sink(&built);
     if let Some(caps) = cudapreproc_fuzz::caps_from_str(text) {
         check_sink(&caps);

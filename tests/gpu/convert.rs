@@ -3,7 +3,7 @@
 //! computation of the same chain on libavcodec's decode. Needs an NVIDIA GPU and driver: without
 //! them every test fails.
 
-use cudapreproc_core::tensor::VIDEO_FORMATS;
+use cudapreproc_core::tensor::{one_tensor_caps, VIDEO_FORMATS};
 use gst::prelude::*;
 use gst_video::prelude::*;
 
@@ -11,6 +11,15 @@ use cudapreproc_tests::chain::{self, Agreement, ChainReference};
 use cudapreproc_tests::{init, run_frames, run_samples, sample_or_error, Rng, Stopping};
 
 const DTYPES: [&str; 4] = ["uint8", "float16", "bfloat16", "float32"];
+
+/// Numbers as a launch line's array between `<` and `>`: `1,0.5,2`.
+fn array(values: &[f64]) -> String {
+    values
+        .iter()
+        .map(|x| x.to_string())
+        .collect::<Vec<_>>()
+        .join(",")
+}
 
 fn random_buffer(rng: &mut Rng, size: usize) -> gst::Buffer {
     let bytes: Vec<u8> = (0..size).map(|_| rng.next_u64() as u8).collect();
@@ -151,17 +160,11 @@ fn video_to_tensor_matches_float64_for_every_format_and_option() {
                         } else {
                             (scale, mean, std)
                         };
-                        let list = |v: &[f64]| {
-                            v.iter()
-                                .map(|x| x.to_string())
-                                .collect::<Vec<_>>()
-                                .join(",")
-                        };
                         let element = format!(
                         "cudaconvert dtype={dtype} layout={layout} channel-order={order} \
                          scale={scale} mean=\"<{}>\" std=\"<{}>\" ! other/tensors(memory:CUDAMemory)",
-                        list(&mean),
-                        list(&std)
+                        array(&mean),
+                        array(&std)
                     );
                         let input = random_buffer(&mut rng, info.size());
                         let components = order_components(order, color);
@@ -286,24 +289,13 @@ fn tensor_to_video_matches_float64() {
                 } else {
                     format!("{channels}:{w}:{h}:1")
                 };
-                let caps = gst::Caps::builder("other/tensors")
-                    .field("format", "static")
-                    .field("num_tensors", 1i32)
-                    .field("types", dtype)
-                    .field("dimensions", dims.as_str())
-                    .field("framerate", gst::Fraction::new(30, 1))
-                    .build();
-                let list = |v: &[f64]| {
-                    v.iter()
-                        .map(|x| x.to_string())
-                        .collect::<Vec<_>>()
-                        .join(",")
-                };
+                let mut caps = one_tensor_caps(dtype, &dims);
+                caps.make_mut().set("framerate", gst::Fraction::new(30, 1));
                 let element = format!(
                     "cudaconvert layout={layout} channel-order={order} scale={scale} mean=\"<{}>\" \
                      std=\"<{}>\" ! video/x-raw,format={format_name}",
-                    list(&mean),
-                    list(&std)
+                    array(&mean),
+                    array(&std)
                 );
                 let got_elements = elements(&bytes, dtype);
                 run_frames(

@@ -176,22 +176,13 @@ impl Image {
             planes.len() >= n_planes && strides.len() >= n_planes,
             "{format} needs {n_planes} planes and strides"
         );
-        let planes = (0..n_planes)
-            .map(|p| {
-                let (row_bytes, rows) = Image::plane_size(format, width, height, p);
-                check_strided(planes[p].len(), strides[p], row_bytes, rows, p);
-                (0..rows)
-                    .flat_map(|row| &planes[p][row * strides[p]..][..row_bytes])
-                    .copied()
-                    .collect()
-            })
-            .collect();
-        Image {
-            format,
-            width,
-            height,
-            planes,
-        }
+        Image::from_planes(format, width, height, |p, row_bytes, rows| {
+            check_strided(planes[p].len(), strides[p], row_bytes, rows, p);
+            (0..rows)
+                .flat_map(|row| &planes[p][row * strides[p]..][..row_bytes])
+                .copied()
+                .collect()
+        })
     }
 
     /// Copies the image into strided planes; bytes between the end of a row and the stride
@@ -216,10 +207,22 @@ impl Image {
 
     /// All-zero planes of the right sizes.
     fn blank(format: PixelFormat, width: usize, height: usize) -> Image {
+        Image::from_planes(format, width, height, |_, row_bytes, rows| {
+            vec![0; row_bytes * rows]
+        })
+    }
+
+    /// The image whose plane `p` is `plane(p, row_bytes, rows)`, rows packed.
+    fn from_planes(
+        format: PixelFormat,
+        width: usize,
+        height: usize,
+        mut plane: impl FnMut(usize, usize, usize) -> Vec<u8>,
+    ) -> Image {
         let planes = (0..format.n_planes())
             .map(|p| {
                 let (row_bytes, rows) = Image::plane_size(format, width, height, p);
-                vec![0; row_bytes * rows]
+                plane(p, row_bytes, rows)
             })
             .collect();
         Image {

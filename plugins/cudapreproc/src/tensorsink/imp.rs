@@ -744,12 +744,7 @@ mod tests {
     use super::*;
 
     fn caps(dims: &str, types: &str) -> gst::Caps {
-        gst::Caps::builder("other/tensors")
-            .field("format", "static")
-            .field("num_tensors", 1i32)
-            .field("types", types)
-            .field("dimensions", dims)
-            .build()
+        cudapreproc_core::tensor::one_tensor_caps(types, dims)
     }
 
     #[test]
