@@ -4,6 +4,8 @@
 //!
 //! - the `cuda-device-id` property, the device and stream from start to stop, and following the
 //!   GPU of the incoming CUDA memory when the property is -1;
+//! - the `downstream-sync` property: how writes into a downstream GStreamer element's CUDA
+//!   buffers are finished before they are pushed;
 //! - caps in both memory kinds (the subclass says what the other pad carries, the base applies
 //!   the peer's filter and prefers CUDA memory when fixating), and the output size of a frame or
 //!   tensor;
