@@ -89,6 +89,40 @@ fn nvh264dec_into_cudacvtcolor() {
     );
 }
 
+/// `nvdec ! cudadownload`: our decoder writes each frame in place into upstream's download
+/// buffers (ordered through the legacy default stream, or with a host wait for
+/// `downstream-sync=host`), or copies it into them in a context of their own; every way, the
+/// frames are libavcodec's.
+#[test]
+fn nvdec_into_cudadownload() {
+    let _device = device();
+    upstream("cudadownload");
+    let clip = "h264_bframes_720p.mp4";
+    let expected: Vec<_> = references(clip).into_iter().map(|(_, m)| m).collect();
+    for (sync, context) in [
+        ("legacy-stream", Context::Shared),
+        ("host", Context::Shared),
+        ("legacy-stream", Context::Separate),
+    ] {
+        let line = format!(
+            "filesrc location={} ! qtdemux ! h264parse ! nvdec downstream-sync={sync} ! \
+             video/x-raw(memory:CUDAMemory),format=NV12 ! cudadownload ! video/x-raw,format=NV12 ! \
+             appsink name=sink sync=false",
+            media_dir().join(clip).display()
+        );
+        let frames = frame_md5s_in(&line, context);
+        assert_eq!(
+            frames, expected,
+            "nvdec downstream-sync={sync} ! cudadownload, {context:?}"
+        );
+    }
+    println!(
+        "nvdec ! cudadownload: {} frames equal to libavcodec's, with downstream-sync \
+         legacy-stream and host in our context, and in cudadownload's own",
+        expected.len()
+    );
+}
+
 /// What our elements cost per frame in `description` (ending in `fakesink name=sink`): copies
 /// and host waits counted from the sixth frame to the last, and the frames counted.
 fn cost_per_frame(description: &str, context: Context) -> (u64, f64, f64) {
