@@ -92,8 +92,6 @@ pub struct Staging {
     spare_events: Vec<Event>,
     /// How writes into a downstream element's buffers are finished.
     downstream_sync: DownstreamSync,
-    /// Recorded after those writes for the legacy stream to wait for.
-    written_event: Option<Event>,
 }
 
 impl Drop for Staging {
@@ -122,25 +120,27 @@ impl Staging {
         match self.downstream_sync {
             DownstreamSync::Host => stream.synchronize(),
             DownstreamSync::LegacyStream => {
-                let event = match self.written_event.take() {
-                    Some(event) if Arc::ptr_eq(event.device(), stream.device()) => event,
-                    _ => stream.device().new_event()?,
-                };
+                let event = self.spare_event(stream)?;
                 stream.record(&event)?;
-                // The wait takes the event's state now; recording it again later is safe.
+                // The wait takes the event's state now, so the event is free to record again.
                 event.make_wait(&ForeignStream::LEGACY_DEFAULT)?;
-                self.written_event = Some(event);
+                self.spare_events.push(event);
                 Ok(())
             }
         }
     }
 
+    /// An event of `stream`'s device: a spare one, or a new one.
+    fn spare_event(&mut self, stream: &Stream) -> Result<Event, CudaError> {
+        match self.spare_events.pop() {
+            Some(event) if Arc::ptr_eq(event.device(), stream.device()) => Ok(event),
+            _ => stream.device().new_event(),
+        }
+    }
+
     /// Keeps `buffer` until the work queued on `stream` so far has run.
     fn hold(&mut self, stream: &Stream, buffer: gst::Buffer) -> Result<(), CudaError> {
-        let event = match self.spare_events.pop() {
-            Some(event) if Arc::ptr_eq(event.device(), stream.device()) => event,
-            _ => stream.device().new_event()?,
-        };
+        let event = self.spare_event(stream)?;
         stream.record(&event)?;
         self.held.push_back((event, buffer));
         Ok(())
