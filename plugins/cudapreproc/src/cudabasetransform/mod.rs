@@ -116,13 +116,12 @@ unsafe impl ClassStruct for Class {
     type Type = imp::CudaBaseTransform;
 }
 
-impl std::ops::Deref for Class {
-    type Target = glib::Class<gst_base::BaseTransform>;
-
-    fn deref(&self) -> &Self::Target {
-        // SAFETY: the parent class struct is the first field.
-        unsafe { &*(&self.parent as *const _ as *const Self::Target) }
-    }
+/// The implementation of the subclass `T` behind `obj`. The type check cannot fail: `T`'s class
+/// functions are only called on instances of `T`.
+fn subclass_of<T: CudaBaseTransformImpl>(obj: &CudaBaseTransform) -> &T {
+    obj.dynamic_cast_ref::<T::Type>()
+        .expect("a class function called on an instance of its class")
+        .imp()
 }
 
 // SAFETY: `class_init` chains up to BaseTransform's and fills in every field of `Class`.
@@ -130,27 +129,15 @@ unsafe impl<T: CudaBaseTransformImpl> IsSubclassable<T> for CudaBaseTransform {
     fn class_init(class: &mut glib::Class<Self>) {
         Self::parent_class_init::<T>(class);
         let class = class.as_mut();
-        // SAFETY (each): the class's functions are only called on instances of its type.
-        class.other_caps = |obj, direction, caps| {
-            let imp = unsafe { obj.unsafe_cast_ref::<T::Type>() }.imp();
-            imp.other_caps(direction, caps)
-        };
+        class.other_caps = |obj, direction, caps| subclass_of::<T>(obj).other_caps(direction, caps);
         class.fixate = |obj, direction, caps, othercaps| {
-            let imp = unsafe { obj.unsafe_cast_ref::<T::Type>() }.imp();
-            imp.fixate(direction, caps, othercaps)
+            subclass_of::<T>(obj).fixate(direction, caps, othercaps)
         };
-        class.set_info = |obj, negotiated| {
-            let imp = unsafe { obj.unsafe_cast_ref::<T::Type>() }.imp();
-            imp.set_info(negotiated)
-        };
+        class.set_info = |obj, negotiated| subclass_of::<T>(obj).set_info(negotiated);
         class.transform_frames = |obj, stream, input, output| {
-            let imp = unsafe { obj.unsafe_cast_ref::<T::Type>() }.imp();
-            imp.transform_frames(stream, input, output)
+            subclass_of::<T>(obj).transform_frames(stream, input, output)
         };
-        class.refusal = |obj, caps, downstream| {
-            let imp = unsafe { obj.unsafe_cast_ref::<T::Type>() }.imp();
-            imp.refusal(caps, downstream)
-        };
+        class.refusal = |obj, caps, downstream| subclass_of::<T>(obj).refusal(caps, downstream);
     }
 }
 
