@@ -378,6 +378,7 @@ impl CudaBaseTransformImpl for CudaCvtColor {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use gst_video::{VideoColorMatrix, VideoColorRange};
 
     fn input_caps(
         format: PixelFormat,
@@ -447,39 +448,45 @@ mod tests {
         assert_eq!(out_info(&fixed).format(), gst_video::VideoFormat::Nv12);
     }
 
+    /// The matrix and range the output caps announce when `caps` is fixated to `format`, in
+    /// `cuda` or system memory.
+    fn announced(
+        settings: &Settings,
+        caps: &gst::Caps,
+        format: PixelFormat,
+        cuda: bool,
+    ) -> (gst_video::VideoColorMatrix, gst_video::VideoColorRange) {
+        let fixed = fixate_output(settings, caps, offered(caps, format, cuda));
+        let c = out_info(&fixed).colorimetry();
+        (c.matrix(), c.range())
+    }
+
     #[test]
     fn yuv_output_keeps_the_input_colorimetry() {
         gst::init().unwrap();
         let caps = input_caps(PixelFormat::Nv12, 64, 32, Some("bt2020"));
-        let fixed = fixate_output(
-            &Settings::default(),
-            &caps,
-            offered(&caps, PixelFormat::I420, true),
+        assert_eq!(
+            announced(&Settings::default(), &caps, PixelFormat::I420, true),
+            (VideoColorMatrix::Bt2020, VideoColorRange::Range16_235)
         );
-        let c = out_info(&fixed).colorimetry();
-        assert_eq!(c.matrix(), gst_video::VideoColorMatrix::Bt2020);
-        assert_eq!(c.range(), gst_video::VideoColorRange::Range16_235);
     }
 
     #[test]
     fn rgb_to_yuv_uses_the_default_for_the_size() {
         gst::init().unwrap();
         for (height, matrix) in [
-            (480, gst_video::VideoColorMatrix::Bt601),
-            (576, gst_video::VideoColorMatrix::Bt601),
-            (720, gst_video::VideoColorMatrix::Bt709),
-            (1080, gst_video::VideoColorMatrix::Bt709),
-            (2160, gst_video::VideoColorMatrix::Bt2020),
+            (480, VideoColorMatrix::Bt601),
+            (576, VideoColorMatrix::Bt601),
+            (720, VideoColorMatrix::Bt709),
+            (1080, VideoColorMatrix::Bt709),
+            (2160, VideoColorMatrix::Bt2020),
         ] {
             let caps = input_caps(PixelFormat::Rgba, 64, height, None);
-            let fixed = fixate_output(
-                &Settings::default(),
-                &caps,
-                offered(&caps, PixelFormat::Nv12, true),
+            assert_eq!(
+                announced(&Settings::default(), &caps, PixelFormat::Nv12, true),
+                (matrix, VideoColorRange::Range16_235),
+                "height {height}"
             );
-            let c = out_info(&fixed).colorimetry();
-            assert_eq!(c.matrix(), matrix, "height {height}: {fixed}");
-            assert_eq!(c.range(), gst_video::VideoColorRange::Range16_235);
         }
     }
 
@@ -492,24 +499,20 @@ mod tests {
             ..Settings::default()
         };
         let caps = input_caps(PixelFormat::Nv12, 1920, 1080, Some("bt709"));
-        let fixed = fixate_output(&settings, &caps, offered(&caps, PixelFormat::Nv12, true));
-        let c = out_info(&fixed).colorimetry();
-        assert_eq!(c.matrix(), gst_video::VideoColorMatrix::Smpte240m);
-        assert_eq!(c.range(), gst_video::VideoColorRange::Range0_255);
+        assert_eq!(
+            announced(&settings, &caps, PixelFormat::Nv12, true),
+            (VideoColorMatrix::Smpte240m, VideoColorRange::Range0_255)
+        );
     }
 
     #[test]
     fn rgb_output_is_srgb() {
         gst::init().unwrap();
         let caps = input_caps(PixelFormat::Nv12, 64, 32, Some("bt601"));
-        let fixed = fixate_output(
-            &Settings::default(),
-            &caps,
-            offered(&caps, PixelFormat::Rgbp, false),
+        assert_eq!(
+            announced(&Settings::default(), &caps, PixelFormat::Rgbp, false),
+            (VideoColorMatrix::Rgb, VideoColorRange::Range0_255)
         );
-        let c = out_info(&fixed).colorimetry();
-        assert_eq!(c.matrix(), gst_video::VideoColorMatrix::Rgb);
-        assert_eq!(c.range(), gst_video::VideoColorRange::Range0_255);
     }
 
     #[test]
