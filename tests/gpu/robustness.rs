@@ -397,59 +397,59 @@ fn frames_that_do_not_match_their_caps_are_refused() {
     )
     .unwrap();
 
-    let cases: Vec<(&str, gst::Caps, gst::Buffer, &str)> = vec![
+    // Each input, and the elements it is given to.
+    let cases: Vec<(&str, gst::Caps, gst::Buffer, &[&str])> = vec![
         (
             "NV12 640x480 in 307200 bytes, system memory",
             video("", "NV12", 640, 480),
             short_system.clone(),
-            "cudacvtcolor ! video/x-raw(memory:CUDAMemory),format=RGBA",
-        ),
-        (
-            "NV12 640x480 in 307200 bytes, system memory",
-            video("", "NV12", 640, 480),
-            short_system.clone(),
-            "cudawarpaffine width=64 height=64",
+            &[
+                "cudacvtcolor ! video/x-raw(memory:CUDAMemory),format=RGBA",
+                "cudawarpaffine width=64 height=64",
+            ],
         ),
         (
             "RGBA 640x480 in 307200 bytes, system memory",
             video("", "RGBA", 640, 480),
-            short_system.clone(),
-            "cudaconvert dtype=float32",
+            short_system,
+            &["cudaconvert dtype=float32"],
         ),
         (
             "float32 3x224x224 tensor in 268800 bytes, system memory",
             tensor_caps,
             short_tensor,
-            "tensorsink",
+            &["tensorsink"],
         ),
         (
             "a 320x240 CUDA frame (with its video meta) sent as 1920x1080",
             video("(memory:CUDAMemory)", "RGBA", 1920, 1080),
             small_cuda.clone(),
-            "cudacvtcolor ! video/x-raw(memory:CUDAMemory),format=NV12",
-        ),
-        (
-            "a 320x240 CUDA frame (with its video meta) sent as 1920x1080",
-            video("(memory:CUDAMemory)", "RGBA", 1920, 1080),
-            small_cuda.clone(),
-            "cudawarpaffine width=224 height=224",
-        ),
-        (
-            "a 320x240 CUDA frame without video meta sent as 1920x1080",
-            video("(memory:CUDAMemory)", "RGBA", 1920, 1080),
-            without_meta.clone(),
-            "cudaconvert dtype=float32",
+            &[
+                "cudacvtcolor ! video/x-raw(memory:CUDAMemory),format=NV12",
+                "cudawarpaffine width=224 height=224",
+            ],
         ),
         (
             "a 320x240 CUDA frame without video meta sent as 1920x1080",
             video("(memory:CUDAMemory)", "RGBA", 1920, 1080),
             without_meta,
-            "cudawarpaffine width=224 height=224",
+            &[
+                "cudaconvert dtype=float32",
+                "cudawarpaffine width=224 height=224",
+            ],
         ),
     ];
     drop(small_cuda);
     let mut failures = Vec::new();
-    for (what, caps, buffer, element) in cases {
+    // Consumed by the loop, so that no buffer outlives it.
+    let tries = cases
+        .into_iter()
+        .flat_map(|(what, caps, buffer, elements)| {
+            elements
+                .iter()
+                .map(move |element| (what, caps.clone(), buffer.clone(), *element))
+        });
+    for (what, caps, buffer, element) in tries {
         let sink = if element == "tensorsink" {
             ""
         } else {
