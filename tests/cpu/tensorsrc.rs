@@ -114,29 +114,42 @@ fn pushed_tensors_come_out_in_order_as_the_same_memory() {
     );
 }
 
+/// What a push returned, with the tensor's number.
+type Pushed = (u8, Result<gst::FlowSuccess, gst::FlowError>);
+
+/// Pushes tensors `0..count` into `src` from a thread of its own; each push's result is sent as
+/// it returns.
+fn push_in_background(
+    src: &TensorSrc,
+    count: u8,
+) -> (std::thread::JoinHandle<()>, mpsc::Receiver<Pushed>) {
+    let (done, pushes) = mpsc::channel();
+    let src = src.clone();
+    let released = Arc::new(AtomicUsize::new(0));
+    let pusher = std::thread::spawn(move || {
+        for n in 0..count {
+            done.send((n, src.push_buffer(tensor(n, &released))))
+                .unwrap();
+        }
+    });
+    (pusher, pushes)
+}
+
+/// How many pushes return before the pusher waits for room: those that come within half a
+/// second of the last.
+fn returned_without_waiting(pushes: &mpsc::Receiver<Pushed>) -> usize {
+    std::iter::from_fn(|| pushes.recv_timeout(Duration::from_millis(500)).ok()).count()
+}
+
 /// The sink keeps one tensor and the source one: the third push waits until the application
 /// pulls one at the other end.
 #[test]
 fn a_full_pipeline_makes_the_application_wait() {
     let (pipeline, src, sink) = pipeline(1, 1);
-    let released = Arc::new(AtomicUsize::new(0));
-    let (done, pushes) = mpsc::channel();
-    let pusher = {
-        let src = src.clone();
-        let released = released.clone();
-        std::thread::spawn(move || {
-            for n in 0..4 {
-                let result = src.push_buffer(tensor(n, &released));
-                done.send((n, result)).unwrap();
-            }
-        })
-    };
+    let (pusher, pushes) = push_in_background(&src, 4);
     // Tensor 0 waits in the sink, tensor 1 in the source's queue (or in the streaming thread
     // on its way to the full sink, with tensor 2 then queued): at most three pushes return.
-    let mut returned = 0;
-    while pushes.recv_timeout(Duration::from_millis(500)).is_ok() {
-        returned += 1;
-    }
+    let returned = returned_without_waiting(&pushes);
     assert!((2..=3).contains(&returned), "{returned} pushes returned");
     for n in 0..4u8 {
         let sample = pull(&sink);
@@ -154,30 +167,18 @@ fn a_full_pipeline_makes_the_application_wait() {
 #[test]
 fn a_larger_queue_lets_a_waiting_push_go_on() {
     let (pipeline, src, _sink) = pipeline(1, 1);
-    let released = Arc::new(AtomicUsize::new(0));
-    let (done, pushes) = mpsc::channel();
-    let pusher = {
-        let src = src.clone();
-        std::thread::spawn(move || {
-            for n in 0..6 {
-                done.send(src.push_buffer(tensor(n, &released))).unwrap();
-            }
-        })
-    };
-    let mut returned = 0;
-    while pushes.recv_timeout(Duration::from_millis(500)).is_ok() {
-        returned += 1;
-    }
+    let (pusher, pushes) = push_in_background(&src, 6);
+    let returned = returned_without_waiting(&pushes);
     assert!(
         returned < 6,
         "the queue of one filled ({returned} pushes returned)"
     );
     src.set_property("max-buffers", 8u32);
     for _ in returned..6 {
-        let pushed = pushes
+        let (n, pushed) = pushes
             .recv_timeout(Duration::from_secs(5))
             .expect("the waiting push goes on, nothing pulled");
-        assert_eq!(pushed, Ok(gst::FlowSuccess::Ok));
+        assert_eq!(pushed, Ok(gst::FlowSuccess::Ok), "push {n}");
     }
     pusher.join().unwrap();
     stop(&pipeline);
