@@ -9,6 +9,7 @@
 use std::path::{Path, PathBuf};
 
 use cudapreproc_core::index::{uri_for, IndexError, VideoIndex};
+use cudapreproc_tests::tsv;
 
 /// Stream times agree within this: ffprobe prints microseconds, GStreamer rounds nanoseconds.
 const TOLERANCE: f64 = 0.001;
@@ -46,21 +47,17 @@ impl Clip {
 }
 
 fn manifest() -> Vec<Clip> {
-    let text = std::fs::read_to_string(media().join("manifest.tsv")).unwrap();
-    let clips: Vec<Clip> = text
-        .lines()
-        .skip(1)
-        .map(|line| {
-            let f: Vec<&str> = line.split('\t').collect();
-            Clip {
-                name: f[0].into(),
-                codec: f[1].into(),
-                container: f[2].into(),
-                width: f[3].parse().unwrap(),
-                height: f[4].parse().unwrap(),
-                frames: f[5].parse().unwrap(),
-                keyframes: f[6].parse().unwrap(),
-            }
+    let (_, rows) = tsv(&media().join("manifest.tsv"));
+    let clips: Vec<Clip> = rows
+        .into_iter()
+        .map(|f| Clip {
+            name: f[0].clone(),
+            codec: f[1].clone(),
+            container: f[2].clone(),
+            width: f[3].parse().unwrap(),
+            height: f[4].parse().unwrap(),
+            frames: f[5].parse().unwrap(),
+            keyframes: f[6].parse().unwrap(),
         })
         .collect();
     assert!(
@@ -79,19 +76,16 @@ struct Row {
 
 fn table(clip: &Clip) -> Vec<Row> {
     let path = media().join(format!("{}.frames.tsv", clip.name));
-    let text = std::fs::read_to_string(&path).unwrap();
-    let mut lines = text.lines();
+    let (header, fields) = tsv(&path);
     assert_eq!(
-        lines.next(),
-        Some("index\tpts_seconds\tduration_seconds\tkey\ttype")
+        header,
+        ["index", "pts_seconds", "duration_seconds", "key", "type"]
     );
-    let rows: Vec<Row> = lines
-        .map(|line| {
-            let f: Vec<&str> = line.split('\t').collect();
-            Row {
-                pts: f[1].parse().unwrap(),
-                key: f[3] == "1",
-            }
+    let rows: Vec<Row> = fields
+        .iter()
+        .map(|f| Row {
+            pts: f[1].parse().unwrap(),
+            key: f[3] == "1",
         })
         .collect();
     assert_eq!(rows.len(), clip.frames, "{}", path.display());

@@ -10,7 +10,7 @@ use cudapreproc_core::cuda::{self, Device};
 use cudapreproc_core::cuvid::{self, ChromaFormat, Codec};
 use gst::prelude::*;
 
-use cudapreproc_tests::{frame_md5, init, media_dir, tight_planes, Stopping};
+use cudapreproc_tests::{frame_md5, init, media_dir, tight_planes, tsv, Stopping};
 
 use crate::device;
 
@@ -29,19 +29,14 @@ struct Clip {
 }
 
 fn manifest() -> Vec<Clip> {
-    let text = std::fs::read_to_string(media_dir().join("manifest.tsv")).unwrap();
-    text.lines()
-        .skip(1)
-        .filter(|l| !l.trim().is_empty())
-        .map(|line| {
-            let f: Vec<&str> = line.split('\t').collect();
-            Clip {
-                name: f[0].to_string(),
-                codec: f[1].to_string(),
-                format: f[6].to_string(),
-                exact: f[7] == "exact",
-                notes: f.get(8).unwrap_or(&"").to_string(),
-            }
+    let (_, rows) = tsv(&media_dir().join("manifest.tsv"));
+    rows.into_iter()
+        .map(|f| Clip {
+            name: f[0].clone(),
+            codec: f[1].clone(),
+            format: f[6].clone(),
+            exact: f[7] == "exact",
+            notes: f.get(8).cloned().unwrap_or_default(),
         })
         .collect()
 }

@@ -19,6 +19,7 @@ use cudapreproc::sampler::{
 use cudapreproc::{live_resources, Error};
 use cudapreproc_core::cuvid::{nvcuvid_times, reset_nvcuvid_times};
 use cudapreproc_tests::chain::{self, Agreement, ChainReference};
+use cudapreproc_tests::tsv;
 
 use crate::{device, device_used};
 
@@ -34,21 +35,15 @@ struct Clip {
 }
 
 fn clips() -> Vec<Clip> {
-    let manifest = std::fs::read_to_string(Path::new(MEDIA).join("manifest.tsv"))
-        .expect("tests/media/reader/manifest.tsv (scripts/make-reader-media)");
+    let (_, manifest) = tsv(&Path::new(MEDIA).join("manifest.tsv"));
     manifest
-        .lines()
-        .skip(1)
-        .map(|line| {
-            let name = line.split('\t').next().unwrap().to_string();
-            let table =
-                std::fs::read_to_string(Path::new(MEDIA).join(format!("{name}.frames.tsv")))
-                    .unwrap();
+        .into_iter()
+        .map(|row| {
+            let name = row[0].clone();
+            let (_, table) = tsv(&Path::new(MEDIA).join(format!("{name}.frames.tsv")));
             let rows: Vec<(f64, f64, bool)> = table
-                .lines()
-                .skip(1)
-                .map(|l| {
-                    let f: Vec<&str> = l.split('\t').collect();
+                .iter()
+                .map(|f| {
                     (
                         f[1].parse().unwrap(),
                         f[2].parse().unwrap_or(f64::NAN),

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use cudapreproc_core::cuda::{self, LiveResources};
 use gst::prelude::*;
 
-use cudapreproc_tests::{appsink, chain, play_frame_md5s, Stopping};
+use cudapreproc_tests::{appsink, chain, play_frame_md5s, tsv, Stopping};
 
 use crate::device;
 use crate::nvdec::decode_exactly;
@@ -41,19 +41,13 @@ struct Entry {
 }
 
 fn corpus(dir: &Path) -> Vec<Entry> {
-    std::fs::read_to_string(dir.join("manifest.tsv"))
-        .unwrap()
-        .lines()
-        .skip(1)
-        .filter(|l| !l.trim().is_empty())
-        .map(|line| {
-            let f: Vec<&str> = line.split('\t').collect();
-            Entry {
-                name: f[0].to_string(),
-                category: f[1].to_string(),
-                expect: f[3].to_string(),
-                notes: f.get(4).unwrap_or(&"").to_string(),
-            }
+    let (_, rows) = tsv(&dir.join("manifest.tsv"));
+    rows.into_iter()
+        .map(|f| Entry {
+            name: f[0].clone(),
+            category: f[1].clone(),
+            expect: f[3].clone(),
+            notes: f.get(4).cloned().unwrap_or_default(),
         })
         .collect()
 }

@@ -341,6 +341,19 @@ pub fn media_dir() -> std::path::PathBuf {
     dir
 }
 
+/// A tab-separated table (the test media's manifests and frame tables): its header's fields,
+/// and each row after it as its fields, blank lines left out. Panics naming the file when it
+/// cannot be read.
+pub fn tsv(path: &std::path::Path) -> (Vec<String>, Vec<Vec<String>>) {
+    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let mut rows = text
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| l.split('\t').map(str::to_string).collect::<Vec<_>>());
+    let header = rows.next().unwrap_or_default();
+    (header, rows.collect())
+}
+
 /// The appsrc named `src` in `pipeline`.
 pub fn appsrc(pipeline: &gst::Pipeline) -> gst_app::AppSrc {
     pipeline
