@@ -20,6 +20,15 @@ fn caps_of(format: PixelFormat, cuda: bool) -> gst::Caps {
     caps
 }
 
+/// A new `cudacvtcolor` with its sink and source pads (the element is returned to keep them
+/// parented).
+fn cvtcolor() -> (gst::Element, gst::Pad, gst::Pad) {
+    let element = gst::ElementFactory::make("cudacvtcolor").build().unwrap();
+    let sink = element.static_pad("sink").unwrap();
+    let src = element.static_pad("src").unwrap();
+    (element, sink, src)
+}
+
 /// A pad of `direction` that answers caps queries with `caps`, as a peer element would.
 fn peer(direction: gst::PadDirection, caps: gst::Caps) -> gst::Pad {
     gst::Pad::builder(direction)
@@ -52,9 +61,7 @@ fn src_pad_offers_every_format_in_both_memories_for_every_input() {
     cudapreproc_tests::init();
     for format in PixelFormat::ALL {
         for cuda in [false, true] {
-            let element = gst::ElementFactory::make("cudacvtcolor").build().unwrap();
-            let sink = element.static_pad("sink").unwrap();
-            let src = element.static_pad("src").unwrap();
+            let (_element, sink, src) = cvtcolor();
             // What the src pad can produce from this input, asked the way a peer would.
             let upstream = peer(gst::PadDirection::Src, caps_of(format, cuda));
             upstream.link(&sink).unwrap();
@@ -89,8 +96,7 @@ fn src_pad_offers_every_format_in_both_memories_for_every_input() {
 #[test]
 fn sink_pad_accepts_every_format_pair() {
     cudapreproc_tests::init();
-    let element = gst::ElementFactory::make("cudacvtcolor").build().unwrap();
-    let sink = element.static_pad("sink").unwrap();
+    let (_element, sink, _) = cvtcolor();
     for format in PixelFormat::ALL {
         for cuda in [false, true] {
             assert!(
@@ -112,9 +118,7 @@ fn sink_pad_accepts_every_format_pair() {
 fn output_filter_narrows_the_input_side() {
     cudapreproc_tests::init();
     for format in PixelFormat::ALL {
-        let element = gst::ElementFactory::make("cudacvtcolor").build().unwrap();
-        let sink = element.static_pad("sink").unwrap();
-        let src = element.static_pad("src").unwrap();
+        let (_element, sink, src) = cvtcolor();
         let downstream = peer(gst::PadDirection::Sink, caps_of(format, true));
         src.link(&downstream).unwrap();
         // Whatever downstream wants, every input format can feed it, in either memory.

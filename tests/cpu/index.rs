@@ -68,6 +68,11 @@ fn manifest() -> Vec<Clip> {
     clips
 }
 
+/// The exact index of `clip`, read frame by frame.
+fn scan(clip: &Clip) -> VideoIndex {
+    VideoIndex::scan(&clip.path()).unwrap_or_else(|e| panic!("{}: {e}", clip.name))
+}
+
 /// A row of ffprobe's frame table.
 struct Row {
     pts: f64,
@@ -144,7 +149,7 @@ fn scan_finds_every_frame_libavcodec_shows() {
     cudapreproc_tests::init();
     for clip in manifest() {
         let rows = table(&clip);
-        let index = VideoIndex::scan(&clip.path()).unwrap_or_else(|e| panic!("{e}"));
+        let index = scan(&clip);
         let name = &clip.name;
         let times: Vec<f64> = index
             .frames()
@@ -233,7 +238,7 @@ fn frame_played_at_finds_each_frame_between_its_start_and_the_next() {
     cudapreproc_tests::init();
     for clip in manifest() {
         let rows = table(&clip);
-        let index = VideoIndex::scan(&clip.path()).unwrap_or_else(|e| panic!("{e}"));
+        let index = scan(&clip);
         let name = &clip.name;
         let mut starts: Vec<f64> = expected(&clip, &rows).iter().map(|w| w.0).collect();
         if starts.is_empty() {
@@ -266,7 +271,7 @@ fn from_header_places_frames_at_the_nominal_rate_without_key_frames() {
     for clip in manifest() {
         let rows = table(&clip);
         let name = &clip.name;
-        let exact = VideoIndex::scan(&clip.path()).unwrap_or_else(|e| panic!("{e}"));
+        let exact = scan(&clip);
         let index = VideoIndex::from_header(&clip.path()).unwrap_or_else(|e| panic!("{e}"));
         assert!(!index.exact(), "{name}");
         assert!(index.key_frames().is_empty(), "{name}");
