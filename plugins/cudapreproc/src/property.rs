@@ -76,6 +76,19 @@ pub fn refuse(element: &gst::Element, cat: gst::DebugCategory, property: &str, w
     }
 }
 
+/// A `cuda-device-id` property (the name and nick GStreamer's CUDA elements use) from `minimum`
+/// (-1 where the element can follow its input's GPU) with `default`, described by `blurb`;
+/// settable up to READY.
+pub fn cuda_device_id_spec(minimum: i32, default: i32, blurb: &str) -> glib::ParamSpec {
+    glib::ParamSpecInt::builder("cuda-device-id")
+        .nick("CUDA device ID")
+        .blurb(blurb)
+        .minimum(minimum)
+        .default_value(default)
+        .mutable_ready()
+        .build()
+}
+
 /// A `frame-times` property (an array of stream times in seconds, 0 or more) described by
 /// `blurb`; settable while playing.
 pub fn frame_times_spec(blurb: &str) -> glib::ParamSpec {

@@ -13,7 +13,7 @@ use gst_base::prelude::*;
 use gst_base::subclass::prelude::*;
 
 use super::{Class, Negotiated};
-use crate::property::{downstream_sync_spec, DownstreamSync};
+use crate::property::{cuda_device_id_spec, downstream_sync_spec, DownstreamSync};
 
 static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
     gst::DebugCategory::new(
@@ -153,16 +153,12 @@ impl ObjectImpl for CudaBaseTransform {
     fn properties() -> &'static [glib::ParamSpec] {
         static PROPERTIES: LazyLock<Vec<glib::ParamSpec>> = LazyLock::new(|| {
             vec![
-                glib::ParamSpecInt::builder("cuda-device-id")
-                    .nick("CUDA device ID")
-                    .blurb(
-                        "GPU to run on; -1: the GPU holding the incoming CUDA memory (GPU 0 for \
-                         system memory)",
-                    )
-                    .minimum(-1)
-                    .default_value(DEFAULT_DEVICE_ID)
-                    .mutable_ready()
-                    .build(),
+                cuda_device_id_spec(
+                    -1,
+                    DEFAULT_DEVICE_ID,
+                    "GPU to run on; -1: the GPU holding the incoming CUDA memory (GPU 0 for \
+                     system memory)",
+                ),
                 downstream_sync_spec(),
             ]
         });

@@ -243,13 +243,7 @@ impl ObjectImpl for NvDec {
     fn properties() -> &'static [glib::ParamSpec] {
         static PROPERTIES: LazyLock<Vec<glib::ParamSpec>> = LazyLock::new(|| {
             vec![
-                glib::ParamSpecInt::builder("cuda-device-id")
-                    .nick("CUDA device ID")
-                    .blurb("GPU to decode on")
-                    .minimum(0)
-                    .default_value(DEFAULT_DEVICE_ID)
-                    .mutable_ready()
-                    .build(),
+                crate::property::cuda_device_id_spec(0, DEFAULT_DEVICE_ID, "GPU to decode on"),
                 glib::ParamSpecUInt::builder("display-delay")
                     .nick("Display delay")
                     .blurb(

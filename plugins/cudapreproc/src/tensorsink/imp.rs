@@ -16,6 +16,7 @@ use cudapreproc_core::tensor::{template_caps, TensorInfo};
 use cudapreproc_core::upstream::answer_context_query;
 
 use super::{array_u64, sample_info};
+use crate::property::cuda_device_id_spec;
 
 static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
     gst::DebugCategory::new(
@@ -410,13 +411,11 @@ impl ObjectImpl for TensorSink {
     fn properties() -> &'static [glib::ParamSpec] {
         static PROPERTIES: LazyLock<Vec<glib::ParamSpec>> = LazyLock::new(|| {
             vec![
-                glib::ParamSpecInt::builder("cuda-device-id")
-                    .nick("CUDA device ID")
-                    .blurb("GPU for batches and events; -1: the GPU of the incoming memory")
-                    .minimum(-1)
-                    .default_value(DEFAULT_DEVICE_ID)
-                    .mutable_ready()
-                    .build(),
+                cuda_device_id_spec(
+                    -1,
+                    DEFAULT_DEVICE_ID,
+                    "GPU for batches and events; -1: the GPU of the incoming memory",
+                ),
                 glib::ParamSpecBoolean::builder("emit-signals")
                     .nick("Emit signals")
                     .blurb("Emit new-tensor for every tensor queued")
