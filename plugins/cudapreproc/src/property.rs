@@ -89,6 +89,23 @@ pub fn cuda_device_id_spec(minimum: i32, default: i32, blurb: &str) -> glib::Par
         .build()
 }
 
+/// A `frame-indices` property (an array of frame numbers up to `maximum`, each described by
+/// `index_blurb`) described by `blurb`; settable up to READY.
+pub fn frame_indices_spec(blurb: &str, index_blurb: &str, maximum: u64) -> glib::ParamSpec {
+    gst::ParamSpecArray::builder("frame-indices")
+        .nick("Frame indices")
+        .blurb(blurb)
+        .element_spec(
+            &glib::ParamSpecUInt64::builder("index")
+                .nick("Index")
+                .blurb(index_blurb)
+                .maximum(maximum)
+                .build(),
+        )
+        .mutable_ready()
+        .build()
+}
+
 /// A `frame-times` property (an array of stream times in seconds, 0 or more) described by
 /// `blurb`; settable while playing.
 pub fn frame_times_spec(blurb: &str) -> glib::ParamSpec {

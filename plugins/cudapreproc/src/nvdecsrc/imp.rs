@@ -335,23 +335,14 @@ impl ObjectImpl for NvDecSrc {
                     .blurb("URI to read (file://, http://...), instead of a location")
                     .mutable_ready()
                     .build(),
-                gst::ParamSpecArray::builder("frame-indices")
-                    .nick("Frame indices")
-                    .blurb(
-                        "Output only these frames (counted from 0 in presentation order, found \
-                         in the video's index when it starts, in their own order): the others \
-                         are decoded only where referenced and never copied out, and the \
-                         stream ends after the last. Instead of frame-times",
-                    )
-                    .element_spec(
-                        &glib::ParamSpecUInt64::builder("index")
-                            .nick("Index")
-                            .blurb("Frame index")
-                            .maximum(MAX_FRAME_INDEX)
-                            .build(),
-                    )
-                    .mutable_ready()
-                    .build(),
+                crate::property::frame_indices_spec(
+                    "Output only these frames (counted from 0 in presentation order, found in \
+                     the video's index when it starts, in their own order): the others are \
+                     decoded only where referenced and never copied out, and the stream ends \
+                     after the last. Instead of frame-times",
+                    "Frame index",
+                    MAX_FRAME_INDEX,
+                ),
                 crate::property::frame_times_spec(
                     "Output only the frames shown at these stream times (seconds), as \
                          nvdec's frame-times. Instead of frame-indices",

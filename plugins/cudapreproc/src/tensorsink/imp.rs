@@ -16,7 +16,7 @@ use cudapreproc_core::tensor::{template_caps, TensorInfo};
 use cudapreproc_core::upstream::answer_context_query;
 
 use super::{array_u64, sample_info};
-use crate::property::cuda_device_id_spec;
+use crate::property::{cuda_device_id_spec, frame_indices_spec};
 
 static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
     gst::DebugCategory::new(
@@ -460,18 +460,11 @@ impl ObjectImpl for TensorSink {
                     .default_value(DEFAULT_FRAME_STRIDE)
                     .mutable_ready()
                     .build(),
-                gst::ParamSpecArray::builder("frame-indices")
-                    .nick("Frame indices")
-                    .blurb("Deliver only these frame numbers (counted from 0 at the start)")
-                    .element_spec(
-                        &glib::ParamSpecUInt64::builder("index")
-                            .nick("Index")
-                            .blurb("Frame number")
-                            .maximum(MAX_FRAME_NUMBER)
-                            .build(),
-                    )
-                    .mutable_ready()
-                    .build(),
+                frame_indices_spec(
+                    "Deliver only these frame numbers (counted from 0 at the start)",
+                    "Frame number",
+                    MAX_FRAME_NUMBER,
+                ),
             ]
         });
         PROPERTIES.as_ref()
