@@ -4,8 +4,8 @@
 //! property) agreeing with the parser.
 #![no_main]
 
-use gst::prelude::*;
 use cudapreproc_core::geometry::Affine;
+use gst::prelude::*;
 use gstcudapreproc::{CudaWarpAffine, WARP_MATRIX_EVENT};
 use libfuzzer_sys::fuzz_target;
 

@@ -10,8 +10,8 @@
 //! caps, and optionally a line of caps from the other pad's peer (the filter).
 #![no_main]
 
-use gst::prelude::*;
 use cudapreproc_core::tensor::{DType, Layout, TensorShape};
+use gst::prelude::*;
 use gstcudapreproc::{CudaConvert, CudaCvtColor, CudaWarpAffine, TensorLayout};
 use libfuzzer_sys::fuzz_target;
 

@@ -7,9 +7,7 @@
 #![no_main]
 
 use arbitrary::Arbitrary;
-use cudapreproc_core::cuvid::{
-    ChromaFormat, Codec, DecoderConfig, Deinterlace, SequenceInfo, SurfaceFormat,
-};
+use cudapreproc_core::cuvid::{ChromaFormat, Codec, DecoderConfig, SequenceInfo, SurfaceFormat};
 use libfuzzer_sys::fuzz_target;
 
 #[derive(Arbitrary, Debug)]
@@ -104,19 +102,7 @@ fuzz_target!(|input: Input| {
         subsampled
     );
 
-    let config = DecoderConfig {
-        codec: Codec::H264,
-        chroma: seq.chroma,
-        bit_depth: seq.bit_depth,
-        coded_width: seq.coded_width,
-        coded_height: seq.coded_height,
-        display_area: seq.display_area,
-        surfaces: 1,
-        output_surfaces: 4,
-        output_format: surface,
-        deinterlace: Deinterlace::Weave,
-        max_coded_size: None,
-    };
+    let config = DecoderConfig::for_sequence(Codec::H264, &seq, 1, 4, surface);
     assert_eq!(config.output_size(), (width, height), "{seq:?}");
 
     let fps = seq.fps();

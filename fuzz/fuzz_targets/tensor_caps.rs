@@ -122,8 +122,11 @@ fn check_sink(caps: &gst::Caps) {
         (Ok(t), None) => panic!("{caps} gave {t:?}"),
     };
     for n in [1usize, 2, 3, 8, 255, 65536] {
-        let (dims, batch_caps, pool_bytes) =
-            (tensor.batch_dims(n), tensor.batch_caps(n), tensor.batch_bytes(n));
+        let (dims, batch_caps, pool_bytes) = (
+            tensor.batch_dims(n),
+            tensor.batch_caps(n),
+            tensor.batch_bytes(n),
+        );
         let batch_bytes = tensor.bytes as u128 * n as u128;
         match pool_bytes {
             Some(b) => assert_eq!(u128::from(b), batch_bytes, "{caps} x {n}"),

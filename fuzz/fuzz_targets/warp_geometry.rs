@@ -7,8 +7,8 @@
 #![no_main]
 
 use arbitrary::Arbitrary;
-use cudapreproc_core::kernels::{Border, Interpolation, Warp};
 use cudapreproc_core::geometry::{Affine, Fit, Placement, Rect};
+use cudapreproc_core::kernels::{Border, Interpolation, Warp};
 use libfuzzer_sys::fuzz_target;
 
 #[derive(Arbitrary, Debug)]

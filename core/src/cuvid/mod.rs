@@ -564,6 +564,31 @@ pub struct DecoderConfig {
 }
 
 impl DecoderConfig {
+    /// The configuration that decodes `seq` as its header announced it (chroma, depth, coded
+    /// size, visible rectangle) into `surfaces` decode surfaces, `output_surfaces` of which may
+    /// be mapped at once, as `output_format`; weaving fields, with no room to grow.
+    pub fn for_sequence(
+        codec: Codec,
+        seq: &SequenceInfo,
+        surfaces: u32,
+        output_surfaces: u32,
+        output_format: SurfaceFormat,
+    ) -> Self {
+        DecoderConfig {
+            codec,
+            chroma: seq.chroma,
+            bit_depth: seq.bit_depth,
+            coded_width: seq.coded_width,
+            coded_height: seq.coded_height,
+            display_area: seq.display_area,
+            surfaces,
+            output_surfaces,
+            output_format,
+            deinterlace: Deinterlace::Weave,
+            max_coded_size: None,
+        }
+    }
+
     /// Size of the output surfaces (the visible rectangle; 0 for an inverted one).
     pub fn output_size(&self) -> (u32, u32) {
         extent(self.display_area)
@@ -1041,19 +1066,7 @@ mod tests {
         ] {
             let seq = seq(area);
             assert_eq!(seq.display_size(), size, "{area:?}");
-            let config = DecoderConfig {
-                codec: Codec::H264,
-                chroma: seq.chroma,
-                bit_depth: seq.bit_depth,
-                coded_width: seq.coded_width,
-                coded_height: seq.coded_height,
-                display_area: area,
-                surfaces: 8,
-                output_surfaces: 4,
-                output_format: SurfaceFormat::Nv12,
-                deinterlace: Deinterlace::Weave,
-                max_coded_size: None,
-            };
+            let config = DecoderConfig::for_sequence(Codec::H264, &seq, 8, 4, SurfaceFormat::Nv12);
             assert_eq!(config.output_size(), size, "{area:?}");
         }
         // 2^20 x 2^20 (H.264's syntax allows it) has 2^32 macroblocks.

@@ -104,19 +104,9 @@ impl Client<'_> {
             seq.min_surfaces + settings.display_delay + 2
         };
         let surfaces = wanted.clamp(seq.min_surfaces.max(1), MAX_DECODE_SURFACES);
-        let deinterlace = Deinterlace::from(settings.deinterlace);
         let config = DecoderConfig {
-            codec,
-            chroma: seq.chroma,
-            bit_depth: seq.bit_depth,
-            coded_width: seq.coded_width,
-            coded_height: seq.coded_height,
-            display_area: seq.display_area,
-            surfaces,
-            output_surfaces: OUTPUT_SURFACES,
-            output_format: surface_format,
-            deinterlace,
-            max_coded_size: None,
+            deinterlace: Deinterlace::from(settings.deinterlace),
+            ..DecoderConfig::for_sequence(codec, seq, surfaces, OUTPUT_SURFACES, surface_format)
         };
         // The decoder at work, or one kept from an earlier stream, decodes this sequence as it
         // is or reconfigured where it can; otherwise a new one is made.
@@ -161,7 +151,7 @@ impl Client<'_> {
                 "decoding {codec:?} {seq:?} with {config:?} (made in {made_ms:.1} ms)"
             );
         }
-        self.negotiate(seq, video_format, deinterlace == Deinterlace::Weave)?;
+        self.negotiate(seq, video_format, config.deinterlace == Deinterlace::Weave)?;
         Ok(surfaces)
     }
 
