@@ -5,7 +5,7 @@ values, element errors without source locations); and Ctrl-C while waiting for a
 
     CUDAPREPROC_LIBRARY=target/release/libcudapreproc_python.so .tools/venv/bin/python3 tests/python/test_module.py
 
-With CUDAPREPROC_TEST_INSTALLED=1 it tests the module the interpreter has installed (a wheel)
+With CUDAPREPROC_TEST_INSTALLED=1 it tests the module the interpreter has installed (a wheel, or `meson install`'s)
 instead of the repository's python/ folder, and checks that it is that one. Needs NumPy (tests/python/requirements.txt; scripts/setup installs it into .tools/venv) and
 GStreamer's core elements.
 """
@@ -325,7 +325,7 @@ class Version(unittest.TestCase):
 class LibraryLookup(unittest.TestCase):
     def test_an_installed_module_loads_its_own_library(self):
         if not INSTALLED:
-            self.skipTest("the repository's module (CUDAPREPROC_TEST_INSTALLED=1 tests a wheel)")
+            self.skipTest("the repository's module (CUDAPREPROC_TEST_INSTALLED=1 tests an installed one)")
         saved = os.environ.pop("CUDAPREPROC_LIBRARY", None)
         try:
             package = pathlib.Path(cudapreproc.__file__).resolve().parent
