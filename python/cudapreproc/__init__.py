@@ -22,7 +22,9 @@ ctypes, so a plain ``pip`` environment needs nothing else: no compiler, no Pytho
 PyGObject (which has no wheels and needs GObject-Introspection from the system). Where the
 library is looked for: ``$CUDAPREPROC_LIBRARY``, this package's folder, then in the repository
 the meson build (``_build/``, what ``meson compile -C _build`` and ``scripts/demo`` make) and
-cargo's ``target/release`` and ``target/debug``. GStreamer itself (1.22 or newer) must be
+cargo's ``target/release`` and ``target/debug``. A library found there that was built from other
+sources than the module (a stale build: a function missing, or a struct of another size than
+the module's ctypes mirror of it) raises ``Error`` when it is loaded. GStreamer itself (1.22 or newer) must be
 installed; the elements are built into the library, so ``GST_PLUGIN_PATH`` is not needed.
 
 Errors are raised as ``Error``: a description that does not parse, a property value GLib or the
@@ -132,7 +134,8 @@ def _library():
     global _lib
     if _lib is not None:
         return _lib
-    lib = ctypes.CDLL(library_path())
+    path = library_path()
+    lib = ctypes.CDLL(path)
     err = ctypes.POINTER(ctypes.c_char_p)
     signatures = {
         "cudapreproc_pipeline_launch": ([ctypes.c_char_p, err], ctypes.c_void_p),
@@ -153,21 +156,54 @@ def _library():
         "cudapreproc_empty_cache": ([ctypes.c_int32, err], ctypes.c_int),
         "cudapreproc_version": ([], ctypes.c_char_p),
         "cudapreproc_string_free": ([ctypes.c_void_p], None),
+        "cudapreproc_struct_size": ([ctypes.c_char_p], ctypes.c_uint64),
     }
     signatures["cudapreproc_init"] = ([err], ctypes.c_int)
     signatures.update(_reader_signatures(err))
     signatures.update(_dataset_signatures(err))
     signatures.update(_writer_signatures(err))
     for name, (argtypes, restype) in signatures.items():
-        function = getattr(lib, name)
+        function = getattr(lib, name, None)
+        if function is None:
+            raise Error(f"{path} has no function {name}: {_OTHER_SOURCES}")
         function.argtypes = argtypes
         function.restype = restype
+    _check_struct_sizes(lib, path, _mirrored_structs())
     with _bundled_gstreamer():
         error = ctypes.c_char_p()
         if lib.cudapreproc_init(ctypes.byref(error)) != 0:
             raise Error(error.value.decode(errors="replace"))
     _lib = lib
     return lib
+
+
+_OTHER_SOURCES = (
+    "it was built from other sources than this module; rebuild it (`meson compile -C _build`, or "
+    "`cargo build --release -p cudapreproc-python`) or point CUDAPREPROC_LIBRARY at the right one"
+)
+
+
+def _mirrored_structs():
+    """The library's ``#[repr(C)]`` structs by their Rust names, with this module's ctypes
+    mirrors of them."""
+    return {
+        "TensorDescription": _Description,
+        "ReaderOptionsC": _reader._ReaderOptions,
+        "WriterOptionsC": _writer._WriterOptions,
+        "DatasetOptionsC": dataset._DatasetOptions,
+        "SamplerC": samplers._SamplerC,
+    }
+
+
+def _check_struct_sizes(lib, path, structs):
+    """Raises ``Error`` where a struct of the library at ``path`` and this module's mirror of it
+    differ in size: fields added, removed or retyped on one side only would be misread."""
+    for name, mirror in structs.items():
+        theirs = lib.cudapreproc_struct_size(name.encode())
+        ours = ctypes.sizeof(mirror)
+        if theirs != ours:
+            found = f"is {theirs} bytes" if theirs else "does not exist"
+            raise Error(f"{path}: its struct {name} {found}, this module's {ours}: {_OTHER_SOURCES}")
 
 
 # GStreamer's variables that would make the wheel's GStreamer load plugins or a registry that
@@ -436,3 +472,4 @@ from ._reader import Frame, FrameBatch, VideoMetadata, VideoReader, _reader_sign
 from . import samplers  # noqa: E402
 from .dataset import ClipBatch, SkippedFile, VideoDataset, _dataset_signatures  # noqa: E402
 from ._writer import VideoWriter, _writer_signatures  # noqa: E402
+from . import _reader, _writer, dataset  # noqa: E402

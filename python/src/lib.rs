@@ -377,6 +377,28 @@ pub extern "C" fn cudapreproc_version() -> *const std::ffi::c_char {
     concat!(env!("CARGO_PKG_VERSION"), "\0").as_ptr().cast()
 }
 
+/// Size in bytes of the `#[repr(C)]` struct called `name` (its Rust name), which the Python
+/// module mirrors as a ctypes Structure; 0 for a name this library does not have. The module
+/// compares each mirror with it when it loads the library, so that a library built from other
+/// sources (a stale build) is refused instead of misreading the structs.
+///
+/// # Safety
+/// `name` is a NUL-terminated string.
+#[no_mangle]
+pub unsafe extern "C" fn cudapreproc_struct_size(name: *const c_char) -> u64 {
+    // SAFETY: per this function's contract.
+    let name = unsafe { CStr::from_ptr(name) };
+    let size = match name.to_bytes() {
+        b"TensorDescription" => size_of::<TensorDescription>(),
+        b"ReaderOptionsC" => size_of::<reader::ReaderOptionsC>(),
+        b"WriterOptionsC" => size_of::<writer::WriterOptionsC>(),
+        b"DatasetOptionsC" => size_of::<dataset::DatasetOptionsC>(),
+        b"SamplerC" => size_of::<dataset::SamplerC>(),
+        _ => 0,
+    };
+    size as u64
+}
+
 /// Gives the driver back the GPU memory kept for reuse on `device` ([`cudapreproc::empty_cache`]):
 /// 0, or -1 with `*error` set.
 ///

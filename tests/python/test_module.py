@@ -10,10 +10,12 @@ instead of the repository's python/ folder, and checks that it is that one. Need
 GStreamer's core elements.
 """
 
+import ctypes
 import gc
 import os
 import pathlib
 import random
+import re
 import signal
 import sys
 import tempfile
@@ -333,6 +335,29 @@ class LibraryLookup(unittest.TestCase):
         finally:
             if saved is not None:
                 os.environ["CUDAPREPROC_LIBRARY"] = saved
+
+    def test_every_struct_matches_the_librarys(self):
+        lib = cudapreproc._library()
+        structs = cudapreproc._mirrored_structs()
+        self.assertEqual(len(structs), 5)
+        for name, mirror in structs.items():
+            self.assertEqual(lib.cudapreproc_struct_size(name.encode()), ctypes.sizeof(mirror), name)
+
+    def test_a_library_built_from_other_sources_is_refused(self):
+        lib = cudapreproc._library()
+        path = cudapreproc.library_path()
+
+        class Longer(ctypes.Structure):
+            _fields_ = [*cudapreproc._reader._ReaderOptions._fields_, ("added", ctypes.c_int32)]
+
+        longer = ctypes.sizeof(Longer)
+        theirs = ctypes.sizeof(cudapreproc._reader._ReaderOptions)
+        for structs, text in [
+            ({"ReaderOptionsC": Longer}, f"its struct ReaderOptionsC is {theirs} bytes, this module's {longer}"),
+            ({"NoSuchStruct": Longer}, f"its struct NoSuchStruct does not exist, this module's {longer}"),
+        ]:
+            with self.assertRaisesRegex(cudapreproc.Error, re.escape(f"{path}: {text}: it was built from other sources")):
+                cudapreproc._check_struct_sizes(lib, path, structs)
 
     def test_the_meson_build_is_found_without_configuration(self):
         if INSTALLED:
