@@ -24,8 +24,9 @@ library is looked for: ``$CUDAPREPROC_LIBRARY``, this package's folder, then in 
 the meson build (``_build/``, what ``meson compile -C _build`` and ``scripts/demo`` make) and
 cargo's ``target/release`` and ``target/debug``. A library found there that was built from other
 sources than the module (a stale build: a function missing, or a struct of another size than
-the module's ctypes mirror of it) raises ``Error`` when it is loaded. GStreamer itself (1.22 or newer) must be
-installed; the elements are built into the library, so ``GST_PLUGIN_PATH`` is not needed.
+the module's ctypes mirror of it) raises ``Error`` when it is loaded. GStreamer itself (1.22 or
+newer) must be installed; the elements are built into the library, so ``GST_PLUGIN_PATH`` is
+not needed.
 
 Errors are raised as ``Error``: a description that does not parse, a property value GLib or the
 element refuses (named in the message; the pipeline is not started with the old value), and an

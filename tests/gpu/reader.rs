@@ -35,7 +35,13 @@ struct Clip {
 }
 
 fn clips() -> Vec<Clip> {
-    let (_, manifest) = tsv(&Path::new(MEDIA).join("manifest.tsv"));
+    let path = Path::new(MEDIA).join("manifest.tsv");
+    assert!(
+        path.exists(),
+        "{} is missing: scripts/make-reader-media makes it",
+        path.display()
+    );
+    let (_, manifest) = tsv(&path);
     manifest
         .into_iter()
         .map(|row| {
