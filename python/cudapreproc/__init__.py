@@ -23,8 +23,9 @@ PyGObject (which has no wheels and needs GObject-Introspection from the system).
 library is looked for: ``$CUDAPREPROC_LIBRARY``, this package's folder, then in the repository
 the meson build (``_build/``, what ``meson compile -C _build`` and ``scripts/demo`` make) and
 cargo's ``target/release`` and ``target/debug``. A library found there that was built from other
-sources than the module (a stale build: a function missing, or a struct of another size than
-the module's ctypes mirror of it) raises ``Error`` when it is loaded. GStreamer itself (1.22 or
+sources than the module (a stale build: a function or a struct field the module uses missing)
+raises ``Error`` when it is loaded or when the field is set. The module declares no C struct
+itself: it builds each one's ctypes Structure from the layout the library gives. GStreamer itself (1.22 or
 newer) must be installed; the elements are built into the library, so ``GST_PLUGIN_PATH`` is
 not needed.
 
@@ -88,22 +89,6 @@ class SourceError(Error):
     the file."""
 
 
-class _Description(ctypes.Structure):
-    _fields_ = [
-        ("data_ptr", ctypes.c_uint64),
-        ("device_type", ctypes.c_int32),
-        ("device_id", ctypes.c_int32),
-        ("dtype", ctypes.c_char_p),
-        ("ndim", ctypes.c_int32),
-        ("shape", ctypes.c_int64 * _MAX_DIMS),
-        ("strides", ctypes.c_int64 * _MAX_DIMS),
-        ("pts", ctypes.c_int64),
-        ("ready_event", ctypes.c_uint64),
-        ("n_frames", ctypes.c_uint64),
-        ("frame_numbers", ctypes.POINTER(ctypes.c_uint64)),
-    ]
-
-
 def library_path():
     """The path of the C library this module loads (see the module's notes)."""
     configured = os.environ.get("CUDAPREPROC_LIBRARY")
@@ -129,6 +114,21 @@ def library_path():
 
 
 _lib = None
+# The library's #[repr(C)] structs by their Rust names, as ctypes Structures built from the layouts
+# it gives (cudapreproc_struct_layout), once it is loaded.
+_structs = {}
+_STRUCT_NAMES = ("TensorDescription", "ReaderOptionsC", "WriterOptionsC", "DatasetOptionsC", "SamplerC")
+# The ctypes type of each field type in those layouts.
+_FIELD_TYPES = {
+    "i32": ctypes.c_int32,
+    "u32": ctypes.c_uint32,
+    "i64": ctypes.c_int64,
+    "u64": ctypes.c_uint64,
+    "u8": ctypes.c_uint8,
+    "f64": ctypes.c_double,
+    "string": ctypes.c_char_p,
+    "u64_pointer": ctypes.POINTER(ctypes.c_uint64),
+}
 
 
 def _library():
@@ -137,6 +137,19 @@ def _library():
         return _lib
     path = library_path()
     lib = ctypes.CDLL(path)
+    _declare(
+        lib,
+        path,
+        {
+            "cudapreproc_struct_layout": ([ctypes.c_char_p], ctypes.c_void_p),
+            "cudapreproc_string_free": ([ctypes.c_void_p], None),
+        },
+    )
+    structs = {name: _struct_from_layout(name, _layout(lib, path, name), path) for name in _STRUCT_NAMES}
+
+    def pointer(name):
+        return ctypes.POINTER(structs[name])
+
     err = ctypes.POINTER(ctypes.c_char_p)
     signatures = {
         "cudapreproc_pipeline_launch": ([ctypes.c_char_p, err], ctypes.c_void_p),
@@ -146,7 +159,7 @@ def _library():
         ),
         "cudapreproc_pipeline_free": ([ctypes.c_void_p], None),
         "cudapreproc_tensor_describe": (
-            [ctypes.c_void_p, ctypes.POINTER(_Description), err],
+            [ctypes.c_void_p, pointer("TensorDescription"), err],
             ctypes.c_int,
         ),
         "cudapreproc_tensor_wait_on_stream": ([ctypes.c_void_p, ctypes.c_uint64, err], ctypes.c_int),
@@ -156,24 +169,17 @@ def _library():
         "cudapreproc_live_dlpack_exports": ([], ctypes.c_uint64),
         "cudapreproc_empty_cache": ([ctypes.c_int32, err], ctypes.c_int),
         "cudapreproc_version": ([], ctypes.c_char_p),
-        "cudapreproc_string_free": ([ctypes.c_void_p], None),
-        "cudapreproc_struct_size": ([ctypes.c_char_p], ctypes.c_uint64),
+        "cudapreproc_init": ([err], ctypes.c_int),
     }
-    signatures["cudapreproc_init"] = ([err], ctypes.c_int)
-    signatures.update(_reader_signatures(err))
-    signatures.update(_dataset_signatures(err))
-    signatures.update(_writer_signatures(err))
-    for name, (argtypes, restype) in signatures.items():
-        function = getattr(lib, name, None)
-        if function is None:
-            raise Error(f"{path} has no function {name}: {_OTHER_SOURCES}")
-        function.argtypes = argtypes
-        function.restype = restype
-    _check_struct_sizes(lib, path, _mirrored_structs())
+    signatures.update(_reader_signatures(err, pointer))
+    signatures.update(_dataset_signatures(err, pointer))
+    signatures.update(_writer_signatures(err, pointer))
+    _declare(lib, path, signatures)
     with _bundled_gstreamer():
         error = ctypes.c_char_p()
         if lib.cudapreproc_init(ctypes.byref(error)) != 0:
             raise Error(error.value.decode(errors="replace"))
+    _structs.update(structs)
     _lib = lib
     return lib
 
@@ -184,27 +190,68 @@ _OTHER_SOURCES = (
 )
 
 
-def _mirrored_structs():
-    """The library's ``#[repr(C)]`` structs by their Rust names, with this module's ctypes
-    mirrors of them."""
-    return {
-        "TensorDescription": _Description,
-        "ReaderOptionsC": _reader._ReaderOptions,
-        "WriterOptionsC": _writer._WriterOptions,
-        "DatasetOptionsC": dataset._DatasetOptions,
-        "SamplerC": samplers._SamplerC,
-    }
+def _declare(lib, path, signatures):
+    """Gives each function of the library at ``path`` its ctypes signature; raises ``Error``
+    for one it does not have."""
+    for name, (argtypes, restype) in signatures.items():
+        function = getattr(lib, name, None)
+        if function is None:
+            raise Error(f"{path} has no function {name}: {_OTHER_SOURCES}")
+        function.argtypes = argtypes
+        function.restype = restype
 
 
-def _check_struct_sizes(lib, path, structs):
-    """Raises ``Error`` where a struct of the library at ``path`` and this module's mirror of it
-    differ in size: fields added, removed or retyped on one side only would be misread."""
-    for name, mirror in structs.items():
-        theirs = lib.cudapreproc_struct_size(name.encode())
-        ours = ctypes.sizeof(mirror)
-        if theirs != ours:
-            found = f"is {theirs} bytes" if theirs else "does not exist"
-            raise Error(f"{path}: its struct {name} {found}, this module's {ours}: {_OTHER_SOURCES}")
+def _layout(lib, path, name):
+    """The layout of the library's struct ``name``: ``SIZE;field:TYPE:COUNT:OFFSET;...``."""
+    text = lib.cudapreproc_struct_layout(name.encode())
+    if not text:
+        raise Error(f"{path} has no struct {name}: {_OTHER_SOURCES}")
+    try:
+        return ctypes.string_at(text).decode()
+    finally:
+        lib.cudapreproc_string_free(text)
+
+
+class _CStruct(ctypes.Structure):
+    """A struct of the library. Setting a field it does not have raises ``Error`` (ctypes would
+    keep the value as a plain attribute, and the library would never see it)."""
+
+    _field_names: frozenset = frozenset()
+
+    def __setattr__(self, name, value):
+        if name not in self._field_names:
+            raise Error(f"the library's struct {type(self).__name__} has no field {name}: {_OTHER_SOURCES}")
+        super().__setattr__(name, value)
+
+
+def _struct_from_layout(name, layout, path):
+    """The ctypes Structure for ``layout`` (see ``_layout``). ctypes places the fields by C's
+    rules, as the library's compiler did; a size or offset that differs all the same (a field
+    type mapped wrongly) raises ``Error``."""
+    size, *fields = layout.split(";")
+    declared, offsets = [], {}
+    for field in fields:
+        field_name, type_name, count, offset = field.split(":")
+        if type_name not in _FIELD_TYPES:
+            raise Error(f"{path}: field {field_name} of its struct {name} has a type this module does not know, {type_name}")
+        ctype = _FIELD_TYPES[type_name]
+        declared.append((field_name, ctype if count == "1" else ctype * int(count)))
+        offsets[field_name] = int(offset)
+    struct = type(name, (_CStruct,), {"_fields_": declared, "_field_names": frozenset(offsets)})
+    placed = {field_name: getattr(struct, field_name).offset for field_name in offsets}
+    if ctypes.sizeof(struct) != int(size) or placed != offsets:
+        raise Error(
+            f"{path}: its struct {name} is {size} bytes with offsets {offsets}; ctypes places the "
+            f"same fields in {ctypes.sizeof(struct)} bytes at {placed}"
+        )
+    return struct
+
+
+def _c_struct(name):
+    """The ctypes Structure of the library's ``#[repr(C)]`` struct ``name`` (its Rust name),
+    loading the library first."""
+    _library()
+    return _structs[name]
 
 
 # GStreamer's variables that would make the wheel's GStreamer load plugins or a registry that
@@ -336,7 +383,7 @@ class Tensor:
 
     def __init__(self, handle):
         self._handle = handle
-        description = _Description()
+        description = _c_struct("TensorDescription")()
         _call(_library().cudapreproc_tensor_describe, handle, ctypes.byref(description))
         ndim = description.ndim
         self.data_ptr = int(description.data_ptr)

@@ -8,7 +8,7 @@ import dataclasses
 import os
 from typing import Any, Optional, Sequence, Union
 
-from . import Error, Tensor, _call, _library, _raise, _take_string
+from . import Error, Tensor, _c_struct, _call, _library, _raise, _take_string
 
 try:  # PyTorch is optional: without it, frames come as cudapreproc.Tensor (DLPack, CUDA arrays).
     import torch
@@ -31,30 +31,14 @@ _PRESETS = {
 }
 
 
-class _ReaderOptions(ctypes.Structure):
-    _fields_ = [
-        ("device", ctypes.c_int32),
-        ("seek_mode", ctypes.c_int32),
-        ("width", ctypes.c_uint32),
-        ("height", ctypes.c_uint32),
-        ("fit", ctypes.c_int32),
-        ("crop", ctypes.c_uint32 * 4),
-        ("color_order", ctypes.c_int32),
-        ("dtype", ctypes.c_int32),
-        ("layout", ctypes.c_int32),
-        ("scale", ctypes.c_double),
-        ("mean", ctypes.c_double * 3),
-        ("std", ctypes.c_double * 3),
-    ]
-
-
-def _reader_signatures(err):
-    """The C functions of the reader and their ctypes signatures."""
+def _reader_signatures(err, pointer):
+    """The C functions of the reader and their ctypes signatures (``pointer(name)``: a pointer
+    to the library's struct ``name``)."""
     p, u64, i64, f64, c_int = ctypes.c_void_p, ctypes.c_uint64, ctypes.c_int64, ctypes.c_double, ctypes.c_int
     batch = ctypes.POINTER(ctypes.c_void_p)
     return {
         "cudapreproc_reader_open": (
-            [ctypes.c_char_p, ctypes.POINTER(_ReaderOptions), ctypes.POINTER(c_int), err],
+            [ctypes.c_char_p, pointer("ReaderOptionsC"), ctypes.POINTER(c_int), err],
             p,
         ),
         "cudapreproc_reader_reopen": ([p, ctypes.c_char_p, err], c_int),
@@ -106,8 +90,8 @@ def _dtype_name(dtype: Any) -> str:
 
 def _options(
     device, seek_mode, width, height, resize, crop, color_order, dtype, layout, normalize, mean, std, scale
-) -> _ReaderOptions:
-    options = _ReaderOptions()
+) -> ctypes.Structure:
+    options = _c_struct("ReaderOptionsC")()
     options.device = _device_ordinal(device)
     options.seek_mode = _choice("seek_mode", seek_mode, _SEEK_MODES)
     if (width is None) != (height is None):

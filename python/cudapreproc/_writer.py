@@ -7,7 +7,7 @@ import ctypes
 import fractions
 from typing import Any, Optional, Sequence, Union
 
-from . import _call, _library, _raise, _take_string
+from . import _c_struct, _call, _library, _raise, _take_string
 from ._reader import _COLOR_ORDERS, _LAYOUTS, _choice, _device_ordinal, _normalization
 
 _CODECS = ("h264", "h265")
@@ -25,30 +25,13 @@ _capsule_rename.argtypes = [ctypes.py_object, ctypes.c_char_p]
 _DLTENSOR, _USED_DLTENSOR = b"dltensor", b"used_dltensor"
 
 
-class _WriterOptions(ctypes.Structure):
-    _fields_ = [
-        ("fps_num", ctypes.c_int32),
-        ("fps_den", ctypes.c_int32),
-        ("codec", ctypes.c_int32),
-        ("encoder", ctypes.c_char_p),
-        ("bitrate_kbps", ctypes.c_uint32),
-        ("chroma", ctypes.c_int32),
-        ("lossless", ctypes.c_uint8),
-        ("layout", ctypes.c_int32),
-        ("color_order", ctypes.c_int32),
-        ("scale", ctypes.c_double),
-        ("mean", ctypes.c_double * 3),
-        ("std", ctypes.c_double * 3),
-        ("tail", ctypes.c_char_p),
-    ]
-
-
-def _writer_signatures(err):
-    """The C functions of the writer and their ctypes signatures."""
+def _writer_signatures(err, pointer):
+    """The C functions of the writer and their ctypes signatures (``pointer``: as for
+    ``_reader_signatures``)."""
     p, u64, c_int = ctypes.c_void_p, ctypes.c_uint64, ctypes.c_int
     return {
         "cudapreproc_writer_create": (
-            [ctypes.c_char_p, ctypes.POINTER(_WriterOptions), ctypes.POINTER(c_int), err],
+            [ctypes.c_char_p, pointer("WriterOptionsC"), ctypes.POINTER(c_int), err],
             p,
         ),
         "cudapreproc_writer_encoder": ([p], p),
@@ -124,7 +107,7 @@ class VideoWriter:
         tail: Optional[str] = None,
     ) -> None:
         self._handle = None
-        options = _WriterOptions()
+        options = _c_struct("WriterOptionsC")()
         options.fps_num, options.fps_den = _fps(fps)
         options.codec = _choice("codec", codec, _CODECS)
         options.encoder = encoder.encode() if encoder else None

@@ -26,9 +26,9 @@ import os
 import pathlib
 from typing import Any, Iterator, List, Optional, Sequence
 
-from . import Error, Tensor, _PULLED, _PULL_WAIT_MS, _WAITING, _call, _library, _raise, _take_string
-from ._reader import _ReaderOptions, _as_output, _options, torch
-from .samplers import RandomIndices, _Sampler, _SamplerC
+from . import Error, Tensor, _PULLED, _PULL_WAIT_MS, _WAITING, _c_struct, _call, _library, _raise, _take_string
+from ._reader import _as_output, _options, torch
+from .samplers import RandomIndices, _Sampler
 
 __all__ = ["ClipBatch", "SkippedFile", "VideoDataset"]
 
@@ -36,33 +36,23 @@ _VIDEO_SUFFIXES = (".mp4", ".m4v", ".mov", ".mkv", ".webm", ".avi", ".ts", ".mts
 _ON_ERROR = ("raise", "skip")
 
 
-class _DatasetOptions(ctypes.Structure):
-    _fields_ = [
-        ("batch_size", ctypes.c_uint64),
-        ("shuffle", ctypes.c_int32),
-        ("seed", ctypes.c_uint64),
-        ("on_error", ctypes.c_int32),
-        ("decoders", ctypes.c_uint64),
-        ("drop_last", ctypes.c_int32),
-    ]
-
-
-def _dataset_signatures(err):
-    """The C functions of the samplers and the dataset, and their ctypes signatures."""
+def _dataset_signatures(err, pointer):
+    """The C functions of the samplers and the dataset, and their ctypes signatures
+    (``pointer``: as for ``_reader_signatures``)."""
     p, u64, f64, c_int = ctypes.c_void_p, ctypes.c_uint64, ctypes.c_double, ctypes.c_int
     u64p, f64p = ctypes.POINTER(u64), ctypes.POINTER(f64)
     return {
         "cudapreproc_reader_sample_clips": (
-            [p, ctypes.POINTER(_SamplerC), u64, ctypes.POINTER(p), err],
+            [p, pointer("SamplerC"), u64, ctypes.POINTER(p), err],
             c_int,
         ),
         "cudapreproc_dataset_new": (
             [
                 ctypes.POINTER(ctypes.c_char_p),
                 u64,
-                ctypes.POINTER(_SamplerC),
-                ctypes.POINTER(_ReaderOptions),
-                ctypes.POINTER(_DatasetOptions),
+                pointer("SamplerC"),
+                pointer("ReaderOptionsC"),
+                pointer("DatasetOptionsC"),
                 ctypes.POINTER(c_int),
                 err,
             ],
@@ -208,7 +198,7 @@ class VideoDataset(_Base):
             return self._handle
         lib = _library()
         s = self._settings
-        options = _DatasetOptions(
+        options = _c_struct("DatasetOptionsC")(
             batch_size=s["batch_size"],
             shuffle=int(bool(s["shuffle"])),
             seed=s["seed"] & (2**64 - 1),
@@ -364,7 +354,7 @@ class VideoDataset(_Base):
         )
 
 
-def _reader_struct(options: dict) -> _ReaderOptions:
+def _reader_struct(options: dict) -> ctypes.Structure:
     """The reader options of ``VideoReader``'s keyword arguments."""
     known = {
         "device": "cuda",

@@ -23,7 +23,7 @@ import math
 import random
 from typing import Optional
 
-from . import _call, _library
+from . import _c_struct, _call, _library
 from ._reader import FrameBatch, VideoReader, _take_batch, torch
 
 __all__ = [
@@ -38,23 +38,6 @@ __all__ = [
 ]
 
 _POLICIES = ("repeat_last", "wrap", "error")
-
-
-class _SamplerC(ctypes.Structure):
-    _fields_ = [
-        ("kind", ctypes.c_int32),
-        ("num_clips", ctypes.c_uint64),
-        ("num_frames_per_clip", ctypes.c_uint64),
-        ("num_indices_between_frames", ctypes.c_uint64),
-        ("sampling_range_start", ctypes.c_int64),
-        ("has_sampling_range_end", ctypes.c_int32),
-        ("sampling_range_end", ctypes.c_int64),
-        ("seconds_between_frames", ctypes.c_double),
-        ("seconds_range_start", ctypes.c_double),
-        ("seconds_range_end", ctypes.c_double),
-        ("seconds_between_clip_starts", ctypes.c_double),
-        ("policy", ctypes.c_int32),
-    ]
 
 
 def _count(name: str, value: int) -> int:
@@ -73,8 +56,8 @@ class _Sampler:
     _KIND = -1
     _RANDOM = False
 
-    def _struct(self) -> _SamplerC:
-        s = _SamplerC()
+    def _struct(self) -> ctypes.Structure:
+        s = _c_struct("SamplerC")()
         s.kind = self._KIND
         s.seconds_between_frames = s.seconds_range_start = s.seconds_range_end = math.nan
         s.num_indices_between_frames = 1
@@ -127,7 +110,7 @@ class RandomIndices(_Sampler):
     _KIND = 0
     _RANDOM = True
 
-    def _struct(self) -> _SamplerC:
+    def _struct(self) -> ctypes.Structure:
         s = super()._struct()
         s.sampling_range_start = int(self.sampling_range_start)
         if self.sampling_range_end is not None:
@@ -161,7 +144,7 @@ class RandomTimestamps(_Sampler):
     _KIND = 2
     _RANDOM = True
 
-    def _struct(self) -> _SamplerC:
+    def _struct(self) -> ctypes.Structure:
         s = super()._struct()
         s.seconds_between_frames = _seconds(self.seconds_between_frames)
         s.seconds_range_start = _seconds(self.sampling_range_start)
@@ -185,7 +168,7 @@ class RegularTimestamps(_Sampler):
 
     _KIND = 3
 
-    def _struct(self) -> _SamplerC:
+    def _struct(self) -> ctypes.Structure:
         s = super()._struct()
         s.seconds_between_clip_starts = float(self.seconds_between_clip_starts)
         s.seconds_between_frames = _seconds(self.seconds_between_frames)

@@ -13,27 +13,29 @@ use cudapreproc::sampler::{
 };
 use cudapreproc::{CudaTensor, Error};
 
+use crate::layout::c_struct;
 use crate::reader::{deliver, ReaderOptionsC};
 use crate::{fail, free_boxed, into_raw_or_null, report, FAILED, PULLED, WAITING};
 
-/// A [`ClipSampler`] as C sees it: every sampler's parameters, the kind saying which apply.
-/// Optional numbers are NaN (floats) or flagged (`has_sampling_range_end`) when absent.
-#[repr(C)]
-pub struct SamplerC {
-    /// 0 random indices, 1 regular indices, 2 random timestamps, 3 regular timestamps.
-    pub kind: i32,
-    pub num_clips: u64,
-    pub num_frames_per_clip: u64,
-    pub num_indices_between_frames: u64,
-    pub sampling_range_start: i64,
-    pub has_sampling_range_end: i32,
-    pub sampling_range_end: i64,
-    pub seconds_between_frames: f64,
-    pub seconds_range_start: f64,
-    pub seconds_range_end: f64,
-    pub seconds_between_clip_starts: f64,
-    /// 0 repeat_last, 1 wrap, 2 error.
-    pub policy: i32,
+c_struct! {
+    /// A [`ClipSampler`] as C sees it: every sampler's parameters, the kind saying which apply.
+    /// Optional numbers are NaN (floats) or flagged (`has_sampling_range_end`) when absent.
+    pub struct SamplerC {
+        /// 0 random indices, 1 regular indices, 2 random timestamps, 3 regular timestamps.
+        pub kind: i32,
+        pub num_clips: u64,
+        pub num_frames_per_clip: u64,
+        pub num_indices_between_frames: u64,
+        pub sampling_range_start: i64,
+        pub has_sampling_range_end: i32,
+        pub sampling_range_end: i64,
+        pub seconds_between_frames: f64,
+        pub seconds_range_start: f64,
+        pub seconds_range_end: f64,
+        pub seconds_between_clip_starts: f64,
+        /// 0 repeat_last, 1 wrap, 2 error.
+        pub policy: i32,
+    }
 }
 
 fn optional(seconds: f64) -> Option<f64> {
@@ -111,16 +113,17 @@ pub unsafe extern "C" fn cudapreproc_reader_sample_clips(
     unsafe { deliver(result, batch, error) }
 }
 
-/// How a dataset batches, besides its sampler and reader options.
-#[repr(C)]
-pub struct DatasetOptionsC {
-    pub batch_size: u64,
-    pub shuffle: i32,
-    pub seed: u64,
-    /// 0 raise, 1 skip.
-    pub on_error: i32,
-    pub decoders: u64,
-    pub drop_last: i32,
+c_struct! {
+    /// How a dataset batches, besides its sampler and reader options.
+    pub struct DatasetOptionsC {
+        pub batch_size: u64,
+        pub shuffle: i32,
+        pub seed: u64,
+        /// 0 raise, 1 skip.
+        pub on_error: i32,
+        pub decoders: u64,
+        pub drop_last: i32,
+    }
 }
 
 /// Makes a dataset over `n` files. Null on failure, with `*code` and `*error` set.

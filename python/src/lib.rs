@@ -16,8 +16,11 @@ use cudapreproc::dlpack::{self, DLManagedTensor};
 use cudapreproc::{CudaTensor, DType, Device, Error, ForeignStream, Pulled, TensorPipeline};
 
 mod dataset;
+mod layout;
 mod reader;
 mod writer;
+
+use layout::c_struct;
 
 /// Most dimensions a [`TensorDescription`] carries (tensorsink delivers 4).
 pub const MAX_DIMS: usize = 8;
@@ -26,26 +29,27 @@ pub const MAX_DIMS: usize = 8;
 /// capsule ("used_dltensor") and calls the deleter itself.
 const DLTENSOR: &CStr = c"dltensor";
 
-/// What Python reads about a tensor in one call.
-#[repr(C)]
-pub struct TensorDescription {
-    pub data_ptr: u64,
-    /// DLPack's device type: 1 for system memory, 2 for CUDA.
-    pub device_type: i32,
-    pub device_id: i32,
-    /// "uint8", "float16", "bfloat16" or "float32"; a static string.
-    pub dtype: *const c_char,
-    pub ndim: i32,
-    pub shape: [i64; MAX_DIMS],
-    /// In elements.
-    pub strides: [i64; MAX_DIMS],
-    /// Nanoseconds; -1 when the tensor has none.
-    pub pts: i64,
-    /// The `CUevent` after which the data is ready, 0 for system memory.
-    pub ready_event: u64,
-    pub n_frames: u64,
-    /// `n_frames` frame numbers, valid while the tensor lives.
-    pub frame_numbers: *const u64,
+c_struct! {
+    /// What Python reads about a tensor in one call.
+    pub struct TensorDescription {
+        pub data_ptr: u64,
+        /// DLPack's device type: 1 for system memory, 2 for CUDA.
+        pub device_type: i32,
+        pub device_id: i32,
+        /// "uint8", "float16", "bfloat16" or "float32"; a static string.
+        pub dtype: *const c_char,
+        pub ndim: i32,
+        pub shape: [i64; MAX_DIMS],
+        /// In elements.
+        pub strides: [i64; MAX_DIMS],
+        /// Nanoseconds; -1 when the tensor has none.
+        pub pts: i64,
+        /// The `CUevent` after which the data is ready, 0 for system memory.
+        pub ready_event: u64,
+        pub n_frames: u64,
+        /// `n_frames` frame numbers, valid while the tensor lives.
+        pub frame_numbers: *const u64,
+    }
 }
 
 fn dtype_name(dtype: DType) -> &'static CStr {
@@ -377,26 +381,20 @@ pub extern "C" fn cudapreproc_version() -> *const std::ffi::c_char {
     concat!(env!("CARGO_PKG_VERSION"), "\0").as_ptr().cast()
 }
 
-/// Size in bytes of the `#[repr(C)]` struct called `name` (its Rust name), which the Python
-/// module mirrors as a ctypes Structure; 0 for a name this library does not have. The module
-/// compares each mirror with it when it loads the library, so that a library built from other
-/// sources (a stale build) is refused instead of misreading the structs.
+/// The layout of the `#[repr(C)]` struct called `name` (its Rust name), from which the Python
+/// module builds its ctypes Structure: `SIZE;field:TYPE:COUNT:OFFSET;...` (see `layout.rs`), a
+/// string the caller frees with `cudapreproc_string_free`; null for a name this library does not
+/// have (one built from other sources than the module).
 ///
 /// # Safety
 /// `name` is a NUL-terminated string.
 #[no_mangle]
-pub unsafe extern "C" fn cudapreproc_struct_size(name: *const c_char) -> u64 {
+pub unsafe extern "C" fn cudapreproc_struct_layout(name: *const c_char) -> *mut c_char {
     // SAFETY: per this function's contract.
     let name = unsafe { CStr::from_ptr(name) };
-    let size = match name.to_bytes() {
-        b"TensorDescription" => size_of::<TensorDescription>(),
-        b"ReaderOptionsC" => size_of::<reader::ReaderOptionsC>(),
-        b"WriterOptionsC" => size_of::<writer::WriterOptionsC>(),
-        b"DatasetOptionsC" => size_of::<dataset::DatasetOptionsC>(),
-        b"SamplerC" => size_of::<dataset::SamplerC>(),
-        _ => 0,
-    };
-    size as u64
+    layout::layout_of(name.to_bytes()).map_or(std::ptr::null_mut(), |text| {
+        CString::new(text).expect("a layout has no NUL").into_raw()
+    })
 }
 
 /// Gives the driver back the GPU memory kept for reuse on `device` ([`cudapreproc::empty_cache`]):

@@ -10,30 +10,32 @@ use cudapreproc::reader::{
 };
 use cudapreproc::{CudaTensor, Error};
 
+use crate::layout::c_struct;
 use crate::{fail, free_boxed, into_raw_or_null, report, slice_of};
 
-/// [`ReaderOptions`] as C sees them; names are mapped to numbers by the caller.
-#[repr(C)]
-pub struct ReaderOptionsC {
-    pub device: i32,
-    /// 0 exact, 1 approximate.
-    pub seek_mode: i32,
-    /// 0 x 0: the decoded size.
-    pub width: u32,
-    pub height: u32,
-    /// 0 stretch, 1 letterbox, 2 fill.
-    pub fit: i32,
-    /// x, y, width, height; a width of 0: no crop.
-    pub crop: [u32; 4],
-    /// 0 RGB, 1 BGR.
-    pub color_order: i32,
-    /// 0 uint8, 1 float16, 2 bfloat16, 3 float32.
-    pub dtype: i32,
-    /// 0 NCHW, 1 NHWC.
-    pub layout: i32,
-    pub scale: f64,
-    pub mean: [f64; 3],
-    pub std: [f64; 3],
+c_struct! {
+    /// [`ReaderOptions`] as C sees them; names are mapped to numbers by the caller.
+    pub struct ReaderOptionsC {
+        pub device: i32,
+        /// 0 exact, 1 approximate.
+        pub seek_mode: i32,
+        /// 0 x 0: the decoded size.
+        pub width: u32,
+        pub height: u32,
+        /// 0 stretch, 1 letterbox, 2 fill.
+        pub fit: i32,
+        /// x, y, width, height; a width of 0: no crop.
+        pub crop: [u32; 4],
+        /// 0 RGB, 1 BGR.
+        pub color_order: i32,
+        /// 0 uint8, 1 float16, 2 bfloat16, 3 float32.
+        pub dtype: i32,
+        /// 0 NCHW, 1 NHWC.
+        pub layout: i32,
+        pub scale: f64,
+        pub mean: [f64; 3],
+        pub std: [f64; 3],
+    }
 }
 
 /// The `value`-th of `choices`, the number a caller gave for the option `what`.

@@ -7,32 +7,34 @@ use cudapreproc::reader::{ColorOrder, Layout, Normalize};
 use cudapreproc::writer::{Chroma, Codec, VideoWriter, WriterOptions};
 use cudapreproc::{CudaTensor, Error, ForeignStream};
 
+use crate::layout::c_struct;
 use crate::reader::choose;
 use crate::{fail, free_boxed, into_raw_or_null, status};
 
-/// [`WriterOptions`] as C sees them; names are mapped to numbers by the caller.
-#[repr(C)]
-pub struct WriterOptionsC {
-    pub fps_num: i32,
-    pub fps_den: i32,
-    /// 0 H.264, 1 H.265.
-    pub codec: i32,
-    /// An encoder factory, or null for the writer's choice.
-    pub encoder: *const c_char,
-    pub bitrate_kbps: u32,
-    /// 0 4:2:0, 1 4:4:4.
-    pub chroma: i32,
-    /// Non-zero: encode without loss.
-    pub lossless: u8,
-    /// 0 NCHW, 1 NHWC.
-    pub layout: i32,
-    /// 0 RGB, 1 BGR.
-    pub color_order: i32,
-    pub scale: f64,
-    pub mean: [f64; 3],
-    pub std: [f64; 3],
-    /// The pipeline after the colour converter, or null for encoder, muxer and file.
-    pub tail: *const c_char,
+c_struct! {
+    /// [`WriterOptions`] as C sees them; names are mapped to numbers by the caller.
+    pub struct WriterOptionsC {
+        pub fps_num: i32,
+        pub fps_den: i32,
+        /// 0 H.264, 1 H.265.
+        pub codec: i32,
+        /// An encoder factory, or null for the writer's choice.
+        pub encoder: *const c_char,
+        pub bitrate_kbps: u32,
+        /// 0 4:2:0, 1 4:4:4.
+        pub chroma: i32,
+        /// Non-zero: encode without loss.
+        pub lossless: u8,
+        /// 0 NCHW, 1 NHWC.
+        pub layout: i32,
+        /// 0 RGB, 1 BGR.
+        pub color_order: i32,
+        pub scale: f64,
+        pub mean: [f64; 3],
+        pub std: [f64; 3],
+        /// The pipeline after the colour converter, or null for encoder, muxer and file.
+        pub tail: *const c_char,
+    }
 }
 
 /// A NUL-terminated string or nothing.

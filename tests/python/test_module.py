@@ -336,28 +336,39 @@ class LibraryLookup(unittest.TestCase):
             if saved is not None:
                 os.environ["CUDAPREPROC_LIBRARY"] = saved
 
-    def test_every_struct_matches_the_librarys(self):
+    def test_structs_are_built_from_the_librarys_layouts(self):
         lib = cudapreproc._library()
-        structs = cudapreproc._mirrored_structs()
-        self.assertEqual(len(structs), 5)
-        for name, mirror in structs.items():
-            self.assertEqual(lib.cudapreproc_struct_size(name.encode()), ctypes.sizeof(mirror), name)
+        path = cudapreproc.library_path()
+        for name in cudapreproc._STRUCT_NAMES:
+            size, *fields = cudapreproc._layout(lib, path, name).split(";")
+            struct = cudapreproc._c_struct(name)
+            self.assertEqual(ctypes.sizeof(struct), int(size), name)
+            self.assertGreater(len(fields), 4, name)
+            for field in fields:
+                field_name, _, count, offset = field.split(":")
+                self.assertEqual(getattr(struct, field_name).offset, int(offset), f"{name}.{field_name}")
+                if count != "1":
+                    self.assertEqual(len(getattr(struct(), field_name)), int(count), f"{name}.{field_name}")
+        # C's padding, as the library's compiler places the fields.
+        padded = cudapreproc._struct_from_layout("Padded", "32;flag:u8:1:0;wide:f64:1:8;pair:i32:2:16;name:string:1:24", path)
+        self.assertEqual([padded.flag.offset, padded.wide.offset, padded.pair.offset, padded.name.offset], [0, 8, 16, 24])
 
     def test_a_library_built_from_other_sources_is_refused(self):
         lib = cudapreproc._library()
         path = cudapreproc.library_path()
-
-        class Longer(ctypes.Structure):
-            _fields_ = [*cudapreproc._reader._ReaderOptions._fields_, ("added", ctypes.c_int32)]
-
-        longer = ctypes.sizeof(Longer)
-        theirs = ctypes.sizeof(cudapreproc._reader._ReaderOptions)
-        for structs, text in [
-            ({"ReaderOptionsC": Longer}, f"its struct ReaderOptionsC is {theirs} bytes, this module's {longer}"),
-            ({"NoSuchStruct": Longer}, f"its struct NoSuchStruct does not exist, this module's {longer}"),
+        other = "it was built from other sources than this module"
+        with self.assertRaisesRegex(cudapreproc.Error, re.escape(f"{path} has no struct NoSuchStruct: {other}")):
+            cudapreproc._layout(lib, path, "NoSuchStruct")
+        with self.assertRaisesRegex(cudapreproc.Error, re.escape(f"the library's struct ReaderOptionsC has no field no_such: {other}")):
+            cudapreproc._c_struct("ReaderOptionsC")().no_such = 1
+        with self.assertRaisesRegex(cudapreproc.Error, "has no field crop_x"):
+            cudapreproc._c_struct("ReaderOptionsC")(device=0, crop_x=3)
+        for layout, text in [
+            ("12;flag:u8:1:0;wide:f64:1:4", "its struct Packed is 12 bytes with offsets {'flag': 0, 'wide': 4}; ctypes places"),
+            ("8;half:f16:1:0", "field half of its struct Packed has a type this module does not know, f16"),
         ]:
-            with self.assertRaisesRegex(cudapreproc.Error, re.escape(f"{path}: {text}: it was built from other sources")):
-                cudapreproc._check_struct_sizes(lib, path, structs)
+            with self.assertRaisesRegex(cudapreproc.Error, re.escape(f"{path}: {text}")):
+                cudapreproc._struct_from_layout("Packed", layout, path)
 
     def test_the_meson_build_is_found_without_configuration(self):
         if INSTALLED:

@@ -1,0 +1,115 @@
+//! The layout of the `#[repr(C)]` structs Python passes in and reads back, as text: the module
+//! builds its ctypes Structures from it (`cudapreproc_struct_layout`), so each struct is declared
+//! once, here in Rust, and a module and library built from different sources cannot disagree
+//! about a field's place or type without the module saying so.
+
+use std::ffi::c_char;
+
+/// A field type Python can mirror, by the name the module maps to a ctypes type.
+pub(crate) trait CType {
+    /// `i32`, `u32`, `i64`, `u64`, `u8`, `f64`, `string` (a NUL-terminated `char *`) or
+    /// `u64_pointer`.
+    const NAME: &'static str;
+    /// Elements: 1, or an array's length.
+    const COUNT: usize = 1;
+}
+
+macro_rules! scalar_ctypes {
+    ($($ty:ty => $name:literal),* $(,)?) => {
+        $(impl CType for $ty {
+            const NAME: &'static str = $name;
+        })*
+    };
+}
+
+scalar_ctypes! {
+    i32 => "i32",
+    u32 => "u32",
+    i64 => "i64",
+    u64 => "u64",
+    u8 => "u8",
+    f64 => "f64",
+    *const c_char => "string",
+    *const u64 => "u64_pointer",
+}
+
+impl<T: CType, const N: usize> CType for [T; N] {
+    const NAME: &'static str = T::NAME;
+    const COUNT: usize = N;
+}
+
+/// A struct whose layout Python reads.
+pub(crate) trait Described {
+    /// `SIZE;name:TYPE:COUNT:OFFSET;...`, every field in declaration order.
+    fn layout() -> String;
+}
+
+/// Declares a `#[repr(C)]` struct (every field public) and implements [`Described`] for it.
+macro_rules! c_struct {
+    (
+        $(#[$meta:meta])*
+        pub struct $name:ident {
+            $($(#[$field_meta:meta])* pub $field:ident: $ty:ty,)*
+        }
+    ) => {
+        $(#[$meta])*
+        #[repr(C)]
+        pub struct $name {
+            $($(#[$field_meta])* pub $field: $ty,)*
+        }
+
+        impl $crate::layout::Described for $name {
+            fn layout() -> String {
+                let mut text = std::mem::size_of::<$name>().to_string();
+                $(
+                    text.push_str(&format!(
+                        ";{}:{}:{}:{}",
+                        stringify!($field),
+                        <$ty as $crate::layout::CType>::NAME,
+                        <$ty as $crate::layout::CType>::COUNT,
+                        std::mem::offset_of!($name, $field),
+                    ));
+                )*
+                text
+            }
+        }
+    };
+}
+pub(crate) use c_struct;
+
+/// The layout of the struct Python names `name` (its Rust name), or `None` for a name this
+/// library does not have.
+pub(crate) fn layout_of(name: &[u8]) -> Option<String> {
+    Some(match name {
+        b"TensorDescription" => crate::TensorDescription::layout(),
+        b"ReaderOptionsC" => crate::reader::ReaderOptionsC::layout(),
+        b"WriterOptionsC" => crate::writer::WriterOptionsC::layout(),
+        b"DatasetOptionsC" => crate::dataset::DatasetOptionsC::layout(),
+        b"SamplerC" => crate::dataset::SamplerC::layout(),
+        _ => return None,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    c_struct! {
+        /// Padding after `flag` and `count`: offsets must be C's, not the fields' sizes added.
+        pub struct Padded {
+            pub flag: u8,
+            pub wide: f64,
+            pub count: i32,
+            pub pair: [u64; 2],
+            pub name: *const c_char,
+        }
+    }
+
+    #[test]
+    fn layout_gives_c_offsets_and_array_lengths() {
+        assert_eq!(
+            Padded::layout(),
+            "48;flag:u8:1:0;wide:f64:1:8;count:i32:1:16;pair:u64:2:24;name:string:1:40"
+        );
+    }
+}
