@@ -233,7 +233,9 @@ def _struct_from_layout(name, layout, path):
     for field in fields:
         field_name, type_name, count, offset = field.split(":")
         if type_name not in _FIELD_TYPES:
-            raise Error(f"{path}: field {field_name} of its struct {name} has a type this module does not know, {type_name}")
+            raise Error(
+                f"{path}: field {field_name} of its struct {name} has a type this module does not know, {type_name}"
+            )
         ctype = _FIELD_TYPES[type_name]
         declared.append((field_name, ctype if count == "1" else ctype * int(count)))
         offsets[field_name] = int(offset)

@@ -350,8 +350,10 @@ class LibraryLookup(unittest.TestCase):
                 if count != "1":
                     self.assertEqual(len(getattr(struct(), field_name)), int(count), f"{name}.{field_name}")
         # C's padding, as the library's compiler places the fields.
-        padded = cudapreproc._struct_from_layout("Padded", "32;flag:u8:1:0;wide:f64:1:8;pair:i32:2:16;name:string:1:24", path)
-        self.assertEqual([padded.flag.offset, padded.wide.offset, padded.pair.offset, padded.name.offset], [0, 8, 16, 24])
+        layout = "32;flag:u8:1:0;wide:f64:1:8;pair:i32:2:16;name:string:1:24"
+        padded = cudapreproc._struct_from_layout("Padded", layout, path)
+        offsets = [padded.flag.offset, padded.wide.offset, padded.pair.offset, padded.name.offset]
+        self.assertEqual(offsets, [0, 8, 16, 24])
 
     def test_a_library_built_from_other_sources_is_refused(self):
         lib = cudapreproc._library()
@@ -359,12 +361,16 @@ class LibraryLookup(unittest.TestCase):
         other = "it was built from other sources than this module"
         with self.assertRaisesRegex(cudapreproc.Error, re.escape(f"{path} has no struct NoSuchStruct: {other}")):
             cudapreproc._layout(lib, path, "NoSuchStruct")
-        with self.assertRaisesRegex(cudapreproc.Error, re.escape(f"the library's struct ReaderOptionsC has no field no_such: {other}")):
+        no_field = f"the library's struct ReaderOptionsC has no field no_such: {other}"
+        with self.assertRaisesRegex(cudapreproc.Error, re.escape(no_field)):
             cudapreproc._c_struct("ReaderOptionsC")().no_such = 1
         with self.assertRaisesRegex(cudapreproc.Error, "has no field crop_x"):
             cudapreproc._c_struct("ReaderOptionsC")(device=0, crop_x=3)
         for layout, text in [
-            ("12;flag:u8:1:0;wide:f64:1:4", "its struct Packed is 12 bytes with offsets {'flag': 0, 'wide': 4}; ctypes places"),
+            (
+                "12;flag:u8:1:0;wide:f64:1:4",
+                "its struct Packed is 12 bytes with offsets {'flag': 0, 'wide': 4}; ctypes places",
+            ),
             ("8;half:f16:1:0", "field half of its struct Packed has a type this module does not know, f16"),
         ]:
             with self.assertRaisesRegex(cudapreproc.Error, re.escape(f"{path}: {text}")):
