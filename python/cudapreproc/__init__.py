@@ -39,6 +39,7 @@ import contextlib
 import ctypes
 import os
 import pathlib
+import re
 
 __all__ = [
     "ClipBatch",
@@ -202,7 +203,8 @@ def _declare(lib, path, signatures):
 
 
 def _layout(lib, path, name):
-    """The layout of the library's struct ``name``: ``SIZE;field:TYPE:COUNT:OFFSET;...``."""
+    """The layout of the library's struct ``name``: ``SIZE;field:TYPE:OFFSET;...``, where TYPE
+    is a key of ``_FIELD_TYPES``, or ``KEY[N]`` for an array of N."""
     text = lib.cudapreproc_struct_layout(name.encode())
     if not text:
         raise Error(f"{path} has no struct {name}: {_OTHER_SOURCES}")
@@ -231,13 +233,14 @@ def _struct_from_layout(name, layout, path):
     size, *fields = layout.split(";")
     declared, offsets = [], {}
     for field in fields:
-        field_name, type_name, count, offset = field.split(":")
-        if type_name not in _FIELD_TYPES:
+        field_name, type_name, offset = field.split(":")
+        scalar, _, length = type_name.partition("[")
+        if scalar not in _FIELD_TYPES or (length and not re.fullmatch(r"[0-9]+\]", length)):
             raise Error(
                 f"{path}: field {field_name} of its struct {name} has a type this module does not know, {type_name}"
             )
-        ctype = _FIELD_TYPES[type_name]
-        declared.append((field_name, ctype if count == "1" else ctype * int(count)))
+        ctype = _FIELD_TYPES[scalar]
+        declared.append((field_name, ctype * int(length[:-1]) if length else ctype))
         offsets[field_name] = int(offset)
     struct = type(name, (_CStruct,), {"_fields_": declared, "_field_names": frozenset(offsets)})
     placed = {field_name: getattr(struct, field_name).offset for field_name in offsets}

@@ -5,20 +5,29 @@
 
 use std::ffi::c_char;
 
-/// A field type Python can mirror, by the name the module maps to a ctypes type.
-pub(crate) trait CType {
-    /// `i32`, `u32`, `i64`, `u64`, `u8`, `f64`, `string` (a NUL-terminated `char *`) or
-    /// `u64_pointer`.
+/// A scalar field type Python can mirror, by the name the module maps to a ctypes type: `i32`,
+/// `u32`, `i64`, `u64`, `u8`, `f64`, `string` (a NUL-terminated `char *`) or `u64_pointer`.
+pub(crate) trait Scalar {
     const NAME: &'static str;
-    /// Elements: 1, or an array's length.
-    const COUNT: usize = 1;
+}
+
+/// A field type as the layout names it: a [`Scalar`]'s name, or `NAME[N]` for an array of `N`.
+pub(crate) trait CType {
+    fn name() -> String;
 }
 
 macro_rules! scalar_ctypes {
     ($($ty:ty => $name:literal),* $(,)?) => {
-        $(impl CType for $ty {
-            const NAME: &'static str = $name;
-        })*
+        $(
+            impl Scalar for $ty {
+                const NAME: &'static str = $name;
+            }
+            impl CType for $ty {
+                fn name() -> String {
+                    $name.to_string()
+                }
+            }
+        )*
     };
 }
 
@@ -33,14 +42,15 @@ scalar_ctypes! {
     *const u64 => "u64_pointer",
 }
 
-impl<T: CType, const N: usize> CType for [T; N] {
-    const NAME: &'static str = T::NAME;
-    const COUNT: usize = N;
+impl<T: Scalar, const N: usize> CType for [T; N] {
+    fn name() -> String {
+        format!("{}[{N}]", T::NAME)
+    }
 }
 
 /// A struct whose layout Python reads.
 pub(crate) trait Described {
-    /// `SIZE;name:TYPE:COUNT:OFFSET;...`, every field in declaration order.
+    /// `SIZE;name:TYPE:OFFSET;...`, every field in declaration order.
     fn layout() -> String;
 }
 
@@ -63,10 +73,9 @@ macro_rules! c_struct {
                 let mut text = std::mem::size_of::<$name>().to_string();
                 $(
                     text.push_str(&format!(
-                        ";{}:{}:{}:{}",
+                        ";{}:{}:{}",
                         stringify!($field),
-                        <$ty as $crate::layout::CType>::NAME,
-                        <$ty as $crate::layout::CType>::COUNT,
+                        <$ty as $crate::layout::CType>::name(),
                         std::mem::offset_of!($name, $field),
                     ));
                 )*
@@ -102,14 +111,15 @@ mod tests {
             pub count: i32,
             pub pair: [u64; 2],
             pub name: *const c_char,
+            pub single: [i32; 1],
         }
     }
 
     #[test]
-    fn layout_gives_c_offsets_and_array_lengths() {
+    fn layout_gives_c_offsets_and_array_lengths_even_of_one() {
         assert_eq!(
             Padded::layout(),
-            "48;flag:u8:1:0;wide:f64:1:8;count:i32:1:16;pair:u64:2:24;name:string:1:40"
+            "56;flag:u8:0;wide:f64:8;count:i32:16;pair:u64[2]:24;name:string:40;single:i32[1]:48"
         );
     }
 }

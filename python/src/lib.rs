@@ -382,7 +382,7 @@ pub extern "C" fn cudapreproc_version() -> *const std::ffi::c_char {
 }
 
 /// The layout of the `#[repr(C)]` struct called `name` (its Rust name), from which the Python
-/// module builds its ctypes Structure: `SIZE;field:TYPE:COUNT:OFFSET;...` (see `layout.rs`), a
+/// module builds its ctypes Structure: `SIZE;field:TYPE:OFFSET;...` (see `layout.rs`), a
 /// string the caller frees with `cudapreproc_string_free`; null for a name this library does not
 /// have (one built from other sources than the module).
 ///

@@ -345,15 +345,17 @@ class LibraryLookup(unittest.TestCase):
             self.assertEqual(ctypes.sizeof(struct), int(size), name)
             self.assertGreater(len(fields), 4, name)
             for field in fields:
-                field_name, _, count, offset = field.split(":")
+                field_name, type_name, offset = field.split(":")
                 self.assertEqual(getattr(struct, field_name).offset, int(offset), f"{name}.{field_name}")
-                if count != "1":
-                    self.assertEqual(len(getattr(struct(), field_name)), int(count), f"{name}.{field_name}")
-        # C's padding, as the library's compiler places the fields.
-        layout = "32;flag:u8:1:0;wide:f64:1:8;pair:i32:2:16;name:string:1:24"
+                if type_name.endswith("]"):
+                    length = int(type_name[type_name.index("[") + 1 : -1])
+                    self.assertEqual(len(getattr(struct(), field_name)), length, f"{name}.{field_name}")
+        # C's padding, as the library's compiler places the fields; an array of one stays an array.
+        layout = "40;flag:u8:0;wide:f64:8;pair:i32[2]:16;name:string:24;single:u64[1]:32"
         padded = cudapreproc._struct_from_layout("Padded", layout, path)
         offsets = [padded.flag.offset, padded.wide.offset, padded.pair.offset, padded.name.offset]
         self.assertEqual(offsets, [0, 8, 16, 24])
+        self.assertEqual(len(padded().single), 1)
 
     def test_a_library_built_from_other_sources_is_refused(self):
         lib = cudapreproc._library()
@@ -368,10 +370,11 @@ class LibraryLookup(unittest.TestCase):
             cudapreproc._c_struct("ReaderOptionsC")(device=0, crop_x=3)
         for layout, text in [
             (
-                "12;flag:u8:1:0;wide:f64:1:4",
+                "12;flag:u8:0;wide:f64:4",
                 "its struct Packed is 12 bytes with offsets {'flag': 0, 'wide': 4}; ctypes places",
             ),
-            ("8;half:f16:1:0", "field half of its struct Packed has a type this module does not know, f16"),
+            ("8;half:f16:0", "field half of its struct Packed has a type this module does not know, f16"),
+            ("8;pair:i32[two]:0", "field pair of its struct Packed has a type this module does not know, i32[two]"),
         ]:
             with self.assertRaisesRegex(cudapreproc.Error, re.escape(f"{path}: {text}")):
                 cudapreproc._struct_from_layout("Packed", layout, path)
