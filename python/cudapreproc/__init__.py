@@ -25,9 +25,9 @@ the meson build (``_build/``, what ``meson compile -C _build`` and ``scripts/dem
 cargo's ``target/release`` and ``target/debug``. A library found there that was built from other
 sources than the module (a stale build: a function or a struct field the module uses missing)
 raises ``Error`` when it is loaded or when the field is set. The module declares no C struct
-itself: it builds each one's ctypes Structure from the layout the library gives. GStreamer itself (1.22 or
-newer) must be installed; the elements are built into the library, so ``GST_PLUGIN_PATH`` is
-not needed.
+itself: it builds each one's ctypes Structure from the layout the library gives. GStreamer
+itself (1.22 or newer) must be installed; the elements are built into the library, so
+``GST_PLUGIN_PATH`` is not needed.
 
 Errors are raised as ``Error``: a description that does not parse, a property value GLib or the
 element refuses (named in the message; the pipeline is not started with the old value), and an
@@ -69,7 +69,6 @@ _LIBRARY_NAME = "libcudapreproc_python.so"
 # (Ctrl-C) between calls.
 _PULLED, _WAITING = 0, 1
 _PULL_WAIT_MS = 50
-_MAX_DIMS = 8
 _DL_CPU, _DL_CUDA = 1, 2
 # DLPack stream values for CUDA (the Python array API): 1 the legacy default stream,
 # 2 the per-thread default stream, -1 "do not synchronise".
@@ -525,4 +524,3 @@ from ._reader import Frame, FrameBatch, VideoMetadata, VideoReader, _reader_sign
 from . import samplers  # noqa: E402
 from .dataset import ClipBatch, SkippedFile, VideoDataset, _dataset_signatures  # noqa: E402
 from ._writer import VideoWriter, _writer_signatures  # noqa: E402
-from . import _reader, _writer, dataset  # noqa: E402
