@@ -18,16 +18,9 @@ pub(crate) trait CType {
 
 macro_rules! scalar_ctypes {
     ($($ty:ty => $name:literal),* $(,)?) => {
-        $(
-            impl Scalar for $ty {
-                const NAME: &'static str = $name;
-            }
-            impl CType for $ty {
-                fn name() -> String {
-                    $name.to_string()
-                }
-            }
-        )*
+        $(impl Scalar for $ty {
+            const NAME: &'static str = $name;
+        })*
     };
 }
 
@@ -40,6 +33,12 @@ scalar_ctypes! {
     f64 => "f64",
     *const c_char => "string",
     *const u64 => "u64_pointer",
+}
+
+impl<T: Scalar> CType for T {
+    fn name() -> String {
+        T::NAME.to_string()
+    }
 }
 
 impl<T: Scalar, const N: usize> CType for [T; N] {
