@@ -1,8 +1,11 @@
 //! Property values: reading numbers out of GstValueArrays, and refusing invalid values so that
 //! the user hears about it.
 
+use std::ops::RangeInclusive;
+
 use cudapreproc_core::access;
 use gst::glib;
+use gst::glib::translate::{FromGlib, IntoGlib};
 use gst::prelude::*;
 
 /// GLib log domain of the warnings [`refuse`] emits when no bus would carry them.
@@ -76,51 +79,137 @@ pub fn refuse(element: &gst::Element, cat: gst::DebugCategory, property: &str, w
     }
 }
 
+/// The body of `Spec`'s numeric methods: a range and a default, for builder types that share no
+/// trait for them.
+macro_rules! numeric_specs {
+    ($($method:ident: $number:ty => $param_spec:ty),* $(,)?) => {$(
+        pub fn $method(self, range: RangeInclusive<$number>, default: $number) -> glib::ParamSpec {
+            self.described(
+                <$param_spec>::builder(self.name)
+                    .minimum(*range.start())
+                    .maximum(*range.end())
+                    .default_value(default),
+            )
+            .build()
+        }
+    )*};
+}
+
+/// The states in which a property can be changed.
+#[derive(Clone, Copy)]
+pub enum Changeable {
+    /// Up to READY: what the element sets up when it starts.
+    UpToReady,
+    /// Also while playing: what each frame reads afresh.
+    WhilePlaying,
+    /// No state flag: an array's element spec, or a copy of a property of one of GStreamer's
+    /// base classes that has none (the video decoder's `max-errors`).
+    Unflagged,
+}
+
+/// What every property declaration has: the name, nick and blurb, and when it can be changed.
+/// The method for its type adds the type's range and default and builds the `glib::ParamSpec`.
+pub struct Spec<'a> {
+    name: &'a str,
+    nick: &'a str,
+    blurb: &'a str,
+    changeable: Changeable,
+}
+
+impl<'a> Spec<'a> {
+    /// A property that can be changed up to READY.
+    pub fn ready(name: &'a str, nick: &'a str, blurb: &'a str) -> Self {
+        Self::new(name, nick, blurb, Changeable::UpToReady)
+    }
+
+    /// A property that can be changed while playing.
+    pub fn playing(name: &'a str, nick: &'a str, blurb: &'a str) -> Self {
+        Self::new(name, nick, blurb, Changeable::WhilePlaying)
+    }
+
+    pub fn new(name: &'a str, nick: &'a str, blurb: &'a str, changeable: Changeable) -> Self {
+        Self {
+            name,
+            nick,
+            blurb,
+            changeable,
+        }
+    }
+
+    /// The spec of an array property's elements, which are changed only through the array.
+    pub fn element(name: &'a str, nick: &'a str, blurb: &'a str) -> Self {
+        Self::new(name, nick, blurb, Changeable::Unflagged)
+    }
+
+    fn described<B: GstParamSpecBuilderExt<'a>>(&self, builder: B) -> B {
+        let builder = builder.nick(self.nick).blurb(self.blurb);
+        match self.changeable {
+            Changeable::UpToReady => builder.mutable_ready(),
+            Changeable::WhilePlaying => builder.mutable_playing(),
+            Changeable::Unflagged => builder,
+        }
+    }
+
+    pub fn enumeration<T>(self, default: T) -> glib::ParamSpec
+    where
+        T: StaticType + FromGlib<i32> + IntoGlib<GlibType = i32>,
+    {
+        self.described(glib::ParamSpecEnum::builder_with_default(
+            self.name, default,
+        ))
+        .build()
+    }
+
+    pub fn boolean(self, default: bool) -> glib::ParamSpec {
+        self.described(glib::ParamSpecBoolean::builder(self.name).default_value(default))
+            .build()
+    }
+
+    numeric_specs! {
+        int: i32 => glib::ParamSpecInt,
+        uint: u32 => glib::ParamSpecUInt,
+        uint64: u64 => glib::ParamSpecUInt64,
+        double: f64 => glib::ParamSpecDouble,
+    }
+
+    /// A string property, unset (`None`) by default.
+    pub fn string(self) -> glib::ParamSpec {
+        self.described(glib::ParamSpecString::builder(self.name))
+            .build()
+    }
+
+    /// Caps, unset (`None`) by default.
+    pub fn caps(self) -> glib::ParamSpec {
+        self.described(glib::ParamSpecBoxed::builder::<gst::Caps>(self.name))
+            .build()
+    }
+
+    /// A `GstValueArray` of values that `element` describes, empty by default.
+    pub fn array(self, element: glib::ParamSpec) -> glib::ParamSpec {
+        self.described(gst::ParamSpecArray::builder(self.name).element_spec(&element))
+            .build()
+    }
+}
+
 /// A `cuda-device-id` property (the name and nick GStreamer's CUDA elements use) from `minimum`
 /// (-1 where the element can follow its input's GPU) with `default`, described by `blurb`;
 /// settable up to READY.
 pub fn cuda_device_id_spec(minimum: i32, default: i32, blurb: &str) -> glib::ParamSpec {
-    glib::ParamSpecInt::builder("cuda-device-id")
-        .nick("CUDA device ID")
-        .blurb(blurb)
-        .minimum(minimum)
-        .default_value(default)
-        .mutable_ready()
-        .build()
+    Spec::ready("cuda-device-id", "CUDA device ID", blurb).int(minimum..=i32::MAX, default)
 }
 
 /// A `frame-indices` property (an array of frame numbers up to `maximum`, each described by
 /// `index_blurb`) described by `blurb`; settable up to READY.
 pub fn frame_indices_spec(blurb: &str, index_blurb: &str, maximum: u64) -> glib::ParamSpec {
-    gst::ParamSpecArray::builder("frame-indices")
-        .nick("Frame indices")
-        .blurb(blurb)
-        .element_spec(
-            &glib::ParamSpecUInt64::builder("index")
-                .nick("Index")
-                .blurb(index_blurb)
-                .maximum(maximum)
-                .build(),
-        )
-        .mutable_ready()
-        .build()
+    Spec::ready("frame-indices", "Frame indices", blurb)
+        .array(Spec::element("index", "Index", index_blurb).uint64(0..=maximum, 0))
 }
 
 /// A `frame-times` property (an array of stream times in seconds, 0 or more) described by
 /// `blurb`; settable while playing.
 pub fn frame_times_spec(blurb: &str) -> glib::ParamSpec {
-    gst::ParamSpecArray::builder("frame-times")
-        .nick("Frame times")
-        .blurb(blurb)
-        .element_spec(
-            &glib::ParamSpecDouble::builder("time")
-                .nick("Time")
-                .blurb("Stream time in seconds")
-                .minimum(0.0)
-                .build(),
-        )
-        .mutable_playing()
-        .build()
+    Spec::playing("frame-times", "Frame times", blurb)
+        .array(Spec::element("time", "Time", "Stream time in seconds").double(0.0..=f64::MAX, 0.0))
 }
 
 crate::property_enum! {
@@ -142,12 +231,11 @@ crate::property_enum! {
 /// The `downstream-sync` property of the elements that write into buffers of a downstream
 /// element's CUDA pool; settable up to READY.
 pub fn downstream_sync_spec() -> glib::ParamSpec {
-    glib::ParamSpecEnum::builder_with_default("downstream-sync", DownstreamSync::default())
-        .nick("Downstream sync")
-        .blurb(
-            "How writes into a CUDA buffer of a downstream element's pool (GStreamer's elements, \
-             same CUDA context) are finished before it is pushed",
-        )
-        .mutable_ready()
-        .build()
+    Spec::ready(
+        "downstream-sync",
+        "Downstream sync",
+        "How writes into a CUDA buffer of a downstream element's pool (GStreamer's elements, \
+         same CUDA context) are finished before it is pushed",
+    )
+    .enumeration(DownstreamSync::default())
 }

@@ -16,7 +16,7 @@ use crate::cudabasetransform::{
     never_in_place, pad_templates, CudaBaseTransform, CudaBaseTransformImpl, Negotiated,
     TransformResult,
 };
-use crate::property::{self, factory_name, nick};
+use crate::property::{self, factory_name, nick, Spec};
 
 static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
     gst::DebugCategory::new(
@@ -48,65 +48,48 @@ impl ObjectSubclass for CudaConvert {
 
 impl ObjectImpl for CudaConvert {
     fn properties() -> &'static [glib::ParamSpec] {
-        static PROPERTIES: LazyLock<Vec<glib::ParamSpec>> = LazyLock::new(|| {
-            let component = |minimum, default| {
-                glib::ParamSpecDouble::builder("value")
-                    .nick("Value")
-                    .blurb("Per-component value")
-                    .minimum(minimum)
-                    .default_value(default)
-                    .build()
-            };
-            vec![
-                glib::ParamSpecEnum::builder_with_default("dtype", DEFAULT_DTYPE)
-                    .nick("Data type")
-                    .blurb("Tensor element type (video -> tensor)")
-                    .mutable_ready()
-                    .build(),
-                glib::ParamSpecEnum::builder_with_default("layout", DEFAULT_LAYOUT)
-                    .nick("Layout")
-                    .blurb("Tensor memory order (both directions)")
-                    .mutable_ready()
-                    .build(),
-                glib::ParamSpecEnum::builder_with_default("channel-order", DEFAULT_CHANNEL_ORDER)
-                    .nick("Channel order")
-                    .blurb("Order of the colour channels in the tensor (both directions)")
-                    .mutable_ready()
-                    .build(),
-                glib::ParamSpecEnum::builder_with_default("preset", DEFAULT_PRESET)
-                    .nick("Preset")
-                    .blurb(
-                        "Sets scale, mean and std to a usual normalisation; set those after it to \
-                         change one",
-                    )
-                    .mutable_ready()
-                    .build(),
-                glib::ParamSpecDouble::builder("scale")
-                    .nick("Scale")
-                    .blurb("y = (x * scale - mean) / std; not 0")
-                    .default_value(DEFAULT_SCALE)
-                    .mutable_ready()
-                    .build(),
-                gst::ParamSpecArray::builder("mean")
-                    .nick("Mean")
-                    .blurb(
-                        "Per colour component R, G, B (, A) whatever the channel order; one \
-                         value: every component",
-                    )
-                    .element_spec(&component(f64::MIN, 0.0))
-                    .mutable_ready()
-                    .build(),
-                gst::ParamSpecArray::builder("std")
-                    .nick("Standard deviation")
-                    .blurb(
-                        "Per colour component R, G, B (, A), at least 1e-6; one value: every \
-                         component",
-                    )
-                    .element_spec(&component(MIN_STD, 1.0))
-                    .mutable_ready()
-                    .build(),
+        static PROPERTIES: LazyLock<Vec<glib::ParamSpec>> =
+            LazyLock::new(|| {
+                let component = |minimum, default| {
+                    Spec::element("value", "Value", "Per-component value")
+                        .double(minimum..=f64::MAX, default)
+                };
+                vec![
+                Spec::ready("dtype", "Data type", "Tensor element type (video -> tensor)")
+                    .enumeration(DEFAULT_DTYPE),
+                Spec::ready("layout", "Layout", "Tensor memory order (both directions)")
+                    .enumeration(DEFAULT_LAYOUT),
+                Spec::ready(
+                    "channel-order",
+                    "Channel order",
+                    "Order of the colour channels in the tensor (both directions)",
+                )
+                .enumeration(DEFAULT_CHANNEL_ORDER),
+                Spec::ready(
+                    "preset",
+                    "Preset",
+                    "Sets scale, mean and std to a usual normalisation; set those after it to \
+                     change one",
+                )
+                .enumeration(DEFAULT_PRESET),
+                Spec::ready("scale", "Scale", "y = (x * scale - mean) / std; not 0")
+                    .double(f64::MIN..=f64::MAX, DEFAULT_SCALE),
+                Spec::ready(
+                    "mean",
+                    "Mean",
+                    "Per colour component R, G, B (, A) whatever the channel order; one value: \
+                     every component",
+                )
+                .array(component(f64::MIN, 0.0)),
+                Spec::ready(
+                    "std",
+                    "Standard deviation",
+                    "Per colour component R, G, B (, A), at least 1e-6; one value: every \
+                     component",
+                )
+                .array(component(MIN_STD, 1.0)),
             ]
-        });
+            });
         PROPERTIES.as_ref()
     }
 

@@ -18,7 +18,7 @@ use crate::cudabasetransform::{
     never_in_place, pad_templates, CudaBaseTransform, CudaBaseTransformImpl, Negotiated,
     TransformResult,
 };
-use crate::property::factory_name;
+use crate::property::{factory_name, Spec};
 
 static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
     gst::DebugCategory::new(
@@ -230,32 +230,32 @@ impl ObjectImpl for CudaCvtColor {
     fn properties() -> &'static [glib::ParamSpec] {
         static PROPERTIES: LazyLock<Vec<glib::ParamSpec>> = LazyLock::new(|| {
             vec![
-                glib::ParamSpecEnum::builder_with_default("input-matrix", DEFAULT_MATRIX)
-                    .nick("Input matrix")
-                    .blurb("Y'CbCr matrix of the input, instead of the caps' colorimetry")
-                    .mutable_ready()
-                    .build(),
-                glib::ParamSpecEnum::builder_with_default("input-range", DEFAULT_RANGE)
-                    .nick("Input range")
-                    .blurb("Quantisation range of the input, instead of the caps' colorimetry")
-                    .mutable_ready()
-                    .build(),
-                glib::ParamSpecEnum::builder_with_default("output-matrix", DEFAULT_MATRIX)
-                    .nick("Output matrix")
-                    .blurb(
-                        "Y'CbCr matrix to produce (announced in the output caps); auto: the \
-                         input's, or GStreamer's default for the size",
-                    )
-                    .mutable_ready()
-                    .build(),
-                glib::ParamSpecEnum::builder_with_default("output-range", DEFAULT_RANGE)
-                    .nick("Output range")
-                    .blurb(
-                        "Quantisation range to produce (announced in the output caps); auto: \
-                         the input's, or limited for Y'CbCr",
-                    )
-                    .mutable_ready()
-                    .build(),
+                Spec::ready(
+                    "input-matrix",
+                    "Input matrix",
+                    "Y'CbCr matrix of the input, instead of the caps' colorimetry",
+                )
+                .enumeration(DEFAULT_MATRIX),
+                Spec::ready(
+                    "input-range",
+                    "Input range",
+                    "Quantisation range of the input, instead of the caps' colorimetry",
+                )
+                .enumeration(DEFAULT_RANGE),
+                Spec::ready(
+                    "output-matrix",
+                    "Output matrix",
+                    "Y'CbCr matrix to produce (announced in the output caps); auto: the input's, \
+                     or GStreamer's default for the size",
+                )
+                .enumeration(DEFAULT_MATRIX),
+                Spec::ready(
+                    "output-range",
+                    "Output range",
+                    "Quantisation range to produce (announced in the output caps); auto: the \
+                     input's, or limited for Y'CbCr",
+                )
+                .enumeration(DEFAULT_RANGE),
             ]
         });
         PROPERTIES.as_ref()
@@ -462,13 +462,43 @@ mod tests {
     }
 
     #[test]
-    fn yuv_output_keeps_the_input_colorimetry() {
+    fn output_colorimetry_is_the_inputs_the_overrides_or_srgb() {
         gst::init().unwrap();
-        let caps = input_caps(PixelFormat::Nv12, 64, 32, Some("bt2020"));
-        assert_eq!(
-            announced(&Settings::default(), &caps, PixelFormat::I420, true),
-            (VideoColorMatrix::Bt2020, VideoColorRange::Range16_235)
-        );
+        let overrides = Settings {
+            output_matrix: ColorMatrix::Smpte240m,
+            output_range: ColorRange::Full,
+            ..Settings::default()
+        };
+        let cases = [
+            // Y'CbCr output keeps the input's colorimetry.
+            (
+                Settings::default(),
+                input_caps(PixelFormat::Nv12, 64, 32, Some("bt2020")),
+                PixelFormat::I420,
+                true,
+                (VideoColorMatrix::Bt2020, VideoColorRange::Range16_235),
+            ),
+            // Output overrides are announced.
+            (
+                overrides,
+                input_caps(PixelFormat::Nv12, 1920, 1080, Some("bt709")),
+                PixelFormat::Nv12,
+                true,
+                (VideoColorMatrix::Smpte240m, VideoColorRange::Range0_255),
+            ),
+            // RGB output is sRGB.
+            (
+                Settings::default(),
+                input_caps(PixelFormat::Nv12, 64, 32, Some("bt601")),
+                PixelFormat::Rgbp,
+                false,
+                (VideoColorMatrix::Rgb, VideoColorRange::Range0_255),
+            ),
+        ];
+        for (settings, caps, format, cuda, expected) in cases {
+            let got = announced(&settings, &caps, format, cuda);
+            assert_eq!(got, expected, "{caps} -> {format}");
+        }
     }
 
     #[test]
@@ -488,31 +518,6 @@ mod tests {
                 "height {height}"
             );
         }
-    }
-
-    #[test]
-    fn output_overrides_are_announced() {
-        gst::init().unwrap();
-        let settings = Settings {
-            output_matrix: ColorMatrix::Smpte240m,
-            output_range: ColorRange::Full,
-            ..Settings::default()
-        };
-        let caps = input_caps(PixelFormat::Nv12, 1920, 1080, Some("bt709"));
-        assert_eq!(
-            announced(&settings, &caps, PixelFormat::Nv12, true),
-            (VideoColorMatrix::Smpte240m, VideoColorRange::Range0_255)
-        );
-    }
-
-    #[test]
-    fn rgb_output_is_srgb() {
-        gst::init().unwrap();
-        let caps = input_caps(PixelFormat::Nv12, 64, 32, Some("bt601"));
-        assert_eq!(
-            announced(&Settings::default(), &caps, PixelFormat::Rgbp, false),
-            (VideoColorMatrix::Rgb, VideoColorRange::Range0_255)
-        );
     }
 
     #[test]

@@ -18,7 +18,7 @@ use super::{MATRIX_EVENT, MATRIX_META};
 use crate::cudabasetransform::{
     pad_templates, CudaBaseTransform, CudaBaseTransformImpl, Negotiated, TransformResult,
 };
-use crate::property::{self, factory_name};
+use crate::property::{self, factory_name, Spec};
 
 static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
     gst::DebugCategory::new(
@@ -87,121 +87,101 @@ impl ObjectImpl for CudaWarpAffine {
     fn properties() -> &'static [glib::ParamSpec] {
         static PROPERTIES: LazyLock<Vec<glib::ParamSpec>> = LazyLock::new(|| {
             vec![
-                glib::ParamSpecUInt::builder("width")
-                    .nick("Width")
-                    .blurb("Output width; 0: from downstream caps, else the input's (or kept in proportion to height)")
-                    .default_value(DEFAULT_SIZE)
-                    .maximum(MAX_SIZE)
-                    .mutable_ready()
-                    .build(),
-                glib::ParamSpecUInt::builder("height")
-                    .nick("Height")
-                    .blurb("Output height; 0: from downstream caps, else the input's (or kept in proportion to width)")
-                    .default_value(DEFAULT_SIZE)
-                    .maximum(MAX_SIZE)
-                    .mutable_ready()
-                    .build(),
-                gst::ParamSpecArray::builder("matrix")
-                    .nick("Matrix")
-                    .blurb(
-                        "2x3 affine matrix <a, b, c, d, e, f> (OpenCV's M: source -> output, or \
-                         output -> source with inverse-map); overrides the placement properties. \
-                         Reads back the matrix in use. Settable while playing",
-                    )
-                    .element_spec(
-                        &glib::ParamSpecDouble::builder("value")
-                            .nick("Value")
-                            .blurb("Matrix element")
-                            .build(),
-                    )
-                    .mutable_playing()
-                    .build(),
-                glib::ParamSpecString::builder("matrix-string")
-                    .nick("Matrix as text")
-                    .blurb("The matrix property as text: \"a b c; d e f\" (commas work too)")
-                    .mutable_playing()
-                    .build(),
-                glib::ParamSpecBoolean::builder("inverse-map")
-                    .nick("Inverse map")
-                    .blurb("The matrix maps output pixels to source pixels (OpenCV's WARP_INVERSE_MAP)")
-                    .default_value(DEFAULT_INVERSE_MAP)
-                    .mutable_playing()
-                    .build(),
-                glib::ParamSpecEnum::builder_with_default("interpolation", DEFAULT_INTERPOLATION)
-                    .nick("Interpolation")
-                    .blurb("How output pixels are computed from the source")
-                    .mutable_playing()
-                    .build(),
-                glib::ParamSpecEnum::builder_with_default("border-mode", DEFAULT_BORDER)
-                    .nick("Border mode")
-                    .blurb("What is read outside the source")
-                    .mutable_playing()
-                    .build(),
-                gst::ParamSpecArray::builder("border-value")
-                    .nick("Border value")
-                    .blurb(
-                        "Constant border per component in code values (R, G, B, A or Y, U, V; \
-                         10-bit values for P010); one value: every colour component; empty: black",
-                    )
-                    .element_spec(
-                        &glib::ParamSpecDouble::builder("value")
-                            .nick("Value")
-                            .blurb("Component value")
-                            .minimum(0.0)
-                            .maximum(MAX_BORDER_VALUE)
-                            .build(),
-                    )
-                    .mutable_playing()
-                    .build(),
-                glib::ParamSpecEnum::builder_with_default("fit", DEFAULT_FIT)
-                    .nick("Fit")
-                    .blurb("How the (cropped) source is fitted into the output size")
-                    .mutable_playing()
-                    .build(),
-                glib::ParamSpecUInt::builder("crop-x")
-                    .nick("Crop x")
-                    .blurb("Left of the source rectangle to use")
-                    .maximum(MAX_CROP)
-                    .mutable_playing()
-                    .build(),
-                glib::ParamSpecUInt::builder("crop-y")
-                    .nick("Crop y")
-                    .blurb("Top of the source rectangle to use")
-                    .maximum(MAX_CROP)
-                    .mutable_playing()
-                    .build(),
-                glib::ParamSpecUInt::builder("crop-width")
-                    .nick("Crop width")
-                    .blurb("Width of the source rectangle to use; 0: to the right edge")
-                    .maximum(MAX_CROP)
-                    .mutable_playing()
-                    .build(),
-                glib::ParamSpecUInt::builder("crop-height")
-                    .nick("Crop height")
-                    .blurb("Height of the source rectangle to use; 0: to the bottom edge")
-                    .maximum(MAX_CROP)
-                    .mutable_playing()
-                    .build(),
-                glib::ParamSpecDouble::builder("rotation")
-                    .nick("Rotation")
-                    .blurb("Rotation about the output's centre, degrees counter-clockwise")
-                    .minimum(-360.0)
-                    .maximum(360.0)
-                    .default_value(DEFAULT_ROTATION)
-                    .mutable_playing()
-                    .build(),
-                glib::ParamSpecBoolean::builder("flip-horizontal")
-                    .nick("Flip horizontally")
-                    .blurb("Mirror left and right")
-                    .default_value(DEFAULT_FLIP)
-                    .mutable_playing()
-                    .build(),
-                glib::ParamSpecBoolean::builder("flip-vertical")
-                    .nick("Flip vertically")
-                    .blurb("Mirror top and bottom")
-                    .default_value(DEFAULT_FLIP)
-                    .mutable_playing()
-                    .build(),
+                Spec::ready(
+                    "width",
+                    "Width",
+                    "Output width; 0: from downstream caps, else the input's (or kept in \
+                     proportion to height)",
+                )
+                .uint(0..=MAX_SIZE, DEFAULT_SIZE),
+                Spec::ready(
+                    "height",
+                    "Height",
+                    "Output height; 0: from downstream caps, else the input's (or kept in \
+                     proportion to width)",
+                )
+                .uint(0..=MAX_SIZE, DEFAULT_SIZE),
+                Spec::playing(
+                    "matrix",
+                    "Matrix",
+                    "2x3 affine matrix <a, b, c, d, e, f> (OpenCV's M: source -> output, or \
+                     output -> source with inverse-map); overrides the placement properties. \
+                     Reads back the matrix in use. Settable while playing",
+                )
+                .array(
+                    Spec::element("value", "Value", "Matrix element")
+                        .double(f64::MIN..=f64::MAX, 0.0),
+                ),
+                Spec::playing(
+                    "matrix-string",
+                    "Matrix as text",
+                    "The matrix property as text: \"a b c; d e f\" (commas work too)",
+                )
+                .string(),
+                Spec::playing(
+                    "inverse-map",
+                    "Inverse map",
+                    "The matrix maps output pixels to source pixels (OpenCV's WARP_INVERSE_MAP)",
+                )
+                .boolean(DEFAULT_INVERSE_MAP),
+                Spec::playing(
+                    "interpolation",
+                    "Interpolation",
+                    "How output pixels are computed from the source",
+                )
+                .enumeration(DEFAULT_INTERPOLATION),
+                Spec::playing(
+                    "border-mode",
+                    "Border mode",
+                    "What is read outside the source",
+                )
+                .enumeration(DEFAULT_BORDER),
+                Spec::playing(
+                    "border-value",
+                    "Border value",
+                    "Constant border per component in code values (R, G, B, A or Y, U, V; 10-bit \
+                     values for P010); one value: every colour component; empty: black",
+                )
+                .array(
+                    Spec::element("value", "Value", "Component value")
+                        .double(0.0..=MAX_BORDER_VALUE, 0.0),
+                ),
+                Spec::playing(
+                    "fit",
+                    "Fit",
+                    "How the (cropped) source is fitted into the output size",
+                )
+                .enumeration(DEFAULT_FIT),
+                Spec::playing("crop-x", "Crop x", "Left of the source rectangle to use")
+                    .uint(0..=MAX_CROP, 0),
+                Spec::playing("crop-y", "Crop y", "Top of the source rectangle to use")
+                    .uint(0..=MAX_CROP, 0),
+                Spec::playing(
+                    "crop-width",
+                    "Crop width",
+                    "Width of the source rectangle to use; 0: to the right edge",
+                )
+                .uint(0..=MAX_CROP, 0),
+                Spec::playing(
+                    "crop-height",
+                    "Crop height",
+                    "Height of the source rectangle to use; 0: to the bottom edge",
+                )
+                .uint(0..=MAX_CROP, 0),
+                Spec::playing(
+                    "rotation",
+                    "Rotation",
+                    "Rotation about the output's centre, degrees counter-clockwise",
+                )
+                .double(-360.0..=360.0, DEFAULT_ROTATION),
+                Spec::playing(
+                    "flip-horizontal",
+                    "Flip horizontally",
+                    "Mirror left and right",
+                )
+                .boolean(DEFAULT_FLIP),
+                Spec::playing("flip-vertical", "Flip vertically", "Mirror top and bottom")
+                    .boolean(DEFAULT_FLIP),
             ]
         });
         PROPERTIES.as_ref()

@@ -20,7 +20,7 @@ use super::leading::LeadingPictures;
 use super::output::DecodeState;
 use super::selection::{FrameSelection, SelectionProgress, Shown};
 use super::{DecoderSize, DeinterlaceMode};
-use crate::property::DownstreamSync;
+use crate::property::{DownstreamSync, Spec};
 
 pub(super) static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
     gst::DebugCategory::new(
@@ -244,58 +244,47 @@ impl ObjectImpl for NvDec {
         static PROPERTIES: LazyLock<Vec<glib::ParamSpec>> = LazyLock::new(|| {
             vec![
                 crate::property::cuda_device_id_spec(0, DEFAULT_DEVICE_ID, "GPU to decode on"),
-                glib::ParamSpecUInt::builder("display-delay")
-                    .nick("Display delay")
-                    .blurb(
-                        "Decoded pictures queued before output: higher keeps the decode engine \
-                         busier (throughput), 0 outputs each picture as soon as possible \
-                         (latency)",
-                    )
-                    .maximum(16)
-                    .default_value(DEFAULT_DISPLAY_DELAY)
-                    .mutable_ready()
-                    .build(),
-                glib::ParamSpecUInt::builder("decode-surfaces")
-                    .nick("Decode surfaces")
-                    .blurb(
-                        "Decoder surfaces to allocate; 0: the stream's minimum plus the display \
-                         delay plus 2",
-                    )
-                    .maximum(MAX_DECODE_SURFACES)
-                    .default_value(DEFAULT_DECODE_SURFACES)
-                    .mutable_ready()
-                    .build(),
-                glib::ParamSpecEnum::builder_with_default("deinterlace-mode", DEFAULT_DEINTERLACE)
-                    .nick("Deinterlace mode")
-                    .blurb("What to do with interlaced pictures")
-                    .mutable_ready()
-                    .build(),
-                glib::ParamSpecUInt::builder("output-every")
-                    .nick("Output every Nth picture")
-                    .blurb(
-                        "Output one picture in N, counted in decode order; pictures not output \
-                         are not decoded either unless others refer to them",
-                    )
-                    .minimum(1)
-                    // A launch line's "-1" would otherwise reach it as 2^32 - 1, silently.
-                    .maximum(i32::MAX as u32)
-                    .default_value(DEFAULT_OUTPUT_EVERY)
-                    .mutable_ready()
-                    .build(),
-                glib::ParamSpecBoolean::builder("keyframes-only")
-                    .nick("Key frames only")
-                    .blurb("Decode only key frames; other frames are dropped before parsing")
-                    .default_value(DEFAULT_KEYFRAMES_ONLY)
-                    .mutable_ready()
-                    .build(),
-                glib::ParamSpecEnum::builder_with_default("decoder-size", DEFAULT_DECODER_SIZE)
-                    .nick("Decoder size")
-                    .blurb(
-                        "The size new decoders are made for: the stream's, or the largest of its \
-                         codec made in this process (for moving between files of mixed sizes)",
-                    )
-                    .mutable_ready()
-                    .build(),
+                Spec::ready(
+                    "display-delay",
+                    "Display delay",
+                    "Decoded pictures queued before output: higher keeps the decode engine busier \
+                     (throughput), 0 outputs each picture as soon as possible (latency)",
+                )
+                .uint(0..=16, DEFAULT_DISPLAY_DELAY),
+                Spec::ready(
+                    "decode-surfaces",
+                    "Decode surfaces",
+                    "Decoder surfaces to allocate; 0: the stream's minimum plus the display delay \
+                     plus 2",
+                )
+                .uint(0..=MAX_DECODE_SURFACES, DEFAULT_DECODE_SURFACES),
+                Spec::ready(
+                    "deinterlace-mode",
+                    "Deinterlace mode",
+                    "What to do with interlaced pictures",
+                )
+                .enumeration(DEFAULT_DEINTERLACE),
+                Spec::ready(
+                    "output-every",
+                    "Output every Nth picture",
+                    "Output one picture in N, counted in decode order; pictures not output are \
+                     not decoded either unless others refer to them",
+                )
+                // A launch line's "-1" would otherwise reach it as 2^32 - 1, silently.
+                .uint(1..=i32::MAX as u32, DEFAULT_OUTPUT_EVERY),
+                Spec::ready(
+                    "keyframes-only",
+                    "Key frames only",
+                    "Decode only key frames; other frames are dropped before parsing",
+                )
+                .boolean(DEFAULT_KEYFRAMES_ONLY),
+                Spec::ready(
+                    "decoder-size",
+                    "Decoder size",
+                    "The size new decoders are made for: the stream's, or the largest of its codec \
+                     made in this process (for moving between files of mixed sizes)",
+                )
+                .enumeration(DEFAULT_DECODER_SIZE),
                 crate::property::downstream_sync_spec(),
                 crate::property::frame_times_spec(
                     "Output only the frames shown at these stream times (seconds; a time in \

@@ -240,33 +240,23 @@ mod tests {
 
     #[test]
     fn decoding_as_it_is_wins_over_reconfiguring_and_the_latest_over_older() {
+        // `best_fit` over decoders kept in this order, all on this GPU.
+        let fit = |pool: &[DecoderConfig], wanted| best_fit(pool.iter().map(|c| kept(*c)), wanted);
         let p360 = config(Codec::H264, 640, 360);
         // Same output size, another coded size: a reconfiguration.
         let cropped = DecoderConfig {
             coded_height: 384,
             ..p360
         };
-        assert_eq!(
-            best_fit([kept(cropped), kept(p360)].into_iter(), &p360),
-            Some(1)
-        );
-        assert_eq!(
-            best_fit([kept(p360), kept(cropped)].into_iter(), &p360),
-            Some(0)
-        );
-        assert_eq!(best_fit([kept(cropped)].into_iter(), &p360), Some(0));
-        assert_eq!(
-            best_fit([kept(p360), kept(p360)].into_iter(), &p360),
-            Some(1)
-        );
+        assert_eq!(fit(&[cropped, p360], &p360), Some(1));
+        assert_eq!(fit(&[p360, cropped], &p360), Some(0));
+        assert_eq!(fit(&[cropped], &p360), Some(0));
+        assert_eq!(fit(&[p360, p360], &p360), Some(1));
         // Fewer surfaces than a decoder was made with decode on it as it is.
         let fewer = DecoderConfig {
             surfaces: 6,
             ..p360
         };
-        assert_eq!(
-            best_fit([kept(cropped), kept(p360)].into_iter(), &fewer),
-            Some(1)
-        );
+        assert_eq!(fit(&[cropped, p360], &fewer), Some(1));
     }
 }

@@ -9,6 +9,7 @@ use gst::prelude::*;
 use gst::subclass::prelude::*;
 
 use super::watchdog::{Progress, Watchdog};
+use crate::property::{Changeable, Spec};
 
 static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
     gst::DebugCategory::new(
@@ -73,44 +74,31 @@ pub struct NvDecSrc {
 fn copy_pspec(spec: &glib::ParamSpec) -> glib::ParamSpec {
     let (name, nick, blurb) = (spec.name(), spec.nick(), spec.blurb().unwrap_or_default());
     let flags = spec.flags();
-    let mutable_playing = flags.contains(gst::PARAM_FLAG_MUTABLE_PLAYING);
-    let ready = flags.contains(gst::PARAM_FLAG_MUTABLE_READY);
-    macro_rules! common {
-        ($builder:expr) => {{
-            let b = $builder.nick(nick).blurb(blurb);
-            let b = if mutable_playing {
-                b.mutable_playing()
-            } else if ready {
-                b.mutable_ready()
-            } else {
-                b
-            };
-            b.build()
-        }};
-    }
+    let changeable = if flags.contains(gst::PARAM_FLAG_MUTABLE_PLAYING) {
+        Changeable::WhilePlaying
+    } else if flags.contains(gst::PARAM_FLAG_MUTABLE_READY) {
+        Changeable::UpToReady
+    } else {
+        Changeable::Unflagged
+    };
+    let copy = Spec::new(name, nick, blurb, changeable);
     if let Some(s) = spec.downcast_ref::<glib::ParamSpecInt>() {
-        common!(glib::ParamSpecInt::builder(name)
-            .minimum(s.minimum())
-            .maximum(s.maximum())
-            .default_value(s.default_value()))
+        copy.int(s.minimum()..=s.maximum(), s.default_value())
     } else if let Some(s) = spec.downcast_ref::<glib::ParamSpecUInt>() {
-        common!(glib::ParamSpecUInt::builder(name)
-            .minimum(s.minimum())
-            .maximum(s.maximum())
-            .default_value(s.default_value()))
+        copy.uint(s.minimum()..=s.maximum(), s.default_value())
     } else if let Some(s) = spec.downcast_ref::<glib::ParamSpecBoolean>() {
-        common!(glib::ParamSpecBoolean::builder(name).default_value(s.default_value()))
+        copy.boolean(s.default_value())
     } else if let Some(s) = spec.downcast_ref::<glib::ParamSpecEnum>() {
         // Each of nvdec's enum types, typed again.
         if spec.value_type() == crate::DeinterlaceMode::static_type() {
             let default: crate::DeinterlaceMode = s.default_value().expect("its own type");
-            common!(glib::ParamSpecEnum::builder_with_default(name, default))
+            copy.enumeration(default)
         } else if spec.value_type() == crate::DecoderSize::static_type() {
             let default: crate::DecoderSize = s.default_value().expect("its own type");
-            common!(glib::ParamSpecEnum::builder_with_default(name, default))
+            copy.enumeration(default)
         } else if spec.value_type() == crate::DownstreamSync::static_type() {
             let default: crate::DownstreamSync = s.default_value().expect("its own type");
-            common!(glib::ParamSpecEnum::builder_with_default(name, default))
+            copy.enumeration(default)
         } else {
             unreachable!("nvdec enum property {name} of an unexpected type")
         }
@@ -325,16 +313,18 @@ impl ObjectImpl for NvDecSrc {
                 .build()
                 .expect("nvdec is registered with this plugin");
             let mut properties = vec![
-                glib::ParamSpecString::builder("location")
-                    .nick("Location")
-                    .blurb("File to read (MP4, Matroska/WebM, MPEG-TS, raw elementary streams...)")
-                    .mutable_ready()
-                    .build(),
-                glib::ParamSpecString::builder("uri")
-                    .nick("URI")
-                    .blurb("URI to read (file://, http://...), instead of a location")
-                    .mutable_ready()
-                    .build(),
+                Spec::ready(
+                    "location",
+                    "Location",
+                    "File to read (MP4, Matroska/WebM, MPEG-TS, raw elementary streams...)",
+                )
+                .string(),
+                Spec::ready(
+                    "uri",
+                    "URI",
+                    "URI to read (file://, http://...), instead of a location",
+                )
+                .string(),
                 crate::property::frame_indices_spec(
                     "Output only these frames (counted from 0 in presentation order, found in \
                      the video's index when it starts, in their own order): the others are \

@@ -16,7 +16,7 @@ use cudapreproc_core::tensor::{template_caps, TensorInfo};
 use cudapreproc_core::upstream::answer_context_query;
 
 use super::{array_u64, sample_info};
-use crate::property::{cuda_device_id_spec, frame_indices_spec};
+use crate::property::{cuda_device_id_spec, frame_indices_spec, Spec};
 
 static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
     gst::DebugCategory::new(
@@ -392,6 +392,16 @@ impl TensorSink {
         self.deliver(sample)
     }
 
+    /// Wakes (`true`) or lets wait again (`false`) the streaming thread where it waits for
+    /// room in the queue or for a batch buffer.
+    fn set_flushing(&self, flushing: bool) {
+        self.queue.lock().unwrap().flushing = flushing;
+        self.changed.notify_all();
+        if let Some(pool) = self.batch_pool.lock().unwrap().as_ref() {
+            pool.set_flushing(flushing);
+        }
+    }
+
     /// Forgets the stream position and the partial batch (a new run, a flush).
     fn reset_stream(&self) {
         let mut streaming = self.streaming.lock().unwrap();
@@ -416,50 +426,43 @@ impl ObjectImpl for TensorSink {
                     DEFAULT_DEVICE_ID,
                     "GPU for batches and events; -1: the GPU of the incoming memory",
                 ),
-                glib::ParamSpecBoolean::builder("emit-signals")
-                    .nick("Emit signals")
-                    .blurb("Emit new-tensor for every tensor queued")
-                    .default_value(DEFAULT_EMIT_SIGNALS)
-                    .mutable_playing()
-                    .build(),
-                glib::ParamSpecUInt::builder("max-buffers")
-                    .nick("Max buffers")
-                    .blurb("Tensors queued for the application at most (0: unlimited)")
-                    .maximum(MAX_COUNT)
-                    .default_value(DEFAULT_MAX_BUFFERS)
-                    .mutable_playing()
-                    .build(),
-                glib::ParamSpecBoolean::builder("drop")
-                    .nick("Drop")
-                    .blurb("When the queue is full, drop the oldest tensor instead of waiting")
-                    .default_value(DEFAULT_DROP)
-                    .mutable_playing()
-                    .build(),
-                glib::ParamSpecBoolean::builder("wait-on-eos")
-                    .nick("Wait on EOS")
-                    .blurb("At end of stream, wait until the application has pulled every tensor")
-                    .default_value(DEFAULT_WAIT_ON_EOS)
-                    .mutable_playing()
-                    .build(),
-                glib::ParamSpecUInt::builder("batch-size")
-                    .nick("Batch size")
-                    .blurb(
-                        "Frames stacked into one [N, ...] tensor on the GPU; the last batch \
-                         keeps its real size",
-                    )
-                    .minimum(1)
-                    .maximum(MAX_COUNT)
-                    .default_value(DEFAULT_BATCH_SIZE)
-                    .mutable_ready()
-                    .build(),
-                glib::ParamSpecUInt::builder("frame-stride")
-                    .nick("Frame stride")
-                    .blurb("Deliver frames 0, N, 2N... (ignored when frame-indices is set)")
-                    .minimum(1)
-                    .maximum(MAX_COUNT)
-                    .default_value(DEFAULT_FRAME_STRIDE)
-                    .mutable_ready()
-                    .build(),
+                Spec::playing(
+                    "emit-signals",
+                    "Emit signals",
+                    "Emit new-tensor for every tensor queued",
+                )
+                .boolean(DEFAULT_EMIT_SIGNALS),
+                Spec::playing(
+                    "max-buffers",
+                    "Max buffers",
+                    "Tensors queued for the application at most (0: unlimited)",
+                )
+                .uint(0..=MAX_COUNT, DEFAULT_MAX_BUFFERS),
+                Spec::playing(
+                    "drop",
+                    "Drop",
+                    "When the queue is full, drop the oldest tensor instead of waiting",
+                )
+                .boolean(DEFAULT_DROP),
+                Spec::playing(
+                    "wait-on-eos",
+                    "Wait on EOS",
+                    "At end of stream, wait until the application has pulled every tensor",
+                )
+                .boolean(DEFAULT_WAIT_ON_EOS),
+                Spec::ready(
+                    "batch-size",
+                    "Batch size",
+                    "Frames stacked into one [N, ...] tensor on the GPU; the last batch keeps its \
+                     real size",
+                )
+                .uint(1..=MAX_COUNT, DEFAULT_BATCH_SIZE),
+                Spec::ready(
+                    "frame-stride",
+                    "Frame stride",
+                    "Deliver frames 0, N, 2N... (ignored when frame-indices is set)",
+                )
+                .uint(1..=MAX_COUNT, DEFAULT_FRAME_STRIDE),
                 frame_indices_spec(
                     "Deliver only these frame numbers (counted from 0 at the start)",
                     "Frame number",
@@ -713,20 +716,12 @@ impl BaseSinkImpl for TensorSink {
     }
 
     fn unlock(&self) -> Result<(), gst::ErrorMessage> {
-        self.queue.lock().unwrap().flushing = true;
-        self.changed.notify_all();
-        if let Some(pool) = self.batch_pool.lock().unwrap().as_ref() {
-            pool.set_flushing(true);
-        }
+        self.set_flushing(true);
         Ok(())
     }
 
     fn unlock_stop(&self) -> Result<(), gst::ErrorMessage> {
-        self.queue.lock().unwrap().flushing = false;
-        self.changed.notify_all();
-        if let Some(pool) = self.batch_pool.lock().unwrap().as_ref() {
-            pool.set_flushing(false);
-        }
+        self.set_flushing(false);
         Ok(())
     }
 }

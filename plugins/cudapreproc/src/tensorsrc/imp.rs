@@ -11,7 +11,7 @@ use gst_base::prelude::*;
 use gst_base::subclass::base_src::CreateSuccess;
 use gst_base::subclass::prelude::*;
 
-use crate::property;
+use crate::property::{self, Spec};
 
 static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
     gst::DebugCategory::new(
@@ -174,21 +174,19 @@ impl ObjectImpl for TensorSrc {
     fn properties() -> &'static [glib::ParamSpec] {
         static PROPERTIES: LazyLock<Vec<glib::ParamSpec>> = LazyLock::new(|| {
             vec![
-                glib::ParamSpecBoxed::builder::<gst::Caps>("caps")
-                    .nick("Caps")
-                    .blurb(
-                        "The tensors' caps: other/tensors with one tensor, its types and \
-                         dimensions, in CUDA (memory:CUDAMemory) or system memory",
-                    )
-                    .mutable_ready()
-                    .build(),
-                glib::ParamSpecUInt::builder("max-buffers")
-                    .nick("Max buffers")
-                    .blurb("Tensors queued before pushing another waits")
-                    .minimum(1)
-                    .default_value(DEFAULT_MAX_BUFFERS)
-                    .mutable_playing()
-                    .build(),
+                Spec::ready(
+                    "caps",
+                    "Caps",
+                    "The tensors' caps: other/tensors with one tensor, its types and dimensions, \
+                     in CUDA (memory:CUDAMemory) or system memory",
+                )
+                .caps(),
+                Spec::playing(
+                    "max-buffers",
+                    "Max buffers",
+                    "Tensors queued before pushing another waits",
+                )
+                .uint(1..=u32::MAX, DEFAULT_MAX_BUFFERS),
             ]
         });
         PROPERTIES.as_ref()
