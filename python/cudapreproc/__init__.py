@@ -338,6 +338,16 @@ def _call(function, *args):
     return result
 
 
+def _create(function, *args):
+    """Calls a library function that makes an object and whose last two arguments are slots for
+    an error's code and message; returns the object's handle, or raises the error."""
+    code, error = ctypes.c_int(-1), ctypes.c_char_p()
+    handle = function(*args, ctypes.byref(code), ctypes.byref(error))
+    if not handle:
+        _raise(code.value, error)
+    return handle
+
+
 # PyCapsule_New from the running interpreter; the capsule's destructor is the library's.
 _capsule_new = ctypes.pythonapi.PyCapsule_New
 _capsule_new.restype = ctypes.py_object

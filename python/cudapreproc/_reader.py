@@ -8,7 +8,7 @@ import dataclasses
 import os
 from typing import Any, Optional, Sequence, Union
 
-from . import Error, Tensor, _c_struct, _call, _library, _raise, _take_string
+from . import Error, Tensor, _c_struct, _call, _create, _library, _take_string
 
 try:  # PyTorch is optional: without it, frames come as cudapreproc.Tensor (DLPack, CUDA arrays).
     import torch
@@ -271,13 +271,7 @@ class VideoReader:
             device, seek_mode, width, height, resize, crop, color_order, dtype, layout, normalize, mean, std, scale
         )
         self._layout = layout.upper()
-        lib = _library()
-        code, error = ctypes.c_int(-1), ctypes.c_char_p()
-        self._handle = lib.cudapreproc_reader_open(
-            os.fsencode(source), ctypes.byref(options), ctypes.byref(code), ctypes.byref(error)
-        )
-        if not self._handle:
-            _raise(code.value, error)
+        self._handle = _create(_library().cudapreproc_reader_open, os.fsencode(source), ctypes.byref(options))
         self._source = os.fsdecode(source)
         self._load()
 
@@ -318,15 +312,22 @@ class VideoReader:
         self._load()
 
     def _request(self, function, *args) -> FrameBatch:
+        """The batch ``function`` (a ``cudapreproc_reader_*`` call giving one) makes of this
+        reader's video with ``args``."""
         handle = ctypes.c_void_p()
         _call(function, self._live(), *args, ctypes.byref(handle))
         return _take_batch(handle)
 
+    def _request_each(self, function, ctype, values: list) -> FrameBatch:
+        """As ``_request``, for a function taking ``values`` as a C array of ``ctype`` and its
+        length."""
+        array = (ctype * len(values))(*values)
+        return self._request(function, array, len(values))
+
     def get_frames_at(self, indices: Sequence[int]) -> FrameBatch:
         """The frames at ``indices`` (negative from the end), in that order, repeats included."""
         values = [int(i) for i in indices]
-        array = (ctypes.c_int64 * len(values))(*values)
-        return self._request(_library().cudapreproc_reader_get_frames_at, array, len(values))
+        return self._request_each(_library().cudapreproc_reader_get_frames_at, ctypes.c_int64, values)
 
     def get_frame_at(self, index: int) -> Frame:
         return _single(self.get_frames_at([index]))
@@ -344,8 +345,7 @@ class VideoReader:
     def get_frames_played_at(self, seconds: Sequence[float]) -> FrameBatch:
         """The frame shown at each time (seconds), in the order given."""
         values = [float(t) for t in seconds]
-        array = (ctypes.c_double * len(values))(*values)
-        return self._request(_library().cudapreproc_reader_get_frames_played_at, array, len(values))
+        return self._request_each(_library().cudapreproc_reader_get_frames_played_at, ctypes.c_double, values)
 
     def get_frame_played_at(self, seconds: float) -> Frame:
         return _single(self.get_frames_played_at([seconds]))

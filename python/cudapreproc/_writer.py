@@ -7,7 +7,7 @@ import ctypes
 import fractions
 from typing import Any, Optional, Sequence, Union
 
-from . import _c_struct, _call, _library, _raise, _take_string
+from . import _c_struct, _call, _create, _library, _take_string
 from ._reader import _COLOR_ORDERS, _LAYOUTS, _choice, _device_ordinal, _normalization
 
 _CODECS = ("h264", "h265")
@@ -122,13 +122,7 @@ class VideoWriter:
         options.tail = tail.encode() if tail else None
         self.destination = destination
         lib = _library()
-        code = ctypes.c_int(0)
-        error = ctypes.c_char_p()
-        handle = lib.cudapreproc_writer_create(
-            destination.encode(), ctypes.byref(options), ctypes.byref(code), ctypes.byref(error)
-        )
-        if not handle:
-            _raise(code.value, error)
+        handle = _create(lib.cudapreproc_writer_create, destination.encode(), ctypes.byref(options))
         self._handle = handle
         name = lib.cudapreproc_writer_encoder(handle)
         #: The encoder element chosen (``None`` with a ``tail`` of your own).

@@ -26,7 +26,7 @@ import os
 import pathlib
 from typing import Any, Iterator, List, Optional, Sequence
 
-from . import Error, Tensor, _PULLED, _PULL_WAIT_MS, _WAITING, _c_struct, _call, _library, _raise, _take_string
+from . import Error, Tensor, _PULLED, _PULL_WAIT_MS, _WAITING, _c_struct, _call, _create, _library, _raise, _take_string
 from ._reader import _as_output, _options, torch
 from .samplers import RandomIndices, _Sampler
 
@@ -210,18 +210,14 @@ class VideoDataset(_Base):
             raise ValueError("batch_size and decoders must be at least 1")
         reader = _reader_struct(self._reader_options)
         paths = (ctypes.c_char_p * len(self.files))(*[os.fsencode(f) for f in self.files])
-        code, error = ctypes.c_int(-1), ctypes.c_char_p()
-        handle = lib.cudapreproc_dataset_new(
+        handle = _create(
+            lib.cudapreproc_dataset_new,
             paths,
             len(self.files),
             ctypes.byref(self.sampler._struct()),
             ctypes.byref(reader),
             ctypes.byref(options),
-            ctypes.byref(code),
-            ctypes.byref(error),
         )
-        if not handle:
-            _raise(code.value, error)
         if self._world > 1:
             shard = _call(lib.cudapreproc_dataset_shard, handle, self._rank, self._world)
             lib.cudapreproc_dataset_free(handle)

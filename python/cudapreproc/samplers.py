@@ -23,8 +23,8 @@ import math
 import random
 from typing import Optional
 
-from . import _c_struct, _call, _library
-from ._reader import FrameBatch, VideoReader, _take_batch, torch
+from . import _c_struct, _library
+from ._reader import FrameBatch, VideoReader, torch
 
 __all__ = [
     "RandomIndices",
@@ -76,15 +76,9 @@ class _Sampler:
         clip]``."""
         if seed is None:
             seed = random.getrandbits(64) if self._RANDOM else 0
-        handle = ctypes.c_void_p()
-        _call(
-            _library().cudapreproc_reader_sample_clips,
-            reader._live(),
-            ctypes.byref(self._struct()),
-            seed & (2**64 - 1),
-            ctypes.byref(handle),
+        batch = reader._request(
+            _library().cudapreproc_reader_sample_clips, ctypes.byref(self._struct()), seed & (2**64 - 1)
         )
-        batch = _take_batch(handle)
         shape = tuple(batch.data.shape[:2])
         if torch is not None:
             batch.pts_seconds = batch.pts_seconds.reshape(shape)
@@ -128,8 +122,20 @@ class RegularIndices(RandomIndices):
     _RANDOM = False
 
 
+class _TimestampSampler(_Sampler):
+    """What the timestamp samplers share: the spacing of a clip's frames and the sampling range,
+    in seconds (NaN in the C description where absent)."""
+
+    def _struct(self) -> ctypes.Structure:
+        s = super()._struct()
+        s.seconds_between_frames = _seconds(self.seconds_between_frames)
+        s.seconds_range_start = _seconds(self.sampling_range_start)
+        s.seconds_range_end = _seconds(self.sampling_range_end)
+        return s
+
+
 @dataclasses.dataclass(frozen=True)
-class RandomTimestamps(_Sampler):
+class RandomTimestamps(_TimestampSampler):
     """``num_clips`` clips starting at times drawn uniformly from [``sampling_range_start``,
     ``sampling_range_end``) seconds; each takes the frames played at its start and every
     ``seconds_between_frames`` (default: one average frame) after it."""
@@ -144,16 +150,9 @@ class RandomTimestamps(_Sampler):
     _KIND = 2
     _RANDOM = True
 
-    def _struct(self) -> ctypes.Structure:
-        s = super()._struct()
-        s.seconds_between_frames = _seconds(self.seconds_between_frames)
-        s.seconds_range_start = _seconds(self.sampling_range_start)
-        s.seconds_range_end = _seconds(self.sampling_range_end)
-        return s
-
 
 @dataclasses.dataclass(frozen=True)
-class RegularTimestamps(_Sampler):
+class RegularTimestamps(_TimestampSampler):
     """Clips starting every ``seconds_between_clip_starts`` from the sampling range's start while
     before its end (``torch.arange``); each takes the frames played at its start and every
     ``seconds_between_frames`` after it. The number of clips follows from the video's
@@ -171,9 +170,6 @@ class RegularTimestamps(_Sampler):
     def _struct(self) -> ctypes.Structure:
         s = super()._struct()
         s.seconds_between_clip_starts = float(self.seconds_between_clip_starts)
-        s.seconds_between_frames = _seconds(self.seconds_between_frames)
-        s.seconds_range_start = _seconds(self.sampling_range_start)
-        s.seconds_range_end = _seconds(self.sampling_range_end)
         return s
 
 

@@ -14,8 +14,10 @@ use cudapreproc::sampler::{
 use cudapreproc::{CudaTensor, Error};
 
 use crate::layout::c_struct;
-use crate::reader::{deliver, ReaderOptionsC};
-use crate::{fail, free_boxed, into_raw_or_null, report, FAILED, PULLED, WAITING};
+use crate::reader::{choose, deliver, ReaderOptionsC};
+use crate::{
+    fail, free_boxed, into_raw_or_null, string_for_caller, write_all, FAILED, PULLED, WAITING,
+};
 
 c_struct! {
     /// A [`ClipSampler`] as C sees it: every sampler's parameters, the kind saying which apply.
@@ -44,16 +46,11 @@ fn optional(seconds: f64) -> Option<f64> {
 
 impl SamplerC {
     fn sampler(&self) -> Result<ClipSampler, Error> {
-        let policy = match self.policy {
-            0 => Policy::RepeatLast,
-            1 => Policy::Wrap,
-            2 => Policy::Error,
-            other => {
-                return Err(Error::InvalidArgument(format!(
-                    "policy {other} is not one of the choices"
-                )))
-            }
-        };
+        let policy = choose(
+            "policy",
+            self.policy,
+            &[Policy::RepeatLast, Policy::Wrap, Policy::Error],
+        )?;
         let indices = IndexSampling {
             num_clips: self.num_clips as usize,
             num_frames_per_clip: self.num_frames_per_clip as usize,
@@ -152,15 +149,11 @@ pub unsafe extern "C" fn cudapreproc_dataset_new(
                     .into_owned()
             })
             .collect();
-        let on_error = match options.on_error {
-            0 => OnError::Raise,
-            1 => OnError::Skip,
-            other => {
-                return Err(Error::InvalidArgument(format!(
-                    "on_error {other} is not one of the choices"
-                )))
-            }
-        };
+        let on_error = choose(
+            "on_error",
+            options.on_error,
+            &[OnError::Raise, OnError::Skip],
+        )?;
         VideoDataset::new(
             files,
             DatasetOptions {
@@ -236,10 +229,7 @@ pub unsafe extern "C" fn cudapreproc_dataset_skipped(dataset: *const VideoDatase
             clean(&s.reason)
         );
     }
-    let mut out = std::ptr::null_mut();
-    // SAFETY: `out` is writable.
-    unsafe { report(&mut out, text) };
-    out
+    string_for_caller(text)
 }
 
 /// Starts an epoch: decoding begins in background threads.
@@ -344,25 +334,14 @@ pub unsafe extern "C" fn cudapreproc_clip_batch_info(
 ) {
     // SAFETY: per this function's contract.
     let batch = unsafe { &*batch };
-    let copy_usize = |values: &[usize], out: *mut u64| {
-        if !out.is_null() {
-            for (i, v) in values.iter().enumerate() {
-                // SAFETY: per this function's contract, `out` holds `values.len()` elements.
-                unsafe { out.add(i).write(*v as u64) };
-            }
-        }
-    };
-    let copy_f64 = |values: &[f64], out: *mut f64| {
-        if !out.is_null() {
-            // SAFETY: per this function's contract, `out` holds `values.len()` elements.
-            unsafe { std::ptr::copy_nonoverlapping(values.as_ptr(), out, values.len()) };
-        }
-    };
-    copy_usize(&batch.file_indices, file_indices);
-    copy_usize(&batch.clip_indices, clip_indices);
-    copy_usize(&batch.frame_indices, frame_indices);
-    copy_f64(&batch.pts_seconds, pts_seconds);
-    copy_f64(&batch.duration_seconds, duration_seconds);
+    // SAFETY: per this function's contract, each array is null or as long as its values.
+    unsafe {
+        write_all(file_indices, batch.file_indices.iter().map(|&i| i as u64));
+        write_all(clip_indices, batch.clip_indices.iter().map(|&i| i as u64));
+        write_all(frame_indices, batch.frame_indices.iter().map(|&i| i as u64));
+        write_all(pts_seconds, batch.pts_seconds.iter().copied());
+        write_all(duration_seconds, batch.duration_seconds.iter().copied());
+    }
 }
 
 /// The batch's data as a tensor of its own, freed with `cudapreproc_tensor_free`.

@@ -61,6 +61,14 @@ fn dtype_name(dtype: DType) -> &'static CStr {
     }
 }
 
+/// `text` as a NUL-terminated string the caller frees with `cudapreproc_string_free` (a NUL
+/// inside it, which C could not see past, becomes a space).
+fn string_for_caller(text: String) -> *mut c_char {
+    CString::new(text.replace('\0', " "))
+        .unwrap_or_default()
+        .into_raw()
+}
+
 /// Stores `message` in `*error` (when the caller gave a place for it).
 ///
 /// # Safety
@@ -69,9 +77,8 @@ unsafe fn report(error: *mut *mut c_char, message: String) {
     if error.is_null() {
         return;
     }
-    let text = CString::new(message.replace('\0', " ")).unwrap_or_default();
     // SAFETY: per this function's contract.
-    unsafe { *error = text.into_raw() };
+    unsafe { *error = string_for_caller(message) };
 }
 
 /// Error codes the C functions return, by kind, so the caller raises the right exception.
@@ -97,6 +104,18 @@ unsafe fn fail(e: Error, error: *mut *mut c_char) -> c_int {
     // SAFETY: per this function's contract.
     unsafe { report(error, e.to_string()) };
     code
+}
+
+/// 0 for success, or the error's code (see [`fail`]) with `*error` set.
+///
+/// # Safety
+/// As [`report`].
+unsafe fn result_code(result: Result<(), Error>, error: *mut *mut c_char) -> c_int {
+    match result {
+        Ok(()) => 0,
+        // SAFETY: per this function's contract.
+        Err(e) => unsafe { fail(e, error) },
+    }
 }
 
 /// `result`'s value moved to the heap for the caller (who frees it with the matching `_free`
@@ -144,6 +163,21 @@ unsafe fn slice_of<'a, T>(values: *const T, n: u64) -> &'a [T] {
     } else {
         // SAFETY: per this function's contract.
         unsafe { std::slice::from_raw_parts(values, n as usize) }
+    }
+}
+
+/// Writes `values` one after another from `out`, unless `out` is null (the caller did not ask
+/// for them).
+///
+/// # Safety
+/// `out` is null or has room for every value `values` yields.
+unsafe fn write_all<T>(out: *mut T, values: impl IntoIterator<Item = T>) {
+    if out.is_null() {
+        return;
+    }
+    for (i, value) in values.into_iter().enumerate() {
+        // SAFETY: per this function's contract, `out` has room for the `i`-th value.
+        unsafe { out.add(i).write(value) };
     }
 }
 

@@ -11,7 +11,9 @@ use cudapreproc::reader::{
 use cudapreproc::{CudaTensor, Error};
 
 use crate::layout::c_struct;
-use crate::{fail, free_boxed, into_raw_or_null, report, slice_of};
+use crate::{
+    fail, free_boxed, into_raw_or_null, result_code, slice_of, string_for_caller, write_all,
+};
 
 c_struct! {
     /// [`ReaderOptions`] as C sees them; names are mapped to numbers by the caller.
@@ -46,6 +48,16 @@ pub(crate) fn choose<T: Copy>(what: &str, value: i32, choices: &[T]) -> Result<T
         .ok_or_else(|| Error::InvalidArgument(format!("{what} {value} is not one of the choices")))
 }
 
+/// The colour order numbered as the option structs number it: 0 RGB, 1 BGR.
+pub(crate) fn color_order(value: i32) -> Result<ColorOrder, Error> {
+    choose("colour order", value, &[ColorOrder::Rgb, ColorOrder::Bgr])
+}
+
+/// The layout numbered as the option structs number it: 0 NCHW, 1 NHWC.
+pub(crate) fn layout(value: i32) -> Result<Layout, Error> {
+    choose("layout", value, &[Layout::Nchw, Layout::Nhwc])
+}
+
 impl ReaderOptionsC {
     pub(crate) fn options(&self) -> Result<ReaderOptions, Error> {
         Ok(ReaderOptions {
@@ -63,11 +75,7 @@ impl ReaderOptionsC {
                 width: self.crop[2],
                 height: self.crop[3],
             }),
-            color_order: choose(
-                "colour order",
-                self.color_order,
-                &[ColorOrder::Rgb, ColorOrder::Bgr],
-            )?,
+            color_order: color_order(self.color_order)?,
             dtype: choose(
                 "dtype",
                 self.dtype,
@@ -78,7 +86,7 @@ impl ReaderOptionsC {
                     DType::Float32,
                 ],
             )?,
-            layout: choose("layout", self.layout, &[Layout::Nchw, Layout::Nhwc])?,
+            layout: layout(self.layout)?,
             normalize: Normalize {
                 scale: self.scale,
                 mean: self.mean,
@@ -122,11 +130,8 @@ pub unsafe extern "C" fn cudapreproc_reader_reopen(
 ) -> c_int {
     // SAFETY: per this function's contract.
     let (reader, source) = unsafe { (&mut *reader, CStr::from_ptr(source).to_string_lossy()) };
-    match reader.reopen(&source) {
-        Ok(()) => 0,
-        // SAFETY: per this function's contract.
-        Err(e) => unsafe { fail(e, error) },
-    }
+    // SAFETY: per this function's contract.
+    unsafe { result_code(reader.reopen(&source), error) }
 }
 
 /// The video's metadata as lines of `key<TAB>value` (absent values are empty), freed with
@@ -165,10 +170,7 @@ pub unsafe extern "C" fn cudapreproc_reader_metadata(reader: *const VideoReader)
     line("num_frames", reader.len().to_string());
     line("seekable", m.seekable.to_string());
     line("exact", reader.index().exact().to_string());
-    let mut out = std::ptr::null_mut();
-    // SAFETY: `out` is writable.
-    unsafe { report(&mut out, text) };
-    out
+    string_for_caller(text)
 }
 
 /// Copies at most `capacity` frames' stream times and durations (nanoseconds) and key flags
@@ -186,19 +188,12 @@ pub unsafe extern "C" fn cudapreproc_reader_frames(
 ) -> u64 {
     // SAFETY: per this function's contract.
     let frames = unsafe { &*reader }.index().frames();
-    for (i, frame) in frames.iter().take(capacity as usize).enumerate() {
-        // SAFETY: per this function's contract, `i < capacity`.
-        unsafe {
-            if !stream_times_ns.is_null() {
-                stream_times_ns.add(i).write(frame.stream_time_ns);
-            }
-            if !durations_ns.is_null() {
-                durations_ns.add(i).write(frame.duration_ns);
-            }
-            if !key.is_null() {
-                key.add(i).write(u8::from(frame.key));
-            }
-        }
+    let copied = &frames[..frames.len().min(capacity as usize)];
+    // SAFETY: per this function's contract, each array is null or holds `capacity` elements.
+    unsafe {
+        write_all(stream_times_ns, copied.iter().map(|f| f.stream_time_ns));
+        write_all(durations_ns, copied.iter().map(|f| f.duration_ns));
+        write_all(key, copied.iter().map(|f| u8::from(f.key)));
     }
     frames.len() as u64
 }
@@ -332,19 +327,16 @@ pub unsafe extern "C" fn cudapreproc_batch_frames(
 ) {
     // SAFETY: per this function's contract.
     let batch = unsafe { &*batch };
-    for i in 0..batch.indices.len() {
-        // SAFETY: per this function's contract, `i` is within the batch's length.
-        unsafe {
-            if !indices.is_null() {
-                indices.add(i).write(batch.indices[i] as u64);
-            }
-            if !pts_seconds.is_null() {
-                pts_seconds.add(i).write(batch.pts_seconds[i]);
-            }
-            if !duration_seconds.is_null() {
-                duration_seconds.add(i).write(batch.duration_seconds[i]);
-            }
-        }
+    // The batch's length is that of `indices`; no more is written to any array.
+    let n = batch.indices.len();
+    // SAFETY: per this function's contract, each array is null or holds `n` elements.
+    unsafe {
+        write_all(indices, batch.indices.iter().map(|&i| i as u64));
+        write_all(pts_seconds, batch.pts_seconds.iter().take(n).copied());
+        write_all(
+            duration_seconds,
+            batch.duration_seconds.iter().take(n).copied(),
+        );
     }
 }
 

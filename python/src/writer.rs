@@ -1,15 +1,15 @@
 //! C ABI of [`VideoWriter`]: create, write DLPack tensors (taken over without a copy), close.
 
-use std::ffi::{c_char, c_int, CStr, CString};
+use std::ffi::{c_char, c_int, CStr};
 
 use cudapreproc::dlpack::DLManagedTensor;
-use cudapreproc::reader::{ColorOrder, Layout, Normalize};
+use cudapreproc::reader::Normalize;
 use cudapreproc::writer::{Chroma, Codec, VideoWriter, WriterOptions};
 use cudapreproc::{CudaTensor, Error, ForeignStream};
 
 use crate::layout::c_struct;
-use crate::reader::choose;
-use crate::{fail, free_boxed, into_raw_or_null, status};
+use crate::reader::{choose, color_order, layout};
+use crate::{fail, free_boxed, into_raw_or_null, result_code, status, string_for_caller};
 
 c_struct! {
     /// [`WriterOptions`] as C sees them; names are mapped to numbers by the caller.
@@ -62,12 +62,8 @@ impl WriterOptionsC {
             bitrate_kbps: self.bitrate_kbps,
             chroma: choose("chroma", self.chroma, &[Chroma::Yuv420, Chroma::Yuv444])?,
             lossless: self.lossless != 0,
-            layout: choose("layout", self.layout, &[Layout::Nchw, Layout::Nhwc])?,
-            color_order: choose(
-                "colour order",
-                self.color_order,
-                &[ColorOrder::Rgb, ColorOrder::Bgr],
-            )?,
+            layout: layout(self.layout)?,
+            color_order: color_order(self.color_order)?,
             normalize: Normalize {
                 scale: self.scale,
                 mean: self.mean,
@@ -108,10 +104,9 @@ pub unsafe extern "C" fn cudapreproc_writer_create(
 #[no_mangle]
 pub unsafe extern "C" fn cudapreproc_writer_encoder(writer: *const VideoWriter) -> *mut c_char {
     // SAFETY: per this function's contract.
-    match unsafe { &*writer }.encoder() {
-        Some(name) => CString::new(name).unwrap_or_default().into_raw(),
-        None => std::ptr::null_mut(),
-    }
+    unsafe { &*writer }
+        .encoder()
+        .map_or(std::ptr::null_mut(), |name| string_for_caller(name.into()))
 }
 
 /// Frames written so far.
@@ -158,11 +153,8 @@ pub unsafe extern "C" fn cudapreproc_writer_write_dlpack(
     // SAFETY: per this function's contract.
     let written = unsafe { CudaTensor::from_dlpack(managed, ForeignStream::from_raw(stream)) }
         .and_then(|tensor| unsafe { &mut *writer }.write(&tensor));
-    match written {
-        Ok(()) => 0,
-        // SAFETY: per this function's contract.
-        Err(e) => unsafe { fail(e, error) },
-    }
+    // SAFETY: per this function's contract.
+    unsafe { result_code(written, error) }
 }
 
 /// Finishes the file and frees the writer: 0, or -1 with `*error` set (the writer is freed
