@@ -51,6 +51,17 @@ macro_rules! element_metadata {
 }
 pub(crate) use element_metadata;
 
+/// `CAT`, the module's debug category (visible as `$vis`): its name (the element's factory name,
+/// or the part's) and description, made on first use.
+macro_rules! debug_category {
+    ($vis:vis static CAT = $name:literal, $description:literal) => {
+        $vis static CAT: std::sync::LazyLock<gst::DebugCategory> = std::sync::LazyLock::new(|| {
+            gst::DebugCategory::new($name, gst::DebugColorFlags::empty(), Some($description))
+        });
+    };
+}
+pub(crate) use debug_category;
+
 /// A property's value type: a GLib enum (its type name, then per value a nick and a description
 /// for `gst-inspect-1.0`) and, after `=>`, the core type each value maps to with `From`.
 macro_rules! property_enum {

@@ -15,13 +15,7 @@ use gst_base::subclass::prelude::*;
 use super::{Class, Negotiated};
 use crate::property::{cuda_device_id_spec, downstream_sync_spec, DownstreamSync};
 
-static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
-    gst::DebugCategory::new(
-        "cudabasetransform",
-        gst::DebugColorFlags::empty(),
-        Some("CUDA filter base class"),
-    )
-});
+crate::debug_category!(static CAT = "cudabasetransform", "CUDA filter base class");
 
 /// Default of `cuda-device-id`: follow the incoming memory (device 0 when it is system memory).
 const DEFAULT_DEVICE_ID: i32 = -1;

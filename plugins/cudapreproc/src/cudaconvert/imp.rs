@@ -18,13 +18,7 @@ use crate::cudabasetransform::{
 };
 use crate::property::{self, factory_name, nick, Spec};
 
-static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
-    gst::DebugCategory::new(
-        "cudaconvert",
-        gst::DebugColorFlags::empty(),
-        Some("CUDA video/tensor conversion"),
-    )
-});
+crate::debug_category!(static CAT = "cudaconvert", "CUDA video/tensor conversion");
 
 /// What `transform_frames` does.
 enum Mode {

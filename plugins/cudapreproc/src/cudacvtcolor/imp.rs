@@ -20,13 +20,7 @@ use crate::cudabasetransform::{
 };
 use crate::property::{factory_name, Spec};
 
-static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
-    gst::DebugCategory::new(
-        "cudacvtcolor",
-        gst::DebugColorFlags::empty(),
-        Some("CUDA colour conversion"),
-    )
-});
+crate::debug_category!(static CAT = "cudacvtcolor", "CUDA colour conversion");
 
 const DEFAULT_MATRIX: ColorMatrix = ColorMatrix::Auto;
 const DEFAULT_RANGE: ColorRange = ColorRange::Auto;

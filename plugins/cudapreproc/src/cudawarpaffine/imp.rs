@@ -20,13 +20,7 @@ use crate::cudabasetransform::{
 };
 use crate::property::{self, factory_name, Spec};
 
-static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
-    gst::DebugCategory::new(
-        "cudawarpaffine",
-        gst::DebugColorFlags::empty(),
-        Some("CUDA affine warp"),
-    )
-});
+crate::debug_category!(static CAT = "cudawarpaffine", "CUDA affine warp");
 
 /// (width, height) of the input and of the output.
 type Sizes = ((u32, u32), (u32, u32));

@@ -22,13 +22,7 @@ use super::selection::{FrameSelection, SelectionProgress, Shown};
 use super::{DecoderSize, DeinterlaceMode};
 use crate::property::{DownstreamSync, Spec};
 
-pub(super) static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
-    gst::DebugCategory::new(
-        "nvdec",
-        gst::DebugColorFlags::empty(),
-        Some("NVDEC video decoder"),
-    )
-});
+crate::debug_category!(pub(super) static CAT = "nvdec", "NVDEC video decoder");
 
 pub(super) const DEFAULT_DEVICE_ID: i32 = 0;
 pub(super) const DEFAULT_DISPLAY_DELAY: u32 = 4;

@@ -11,13 +11,7 @@ use gst::subclass::prelude::*;
 use super::watchdog::{Progress, Watchdog};
 use crate::property::{Changeable, Spec};
 
-static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
-    gst::DebugCategory::new(
-        "nvdecsrc",
-        gst::DebugColorFlags::empty(),
-        Some("NVDEC source bin"),
-    )
-});
+crate::debug_category!(static CAT = "nvdecsrc", "NVDEC source bin");
 
 /// `nvdec` properties the bin offers as its own, forwarded to the decoder.
 const DECODER_PROPERTIES: &[&str] = &[

@@ -18,13 +18,7 @@ use cudapreproc_core::upstream::answer_context_query;
 use super::{array_u64, sample_info};
 use crate::property::{cuda_device_id_spec, frame_indices_spec, Spec};
 
-static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
-    gst::DebugCategory::new(
-        "tensorsink",
-        gst::DebugColorFlags::empty(),
-        Some("Tensor sink for applications"),
-    )
-});
+crate::debug_category!(static CAT = "tensorsink", "Tensor sink for applications");
 
 const DEFAULT_DEVICE_ID: i32 = -1;
 const DEFAULT_EMIT_SIGNALS: bool = false;

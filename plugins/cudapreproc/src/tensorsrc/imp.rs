@@ -13,13 +13,7 @@ use gst_base::subclass::prelude::*;
 
 use crate::property::{self, Spec};
 
-static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
-    gst::DebugCategory::new(
-        "tensorsrc",
-        gst::DebugColorFlags::empty(),
-        Some("Tensors from the application"),
-    )
-});
+crate::debug_category!(static CAT = "tensorsrc", "Tensors from the application");
 
 const DEFAULT_MAX_BUFFERS: u32 = 2;
 /// How often a push waiting for room checks that the streaming thread still runs.
