@@ -7,16 +7,14 @@
 //! number of bytes (reads half, writes half), timed in rounds alternating with the kernel's, and
 //! each figure is the median of its rounds; a 256 MiB copy shows the device's peak.
 
-mod timing;
-
 use std::sync::Arc;
 
+use cudapreproc_benches::timing::{against_copy, time_us};
 use cudapreproc_core::colorspace::{Encoding, Matrix, PixelFormat, Range};
 use cudapreproc_core::cuda::{CudaError, Device, Stream};
 use cudapreproc_core::frame::{DeviceFrame, DeviceTensor};
 use cudapreproc_core::kernels::ColorConversion;
 use cudapreproc_tests::reference::Image;
-use timing::{against_copy, time_us};
 
 const WIDTH: u32 = 1920;
 const HEIGHT: u32 = 1080;
@@ -58,13 +56,7 @@ fn copy_bandwidth(
 }
 
 fn main() -> std::process::ExitCode {
-    match run() {
-        Ok(()) => std::process::ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("cvtcolor-bench: {e}");
-            std::process::ExitCode::FAILURE
-        }
-    }
+    cudapreproc_benches::exit_code("cvtcolor-bench", run())
 }
 
 fn run() -> Result<(), CudaError> {

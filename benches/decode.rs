@@ -11,16 +11,15 @@
 //! exited is printed as well). The anchor command (e.g. NVIDIA's PyNvVideoCodec script) is run
 //! as is, with N appended for the multi-stream row, and its last line printed beside ours.
 
-mod sink_count;
-
 use std::io::{BufRead, Write};
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use cudapreproc_benches::anchor_last_line;
+use cudapreproc_benches::sink_count::count_sink_buffers;
 use gst::prelude::*;
-use sink_count::count_sink_buffers;
 
 struct Options {
     clip: String,
@@ -84,10 +83,7 @@ fn prepare(decoder: &str) -> Run {
     pipeline.set_state(gst::State::Paused).unwrap();
     let (result, _, _) = pipeline.state(gst::ClockTime::from_seconds(30));
     if result.is_err() {
-        let error = pipeline
-            .bus()
-            .unwrap()
-            .pop_filtered(&[gst::MessageType::Error])
+        let error = cudapreproc_tests::pending_error(&pipeline)
             .map(|m| format!("{m:?}"))
             .unwrap_or_default();
         panic!("{decoder} does not preroll: {error}");
@@ -112,11 +108,9 @@ fn race(runs: &[Run]) -> Vec<(u64, f64)> {
             if results[i].is_some() {
                 continue;
             }
-            let bus = run.pipeline.bus().unwrap();
-            if let Some(msg) = bus.timed_pop_filtered(
-                gst::ClockTime::from_mseconds(1),
-                &[gst::MessageType::Eos, gst::MessageType::Error],
-            ) {
+            if let Some(msg) =
+                cudapreproc_tests::end_or_error(&run.pipeline, gst::ClockTime::from_mseconds(1))
+            {
                 if let gst::MessageView::Error(e) = msg.view() {
                     panic!("pipeline {i}: {}", e.error());
                 }
@@ -208,25 +202,6 @@ fn processes(decoder: &str, n: usize) -> ((u64, f64, f64), f64) {
     ((frames, seconds, frames as f64 / seconds), exited)
 }
 
-/// Runs the anchor command and returns its last output line.
-fn anchor(command: &str, n: usize) -> String {
-    let output = Command::new("sh")
-        .arg("-c")
-        .arg(format!("{command} {n}"))
-        .output()
-        .unwrap();
-    let text = String::from_utf8_lossy(&output.stdout);
-    let last = text.lines().last().unwrap_or("").to_string();
-    if last.is_empty() {
-        format!(
-            "anchor failed: {}",
-            String::from_utf8_lossy(&output.stderr).trim()
-        )
-    } else {
-        last
-    }
-}
-
 fn main() {
     gst::init().unwrap();
     gstcudapreproc::plugin_register_static().unwrap();
@@ -249,7 +224,7 @@ fn main() {
     let one = aggregate(&race_and_stop(&[prepare(&decoder)]));
     row("nvdec, 1 stream", one);
     if let Some(command) = &options.anchor {
-        println!("anchor, 1 stream: {}", anchor(command, 1));
+        println!("anchor, 1 stream: {}", anchor_last_line(command, 1));
     }
     let n = options.streams;
     let runs: Vec<Run> = (0..n).map(|_| prepare(&decoder)).collect();
@@ -262,7 +237,7 @@ fn main() {
     // The anchor's clock (PyNvVideoCodec's script) runs until its processes have exited.
     println!("  ({n} processes torn down and exited {exited:.3} s after the start)");
     if let Some(command) = &options.anchor {
-        println!("anchor, {n} streams: {}", anchor(command, n));
+        println!("anchor, {n} streams: {}", anchor_last_line(command, n));
     }
     std::thread::sleep(Duration::from_millis(10));
 }

@@ -17,11 +17,11 @@
 //! appended, once with 1 and once with N, and its last line is printed beside ours; a figure
 //! "F fps" in it gives the ratios at the end.
 
-use std::process::Command;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
+use cudapreproc_benches::anchor_last_line;
 use gst::prelude::*;
 
 struct Options {
@@ -142,14 +142,7 @@ fn run(prepared: Prepared) -> (u64, Instant, Prepared) {
     match &prepared {
         Prepared::Decode(pipeline, frames) => {
             pipeline.set_state(gst::State::Playing).unwrap();
-            let msg = pipeline
-                .bus()
-                .unwrap()
-                .timed_pop_filtered(
-                    gst::ClockTime::NONE,
-                    &[gst::MessageType::Eos, gst::MessageType::Error],
-                )
-                .unwrap();
+            let msg = cudapreproc_tests::end_or_error(pipeline, gst::ClockTime::NONE).unwrap();
             if let gst::MessageView::Error(e) = msg.view() {
                 panic!("decode: {}", e.error());
             }
@@ -198,28 +191,6 @@ fn row(work: Work, options: &Options, n: usize) -> (u64, f64, f64) {
     (frames, seconds, frames as f64 / seconds)
 }
 
-/// Runs an anchor command with `n` appended; its last line, or why it failed.
-fn anchor(command: &str, n: usize) -> String {
-    let output = Command::new("sh")
-        .arg("-c")
-        .arg(format!("{command} {n}"))
-        .output()
-        .unwrap();
-    let text = String::from_utf8_lossy(&output.stdout);
-    match text.lines().last() {
-        Some(line) if output.status.success() => line.to_string(),
-        _ => {
-            let stderr = String::from_utf8_lossy(&output.stderr);
-            let tail: Vec<&str> = stderr.lines().rev().take(3).collect();
-            format!(
-                "anchor failed ({}): {}",
-                output.status,
-                tail.into_iter().rev().collect::<Vec<_>>().join(" | ")
-            )
-        }
-    }
-}
-
 /// The number before " fps" in an anchor's line.
 fn fps_in(line: &str) -> Option<f64> {
     let words: Vec<&str> = line.split_whitespace().collect();
@@ -264,7 +235,7 @@ fn main() {
     let mut ratios = Vec::new();
     for command in &options.anchors {
         for streams in [1, n] {
-            let line = anchor(command, streams);
+            let line = anchor_last_line(command, streams);
             println!("anchor x{streams}: {line}");
             if let Some(fps) = fps_in(&line) {
                 ratios.push((line, streams, fps));

@@ -10,15 +10,13 @@
 //! of stream; the figure is the median of N runs (default 3). Copies and host waits come from
 //! `cudapreproc_core::cuda::traffic()` over the timed part, divided by the frames.
 
-mod sink_count;
-
 use std::sync::atomic::Ordering;
 use std::time::Instant;
 
+use cudapreproc_benches::sink_count::count_sink_buffers;
 use cudapreproc_core::cuda::traffic;
 use cudapreproc_tests::UpstreamContext as Context;
 use gst::prelude::*;
-use sink_count::count_sink_buffers;
 
 /// One timed run: frames, seconds, copies and host waits per frame.
 fn run(line: &str, context: Context) -> (u64, f64, f64, f64) {
@@ -30,13 +28,7 @@ fn run(line: &str, context: Context) -> (u64, f64, f64, f64) {
     let (before, spent_before) = (frames.load(Ordering::Relaxed), traffic());
     let start = Instant::now();
     pipeline.set_state(gst::State::Playing).unwrap();
-    let message = pipeline
-        .bus()
-        .unwrap()
-        .timed_pop_filtered(
-            gst::ClockTime::from_seconds(120),
-            &[gst::MessageType::Eos, gst::MessageType::Error],
-        )
+    let message = cudapreproc_tests::end_or_error(&pipeline, gst::ClockTime::from_seconds(120))
         .expect("EOS or an error within 120 s");
     let seconds = start.elapsed().as_secs_f64();
     let spent = traffic().since(&spent_before);

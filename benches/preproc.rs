@@ -17,17 +17,15 @@
 
 use std::collections::BTreeMap;
 use std::process::Command;
-mod timing;
-
 use std::sync::Arc;
 
+use cudapreproc_benches::timing::{against_copy, ROUNDS};
 use cudapreproc_core::colorspace::{Encoding, Matrix, PixelFormat, Range};
 use cudapreproc_core::cuda::{CudaError, Device, Stream};
 use cudapreproc_core::frame::{plane_extent, DeviceFrame, DeviceTensor};
 use cudapreproc_core::geometry::{Affine, Fit, Placement};
 use cudapreproc_core::kernels::{Border, ColorConversion, Interpolation, TensorConversion, Warp};
 use cudapreproc_core::tensor::{DType, Layout, Normalization, TensorShape};
-use timing::{against_copy, ROUNDS};
 
 /// A device frame laid out as the plugin's pool lays frames out, filled with pseudo-random
 /// bytes; and its bytes of pixel data (without row padding).
@@ -158,13 +156,7 @@ fn anchor(command: &str) -> (Vec<String>, BTreeMap<String, BTreeMap<String, Stri
 }
 
 fn main() -> std::process::ExitCode {
-    match run() {
-        Ok(()) => std::process::ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("preproc-bench: {e}");
-            std::process::ExitCode::FAILURE
-        }
-    }
+    cudapreproc_benches::exit_code("preproc-bench", run())
 }
 
 fn run() -> Result<(), CudaError> {

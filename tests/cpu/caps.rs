@@ -5,13 +5,18 @@ use cudapreproc_core::caps::CAPS_FEATURE_MEMORY_CUDA;
 use cudapreproc_core::colorspace::PixelFormat;
 use gst::prelude::*;
 
-fn caps_of(format: PixelFormat, cuda: bool) -> gst::Caps {
-    let mut caps = gst_video::VideoCapsBuilder::new()
-        .format(format.video_format())
+/// 37x23 frames of `format` at 25 fps in system memory.
+fn video_caps(format: gst_video::VideoFormat) -> gst::Caps {
+    gst_video::VideoCapsBuilder::new()
+        .format(format)
         .width(37)
         .height(23)
         .framerate(gst::Fraction::new(25, 1))
-        .build();
+        .build()
+}
+
+fn caps_of(format: PixelFormat, cuda: bool) -> gst::Caps {
+    let mut caps = video_caps(format.video_format());
     if cuda {
         caps.get_mut()
             .unwrap()
@@ -42,6 +47,21 @@ fn peer(direction: gst::PadDirection, caps: gst::Caps) -> gst::Pad {
         .build()
 }
 
+/// The caps a new `cudacvtcolor` offers on one pad when its other pad is linked to a peer of
+/// `peer_direction` answering caps queries with `peer_caps`: a src peer (upstream) makes it
+/// answer on its src pad, a sink peer (downstream) on its sink pad.
+fn caps_given_peer(peer_direction: gst::PadDirection, peer_caps: gst::Caps) -> gst::Caps {
+    let (_element, sink, src) = cvtcolor();
+    let peer = peer(peer_direction, peer_caps);
+    if peer_direction == gst::PadDirection::Src {
+        peer.link(&sink).unwrap();
+        src.query_caps(None)
+    } else {
+        src.link(&peer).unwrap();
+        sink.query_caps(None)
+    }
+}
+
 /// The formats and memory kinds in `caps`, as (format, is CUDA) pairs.
 fn offered(caps: &gst::Caps) -> Vec<(String, bool)> {
     let mut out = Vec::new();
@@ -61,11 +81,8 @@ fn src_pad_offers_every_format_in_both_memories_for_every_input() {
     cudapreproc_tests::init();
     for format in PixelFormat::ALL {
         for cuda in [false, true] {
-            let (_element, sink, src) = cvtcolor();
             // What the src pad can produce from this input, asked the way a peer would.
-            let upstream = peer(gst::PadDirection::Src, caps_of(format, cuda));
-            upstream.link(&sink).unwrap();
-            let caps = src.query_caps(None);
+            let caps = caps_given_peer(gst::PadDirection::Src, caps_of(format, cuda));
             let offered = offered(&caps);
             for out in PixelFormat::ALL {
                 for out_cuda in [true, false] {
@@ -105,24 +122,15 @@ fn sink_pad_accepts_every_format_pair() {
             );
         }
     }
-    let unsupported = gst_video::VideoCapsBuilder::new()
-        .format(gst_video::VideoFormat::Yuy2)
-        .width(37)
-        .height(23)
-        .framerate(gst::Fraction::new(25, 1))
-        .build();
-    assert!(!sink.query_accept_caps(&unsupported));
+    assert!(!sink.query_accept_caps(&video_caps(gst_video::VideoFormat::Yuy2)));
 }
 
 #[test]
 fn output_filter_narrows_the_input_side() {
     cudapreproc_tests::init();
     for format in PixelFormat::ALL {
-        let (_element, sink, src) = cvtcolor();
-        let downstream = peer(gst::PadDirection::Sink, caps_of(format, true));
-        src.link(&downstream).unwrap();
         // Whatever downstream wants, every input format can feed it, in either memory.
-        let caps = sink.query_caps(None);
+        let caps = caps_given_peer(gst::PadDirection::Sink, caps_of(format, true));
         let offered = offered(&caps);
         for input in PixelFormat::ALL {
             assert!(

@@ -367,12 +367,7 @@ fn a_bin_without_a_bus_still_warns_on_stderr() {
     let bus = gst::Bus::new();
     bin.set_bus(Some(&bus));
     set_from_text(&warp, "matrix-string", "1 2 3");
-    let on_bus: Vec<String> = std::iter::from_fn(|| bus.pop_filtered(&[gst::MessageType::Warning]))
-        .filter_map(|m| match m.view() {
-            gst::MessageView::Warning(w) => Some(w.error().to_string()),
-            _ => None,
-        })
-        .collect();
+    let on_bus = bus_warnings(&bus, "cfg-in-bin");
     assert_eq!(on_bus.len(), 1, "{on_bus:?}");
     assert!(on_bus[0].contains("has 3"), "{on_bus:?}");
     assert_eq!(warnings_with("'cfg-in-bin'").len(), 1, "only the first");

@@ -119,18 +119,15 @@ fn convert_presets_and_refused_values() {
     assert!(result.is_err(), "an unknown dtype must not be accepted");
 }
 
-/// The caps `element`'s source pad offers when `upstream` caps are linked to its sink.
-fn offered(element: &str, upstream: &str) -> gst::Caps {
+/// Asserts that the first structure (with its memory) of the caps `element`'s source pad offers,
+/// when `upstream` caps are linked to its sink, has every field `expected` names, with that
+/// value.
+fn assert_first_offer(element: &str, upstream: &str, expected: &str) {
     let pipeline = cudapreproc_tests::pipeline(&format!(
         "capsfilter caps=\"{upstream}\" ! {element} name=e ! fakesink"
     ));
     let e = pipeline.by_name("e").unwrap();
-    e.static_pad("src").unwrap().query_caps(None)
-}
-
-/// Asserts that the first structure in `caps` (with its memory) has every field `expected`
-/// names, with that value.
-fn assert_first_offer(caps: &gst::Caps, expected: &str) {
+    let caps = e.static_pad("src").unwrap().query_caps(None);
     let expected = gst::Caps::from_str(expected).unwrap();
     let mut first = caps.clone();
     first.truncate();
@@ -142,12 +139,9 @@ fn assert_first_offer(caps: &gst::Caps, expected: &str) {
 
 #[test]
 fn video_caps_become_nnstreamer_tensors() {
-    let caps = offered(
+    assert_first_offer(
         "cudaconvert dtype=float16 layout=nhwc channel-order=bgr",
         "video/x-raw,format=RGBA,width=320,height=240,framerate=30/1",
-    );
-    assert_first_offer(
-        &caps,
         "other/tensors(memory:CUDAMemory),types=float16,dimensions=(string)3:320:240:1,\
          num_tensors=1,format=static",
     );
@@ -155,20 +149,20 @@ fn video_caps_become_nnstreamer_tensors() {
 
 #[test]
 fn tensor_caps_become_video_of_their_size() {
-    let caps = offered(
+    assert_first_offer(
         "cudaconvert",
         "other/tensors,format=static,num_tensors=1,types=float32,dimensions=64:48:3:1,framerate=30/1",
+        "video/x-raw(ANY),width=64,height=48",
     );
-    assert_first_offer(&caps, "video/x-raw(ANY),width=64,height=48");
 }
 
 #[test]
 fn warp_offers_its_size_and_keeps_the_format() {
-    let caps = offered(
+    assert_first_offer(
         "cudawarpaffine width=224 height=224",
         "video/x-raw,format=NV12,width=1920,height=1080,framerate=30/1",
+        "video/x-raw(ANY),format=NV12,width=224,height=224",
     );
-    assert_first_offer(&caps, "video/x-raw(ANY),format=NV12,width=224,height=224");
 }
 
 /// `frame-indices` of `sink`, as numbers.

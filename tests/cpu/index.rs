@@ -129,7 +129,7 @@ fn first_pcr(path: &str) -> f64 {
 
 /// What the index must hold for `clip`, derived from ffprobe's table: each frame's stream time
 /// and key flag, in presentation order.
-fn expected(clip: &Clip, rows: &[Row]) -> Vec<(f64, bool)> {
+fn expected(clip: &Clip, rows: &[Row], index: &VideoIndex) -> Vec<(f64, bool)> {
     match (clip.container.as_str(), clip.name.as_str()) {
         // tsdemux's times count from the first PCR, ffprobe's are the PES timestamps.
         ("mpegts", _) => {
@@ -138,8 +138,18 @@ fn expected(clip: &Clip, rows: &[Row]) -> Vec<(f64, bool)> {
         }
         // The edit list starts inside a frame: libavformat and the index leave it out; in
         // GStreamer's stream time the others come later by what the edit leaves of it, the
-        // index's first frame's time (the test asks the index for it).
-        ("mp4", "editlist_partial.mp4") => Vec::new(),
+        // index's first frame's time: ffprobe's frames, later by that shift.
+        ("mp4", "editlist_partial.mp4") => {
+            let shift = index.frames()[0].stream_time_ns as f64 / 1e9;
+            assert!(
+                shift > 0.0 && shift < 1.0 / 30.0,
+                "{}: shift {shift}",
+                clip.name
+            );
+            rows.iter()
+                .map(|r| (r.pts - rows[0].pts + shift, r.key))
+                .collect()
+        }
         _ => rows.iter().map(|r| (r.pts, r.key)).collect(),
     }
 }
@@ -157,13 +167,7 @@ fn scan_finds_every_frame_libavcodec_shows() {
             .map(|f| f.stream_time_ns as f64 / 1e9)
             .collect();
         let keys: Vec<bool> = index.frames().iter().map(|f| f.key).collect();
-        let mut want = expected(&clip, &rows);
-        if want.is_empty() {
-            // editlist_partial.mp4: ffprobe's frames, later by the first frame's time.
-            let shift = times[0];
-            assert!(shift > 0.0 && shift < 1.0 / 30.0, "{name}: shift {shift}");
-            want.extend(rows.iter().map(|r| (r.pts - rows[0].pts + shift, r.key)));
-        }
+        let want = expected(&clip, &rows, &index);
         assert_eq!(index.len(), want.len(), "{name}: frame count");
         for (i, ((t, key), (want_t, want_key))) in times.iter().zip(&keys).zip(&want).enumerate() {
             assert!(
@@ -240,12 +244,7 @@ fn frame_played_at_finds_each_frame_between_its_start_and_the_next() {
         let rows = table(&clip);
         let index = scan(&clip);
         let name = &clip.name;
-        let mut starts: Vec<f64> = expected(&clip, &rows).iter().map(|w| w.0).collect();
-        if starts.is_empty() {
-            // editlist_partial.mp4 (see above): ffprobe's times moved by the shift.
-            let shift = index.frames()[0].stream_time_ns as f64 / 1e9;
-            starts.extend(rows.iter().map(|r| r.pts - rows[0].pts + shift));
-        }
+        let starts: Vec<f64> = expected(&clip, &rows, &index).iter().map(|w| w.0).collect();
         // Frames are at least 16 ms apart: half a millisecond either side of a start is in the
         // frame before and the frame itself.
         for (i, start) in starts.iter().enumerate() {

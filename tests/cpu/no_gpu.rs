@@ -20,15 +20,7 @@ fn pipeline_start_names_what_is_missing() {
         }
         Ok(count) => {
             // With a driver the same path reports a device that does not exist.
-            let id = count + 7;
-            let pipeline = cudapreproc_tests::pipeline(&format!(
-                "videotestsrc num-buffers=1 ! cudacvtcolor cuda-device-id={id} ! fakesink"
-            ));
-            let error = cudapreproc_tests::run_to_end(&pipeline).expect("start must fail");
-            assert!(
-                error.contains(&format!("CUDA device {id} does not exist")),
-                "{error}"
-            );
+            cudapreproc_tests::assert_missing_device_reported(count + 7);
         }
         Err(e) => panic!("unexpected driver state: {e}"),
     }

@@ -230,10 +230,8 @@ fn a_push_after_downstream_failed_returns_its_error() {
         "{outcome:?}"
     );
     pusher.join().unwrap();
-    let bus = pipeline.bus().unwrap();
-    assert!(bus
-        .timed_pop_filtered(gst::ClockTime::from_seconds(5), &[gst::MessageType::Error])
-        .is_some());
+    // Downstream's error reaches the bus as well (next_error fails the test otherwise).
+    cudapreproc_tests::next_error(&pipeline, gst::ClockTime::from_seconds(5));
     stop(&pipeline);
 }
 
@@ -242,15 +240,9 @@ fn a_buffer_that_is_not_the_caps_tensor_is_refused_naming_the_element() {
     let (pipeline, src, _sink) = pipeline(2, 0);
     let short = gst::Buffer::from_mut_slice(vec![7u8; BYTES - 4]);
     assert_eq!(src.push_buffer(short), Err(gst::FlowError::Error));
-    let bus = pipeline.bus().unwrap();
-    let message = bus
-        .timed_pop_filtered(gst::ClockTime::from_seconds(5), &[gst::MessageType::Error])
-        .expect("an error message");
-    let gst::MessageView::Error(error) = message.view() else {
-        unreachable!()
-    };
+    let error = cudapreproc_tests::next_error(&pipeline, gst::ClockTime::from_seconds(5));
     assert_eq!(
-        error.error().message(),
+        error.message(),
         "src: a buffer of 92 bytes for a float32 tensor of shape [1, 2, 3, 4] (96 bytes)"
     );
     stop(&pipeline);
@@ -258,27 +250,14 @@ fn a_buffer_that_is_not_the_caps_tensor_is_refused_naming_the_element() {
 
 #[test]
 fn without_caps_the_source_does_not_start() {
-    cudapreproc_tests::init();
-    let pipeline = gst::parse::launch("tensorsrc name=src ! tensorsink")
-        .unwrap()
-        .downcast::<gst::Pipeline>()
-        .unwrap();
+    let pipeline = cudapreproc_tests::pipeline("tensorsrc name=src ! tensorsink");
     assert!(pipeline.set_state(gst::State::Playing).is_err());
-    let message = pipeline
-        .bus()
-        .unwrap()
-        .timed_pop_filtered(gst::ClockTime::from_seconds(5), &[gst::MessageType::Error])
-        .expect("an error message");
-    let gst::MessageView::Error(error) = message.view() else {
-        unreachable!()
-    };
+    let error = cudapreproc_tests::next_error(&pipeline, gst::ClockTime::from_seconds(5));
     assert!(
         error
-            .error()
             .message()
             .starts_with("src: the caps property is not set"),
-        "{}",
-        error.error()
+        "{error}"
     );
     stop(&pipeline);
 }

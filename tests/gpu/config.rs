@@ -80,15 +80,8 @@ fn convert_to_video_names_the_formats_it_makes() {
     pipeline.set_state(gst::State::Playing).unwrap();
     src.push_buffer(gst::Buffer::with_size(64 * 48 * 3 * 4).unwrap())
         .unwrap();
-    let error = pipeline
-        .bus()
-        .unwrap()
-        .timed_pop_filtered(gst::ClockTime::from_seconds(10), &[gst::MessageType::Error])
-        .expect("an error within 10 s");
-    let gst::MessageView::Error(e) = error.view() else {
-        unreachable!()
-    };
-    let text = e.error().to_string();
+    let text =
+        cudapreproc_tests::next_error(&pipeline, gst::ClockTime::from_seconds(10)).to_string();
     for words in [
         "cudaconvert produces format RGB, BGR,",
         "for tensors of dimensions 64:48:3:1",

@@ -28,22 +28,41 @@ const COLORIMETRIES: [(Matrix, Range); 8] = [
     (Matrix::Smpte240m, Range::Limited),
 ];
 
-/// The one output frame of `middle` for `frame`, as a reference image with its encoding.
-fn run_one(middle: &str, in_info: &gst_video::VideoInfo, frame: &Image) -> (Image, Encoding) {
+/// Tolerance for an output format: +-1 of its own depth (docs/colour.md).
+const TOLERANCE: u32 = 1;
+
+/// Asserts that the one output frame of `middle` for a random frame of `in_info` (from `seed`)
+/// is the reference's conversion of it, read as encoded in `matrix` and `range`, into the
+/// output's encoding.
+fn assert_one_frame_converts(
+    middle: &str,
+    in_info: &gst_video::VideoInfo,
+    seed: u64,
+    (matrix, range): (Matrix, Range),
+) {
+    let src = Encoding {
+        format: PixelFormat::from_video_format(in_info.format()).unwrap(),
+        matrix,
+        range,
+    };
+    let (width, height) = (in_info.width() as usize, in_info.height() as usize);
+    let frame = Image::random(src.format, width, height, seed);
     let mut out = None;
     run_frames(
         middle,
         &in_info.to_caps().unwrap(),
-        &[image_to_buffer(frame, in_info)],
+        &[image_to_buffer(&frame, in_info)],
         |_, buffer, info| {
             out = Some((buffer_to_image(buffer, info), encoding_of(info)));
         },
     );
-    out.unwrap()
+    let (actual, dst) = out.unwrap();
+    let diff = compare(&convert(&frame, &src, &dst), &actual);
+    assert!(
+        diff.max <= TOLERANCE,
+        "{middle} on {width}x{height}: {diff:?}"
+    );
 }
-
-/// Tolerance for an output format: +-1 of its own depth (docs/colour.md).
-const TOLERANCE: u32 = 1;
 
 struct Case {
     src: Encoding,
@@ -152,14 +171,25 @@ fn into_colorimetry(format: PixelFormat, (matrix, range): (Matrix, Range)) -> St
     )
 }
 
+/// Runs every `(case, middle, seed)` as [`check_case`] does, then fails with every case that was
+/// off, not only the first.
+fn check_cases(checks: Vec<(Case, String, u64)>) {
+    let cases = checks.len();
+    let failures: Vec<String> = checks
+        .into_iter()
+        .filter_map(|(case, middle, seed)| check_case(&case, &middle, seed).err())
+        .collect();
+    println!("{cases} cases, {} failed", failures.len());
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
 /// Every input format to every output format, CUDA memory in and out (the input is uploaded by
 /// a first `cudacvtcolor`, which exercises the same-format copy), at an odd size (generic
 /// kernel) and a 4:2:0-friendly size (vectorised kernels where they apply).
 #[test]
 fn every_format_pair_matches_reference_in_cuda_memory() {
     let _device = device();
-    let mut failures = Vec::new();
-    let mut cases = 0;
+    let mut checks = Vec::new();
     for (i, src) in PixelFormat::ALL.into_iter().enumerate() {
         for (j, dst) in PixelFormat::ALL.into_iter().enumerate() {
             let (matrix, range) = COLORIMETRIES[(i + j) % COLORIMETRIES.len()];
@@ -170,22 +200,18 @@ fn every_format_pair_matches_reference_in_cuda_memory() {
                     cuda_caps(src),
                     cuda_caps(dst)
                 );
-                cases += 1;
-                if let Err(e) = check_case(&case, &middle, (i * 100 + j) as u64) {
-                    failures.push(e);
-                }
+                checks.push((case, middle, (i * 100 + j) as u64));
             }
         }
     }
-    println!("{cases} cases, {} failed", failures.len());
-    assert!(failures.is_empty(), "{}", failures.join("\n"));
+    check_cases(checks);
 }
 
 /// Every input format into system memory output (download path) and from system memory input.
 #[test]
 fn system_memory_in_and_out_match_reference() {
     let _device = device();
-    let mut failures = Vec::new();
+    let mut checks = Vec::new();
     for (i, src) in PixelFormat::ALL.into_iter().enumerate() {
         for dst in [
             PixelFormat::Rgb,
@@ -197,19 +223,17 @@ fn system_memory_in_and_out_match_reference() {
             let (matrix, range) = COLORIMETRIES[i % COLORIMETRIES.len()];
             let case = Case::new(src, (matrix, range), dst, (41, 17));
             let middle = format!("cudacvtcolor ! video/x-raw,format={}", dst.name());
-            if let Err(e) = check_case(&case, &middle, 7 + i as u64) {
-                failures.push(e);
-            }
+            checks.push((case, middle, 7 + i as u64));
         }
     }
-    assert!(failures.is_empty(), "{}", failures.join("\n"));
+    check_cases(checks);
 }
 
 /// Matrix and range as the caps say, for both directions and every combination.
 #[test]
 fn every_matrix_and_range_both_directions() {
     let _device = device();
-    let mut failures = Vec::new();
+    let mut checks = Vec::new();
     for (matrix, range) in COLORIMETRIES {
         for (src, dst) in [
             (PixelFormat::Nv12, PixelFormat::Rgba),
@@ -217,27 +241,22 @@ fn every_matrix_and_range_both_directions() {
             (PixelFormat::Y444, PixelFormat::Bgrx),
         ] {
             let case = Case::new(src, (matrix, range), dst, (64, 32));
-            if let Err(e) = check_case(&case, &format!("cudacvtcolor ! {}", cuda_caps(dst)), 3) {
-                failures.push(e);
-            }
+            checks.push((case, format!("cudacvtcolor ! {}", cuda_caps(dst)), 3));
         }
         // RGB -> Y'CbCr with the output colorimetry fixed downstream.
         for dst in [PixelFormat::Nv12, PixelFormat::I420_10, PixelFormat::Y42b] {
             let case = Case::new(PixelFormat::Rgba, (matrix, range), dst, (35, 19));
-            if let Err(e) = check_case(&case, &into_colorimetry(dst, (matrix, range)), 5) {
-                failures.push(e);
-            }
+            checks.push((case, into_colorimetry(dst, (matrix, range)), 5));
         }
     }
-    assert!(failures.is_empty(), "{}", failures.join("\n"));
+    check_cases(checks);
 }
 
 /// Y'CbCr -> Y'CbCr across matrices, ranges and depths (downstream fixes the output colorimetry).
 #[test]
 fn yuv_to_yuv_across_matrices_and_depths() {
     let _device = device();
-    let mut failures = Vec::new();
-    for (src, src_col, dst, dst_col) in [
+    let checks = [
         (
             PixelFormat::Nv12,
             COLORIMETRIES[0],
@@ -268,13 +287,14 @@ fn yuv_to_yuv_across_matrices_and_depths() {
             PixelFormat::P010,
             COLORIMETRIES[4],
         ),
-    ] {
+    ]
+    .into_iter()
+    .map(|(src, src_col, dst, dst_col)| {
         let case = Case::new(src, src_col, dst, (33, 21));
-        if let Err(e) = check_case(&case, &into_colorimetry(dst, dst_col), 11) {
-            failures.push(e);
-        }
-    }
-    assert!(failures.is_empty(), "{}", failures.join("\n"));
+        (case, into_colorimetry(dst, dst_col), 11)
+    })
+    .collect();
+    check_cases(checks);
 }
 
 /// `input-matrix`/`input-range` win over the caps; HD without colorimetry is BT.709.
@@ -288,19 +308,12 @@ fn overrides_and_hd_default() {
         32,
         Some((Matrix::Bt601, Range::Limited)),
     );
-    let image = Image::random(PixelFormat::Nv12, 64, 32, 99);
-    let (actual, dst) = run_one(
+    assert_one_frame_converts(
         "cudacvtcolor input-matrix=bt2020 input-range=full ! video/x-raw,format=RGB",
         &info,
-        &image,
+        99,
+        (Matrix::Bt2020, Range::Full),
     );
-    let src = Encoding {
-        format: PixelFormat::Nv12,
-        matrix: Matrix::Bt2020,
-        range: Range::Full,
-    };
-    let diff = compare(&convert(&image, &src, &dst), &actual);
-    assert!(diff.max <= TOLERANCE, "{diff:?}");
 
     // 1920x1080 NV12 without colorimetry in the caps: BT.709 limited, never BT.601.
     let caps = gst_video::VideoCapsBuilder::new()
@@ -310,15 +323,12 @@ fn overrides_and_hd_default() {
         .framerate(gst::Fraction::new(30, 1))
         .build();
     let info = gst_video::VideoInfo::from_caps(&caps).unwrap();
-    let image = Image::random(PixelFormat::Nv12, 1920, 1080, 5);
-    let (actual, dst) = run_one("cudacvtcolor ! video/x-raw,format=RGBA", &info, &image);
-    let bt709 = Encoding {
-        format: PixelFormat::Nv12,
-        matrix: Matrix::Bt709,
-        range: Range::Limited,
-    };
-    let diff = compare(&convert(&image, &bt709, &dst), &actual);
-    assert!(diff.max <= TOLERANCE, "1080p default matrix: {diff:?}");
+    assert_one_frame_converts(
+        "cudacvtcolor ! video/x-raw,format=RGBA",
+        &info,
+        5,
+        (Matrix::Bt709, Range::Limited),
+    );
 }
 
 /// Same caps in and out: the element passes buffers through untouched.
@@ -597,29 +607,19 @@ fn upstream_cuda_memory_is_accepted() {
         48,
         Some((Matrix::Bt709, Range::Limited)),
     );
-    let image = Image::random(PixelFormat::Nv12, 64, 48, 77);
-    let (actual, dst) = run_one(
+    assert_one_frame_converts(
         "cudaupload ! cudacvtcolor ! video/x-raw(memory:CUDAMemory),format=RGBA",
         &info,
-        &image,
+        77,
+        (Matrix::Bt709, Range::Limited),
     );
-    let diff = compare(&convert(&image, &encoding_of(&info), &dst), &actual);
-    assert!(diff.max <= TOLERANCE, "{diff:?}");
 }
 
 /// A device that does not exist is named in the error.
 #[test]
 fn missing_device_is_reported() {
     let _device = device();
-    let count = cuda::device_count().unwrap();
-    let pipeline = cudapreproc_tests::pipeline(&format!(
-        "videotestsrc num-buffers=1 ! cudacvtcolor cuda-device-id={count} ! fakesink"
-    ));
-    let error = cudapreproc_tests::run_to_end(&pipeline).expect("must fail");
-    assert!(
-        error.contains(&format!("CUDA device {count} does not exist")),
-        "{error}"
-    );
+    cudapreproc_tests::assert_missing_device_reported(cuda::device_count().unwrap());
 }
 
 /// Output of a kernel is what it wrote: pool buffers start poisoned, and a frame whose

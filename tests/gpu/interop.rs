@@ -24,10 +24,7 @@ fn frame_md5s(description: &str) -> Vec<String> {
 fn frame_md5s_in(description: &str, context: Context) -> Vec<String> {
     let pipeline = Stopping(pipeline_in(description, context));
     let (md5s, eos) = play_frame_md5s(&pipeline);
-    let error = pipeline
-        .bus()
-        .unwrap()
-        .pop_filtered(&[gst::MessageType::Error]);
+    let error = cudapreproc_tests::pending_error(&pipeline);
     assert!(error.is_none(), "{description}: {error:?}");
     assert!(eos, "{description}: no EOS");
     md5s
@@ -144,13 +141,7 @@ fn cost_per_frame(description: &str, context: Context) -> (u64, f64, f64) {
         gst::PadProbeReturn::Ok
     });
     pipeline.set_state(gst::State::Playing).unwrap();
-    let message = pipeline
-        .bus()
-        .unwrap()
-        .timed_pop_filtered(
-            gst::ClockTime::from_seconds(60),
-            &[gst::MessageType::Eos, gst::MessageType::Error],
-        )
+    let message = cudapreproc_tests::end_or_error(&pipeline, gst::ClockTime::from_seconds(60))
         .expect("EOS or an error within 60 s");
     assert!(
         matches!(message.view(), gst::MessageView::Eos(_)),

@@ -156,6 +156,18 @@ pub(crate) fn decode(
     )
 }
 
+/// `clip` of the test media decoded by `nvdec PROPS` to NV12 (planes not kept), [`LIMIT`] at
+/// most.
+fn decode_media_nv12(clip: &str, props: &str) -> Decoded {
+    decode(
+        &media_dir().join(clip),
+        props,
+        &output_caps("NV12"),
+        false,
+        LIMIT,
+    )
+}
+
 /// Plays `pipeline` and takes every frame from `sink`, with the bus's warnings and first error,
 /// until the end (or the first error), `limit` at most.
 fn collect(
@@ -222,13 +234,7 @@ pub(crate) const LIMIT: Duration = Duration::from_secs(60);
 
 /// Decodes `clip` (of the test media) and compares every frame with libavcodec's: `Ok(frames)` or what differed.
 pub(crate) fn decode_exactly(clip: &str) -> Result<usize, String> {
-    let decoded = decode(
-        &media_dir().join(clip),
-        "",
-        &output_caps("NV12"),
-        false,
-        LIMIT,
-    );
+    let decoded = decode_media_nv12(clip, "");
     if let Some(e) = decoded.error {
         return Err(format!("{clip}: {e}"));
     }
@@ -461,13 +467,7 @@ fn accurate_seeks_land_on_the_right_frames() {
     let clip = "h264_bframes_720p.mp4";
     let expected = references(clip);
     // Stream time of every frame, from a full decode (containers may shift timestamps).
-    let full = decode(
-        &media_dir().join(clip),
-        "",
-        &output_caps("NV12"),
-        false,
-        LIMIT,
-    );
+    let full = decode_media_nv12(clip, "");
     assert_eq!(full.frames.len(), expected.len());
     let times: Vec<gst::ClockTime> = full.frames.iter().map(|f| f.stream_time.unwrap()).collect();
     assert!(
@@ -737,26 +737,18 @@ fn frame_sampling() {
     let _device = device();
     let clip = "h264_bframes_720p.mp4";
     let reference: HashSet<String> = references(clip).into_iter().map(|(_, m)| m).collect();
-    let every3 = decode(
-        &media_dir().join(clip),
-        "output-every=3",
-        &output_caps("NV12"),
-        false,
-        LIMIT,
-    );
-    assert_eq!(every3.error, None);
-    assert_eq!(every3.frames.len(), 20, "60 pictures, one in 3");
-    assert!(every3.frames.iter().all(|f| reference.contains(&f.md5)));
-    let keys = decode(
-        &media_dir().join(clip),
-        "keyframes-only=true",
-        &output_caps("NV12"),
-        false,
-        LIMIT,
-    );
-    assert_eq!(keys.error, None);
-    assert_eq!(keys.frames.len(), 2, "two key frames (every 30 frames)");
-    assert!(keys.frames.iter().all(|f| reference.contains(&f.md5)));
+    for (properties, frames, why) in [
+        ("output-every=3", 20, "60 pictures, one in 3"),
+        ("keyframes-only=true", 2, "two key frames (every 30 frames)"),
+    ] {
+        let out = decode_media_nv12(clip, properties);
+        assert_eq!(out.error, None, "{properties}");
+        assert_eq!(out.frames.len(), frames, "{properties}: {why}");
+        assert!(
+            out.frames.iter().all(|f| reference.contains(&f.md5)),
+            "{properties}"
+        );
+    }
 }
 
 /// The real clip decoded 20 times in one pipeline, seeking back to the start at each end:
@@ -788,10 +780,7 @@ fn memory_flat_over_20_loops() {
                     .unwrap();
             }
             None => {
-                let error = pipeline
-                    .bus()
-                    .unwrap()
-                    .pop_filtered(&[gst::MessageType::Error]);
+                let error = cudapreproc_tests::pending_error(&pipeline);
                 assert!(error.is_none(), "{error:?}");
                 assert!(
                     started.elapsed() < Duration::from_secs(120),
@@ -849,10 +838,7 @@ fn nvdecsrc_matches(source: &str, clip: &str) -> Result<String, String> {
     let (md5s, _) = cudapreproc_tests::play_frame_md5s(&pipeline);
     let expected: Vec<_> = references(clip).into_iter().map(|(_, m)| m).collect();
     if md5s != expected {
-        let error = pipeline
-            .bus()
-            .unwrap()
-            .pop_filtered(&[gst::MessageType::Error]);
+        let error = cudapreproc_tests::pending_error(&pipeline);
         return Err(format!(
             "{clip}: {} of {} frames match; {error:?}",
             md5s.iter().zip(&expected).filter(|(a, b)| a == b).count(),
@@ -862,27 +848,41 @@ fn nvdecsrc_matches(source: &str, clip: &str) -> Result<String, String> {
     Ok(format!("{clip}: {} frames bit-exact", md5s.len()))
 }
 
+/// [`nvdecsrc_matches`] for every `(source, clip)`, printing a line per clip after `label`, then
+/// failing with every clip that did not match, not only the first.
+fn assert_nvdecsrc_matches(label: &str, sources: impl IntoIterator<Item = (String, &'static str)>) {
+    let mut failures = Vec::new();
+    for (source, clip) in sources {
+        match nvdecsrc_matches(&source, clip) {
+            Ok(line) => println!("{label} {line}"),
+            Err(e) => failures.push(e),
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
 /// `nvdecsrc location=...` reads MP4 (with audio), Matroska, WebM, MPEG-TS and raw elementary
 /// streams and gives libavcodec's frames.
 #[test]
 fn nvdecsrc_reads_every_container() {
     let _device = device();
-    let mut failures = Vec::new();
-    for clip in [
+    let clips = [
         "h264_bframes_720p.mp4",
         "h264_1918x1078.mkv",
         "vp9.webm",
         "h264_642x362.ts",
         "h264_raw.h264",
         "hevc_10bit.mkv",
-    ] {
-        let location = format!("location={}", media_dir().join(clip).display());
-        match nvdecsrc_matches(&location, clip) {
-            Ok(line) => println!("nvdecsrc {line}"),
-            Err(e) => failures.push(e),
-        }
-    }
-    assert!(failures.is_empty(), "{}", failures.join("\n"));
+    ];
+    assert_nvdecsrc_matches(
+        "nvdecsrc",
+        clips.map(|clip| {
+            (
+                format!("location={}", media_dir().join(clip).display()),
+                clip,
+            )
+        }),
+    );
 }
 
 /// `nvdecsrc uri=http://...` (GStreamer's HTTP source, byte ranges for demuxers that seek)
@@ -891,14 +891,11 @@ fn nvdecsrc_reads_every_container() {
 fn nvdecsrc_reads_http_uris() {
     let _device = device();
     let server = cudapreproc_tests::http::FileServer::start(media_dir());
-    let mut failures = Vec::new();
-    for clip in ["h264_bframes_720p.mp4", "vp9.webm", "h264_642x362.ts"] {
-        match nvdecsrc_matches(&format!("uri={}", server.uri(clip)), clip) {
-            Ok(line) => println!("nvdecsrc over http {line}"),
-            Err(e) => failures.push(e),
-        }
-    }
-    assert!(failures.is_empty(), "{}", failures.join("\n"));
+    let clips = ["h264_bframes_720p.mp4", "vp9.webm", "h264_642x362.ts"];
+    assert_nvdecsrc_matches(
+        "nvdecsrc over http",
+        clips.map(|clip| (format!("uri={}", server.uri(clip)), clip)),
+    );
 }
 
 /// Errors from inside `nvdecsrc` reach the bus naming the file: one that does not exist, and

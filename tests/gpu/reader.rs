@@ -90,6 +90,18 @@ fn reference(clip: &Clip, gop30: &mut Option<ChainReference>) -> ChainReference 
     ChainReference::decode(&clip.path, &md5)
 }
 
+/// Each of `clips` with [`reference`]'s frames of it, gop30.mp4 decoded once for all the clips
+/// cut from it; each reference is decoded when its clip comes.
+fn with_references(
+    clips: impl IntoIterator<Item = Clip>,
+) -> impl Iterator<Item = (Clip, ChainReference)> {
+    let mut gop30 = None;
+    clips.into_iter().map(move |clip| {
+        let reference = reference(&clip, &mut gop30);
+        (clip, reference)
+    })
+}
+
 /// The bytes of a batch's tensor, read back to the host.
 pub(crate) fn host_bytes(batch: &FrameBatch) -> Vec<u8> {
     let map = batch
@@ -204,9 +216,7 @@ fn resolve(indices: &[i64], n: usize) -> Vec<usize> {
 #[test]
 fn frames_at_any_positions_are_libavcodecs() {
     let _device = device();
-    let mut gop30 = None;
-    for clip in clips() {
-        let reference = reference(&clip, &mut gop30);
+    for (clip, reference) in with_references(clips()) {
         let started = Instant::now();
         let mut reader = VideoReader::open(clip.path.to_str().unwrap(), ReaderOptions::default())
             .unwrap_or_else(|e| panic!("{}: {e}", clip.name));
@@ -257,9 +267,7 @@ fn frames_at_any_positions_are_libavcodecs() {
 #[test]
 fn frames_played_at_and_in_ranges_are_libavcodecs() {
     let _device = device();
-    let mut gop30 = None;
-    for clip in clips() {
-        let reference = reference(&clip, &mut gop30);
+    for (clip, reference) in with_references(clips()) {
         let mut reader =
             VideoReader::open(clip.path.to_str().unwrap(), ReaderOptions::default()).unwrap();
         let n = reader.len();
@@ -315,7 +323,6 @@ fn frames_played_at_and_in_ranges_are_libavcodecs() {
 #[test]
 fn sampled_clips_are_libavcodecs_frames() {
     let _device = device();
-    let mut gop30 = None;
     let samplers = [
         ClipSampler::RandomIndices(IndexSampling {
             num_clips: 3,
@@ -339,11 +346,10 @@ fn sampled_clips_are_libavcodecs_frames() {
             ..RegularTimestampSampling::new(1.5)
         }),
     ];
-    for clip in clips()
+    let chosen = clips()
         .into_iter()
-        .filter(|c| ["gop30.mp4", "opengop.mkv", "vfr.mp4"].contains(&c.name.as_str()))
-    {
-        let reference = reference(&clip, &mut gop30);
+        .filter(|c| ["gop30.mp4", "opengop.mkv", "vfr.mp4"].contains(&c.name.as_str()));
+    for (clip, reference) in with_references(chosen) {
         let mut reader =
             VideoReader::open(clip.path.to_str().unwrap(), ReaderOptions::default()).unwrap();
         for sampler in &samplers {
@@ -481,12 +487,12 @@ fn requests_outside_the_video_are_refused() {
 #[test]
 fn reopening_moves_one_decoder_across_sizes() {
     let _device = device();
-    let h264: Vec<Clip> = clips()
-        .into_iter()
-        .filter(|c| !["hevc.mp4", "vp9.webm"].contains(&c.name.as_str()))
-        .collect();
-    let mut gop30 = None;
-    let references: Vec<ChainReference> = h264.iter().map(|c| reference(c, &mut gop30)).collect();
+    let (h264, references): (Vec<Clip>, Vec<ChainReference>) = with_references(
+        clips()
+            .into_iter()
+            .filter(|c| !["hevc.mp4", "vp9.webm"].contains(&c.name.as_str())),
+    )
+    .unzip();
     let sizes: std::collections::BTreeSet<(usize, usize)> =
         references.iter().map(ChainReference::size).collect();
     assert_eq!(sizes.len(), 3, "{sizes:?}");

@@ -459,13 +459,7 @@ fn frames_that_do_not_match_their_caps_are_refused() {
         buffer.make_mut().set_pts(gst::ClockTime::ZERO);
         let _ = src.push_buffer(buffer);
         let _ = src.end_of_stream();
-        let error = pipeline
-            .bus()
-            .unwrap()
-            .timed_pop_filtered(
-                gst::ClockTime::from_seconds(10),
-                &[gst::MessageType::Error, gst::MessageType::Eos],
-            )
+        let error = cudapreproc_tests::end_or_error(&pipeline, gst::ClockTime::from_seconds(10))
             .and_then(|msg| match msg.view() {
                 gst::MessageView::Error(e) => Some(e.error().to_string()),
                 _ => None,

@@ -168,10 +168,7 @@ fn hundred_seeks_during_playback() {
             key_unit += 1;
         }
     }
-    let bus_error = pipeline
-        .bus()
-        .unwrap()
-        .pop_filtered(&[gst::MessageType::Error]);
+    let bus_error = cudapreproc_tests::pending_error(&pipeline);
     assert!(bus_error.is_none(), "{bus_error:?}");
     println!(
         "100 seeks during playback in {:.1} s ({accurate} accurate, {key_unit} to key frames): \

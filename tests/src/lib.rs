@@ -171,6 +171,53 @@ pub fn run_to_end(pipeline: &gst::Pipeline) -> Option<String> {
     error
 }
 
+/// The first end-of-stream or error message on `pipeline`'s bus within `timeout`
+/// (`gst::ClockTime::NONE`: however long it takes), if one comes.
+pub fn end_or_error(
+    pipeline: &gst::Pipeline,
+    timeout: impl Into<Option<gst::ClockTime>>,
+) -> Option<gst::Message> {
+    pipeline
+        .bus()
+        .unwrap()
+        .timed_pop_filtered(timeout, &[gst::MessageType::Eos, gst::MessageType::Error])
+}
+
+/// The error of the first error message on `pipeline`'s bus within `timeout`; fails the test
+/// when none comes.
+pub fn next_error(pipeline: &gst::Pipeline, timeout: gst::ClockTime) -> glib::Error {
+    let message = pipeline
+        .bus()
+        .unwrap()
+        .timed_pop_filtered(timeout, &[gst::MessageType::Error])
+        .unwrap_or_else(|| panic!("no error message within {timeout}"));
+    let gst::MessageView::Error(error) = message.view() else {
+        unreachable!()
+    };
+    error.error()
+}
+
+/// The error message already on `pipeline`'s bus, if there is one (no waiting).
+pub fn pending_error(pipeline: &gst::Pipeline) -> Option<gst::Message> {
+    pipeline
+        .bus()
+        .unwrap()
+        .pop_filtered(&[gst::MessageType::Error])
+}
+
+/// Asserts that a pipeline asking `cudacvtcolor` for CUDA device `id`, one this machine does
+/// not have, fails to start with an error naming that device.
+pub fn assert_missing_device_reported(id: i32) {
+    let pipeline = pipeline(&format!(
+        "videotestsrc num-buffers=1 ! cudacvtcolor cuda-device-id={id} ! fakesink"
+    ));
+    let error = run_to_end(&pipeline).expect("start must fail");
+    assert!(
+        error.contains(&format!("CUDA device {id} does not exist")),
+        "{error}"
+    );
+}
+
 /// Parses a `gst-launch-1.0` style description into a pipeline.
 pub fn pipeline(description: &str) -> gst::Pipeline {
     init();

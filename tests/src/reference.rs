@@ -697,31 +697,33 @@ mod tests {
         }
     }
 
-    #[test]
-    fn nv12_i420_nv12_is_bit_exact() {
+    /// `src` converted to `via` and back, in `matrix` and either range, is `src` to the bit.
+    fn assert_round_trip_exact(src: &Image, via: PixelFormat, matrix: Matrix) {
         for range in RANGES {
-            let nv12 = enc(Nv12, Matrix::Bt709, range);
-            let i420 = enc(I420, Matrix::Bt709, range);
-            let src = Image::random(Nv12, 37, 23, 2);
-            let back = convert(&convert(&src, &nv12, &i420), &i420, &nv12);
-            assert_eq!(back, src, "{range:?}");
+            let own = enc(src.format, matrix, range);
+            let other = enc(via, matrix, range);
+            let back = convert(&convert(src, &own, &other), &other, &own);
+            assert_eq!(&back, src, "{range:?}");
         }
     }
 
     #[test]
+    fn nv12_i420_nv12_is_bit_exact() {
+        assert_round_trip_exact(&Image::random(Nv12, 37, 23, 2), I420, Matrix::Bt709);
+    }
+
+    #[test]
     fn nv12_p010_nv12_is_exact() {
-        for range in RANGES {
-            let nv12 = enc(Nv12, Matrix::Bt601, range);
-            let p010 = enc(P010, Matrix::Bt601, range);
-            let src = Image::random(Nv12, 37, 23, 3);
-            let wide = convert(&src, &nv12, &p010);
-            if range == Range::Limited {
-                // Limited range scales by 2^(10-8): every code is exactly 4x.
-                let y0 = u16::from_le_bytes([wide.planes[0][0], wide.planes[0][1]]);
-                assert_eq!(u32::from(y0 >> 6), 4 * u32::from(src.planes[0][0]));
-            }
-            assert_eq!(convert(&wide, &p010, &nv12), src, "{range:?}");
-        }
+        let src = Image::random(Nv12, 37, 23, 3);
+        assert_round_trip_exact(&src, P010, Matrix::Bt601);
+        // Limited range scales by 2^(10-8): every code is exactly 4x.
+        let wide = convert(
+            &src,
+            &enc(Nv12, Matrix::Bt601, Range::Limited),
+            &enc(P010, Matrix::Bt601, Range::Limited),
+        );
+        let y0 = u16::from_le_bytes([wide.planes[0][0], wide.planes[0][1]]);
+        assert_eq!(u32::from(y0 >> 6), 4 * u32::from(src.planes[0][0]));
     }
 
     #[test]
@@ -733,12 +735,7 @@ mod tests {
             .collect();
         let chroma: Vec<u16> = (0..1024u16).map(|v| v << 6).collect();
         let src = image(P010, width, height, vec![le(&luma), le(&chroma)]);
-        for range in RANGES {
-            let p010 = enc(P010, Matrix::Bt2020, range);
-            let p016 = enc(P016, Matrix::Bt2020, range);
-            let back = convert(&convert(&src, &p010, &p016), &p016, &p010);
-            assert_eq!(back, src, "{range:?}");
-        }
+        assert_round_trip_exact(&src, P016, Matrix::Bt2020);
     }
 
     /// Unrounded Cb, Cr code values of an 8-bit RGB pixel, straight from the textbook formula.
@@ -832,30 +829,28 @@ mod tests {
         }
     }
 
+    /// One row of `width` pixels of packed RGB `format` (`bytes`), converted to packed RGB `to`.
+    fn rgb_row(format: PixelFormat, width: usize, bytes: &[u8], to: PixelFormat) -> Vec<u8> {
+        let src = image(format, width, 1, vec![bytes.to_vec()]);
+        convert(&src, &rgb(format), &rgb(to)).planes.remove(0)
+    }
+
     #[test]
     fn alpha_is_copied_between_alpha_formats() {
-        let rgba = image(Rgba, 2, 1, vec![vec![10, 20, 30, 40, 50, 60, 70, 80]]);
-        let bgra = convert(&rgba, &rgb(Rgba), &rgb(Bgra));
-        assert_eq!(bgra.planes[0], [30, 20, 10, 40, 70, 60, 50, 80]);
-        let argb = convert(&rgba, &rgb(Rgba), &rgb(Argb));
-        assert_eq!(argb.planes[0], [40, 10, 20, 30, 80, 50, 60, 70]);
-        let abgr = convert(&argb, &rgb(Argb), &rgb(Abgr));
-        assert_eq!(abgr.planes[0], [40, 30, 20, 10, 80, 70, 60, 50]);
+        let rgba = [10, 20, 30, 40, 50, 60, 70, 80];
+        let bgra = rgb_row(Rgba, 2, &rgba, Bgra);
+        assert_eq!(bgra, [30, 20, 10, 40, 70, 60, 50, 80]);
+        let argb = rgb_row(Rgba, 2, &rgba, Argb);
+        assert_eq!(argb, [40, 10, 20, 30, 80, 50, 60, 70]);
+        let abgr = rgb_row(Argb, 2, &argb, Abgr);
+        assert_eq!(abgr, [40, 30, 20, 10, 80, 70, 60, 50]);
     }
 
     #[test]
     fn alpha_is_opaque_when_the_input_has_none() {
-        let src = image(Rgb, 1, 1, vec![vec![10, 20, 30]]);
-        assert_eq!(
-            convert(&src, &rgb(Rgb), &rgb(Rgba)).planes[0],
-            [10, 20, 30, 255]
-        );
+        assert_eq!(rgb_row(Rgb, 1, &[10, 20, 30], Rgba), [10, 20, 30, 255]);
         // RGBx padding is not alpha.
-        let rgbx = image(Rgbx, 1, 1, vec![vec![10, 20, 30, 7]]);
-        assert_eq!(
-            convert(&rgbx, &rgb(Rgbx), &rgb(Argb)).planes[0],
-            [255, 10, 20, 30]
-        );
+        assert_eq!(rgb_row(Rgbx, 1, &[10, 20, 30, 7], Argb), [255, 10, 20, 30]);
         let nv12 = image(Nv12, 1, 1, vec![vec![235], vec![128, 128]]);
         let nv12_enc = enc(Nv12, Matrix::Bt709, Range::Limited);
         assert_eq!(convert(&nv12, &nv12_enc, &rgb(Abgr)).planes[0], [255; 4]);
@@ -863,24 +858,15 @@ mod tests {
 
     #[test]
     fn padding_is_written_as_255() {
-        let rgba = image(Rgba, 1, 1, vec![vec![10, 20, 30, 40]]);
-        assert_eq!(
-            convert(&rgba, &rgb(Rgba), &rgb(Rgbx)).planes[0],
-            [10, 20, 30, 255]
-        );
-        assert_eq!(
-            convert(&rgba, &rgb(Rgba), &rgb(Bgrx)).planes[0],
-            [30, 20, 10, 255]
-        );
+        let rgba = [10, 20, 30, 40];
+        assert_eq!(rgb_row(Rgba, 1, &rgba, Rgbx), [10, 20, 30, 255]);
+        assert_eq!(rgb_row(Rgba, 1, &rgba, Bgrx), [30, 20, 10, 255]);
     }
 
     #[test]
     fn same_format_and_encoding_is_a_byte_copy() {
-        let rgbx = image(Rgbx, 1, 1, vec![vec![10, 20, 30, 40]]);
-        assert_eq!(
-            convert(&rgbx, &rgb(Rgbx), &rgb(Rgbx)).planes[0],
-            [10, 20, 30, 40]
-        );
+        let rgbx = [10, 20, 30, 40];
+        assert_eq!(rgb_row(Rgbx, 1, &rgbx, Rgbx), rgbx);
         // A range change of the same format is a conversion.
         let gray = image(Gray8, 1, 1, vec![vec![235]]);
         let limited = enc(Gray8, Matrix::Bt709, Range::Limited);
