@@ -19,12 +19,11 @@ pub fn one_tensor_caps(types: &str, dimensions: &str) -> gst::Caps {
 /// Element type of a tensor; the names are NNStreamer's `types` strings (bfloat16 is ours:
 /// NNStreamer has no such type).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-#[repr(i32)]
 pub enum DType {
-    Uint8 = 0,
-    Float16 = 1,
-    Bfloat16 = 2,
-    Float32 = 3,
+    Uint8,
+    Float16,
+    Bfloat16,
+    Float32,
 }
 
 impl DType {
@@ -178,18 +177,8 @@ impl Normalization {
 }
 
 /// The video formats a tensor is made from or turned into.
-pub const VIDEO_FORMATS: &[&str] = &[
-    "RGB",
-    "BGR",
-    "RGBA",
-    "BGRA",
-    "RGBx",
-    "BGRx",
-    "RGBP",
-    "BGRP",
-    "GRAY8",
-    "GRAY16_LE",
-];
+pub const VIDEO_FORMATS: &[&str] =
+    &crate::caps::joined::<10>(&crate::caps::RGB8_FORMATS, &["GRAY8", "GRAY16_LE"]);
 
 /// Whether frames of `format` have colour (R, G, B) rather than only gray.
 pub fn is_color(format: gst_video::VideoFormat) -> bool {

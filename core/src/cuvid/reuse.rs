@@ -390,30 +390,31 @@ mod tests {
 
     #[test]
     fn reasons_say_what_differs() {
-        let why = NewDecoderReason::CodedSize {
-            wanted: (3840, 2160),
-            max: (1920, 1088),
-        };
-        assert_eq!(
-            why.to_string(),
-            "coded size 3840x2160 above the decoder's maximum 1920x1088"
-        );
-        let why = NewDecoderReason::DecodeSurfaces {
-            wanted: 20,
-            created: 8,
-        };
-        assert_eq!(
-            why.to_string(),
-            "20 decode surfaces, more than the 8 the decoder was created with"
-        );
-        let why = NewDecoderReason::OutputSize {
-            wanted: (1280, 720),
-            created: (640, 360),
-        };
-        assert_eq!(
-            why.to_string(),
-            "output size 1280x720, larger than the 640x360 the decoder was created for"
-        );
+        for (why, said) in [
+            (
+                NewDecoderReason::CodedSize {
+                    wanted: (3840, 2160),
+                    max: (1920, 1088),
+                },
+                "coded size 3840x2160 above the decoder's maximum 1920x1088",
+            ),
+            (
+                NewDecoderReason::DecodeSurfaces {
+                    wanted: 20,
+                    created: 8,
+                },
+                "20 decode surfaces, more than the 8 the decoder was created with",
+            ),
+            (
+                NewDecoderReason::OutputSize {
+                    wanted: (1280, 720),
+                    created: (640, 360),
+                },
+                "output size 1280x720, larger than the 640x360 the decoder was created for",
+            ),
+        ] {
+            assert_eq!(why.to_string(), said);
+        }
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! Launching the conversions of `kernels/tensor.cu` between video frames and tensors.
 
 use crate::cuda::{grid_2d, CudaError, CudaResult, Stream};
-use crate::frame::{on_stream, Frame, FrameView, FrameViewMut, TensorView, TensorViewMut};
+use crate::frame::{on_stream, Frame, FrameView, FrameViewMut, Tensor, TensorView, TensorViewMut};
 use crate::tensor::{DType, Layout, Normalization, TensorShape, VIDEO_FORMATS};
 
 const MODULE: &str = "tensor";
@@ -135,15 +135,27 @@ impl TensorConversion {
         self.shape.elements() * self.dtype.size()
     }
 
-    fn map(&self, tensor: u64, max_value: f64) -> TensorMap {
-        TensorMap {
-            tensor,
+    /// Checks `frame` and `tensor` against this conversion and `stream`, then describes them as
+    /// both directions need: where each frame component is (`writing` adds the padding byte of
+    /// RGBx and BGRx), and the tensor's map with its per-channel factors still zero.
+    fn prepare(
+        &self,
+        stream: &Stream,
+        frame: &Frame,
+        tensor: &Tensor,
+        writing: bool,
+    ) -> CudaResult<([SampleAccess; 4], TensorMap)> {
+        on_stream(stream, [frame.device, tensor.device])?;
+        self.check(frame, tensor.bytes)?;
+        let map = TensorMap {
+            tensor: tensor.addr,
             channels: self.shape.channels as i32,
             planar: (self.shape.layout == Layout::Nchw) as i32,
             a: [0.0; 4],
             b: [0.0; 4],
-            max_value,
-        }
+            max_value: max_value(frame),
+        };
+        Ok((component_access(frame, writing), map))
     }
 
     /// Refuses a frame and tensor this conversion does not fit: a format the kernels do not
@@ -202,11 +214,8 @@ impl TensorConversion {
         src: &FrameView,
         dst: &mut TensorViewMut,
     ) -> CudaResult<()> {
-        let (frame, tensor) = (&src.raw, &dst.raw);
-        on_stream(stream, [frame.device, tensor.device])?;
-        self.check(frame, tensor.bytes)?;
-        let components = component_access(frame, false);
-        let mut map = self.map(tensor.addr, max_value(frame));
+        let (components, mut map) = self.prepare(stream, &src.raw, &dst.raw, false)?;
+        let frame = &src.raw;
         let mut samples = [SampleAccess::default(); 4];
         let n = &self.normalization;
         for (channel, &component) in self.channel_components.iter().enumerate() {
@@ -215,7 +224,7 @@ impl TensorConversion {
             map.b[channel] = n.mean[channel] / n.std[channel];
         }
         let access = frame_access(frame, samples, self.channel_components.len());
-        let (entry, config) = match Self::packed_pixel_bytes(frame, tensor.addr, self.shape.layout)
+        let (entry, config) = match Self::packed_pixel_bytes(frame, dst.raw.addr, self.shape.layout)
         {
             Some(bytes) => (
                 packed_to_tensor_entry(self.dtype, bytes),
@@ -239,11 +248,8 @@ impl TensorConversion {
         src: &TensorView,
         dst: &mut FrameViewMut,
     ) -> CudaResult<()> {
-        let (tensor, frame) = (&src.raw, &dst.raw);
-        on_stream(stream, [frame.device, tensor.device])?;
-        self.check(frame, tensor.bytes)?;
-        let mut components = component_access(frame, true);
-        let mut map = self.map(tensor.addr, max_value(frame));
+        let (mut components, mut map) = self.prepare(stream, &dst.raw, &src.raw, true)?;
+        let frame = &dst.raw;
         let n = &self.normalization;
         for (channel, &component) in self.channel_components.iter().enumerate() {
             components[component].channel = channel as i32;
