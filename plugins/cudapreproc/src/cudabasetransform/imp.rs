@@ -4,7 +4,7 @@ use cudapreproc_core::access::{Input, Media, Output, Staging};
 use cudapreproc_core::caps::{fixate_preferring_cuda, is_cuda_caps};
 use cudapreproc_core::cuda::{CudaError, Device, Stream};
 use cudapreproc_core::memory::{decide_cuda_pool, memory_device};
-use cudapreproc_core::negotiation::{Downstream, Refusals};
+use cudapreproc_core::negotiation::{self, Downstream, Refusals};
 use cudapreproc_core::upstream::answer_context_query;
 use gst::glib;
 use gst::prelude::*;
@@ -13,7 +13,7 @@ use gst_base::prelude::*;
 use gst_base::subclass::prelude::*;
 
 use super::{Class, Negotiated};
-use crate::property::{cuda_device_id_spec, downstream_sync_spec, DownstreamSync};
+use crate::property::{cuda_device_id_spec, downstream_sync_spec, factory_name, DownstreamSync};
 
 crate::debug_category!(static CAT = "cudabasetransform", "CUDA filter base class");
 
@@ -139,7 +139,7 @@ impl ObjectSubclass for CudaBaseTransform {
                 ["CudaBaseTransform is abstract"]
             ))
         };
-        class.refusal = |_, _, _| "CudaBaseTransform is abstract".into();
+        class.hint = |_, _, _| None;
     }
 }
 
@@ -209,7 +209,12 @@ impl BaseTransformImpl for CudaBaseTransform {
         caps: &gst::Caps,
         filter: Option<&gst::Caps>,
     ) -> Option<gst::Caps> {
-        let other = self.virtual_call(|obj, class| (class.other_caps)(obj, direction, caps));
+        // Nothing is known of ANY caps, so they can become anything.
+        let other = if caps.is_any() {
+            caps.clone()
+        } else {
+            self.virtual_call(|obj, class| (class.other_caps)(obj, direction, caps))
+        };
         let other = match filter {
             Some(filter) => filter.intersect_with_mode(&other, gst::CapsIntersectMode::First),
             None => other,
@@ -266,7 +271,12 @@ impl BaseTransformImpl for CudaBaseTransform {
             |event| self.parent_sink_event(event),
             |caps| {
                 let downstream = Downstream::of(self.obj().src_pad());
-                self.virtual_call(|obj, class| (class.refusal)(obj, caps, &downstream))
+                let offered = self.virtual_call(|obj, class| {
+                    (class.other_caps)(obj, gst::PadDirection::Sink, caps)
+                });
+                negotiation::explain(&factory_name(&element), &offered, &downstream, |field| {
+                    self.virtual_call(|obj, class| (class.hint)(obj, caps, field))
+                })
             },
         )
     }

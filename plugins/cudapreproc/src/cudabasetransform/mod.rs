@@ -16,19 +16,16 @@
 //! - saying why caps were refused, once per caps event.
 //!
 //! A subclass implements [`CudaBaseTransformImpl`]: `other_caps`, `set_info` and
-//! `transform_frames`, and optionally `fixate` and `refusal`. Its `BaseTransformImpl` only names
+//! `transform_frames`, and optionally `fixate` and `hint`. Its `BaseTransformImpl` only names
 //! the mode ([`never_in_place`]).
 
 use cudapreproc_core::access::{Input, Media, Output};
 use cudapreproc_core::caps::fixate_preferring_cuda;
 use cudapreproc_core::cuda::Stream;
-use cudapreproc_core::negotiation::{self, Downstream};
 use gst::glib;
 use gst::prelude::*;
 use gst::subclass::prelude::*;
 use gst_base::subclass::prelude::*;
-
-use crate::property::factory_name;
 
 mod imp;
 
@@ -66,7 +63,7 @@ pub(crate) use never_in_place;
 /// What a CUDA filter implements.
 pub trait CudaBaseTransformImpl: BaseTransformImpl {
     /// The caps the other pad can carry for `caps` on the pad of `direction` (the base narrows
-    /// them with the peer's filter).
+    /// them with the peer's filter, and answers ANY caps with ANY itself).
     fn other_caps(&self, direction: gst::PadDirection, caps: &gst::Caps) -> gst::Caps;
 
     /// Fixates `other` (what the other pad allows) for the fixed `caps` on the pad of `dir`. By
@@ -88,15 +85,12 @@ pub trait CudaBaseTransformImpl: BaseTransformImpl {
         output: &mut Output,
     ) -> TransformResult;
 
-    /// Why downstream takes nothing the filter makes of `caps`, posted when a caps event fails
-    /// before `set_info` could say: by default, the fields in conflict.
-    fn refusal(&self, caps: &gst::Caps, downstream: &Downstream) -> String {
-        let obj = self.obj();
-        let element = obj
-            .upcast_ref::<gst_base::BaseTransform>()
-            .upcast_ref::<gst::Element>();
-        let offered = self.other_caps(gst::PadDirection::Sink, caps);
-        negotiation::explain(&factory_name(element), &offered, downstream, |_| None)
+    /// What decides `field` of what the filter makes of `caps` (the property, or what would
+    /// help), for the error the base posts when downstream takes none of it: a caps event that
+    /// fails before `set_info` could say why. By default nothing is added to the fields in
+    /// conflict.
+    fn hint(&self, _caps: &gst::Caps, _field: &str) -> Option<String> {
+        None
     }
 }
 
@@ -108,7 +102,7 @@ pub struct Class {
     fixate: fn(&CudaBaseTransform, gst::PadDirection, &gst::Caps, gst::Caps) -> gst::Caps,
     set_info: fn(&CudaBaseTransform, &Negotiated) -> Result<(), String>,
     transform_frames: fn(&CudaBaseTransform, &Stream, &Input, &mut Output) -> TransformResult,
-    refusal: fn(&CudaBaseTransform, &gst::Caps, &Downstream) -> String,
+    hint: fn(&CudaBaseTransform, &gst::Caps, &str) -> Option<String>,
 }
 
 // SAFETY: `Class` starts with its parent's class struct, as GObject requires.
@@ -137,7 +131,7 @@ unsafe impl<T: CudaBaseTransformImpl> IsSubclassable<T> for CudaBaseTransform {
         class.transform_frames = |obj, stream, input, output| {
             subclass_of::<T>(obj).transform_frames(stream, input, output)
         };
-        class.refusal = |obj, caps, downstream| subclass_of::<T>(obj).refusal(caps, downstream);
+        class.hint = |obj, caps, field| subclass_of::<T>(obj).hint(caps, field);
     }
 }
 

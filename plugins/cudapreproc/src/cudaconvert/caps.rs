@@ -2,7 +2,6 @@
 //! direction, and what to say when downstream takes neither.
 
 use cudapreproc_core::caps;
-use cudapreproc_core::negotiation::{self, Downstream};
 use cudapreproc_core::tensor::{is_color, DType, Layout, TensorShape, TENSORS, VIDEO_FORMATS};
 use gst::glib;
 use gst::prelude::*;
@@ -101,83 +100,74 @@ pub(super) fn tensor_for_video(
     tensor_structure(types, shape, s.value("framerate").ok())
 }
 
-/// The caps on the other pad for `caps` on the pad of `direction`, in CUDA or system memory.
-pub(super) fn transform(
-    settings: &Settings,
-    direction: gst::PadDirection,
-    caps: &gst::Caps,
-) -> gst::Caps {
-    if caps.is_any() {
-        return caps.clone();
+impl Settings {
+    /// The caps on the other pad for `caps` on the pad of `direction`, in CUDA or system memory.
+    pub(super) fn other_caps(&self, direction: gst::PadDirection, caps: &gst::Caps) -> gst::Caps {
+        let mut other = gst::Caps::new_empty();
+        // Video on the sink pad becomes tensors of the configured type; video on the source pad
+        // comes from tensors of any type.
+        let types = if direction == gst::PadDirection::Sink {
+            self.dtype().name().to_send_value()
+        } else {
+            gst::List::new(DType::ALL.map(|d| d.name())).to_send_value()
+        };
+        for features in [caps::cuda_features(), gst::CapsFeatures::new_empty()] {
+            for s in caps.iter() {
+                let converted = if is_tensor(s) {
+                    video_structure(s, self.layout())
+                } else {
+                    tensor_for_video(s, self, types.clone())
+                };
+                other.merge_structure_full(converted, Some(features.clone()));
+            }
+        }
+        other
     }
-    let mut other = gst::Caps::new_empty();
-    // Video on the sink pad becomes tensors of the configured type; video on the source pad
-    // comes from tensors of any type.
-    let types = if direction == gst::PadDirection::Sink {
-        settings.dtype().name().to_send_value()
-    } else {
-        gst::List::new(DType::ALL.map(|d| d.name())).to_send_value()
-    };
-    for features in [caps::cuda_features(), gst::CapsFeatures::new_empty()] {
-        for s in caps.iter() {
-            let converted = if is_tensor(s) {
-                video_structure(s, settings.layout())
-            } else {
-                tensor_for_video(s, settings, types.clone())
-            };
-            other.merge_structure_full(converted, Some(features.clone()));
+
+    /// What decides `field` of what element `name` makes of `incaps` with these settings, for
+    /// a refusal (see [`cudapreproc_core::negotiation::explain`]).
+    pub(super) fn hint(&self, name: &str, incaps: &gst::Caps, field: &str) -> Option<String> {
+        let input = incaps.structure(0);
+        let input_field = |f: &str| {
+            input
+                .and_then(|s| s.value(f).ok())
+                .and_then(|v| v.serialize().ok())
+                .map_or_else(|| "?".to_string(), |v| v.to_string())
+        };
+        let to_tensor = input.is_some_and(|s| !is_tensor(s));
+        match (to_tensor, field) {
+            (true, "types") => Some(format!(
+                "property dtype={}; uint8, float16, bfloat16 and float32 are possible",
+                nick(self.dtype)
+            )),
+            (true, "dimensions") => Some(format!(
+                "from {}x{} {} video with layout={} and channel-order={}; cudawarpaffine \
+                 before {name} sets the size",
+                input_field("width"),
+                input_field("height"),
+                input_field("format"),
+                nick(self.layout),
+                nick(self.channel_order)
+            )),
+            (false, "format") => Some(format!(
+                "for tensors of dimensions {}: 1 channel makes gray video, 3 or 4 RGB video",
+                input_field("dimensions")
+            )),
+            (false, "width" | "height") => Some(format!(
+                "from tensors of dimensions {} with layout={}",
+                input_field("dimensions"),
+                nick(self.layout)
+            )),
+            _ => None,
         }
     }
-    other
-}
-
-/// Why downstream takes nothing `name` makes of `incaps`.
-pub(super) fn refusal(
-    name: &str,
-    settings: &Settings,
-    incaps: &gst::Caps,
-    downstream: &Downstream,
-) -> String {
-    let offered = transform(settings, gst::PadDirection::Sink, incaps);
-    let input = incaps.structure(0);
-    let field = |f: &str| {
-        input
-            .and_then(|s| s.value(f).ok())
-            .and_then(|v| v.serialize().ok())
-            .map_or_else(|| "?".to_string(), |v| v.to_string())
-    };
-    let to_tensor = input.is_some_and(|s| !is_tensor(s));
-    negotiation::explain(name, &offered, downstream, |f| match (to_tensor, f) {
-        (true, "types") => Some(format!(
-            "property dtype={}; uint8, float16, bfloat16 and float32 are possible",
-            nick(settings.dtype)
-        )),
-        (true, "dimensions") => Some(format!(
-            "from {}x{} {} video with layout={} and channel-order={}; cudawarpaffine before \
-             {name} sets the size",
-            field("width"),
-            field("height"),
-            field("format"),
-            nick(settings.layout),
-            nick(settings.channel_order)
-        )),
-        (false, "format") => Some(format!(
-            "for tensors of dimensions {}: 1 channel makes gray video, 3 or 4 RGB video",
-            field("dimensions")
-        )),
-        (false, "width" | "height") => Some(format!(
-            "from tensors of dimensions {} with layout={}",
-            field("dimensions"),
-            nick(settings.layout)
-        )),
-        _ => None,
-    })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::cudaconvert::{ChannelOrder, TensorLayout};
+    use cudapreproc_core::negotiation::{self, Downstream};
 
     fn video_caps(format: &str, width: i32, height: i32) -> gst::Caps {
         gst_video::VideoCapsBuilder::new()
@@ -255,7 +245,10 @@ mod tests {
                 accepted: accepted.parse().unwrap(),
                 next: "sink".into(),
             };
-            refusal("cudaconvert", settings, incaps, &downstream)
+            let offered = settings.other_caps(gst::PadDirection::Sink, incaps);
+            negotiation::explain("cudaconvert", &offered, &downstream, |field| {
+                settings.hint("cudaconvert", incaps, field)
+            })
         };
         assert_eq!(
             refused(&Settings::default(), &video, "other/tensors, types=int32"),

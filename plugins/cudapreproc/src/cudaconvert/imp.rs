@@ -4,13 +4,12 @@ use cudapreproc_core::access::{Input, Media, Output};
 use cudapreproc_core::caps;
 use cudapreproc_core::cuda::{CudaError, Stream};
 use cudapreproc_core::kernels::TensorConversion;
-use cudapreproc_core::negotiation::Downstream;
 use cudapreproc_core::tensor::{DType, TensorShape, VIDEO_FORMATS};
 use gst::glib;
 use gst::prelude::*;
 use gst::subclass::prelude::*;
 
-use super::caps::{refusal, tensor_structure, transform};
+use super::caps::tensor_structure;
 use super::settings::*;
 use crate::cudabasetransform::{
     never_in_place, pad_templates, CudaBaseTransform, CudaBaseTransformImpl, Negotiated,
@@ -174,7 +173,7 @@ never_in_place!(CudaConvert);
 impl CudaBaseTransformImpl for CudaConvert {
     fn other_caps(&self, direction: gst::PadDirection, caps: &gst::Caps) -> gst::Caps {
         let settings = self.settings.lock().unwrap().clone();
-        transform(&settings, direction, caps)
+        settings.other_caps(direction, caps)
     }
 
     fn set_info(&self, negotiated: &Negotiated) -> Result<(), String> {
@@ -240,8 +239,8 @@ impl CudaBaseTransformImpl for CudaConvert {
         Ok(())
     }
 
-    fn refusal(&self, caps: &gst::Caps, downstream: &Downstream) -> String {
+    fn hint(&self, caps: &gst::Caps, field: &str) -> Option<String> {
         let settings = self.settings.lock().unwrap().clone();
-        refusal(&factory_name(&*self.obj()), &settings, caps, downstream)
+        settings.hint(&factory_name(&*self.obj()), caps, field)
     }
 }

@@ -7,7 +7,6 @@ use cudapreproc_core::colorspace::{Encoding, Family, Matrix, PixelFormat, Range}
 use cudapreproc_core::cuda::{CudaError, Stream};
 use cudapreproc_core::frame::{copy_frame, pixel_format};
 use cudapreproc_core::kernels::ColorConversion;
-use cudapreproc_core::negotiation::{self, Downstream};
 use gst::glib;
 use gst::prelude::*;
 use gst::subclass::prelude::*;
@@ -135,13 +134,14 @@ fn transform(caps: &gst::Caps) -> gst::Caps {
     caps::transform_video_caps(caps, &PixelFormat::caps_list(), CONVERTED_FIELDS)
 }
 
-/// Why downstream takes nothing `name` makes of `incaps`.
-fn refusal(name: &str, incaps: &gst::Caps, downstream: &Downstream) -> String {
-    negotiation::explain(name, &transform(incaps), downstream, |field| match field {
+/// What decides `field` of what element `name` makes, for a refusal (see
+/// [`cudapreproc_core::negotiation::explain`]): the format is chosen, the rest is the input's.
+fn hint(name: &str, field: &str) -> Option<String> {
+    match field {
         "format" => None,
         "width" | "height" => Some(format!("{name} keeps the size; cudawarpaffine resizes")),
         _ => Some(format!("{name} keeps the input's")),
-    })
+    }
 }
 
 /// Fixates `othercaps` (what the other pad allows) given the fixed `caps` of this pad: CUDA
@@ -364,14 +364,15 @@ impl CudaBaseTransformImpl for CudaCvtColor {
         Ok(())
     }
 
-    fn refusal(&self, caps: &gst::Caps, downstream: &Downstream) -> String {
-        refusal(&factory_name(&*self.obj()), caps, downstream)
+    fn hint(&self, _caps: &gst::Caps, field: &str) -> Option<String> {
+        hint(&factory_name(&*self.obj()), field)
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use cudapreproc_core::negotiation::{self, Downstream};
     use gst_video::{VideoColorMatrix, VideoColorRange};
 
     fn input_caps(
@@ -543,7 +544,9 @@ mod tests {
                 accepted: accepted.parse().unwrap(),
                 next: "sink".into(),
             };
-            refusal("cudacvtcolor", &caps, &downstream)
+            negotiation::explain("cudacvtcolor", &transform(&caps), &downstream, |field| {
+                hint("cudacvtcolor", field)
+            })
         };
         let text = refused("video/x-raw, format=YUY2");
         assert!(

@@ -2,76 +2,65 @@
 //! to say when downstream takes none of it.
 
 use cudapreproc_core::caps;
-use cudapreproc_core::negotiation::{self, Downstream};
 
 use super::settings::{output_size, Settings};
 
 /// Caps fields the element changes (besides memory).
 const RESIZED_FIELDS: &[&str] = &["width", "height", "pixel-aspect-ratio"];
 
-/// The caps on the other pad for `caps` on the pad of `direction`: the same video at any size
-/// and pixel aspect ratio (towards the source pad, the size properties pin the size), in CUDA
-/// or system memory.
-pub(super) fn transform(
-    settings: &Settings,
-    direction: gst::PadDirection,
-    caps: &gst::Caps,
-) -> gst::Caps {
-    if caps.is_any() {
-        return caps.clone();
+impl Settings {
+    /// The caps on the other pad for `caps` on the pad of `direction`: the same video at any size
+    /// and pixel aspect ratio (towards the source pad, the size properties pin the size), in CUDA
+    /// or system memory.
+    pub(super) fn other_caps(&self, direction: gst::PadDirection, caps: &gst::Caps) -> gst::Caps {
+        let mut other = gst::Caps::new_empty();
+        let features_list = [caps::cuda_features(), gst::CapsFeatures::new_empty()];
+        for features in features_list {
+            for s in caps.iter() {
+                let mut s = s.to_owned();
+                s.remove_fields(RESIZED_FIELDS.iter().copied());
+                let fixed = |v: u32| v > 0 && direction == gst::PadDirection::Sink;
+                if fixed(self.width) {
+                    s.set("width", self.width as i32);
+                } else {
+                    s.set("width", gst::IntRange::new(1, i32::MAX));
+                }
+                if fixed(self.height) {
+                    s.set("height", self.height as i32);
+                } else {
+                    s.set("height", gst::IntRange::new(1, i32::MAX));
+                }
+                s.set(
+                    "pixel-aspect-ratio",
+                    gst::FractionRange::new(
+                        gst::Fraction::new(1, i32::MAX),
+                        gst::Fraction::new(i32::MAX, 1),
+                    ),
+                );
+                other.merge_structure_full(s, Some(features.clone()));
+            }
+        }
+        other
     }
-    let mut other = gst::Caps::new_empty();
-    let features_list = [caps::cuda_features(), gst::CapsFeatures::new_empty()];
-    for features in features_list {
-        for s in caps.iter() {
-            let mut s = s.to_owned();
-            s.remove_fields(RESIZED_FIELDS.iter().copied());
-            let fixed = |v: u32| v > 0 && direction == gst::PadDirection::Sink;
-            if fixed(settings.width) {
-                s.set("width", settings.width as i32);
-            } else {
-                s.set("width", gst::IntRange::new(1, i32::MAX));
-            }
-            if fixed(settings.height) {
-                s.set("height", settings.height as i32);
-            } else {
-                s.set("height", gst::IntRange::new(1, i32::MAX));
-            }
-            s.set(
-                "pixel-aspect-ratio",
-                gst::FractionRange::new(
-                    gst::Fraction::new(1, i32::MAX),
-                    gst::Fraction::new(i32::MAX, 1),
-                ),
-            );
-            other.merge_structure_full(s, Some(features.clone()));
+
+    /// What decides `field` of what element `name` makes of its input with these settings, for
+    /// a refusal (see [`cudapreproc_core::negotiation::explain`]).
+    pub(super) fn hint(&self, name: &str, field: &str) -> Option<String> {
+        match field {
+            "width" if self.width > 0 => Some(format!(
+                "property width={}; 0 takes it from downstream",
+                self.width
+            )),
+            "height" if self.height > 0 => Some(format!(
+                "property height={}; 0 takes it from downstream",
+                self.height
+            )),
+            "format" => Some(format!(
+                "{name} keeps the format; cudacvtcolor after it converts"
+            )),
+            _ => Some(format!("{name} keeps the input's")),
         }
     }
-    other
-}
-
-/// Why downstream takes nothing `name` makes of `incaps`.
-pub(super) fn refusal(
-    name: &str,
-    settings: &Settings,
-    incaps: &gst::Caps,
-    downstream: &Downstream,
-) -> String {
-    let offered = transform(settings, gst::PadDirection::Sink, incaps);
-    negotiation::explain(name, &offered, downstream, |field| match field {
-        "width" if settings.width > 0 => Some(format!(
-            "property width={}; 0 takes it from downstream",
-            settings.width
-        )),
-        "height" if settings.height > 0 => Some(format!(
-            "property height={}; 0 takes it from downstream",
-            settings.height
-        )),
-        "format" => Some(format!(
-            "{name} keeps the format; cudacvtcolor after it converts"
-        )),
-        _ => Some(format!("{name} keeps the input's")),
-    })
 }
 
 /// Fixates `othercaps` for the fixed `caps` on the pad of `direction`: CUDA memory when allowed,
@@ -127,6 +116,7 @@ pub(super) fn fixate(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use cudapreproc_core::negotiation::{self, Downstream};
 
     #[test]
     fn refusal_names_the_size_properties_and_the_kept_format() {
@@ -141,15 +131,14 @@ mod tests {
             .parse()
             .unwrap();
         let refused = |accepted: &str| {
-            refusal(
-                "cudawarpaffine",
-                &settings,
-                &incaps,
-                &Downstream {
-                    accepted: accepted.parse().unwrap(),
-                    next: "sink".into(),
-                },
-            )
+            let downstream = Downstream {
+                accepted: accepted.parse().unwrap(),
+                next: "sink".into(),
+            };
+            let offered = settings.other_caps(gst::PadDirection::Sink, &incaps);
+            negotiation::explain("cudawarpaffine", &offered, &downstream, |field| {
+                settings.hint("cudawarpaffine", field)
+            })
         };
         assert_eq!(
             refused("video/x-raw, width=640"),

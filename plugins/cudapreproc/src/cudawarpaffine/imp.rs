@@ -6,13 +6,12 @@ use cudapreproc_core::cuda::Stream;
 use cudapreproc_core::frame::copy_frame;
 use cudapreproc_core::geometry::Affine;
 use cudapreproc_core::kernels::warp::{self, Warp};
-use cudapreproc_core::negotiation::Downstream;
 use gst::glib;
 use gst::prelude::*;
 use gst::subclass::prelude::*;
 use gst_base::subclass::prelude::*;
 
-use super::caps::{fixate, refusal, transform};
+use super::caps::fixate;
 use super::settings::*;
 use super::{MATRIX_EVENT, MATRIX_META};
 use crate::cudabasetransform::{
@@ -383,7 +382,7 @@ impl BaseTransformImpl for CudaWarpAffine {
 impl CudaBaseTransformImpl for CudaWarpAffine {
     fn other_caps(&self, direction: gst::PadDirection, caps: &gst::Caps) -> gst::Caps {
         let settings = self.settings.lock().unwrap().clone();
-        transform(&settings, direction, caps)
+        settings.other_caps(direction, caps)
     }
 
     fn fixate(&self, dir: gst::PadDirection, caps: &gst::Caps, other: gst::Caps) -> gst::Caps {
@@ -481,8 +480,8 @@ impl CudaBaseTransformImpl for CudaWarpAffine {
         Ok(())
     }
 
-    fn refusal(&self, caps: &gst::Caps, downstream: &Downstream) -> String {
+    fn hint(&self, _caps: &gst::Caps, field: &str) -> Option<String> {
         let settings = self.settings.lock().unwrap().clone();
-        refusal(&factory_name(&*self.obj()), &settings, caps, downstream)
+        settings.hint(&factory_name(&*self.obj()), field)
     }
 }
