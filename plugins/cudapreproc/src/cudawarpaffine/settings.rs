@@ -253,36 +253,32 @@ mod tests {
 
     #[test]
     fn one_size_keeps_the_aspect_ratio() {
-        let settings = Settings {
-            width: 224,
-            ..Settings::default()
-        };
-        assert_eq!(
-            output_size(&settings, (1920, 1080), (None, None)),
-            (224, 126)
-        );
-        let settings = Settings {
-            height: 360,
-            ..Settings::default()
-        };
-        assert_eq!(
-            output_size(&settings, (1920, 1080), (None, None)),
-            (640, 360)
-        );
-        assert_eq!(
-            output_size(&Settings::default(), (1920, 1080), (Some(300), None)),
-            (300, 1080)
-        );
-        // Found with the filter_caps fuzz target's aspect check: the kept dimension was
-        // truncated to 32 bits (1.6e10 rows became 3499098112, then a negative caps int).
-        let settings = Settings {
-            width: 16384,
-            ..Settings::default()
-        };
-        assert_eq!(
-            output_size(&settings, (1, 1_000_000), (None, None)),
-            (16384, i32::MAX as u32)
-        );
+        // (width, height) properties, input size, peer's (width, height), output size.
+        let cases = [
+            ((224, 0), (1920, 1080), (None, None), (224, 126)),
+            ((0, 360), (1920, 1080), (None, None), (640, 360)),
+            ((0, 0), (1920, 1080), (Some(300), None), (300, 1080)),
+            // Found with the filter_caps fuzz target's aspect check: the kept dimension was
+            // truncated to 32 bits (1.6e10 rows became 3499098112, then a negative caps int).
+            (
+                (16384, 0),
+                (1, 1_000_000),
+                (None, None),
+                (16384, i32::MAX as u32),
+            ),
+        ];
+        for ((width, height), input, peer, expected) in cases {
+            let settings = Settings {
+                width,
+                height,
+                ..Settings::default()
+            };
+            assert_eq!(
+                output_size(&settings, input, peer),
+                expected,
+                "{width}x{height} from {input:?}, peer {peer:?}"
+            );
+        }
     }
 
     #[test]
