@@ -1,5 +1,5 @@
-//! Property values: reading numbers out of GstValueArrays, and refusing invalid values so that
-//! the user hears about it.
+//! Properties: declaring them ([`Spec`], and the ones several elements have), reading numbers
+//! out of GstValueArrays, and refusing invalid values so that the user hears about it.
 
 use std::ops::RangeInclusive;
 
@@ -127,6 +127,7 @@ impl<'a> Spec<'a> {
         Self::new(name, nick, blurb, Changeable::WhilePlaying)
     }
 
+    /// A property that can be changed as `changeable` says (a copy of another's, say).
     pub fn new(name: &'a str, nick: &'a str, blurb: &'a str, changeable: Changeable) -> Self {
         Self {
             name,
