@@ -328,8 +328,7 @@ pub fn sample_or_error(pipeline: &gst::Pipeline, sink: &gst_app::AppSink) -> Opt
     match sink.try_pull_sample(gst::ClockTime::from_seconds(30)) {
         Some(sample) => Some(sample),
         None => {
-            let bus = pipeline.bus().unwrap();
-            if let Some(msg) = bus.pop_filtered(&[gst::MessageType::Error]) {
+            if let Some(msg) = pending_error(pipeline) {
                 if let gst::MessageView::Error(e) = msg.view() {
                     panic!("pipeline error: {} ({:?})", e.error(), e.debug());
                 }
