@@ -15,31 +15,6 @@ pub fn is_cuda_caps(caps: &gst::CapsRef) -> bool {
         .is_some_and(|f| f.contains(CAPS_FEATURE_MEMORY_CUDA))
 }
 
-/// The 8-bit RGB formats, interleaved (with alpha, padding or neither) and planar, that the warp
-/// and the tensor conversions both take.
-pub(crate) const RGB8_FORMATS: [&str; 8] =
-    ["RGB", "BGR", "RGBA", "BGRA", "RGBx", "BGRx", "RGBP", "BGRP"];
-
-/// The format names of `first` then those of `then`, as one list of `N` (their total), for the
-/// format lists that share a part.
-pub(crate) const fn joined<const N: usize>(
-    first: &[&'static str],
-    then: &[&'static str],
-) -> [&'static str; N] {
-    assert!(first.len() + then.len() == N, "N is not the total length");
-    let mut all = [""; N];
-    let mut i = 0;
-    while i < N {
-        all[i] = if i < first.len() {
-            first[i]
-        } else {
-            then[i - first.len()]
-        };
-        i += 1;
-    }
-    all
-}
-
 /// `video/x-raw` caps with `formats`, in CUDA memory first, then in system memory.
 pub fn video_caps(formats: &[&str]) -> gst::Caps {
     let structure = gst_video::VideoCapsBuilder::new()

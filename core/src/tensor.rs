@@ -177,8 +177,18 @@ impl Normalization {
 }
 
 /// The video formats a tensor is made from or turned into.
-pub const VIDEO_FORMATS: &[&str] =
-    &crate::caps::joined::<10>(&crate::caps::RGB8_FORMATS, &["GRAY8", "GRAY16_LE"]);
+pub const VIDEO_FORMATS: &[&str] = &[
+    "RGB",
+    "BGR",
+    "RGBA",
+    "BGRA",
+    "RGBx",
+    "BGRx",
+    "RGBP",
+    "BGRP",
+    "GRAY8",
+    "GRAY16_LE",
+];
 
 /// Whether frames of `format` have colour (R, G, B) rather than only gray.
 pub fn is_color(format: gst_video::VideoFormat) -> bool {
