@@ -381,7 +381,8 @@ pub fn media_dir() -> std::path::PathBuf {
         .unwrap_or_else(|| std::path::PathBuf::from(".gpu/media/decode"));
     assert!(
         dir.join("manifest.tsv").exists(),
-        "no decode test media in {} (scripts/make-test-media makes it)",
+        "no decode test media in {} (scripts/make-test-media makes it; on the GPU host, \
+         carry .gpu/packs/media.tar.xz from scripts/stage-gpu)",
         dir.display()
     );
     dir
