@@ -6,7 +6,7 @@ typedef unsigned short u16;
 typedef unsigned int u32;
 typedef unsigned long long u64;
 
-// Pixel format ids: the same order as `PixelFormat` in plugins/cudapreproc/src/colorspace/format.rs.
+// Pixel format ids: the same order as `PixelFormat` in core/src/colorspace/format.rs.
 enum PixelFormat {
     FMT_NV12 = 0,
     FMT_NV21 = 1,
@@ -32,7 +32,7 @@ enum PixelFormat {
 };
 
 // One image in device memory: up to three planes, each with its own row pitch in bytes.
-// Matches `Surface` in plugins/cudapreproc/src/cuda/kernels.rs (repr(C)).
+// Matches `Surface` in core/src/kernels/cvtcolor.rs (repr(C)).
 struct Surface {
     u64 plane[3];
     int stride[3];
@@ -45,6 +45,15 @@ template <typename T>
 __device__ __forceinline__ T* row_ptr(const Surface& s, int plane, int y)
 {
     return reinterpret_cast<T*>(s.plane[plane] + (u64)y * (u64)s.stride[plane]);
+}
+
+// The pixel (x, y) this thread handles in a 2-D launch whose threads take `step` pixels each
+// along x; false when it lies outside width x height.
+__device__ __forceinline__ bool launch_pixel(int width, int height, int step, int& x, int& y)
+{
+    x = step * (blockIdx.x * blockDim.x + threadIdx.x);
+    y = blockIdx.y * blockDim.y + threadIdx.y;
+    return x < width && y < height;
 }
 
 __device__ __forceinline__ float clampf(float v, float lo, float hi)

@@ -144,13 +144,8 @@ __device__ __forceinline__ double load_element(u64 tensor, u64 i)
 // The loops over channels are unrolled with constant indices, so the parameter structs stay in
 // the constant bank instead of being copied to each thread's local memory.
 template <int DT>
-__device__ void video_to_tensor(const FrameAccess& f, const TensorMap& t)
+__device__ void video_to_tensor(const FrameAccess& f, const TensorMap& t, int x, int y)
 {
-    const int x = blockIdx.x * blockDim.x + threadIdx.x;
-    const int y = blockIdx.y * blockDim.y + threadIdx.y;
-    if (x >= f.width || y >= f.height) {
-        return;
-    }
 #pragma unroll
     for (int c = 0; c < 4; c++) {
         if (c < f.count) {
@@ -168,13 +163,8 @@ __device__ void video_to_tensor(const FrameAccess& f, const TensorMap& t)
 }
 
 template <int DT>
-__device__ void tensor_to_video(const FrameAccess& f, const TensorMap& t)
+__device__ void tensor_to_video(const FrameAccess& f, const TensorMap& t, int x, int y)
 {
-    const int x = blockIdx.x * blockDim.x + threadIdx.x;
-    const int y = blockIdx.y * blockDim.y + threadIdx.y;
-    if (x >= f.width || y >= f.height) {
-        return;
-    }
 #pragma unroll
     for (int k = 0; k < 4; k++) {
         if (k < f.count && f.sample[k].present) {
@@ -233,13 +223,8 @@ __device__ __forceinline__ void store4(u64 tensor, u64 i, const double v[4])
 // aligned rows, width a multiple of 4) into NCHW tensors: one thread reads 4 pixels with word
 // loads and writes 4 elements per channel with one vector store each.
 template <int DT, int P>
-__device__ void packed8_to_tensor_nchw(const FrameAccess& f, const TensorMap& t)
+__device__ void packed8_to_tensor_nchw(const FrameAccess& f, const TensorMap& t, int x, int y)
 {
-    const int x = 4 * (blockIdx.x * blockDim.x + threadIdx.x);
-    const int y = blockIdx.y * blockDim.y + threadIdx.y;
-    if (x >= f.width || y >= f.height) {
-        return;
-    }
     const u32* row = reinterpret_cast<const u32*>(f.sample[0].plane + (u64)y * (u64)f.sample[0].pitch + (u64)x * P);
     u32 w[4];
 #pragma unroll
@@ -267,25 +252,21 @@ __device__ void packed8_to_tensor_nchw(const FrameAccess& f, const TensorMap& t)
     }
 }
 
-#define TENSOR_ENTRIES(name, DT)                                                                \
-    extern "C" __global__ void video_to_tensor_##name(FrameAccess f, TensorMap t, int unused)   \
+// One kernel entry: `body` for the pixel(s) of each thread inside the frame.
+#define TENSOR_ENTRY(entry, step, body)                                                         \
+    extern "C" __global__ void entry(FrameAccess f, TensorMap t, int unused)                    \
     {                                                                                           \
-        video_to_tensor<DT>(f, t);                                                              \
-    }                                                                                           \
-    extern "C" __global__ void tensor_to_video_##name(FrameAccess f, TensorMap t, int unused)   \
-    {                                                                                           \
-        tensor_to_video<DT>(f, t);                                                              \
-    }                                                                                           \
-    extern "C" __global__ void packed3_to_tensor_nchw_##name(FrameAccess f, TensorMap t,        \
-                                                             int unused)                        \
-    {                                                                                           \
-        packed8_to_tensor_nchw<DT, 3>(f, t);                                                    \
-    }                                                                                           \
-    extern "C" __global__ void packed4_to_tensor_nchw_##name(FrameAccess f, TensorMap t,        \
-                                                             int unused)                        \
-    {                                                                                           \
-        packed8_to_tensor_nchw<DT, 4>(f, t);                                                    \
+        int x, y;                                                                               \
+        if (launch_pixel(f.width, f.height, step, x, y)) {                                      \
+            body(f, t, x, y);                                                                   \
+        }                                                                                       \
     }
+
+#define TENSOR_ENTRIES(name, DT)                                                                \
+    TENSOR_ENTRY(video_to_tensor_##name, 1, video_to_tensor<DT>)                                \
+    TENSOR_ENTRY(tensor_to_video_##name, 1, tensor_to_video<DT>)                                \
+    TENSOR_ENTRY(packed3_to_tensor_nchw_##name, 4, (packed8_to_tensor_nchw<DT, 3>))             \
+    TENSOR_ENTRY(packed4_to_tensor_nchw_##name, 4, (packed8_to_tensor_nchw<DT, 4>))
 
 TENSOR_ENTRIES(uint8, DT_U8)
 TENSOR_ENTRIES(float16, DT_F16)

@@ -279,9 +279,8 @@ __device__ void warp_area(const WarpPlane& src, const WarpPlane& dst, const Warp
     extern "C" __global__ void warp_##interp##_##type##_c##C(WarpPlane src, WarpPlane dst,      \
                                                              WarpParams p)                      \
     {                                                                                           \
-        const int x = blockIdx.x * blockDim.x + threadIdx.x;                                    \
-        const int y = blockIdx.y * blockDim.y + threadIdx.y;                                    \
-        if (x < dst.width && y < dst.height) {                                                  \
+        int x, y;                                                                               \
+        if (launch_pixel(dst.width, dst.height, 1, x, y)) {                                     \
             warp_##interp<T, C>(src, dst, p, x, y);                                             \
         }                                                                                       \
     }

@@ -15,6 +15,29 @@ pub fn is_cuda_caps(caps: &gst::CapsRef) -> bool {
         .is_some_and(|f| f.contains(CAPS_FEATURE_MEMORY_CUDA))
 }
 
+/// The RGB formats of three or four 8-bit samples a pixel, packed and planar, that both the warp
+/// and the tensor kernels read and write.
+pub const RGB_FORMATS: [&str; 8] = ["RGB", "BGR", "RGBA", "BGRA", "RGBx", "BGRx", "RGBP", "BGRP"];
+
+/// `first` followed by `second`, as a constant: format lists that share a part.
+pub const fn joined<const A: usize, const B: usize, const N: usize>(
+    first: [&'static str; A],
+    second: [&'static str; B],
+) -> [&'static str; N] {
+    assert!(A + B == N, "joined: N must be A + B");
+    let mut out = [""; N];
+    let mut i = 0;
+    while i < A {
+        out[i] = first[i];
+        i += 1;
+    }
+    while i < N {
+        out[i] = second[i - A];
+        i += 1;
+    }
+    out
+}
+
 /// `video/x-raw` caps with `formats`, in CUDA memory first, then in system memory.
 pub fn video_caps(formats: &[&str]) -> gst::Caps {
     let structure = gst_video::VideoCapsBuilder::new()

@@ -2,6 +2,8 @@
 //! tensors): element types, the shape of one frame's tensor in either layout, normalisation, and
 //! what a tensor's caps say about its size.
 
+use crate::caps;
+
 /// The media type of tensor caps.
 pub const TENSORS: &str = "other/tensors";
 
@@ -177,18 +179,8 @@ impl Normalization {
 }
 
 /// The video formats a tensor is made from or turned into.
-pub const VIDEO_FORMATS: &[&str] = &[
-    "RGB",
-    "BGR",
-    "RGBA",
-    "BGRA",
-    "RGBx",
-    "BGRx",
-    "RGBP",
-    "BGRP",
-    "GRAY8",
-    "GRAY16_LE",
-];
+pub const VIDEO_FORMATS: &[&str] =
+    &caps::joined::<8, 2, 10>(caps::RGB_FORMATS, ["GRAY8", "GRAY16_LE"]);
 
 /// Whether frames of `format` have colour (R, G, B) rather than only gray.
 pub fn is_color(format: gst_video::VideoFormat) -> bool {
@@ -199,7 +191,7 @@ pub fn is_color(format: gst_video::VideoFormat) -> bool {
 /// first, then in system memory.
 pub fn template_caps() -> gst::Caps {
     let mut caps = gst::Caps::new_empty();
-    for features in [crate::caps::cuda_features(), gst::CapsFeatures::new_empty()] {
+    for features in [caps::cuda_features(), gst::CapsFeatures::new_empty()] {
         let s = gst::Structure::builder(TENSORS)
             .field("format", "static")
             .field("num_tensors", 1i32)

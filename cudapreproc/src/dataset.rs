@@ -37,6 +37,7 @@ use std::sync::{Arc, Condvar, LazyLock, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+use crate::choice::named_choice;
 use crate::reader::batch::{tensor_info, BatchBuilder, Gpu};
 use crate::reader::{FrameBatch, ReaderOptions, VideoReader};
 use crate::sampler::{ClipSampler, IndexSampling, SampleRng};
@@ -50,27 +51,14 @@ static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
     )
 });
 
-/// What happens when a video cannot be read.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub enum OnError {
-    /// The iteration ends with an error naming the file.
-    #[default]
-    Raise,
-    /// The file is left out and recorded ([`VideoDataset::skipped`]); the iteration goes on.
-    Skip,
-}
-
-impl std::str::FromStr for OnError {
-    type Err = Error;
-
-    fn from_str(s: &str) -> Result<Self, Error> {
-        match s {
-            "raise" => Ok(OnError::Raise),
-            "skip" => Ok(OnError::Skip),
-            other => Err(Error::InvalidArgument(format!(
-                "on_error \"{other}\": raise or skip"
-            ))),
-        }
+named_choice! {
+    /// What happens when a video cannot be read.
+    pub enum OnError("on_error") {
+        /// The iteration ends with an error naming the file.
+        #[default]
+        Raise = "raise",
+        /// The file is left out and recorded ([`VideoDataset::skipped`]); the iteration goes on.
+        Skip = "skip",
     }
 }
 

@@ -15,6 +15,7 @@
 //! # Ok::<(), cudapreproc::Error>(())
 //! ```
 
+mod choice;
 pub mod dataset;
 pub mod dlpack;
 mod error;

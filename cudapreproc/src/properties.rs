@@ -8,9 +8,6 @@ use std::cell::RefCell;
 
 use gst::glib;
 
-/// GLib's own log domain for refused property values.
-const GOBJECT_DOMAIN: &str = "GLib-GObject";
-
 thread_local! {
     /// The warnings logged on this thread while [`refused_while`] runs.
     static REFUSED: RefCell<Option<Vec<String>>> = const { RefCell::new(None) };
@@ -20,26 +17,18 @@ thread_local! {
 /// elements are registered, before the application can install handlers of its own for these
 /// domains: GLib calls the handler installed last, so the application's keep working.
 pub(crate) fn install() {
-    for domain in [GOBJECT_DOMAIN, gstcudapreproc::PROPERTY_LOG_DOMAIN] {
-        glib::log_set_handler(
-            Some(domain),
-            glib::LogLevels::LEVEL_WARNING,
-            false,
-            false,
-            |domain, level, message| {
-                let collected = REFUSED.with(|refused| match refused.borrow_mut().as_mut() {
-                    Some(warnings) => {
-                        warnings.push(message.to_string());
-                        true
-                    }
-                    None => false,
-                });
-                if !collected {
-                    glib::log_default_handler(domain, level, Some(message));
-                }
-            },
-        );
-    }
+    gstcudapreproc::handle_property_warnings(|domain, level, message| {
+        let collected = REFUSED.with(|refused| match refused.borrow_mut().as_mut() {
+            Some(warnings) => {
+                warnings.push(message.to_string());
+                true
+            }
+            None => false,
+        });
+        if !collected {
+            glib::log_default_handler(domain, level, Some(message));
+        }
+    });
 }
 
 /// Runs `f` and returns its result with the property warnings logged on this thread meanwhile.

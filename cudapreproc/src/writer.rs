@@ -15,6 +15,7 @@ use cudapreproc_core::tensor::TensorInfo;
 use gst::prelude::*;
 use gstcudapreproc::TensorSrc;
 
+use crate::choice::named_choice;
 use crate::reader::convert_properties;
 pub use crate::reader::{ColorOrder, DType, Layout, Normalize};
 use crate::{register_elements, CudaTensor, Device, Error};
@@ -30,49 +31,23 @@ static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
 /// How long closing waits for the encoder and muxer to finish the file.
 const CLOSE_TIMEOUT: Duration = Duration::from_secs(60);
 
-/// The compression format written.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub enum Codec {
-    #[default]
-    H264,
-    H265,
-}
-
-impl std::str::FromStr for Codec {
-    type Err = Error;
-
-    fn from_str(s: &str) -> Result<Self, Error> {
-        match s {
-            "h264" | "avc" => Ok(Codec::H264),
-            "h265" | "hevc" => Ok(Codec::H265),
-            other => Err(Error::InvalidArgument(format!(
-                "codec \"{other}\": h264 or h265"
-            ))),
-        }
+named_choice! {
+    /// The compression format written.
+    pub enum Codec("codec") {
+        #[default]
+        H264 = "h264" | "avc",
+        H265 = "h265" | "hevc",
     }
 }
 
-/// How the encoded video samples colour.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub enum Chroma {
-    /// Colour at half the width and height (what players expect); sides must be even.
-    #[default]
-    Yuv420,
-    /// Colour at every pixel: any size, and exact with `lossless`.
-    Yuv444,
-}
-
-impl std::str::FromStr for Chroma {
-    type Err = Error;
-
-    fn from_str(s: &str) -> Result<Self, Error> {
-        match s {
-            "420" | "4:2:0" | "yuv420" => Ok(Chroma::Yuv420),
-            "444" | "4:4:4" | "yuv444" => Ok(Chroma::Yuv444),
-            other => Err(Error::InvalidArgument(format!(
-                "chroma \"{other}\": 420 or 444"
-            ))),
-        }
+named_choice! {
+    /// How the encoded video samples colour.
+    pub enum Chroma("chroma") {
+        /// Colour at half the width and height (what players expect); sides must be even.
+        #[default]
+        Yuv420 = "420" | "4:2:0" | "yuv420",
+        /// Colour at every pixel: any size, and exact with `lossless`.
+        Yuv444 = "444" | "4:4:4" | "yuv444",
     }
 }
 

@@ -8,10 +8,7 @@ use std::sync::{Mutex, MutexGuard, Once};
 
 use cudapreproc_core::negotiation::{self, Conflict, Downstream, FieldConflict};
 use gst::prelude::*;
-use gstcudapreproc::PROPERTY_LOG_DOMAIN;
-
-/// GLib's own domain for "value ... is invalid or out of range for property".
-const GOBJECT_DOMAIN: &str = "GLib-GObject";
+use gstcudapreproc::{GOBJECT_LOG_DOMAIN as GOBJECT_DOMAIN, PROPERTY_LOG_DOMAIN};
 
 static WARNINGS: Mutex<Vec<String>> = Mutex::new(Vec::new());
 
@@ -25,20 +22,12 @@ fn capture() -> MutexGuard<'static, ()> {
     static HANDLERS: Once = Once::new();
     cudapreproc_tests::init();
     HANDLERS.call_once(|| {
-        for domain in [PROPERTY_LOG_DOMAIN, GOBJECT_DOMAIN] {
-            glib::log_set_handler(
-                Some(domain),
-                glib::LogLevels::LEVEL_WARNING,
-                false,
-                false,
-                |domain, _, message| {
-                    WARNINGS
-                        .lock()
-                        .unwrap()
-                        .push(format!("{}: {message}", domain.unwrap_or_default()));
-                },
-            );
-        }
+        gstcudapreproc::handle_property_warnings(|domain, _, message| {
+            WARNINGS
+                .lock()
+                .unwrap()
+                .push(format!("{}: {message}", domain.unwrap_or_default()));
+        });
     });
     let guard = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     WARNINGS.lock().unwrap().clear();

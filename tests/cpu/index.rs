@@ -154,12 +154,19 @@ fn expected(clip: &Clip, rows: &[Row], index: &VideoIndex) -> Vec<(f64, bool)> {
     }
 }
 
-#[test]
-fn scan_finds_every_frame_libavcodec_shows() {
+/// Each clip of the manifest with ffprobe's table of its frames and the index a scan makes.
+fn scanned_clips() -> impl Iterator<Item = (Clip, Vec<Row>, VideoIndex)> {
     cudapreproc_tests::init();
-    for clip in manifest() {
+    manifest().into_iter().map(|clip| {
         let rows = table(&clip);
         let index = scan(&clip);
+        (clip, rows, index)
+    })
+}
+
+#[test]
+fn scan_finds_every_frame_libavcodec_shows() {
+    for (clip, rows, index) in scanned_clips() {
         let name = &clip.name;
         let times: Vec<f64> = index
             .frames()
@@ -239,10 +246,7 @@ fn scan_finds_every_frame_libavcodec_shows() {
 
 #[test]
 fn frame_played_at_finds_each_frame_between_its_start_and_the_next() {
-    cudapreproc_tests::init();
-    for clip in manifest() {
-        let rows = table(&clip);
-        let index = scan(&clip);
+    for (clip, rows, index) in scanned_clips() {
         let name = &clip.name;
         let starts: Vec<f64> = expected(&clip, &rows, &index).iter().map(|w| w.0).collect();
         // Frames are at least 16 ms apart: half a millisecond either side of a start is in the

@@ -948,35 +948,43 @@ mod tests {
 
     const SIZES: [(usize, usize); 4] = [(1, 1), (7, 5), (37, 23), (64, 32)];
 
-    fn video_info(format: PixelFormat, width: usize, height: usize) -> gst_video::VideoInfo {
-        gst_video::VideoInfo::builder(format.video_format(), width as u32, height as u32)
-            .build()
-            .unwrap()
+    /// Every format at each of [`SIZES`], with GStreamer's `VideoInfo` for it.
+    fn formats_and_sizes() -> impl Iterator<Item = (PixelFormat, usize, usize, gst_video::VideoInfo)>
+    {
+        gst::init().unwrap();
+        PixelFormat::ALL.into_iter().flat_map(|format| {
+            SIZES.into_iter().map(move |(width, height)| {
+                let info = gst_video::VideoInfo::builder(
+                    format.video_format(),
+                    width as u32,
+                    height as u32,
+                )
+                .build()
+                .unwrap();
+                (format, width, height, info)
+            })
+        })
     }
 
     #[test]
     fn plane_size_matches_video_info() {
-        gst::init().unwrap();
-        for format in PixelFormat::ALL {
-            for (width, height) in SIZES {
-                let info = video_info(format, width, height);
-                assert_eq!(info.n_planes() as usize, format.n_planes(), "{format}");
-                for plane in 0..format.n_planes() {
-                    let component = (0..info.n_components() as u8)
-                        .find(|&c| info.comp_plane(c) as usize == plane)
-                        .unwrap();
-                    // Tight row: positions times the bytes from one position to the next.
-                    let row_bytes =
-                        info.comp_width(component) as usize * info.comp_pstride(component) as usize;
-                    let rows = info.comp_height(component) as usize;
-                    assert_eq!(
-                        Image::plane_size(format, width, height, plane),
-                        (row_bytes, rows),
-                        "{format} {width}x{height} plane {plane}"
-                    );
-                    // VideoInfo pads strides (to 4 bytes, some planes more) but never below a row.
-                    assert!(info.stride()[plane] as usize >= row_bytes);
-                }
+        for (format, width, height, info) in formats_and_sizes() {
+            assert_eq!(info.n_planes() as usize, format.n_planes(), "{format}");
+            for plane in 0..format.n_planes() {
+                let component = (0..info.n_components() as u8)
+                    .find(|&c| info.comp_plane(c) as usize == plane)
+                    .unwrap();
+                // Tight row: positions times the bytes from one position to the next.
+                let row_bytes =
+                    info.comp_width(component) as usize * info.comp_pstride(component) as usize;
+                let rows = info.comp_height(component) as usize;
+                assert_eq!(
+                    Image::plane_size(format, width, height, plane),
+                    (row_bytes, rows),
+                    "{format} {width}x{height} plane {plane}"
+                );
+                // VideoInfo pads strides (to 4 bytes, some planes more) but never below a row.
+                assert!(info.stride()[plane] as usize >= row_bytes);
             }
         }
     }
@@ -1152,32 +1160,28 @@ mod tests {
 
     #[test]
     fn strided_round_trip_through_a_gst_video_frame() {
-        gst::init().unwrap();
-        for format in PixelFormat::ALL {
-            for (width, height) in SIZES {
-                let info = video_info(format, width, height);
-                let n = format.n_planes();
-                let strides: Vec<usize> = info.stride()[..n].iter().map(|&s| s as usize).collect();
-                let sizes: Vec<usize> = (0..n)
-                    .map(|p| strides[p] * Image::plane_size(format, width, height, p).1)
-                    .collect();
-                let src = Image::random(format, width, height, 5);
+        for (format, width, height, info) in formats_and_sizes() {
+            let n = format.n_planes();
+            let strides: Vec<usize> = info.stride()[..n].iter().map(|&s| s as usize).collect();
+            let sizes: Vec<usize> = (0..n)
+                .map(|p| strides[p] * Image::plane_size(format, width, height, p).1)
+                .collect();
+            let src = Image::random(format, width, height, 5);
 
-                let mut buffer = gst::Buffer::with_size(info.size()).unwrap();
-                {
-                    let mut map = buffer.get_mut().unwrap().map_writable().unwrap();
-                    let mut planes = split_planes(map.as_mut_slice(), &info.offset()[..n], &sizes);
-                    src.write_strided(&mut planes, &strides);
-                }
-                let frame = gst_video::VideoFrame::from_buffer_readable(buffer, &info).unwrap();
-                let planes: Vec<&[u8]> = (0..n as u32)
-                    .map(|p| frame.plane_data(p).unwrap())
-                    .collect();
-                let frame_strides: Vec<usize> =
-                    frame.plane_stride().iter().map(|&s| s as usize).collect();
-                let back = Image::from_strided(format, width, height, &planes, &frame_strides);
-                assert_eq!(back, src, "{format} {width}x{height}");
+            let mut buffer = gst::Buffer::with_size(info.size()).unwrap();
+            {
+                let mut map = buffer.get_mut().unwrap().map_writable().unwrap();
+                let mut planes = split_planes(map.as_mut_slice(), &info.offset()[..n], &sizes);
+                src.write_strided(&mut planes, &strides);
             }
+            let frame = gst_video::VideoFrame::from_buffer_readable(buffer, &info).unwrap();
+            let planes: Vec<&[u8]> = (0..n as u32)
+                .map(|p| frame.plane_data(p).unwrap())
+                .collect();
+            let frame_strides: Vec<usize> =
+                frame.plane_stride().iter().map(|&s| s as usize).collect();
+            let back = Image::from_strided(format, width, height, &planes, &frame_strides);
+            assert_eq!(back, src, "{format} {width}x{height}");
         }
     }
 

@@ -1,5 +1,6 @@
 //! Launching the affine warp kernels of `kernels/warp.cu` on every plane of a frame.
 
+use crate::caps;
 use crate::cuda::{grid_2d, CudaError, CudaResult, Stream};
 use crate::frame::{on_stream, FrameView, FrameViewMut};
 use crate::geometry::Affine;
@@ -34,20 +35,8 @@ pub enum Border {
 }
 
 /// The video formats the warp handles, with how each is split into planes.
-pub const FORMATS: &[&str] = &[
-    "NV12",
-    "I420",
-    "P010_10LE",
-    "GRAY8",
-    "RGB",
-    "BGR",
-    "RGBA",
-    "BGRA",
-    "RGBx",
-    "BGRx",
-    "RGBP",
-    "BGRP",
-];
+pub const FORMATS: &[&str] =
+    &caps::joined::<4, 8, 12>(["NV12", "I420", "P010_10LE", "GRAY8"], caps::RGB_FORMATS);
 
 /// One plane of a format: interleaved channels, sample size, whether it is subsampled by 2 in
 /// both directions, and which of the format's components (0..4) its channels hold.

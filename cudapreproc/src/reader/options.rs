@@ -6,35 +6,23 @@ use std::fmt::Write as _;
 pub use cudapreproc_core::geometry::Fit;
 pub use cudapreproc_core::tensor::{DType, Layout};
 
+use crate::choice::named_choice;
 use crate::Error;
 
 /// The largest output side the warp takes.
 const MAX_SIDE: u32 = 16384;
 
-/// Where frames are found: from the container's index (or one pass over the packets where it
-/// has none), or from what the header says, for speed.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub enum SeekMode {
-    /// Every frame's time and key flag read from the packets when the file is opened: exact
-    /// frame positions, whatever the frame rate does.
-    #[default]
-    Exact,
-    /// The frame count and times the header gives (duration and nominal frame rate): opening
-    /// reads no packets, and positions are right for constant frame rates.
-    Approximate,
-}
-
-impl std::str::FromStr for SeekMode {
-    type Err = Error;
-
-    fn from_str(s: &str) -> Result<Self, Error> {
-        match s {
-            "exact" => Ok(SeekMode::Exact),
-            "approximate" => Ok(SeekMode::Approximate),
-            other => Err(Error::InvalidArgument(format!(
-                "seek_mode \"{other}\": exact or approximate"
-            ))),
-        }
+named_choice! {
+    /// Where frames are found: from the container's index (or one pass over the packets where it
+    /// has none), or from what the header says, for speed.
+    pub enum SeekMode("seek_mode") {
+        /// Every frame's time and key flag read from the packets when the file is opened: exact
+        /// frame positions, whatever the frame rate does.
+        #[default]
+        Exact = "exact",
+        /// The frame count and times the header gives (duration and nominal frame rate): opening
+        /// reads no packets, and positions are right for constant frame rates.
+        Approximate = "approximate",
     }
 }
 

@@ -24,7 +24,9 @@ pub use cudawarpaffine::{
 };
 pub use nvdec::{DecoderSize, DeinterlaceMode, NvDec};
 pub use nvdecsrc::NvDecSrc;
-pub use property::{DownstreamSync, LOG_DOMAIN as PROPERTY_LOG_DOMAIN};
+pub use property::{
+    handle_property_warnings, DownstreamSync, GOBJECT_LOG_DOMAIN, LOG_DOMAIN as PROPERTY_LOG_DOMAIN,
+};
 pub use tensorsink::{sample_info, TensorSink, TENSOR_INFO};
 pub use tensorsrc::TensorSrc;
 

@@ -11,6 +11,28 @@ use gst::prelude::*;
 /// GLib log domain of the warnings [`refuse`] emits when no bus would carry them.
 pub const LOG_DOMAIN: &str = "cudapreproc";
 
+/// GLib's own log domain, where it warns of a value outside a property's range ("value ... is
+/// invalid or out of range for property ...").
+pub const GOBJECT_LOG_DOMAIN: &str = "GLib-GObject";
+
+/// Hands every warning about a refused property value, GLib's and the elements' (their
+/// [`LOG_DOMAIN`]), to `handler` (domain, level, message) instead of GLib's default handler. GLib
+/// calls the handler installed last for a domain.
+pub fn handle_property_warnings<F>(handler: F)
+where
+    F: Fn(Option<&str>, glib::LogLevel, &str) + Clone + Send + Sync + 'static,
+{
+    for domain in [GOBJECT_LOG_DOMAIN, LOG_DOMAIN] {
+        glib::log_set_handler(
+            Some(domain),
+            glib::LogLevels::LEVEL_WARNING,
+            false,
+            false,
+            handler.clone(),
+        );
+    }
+}
+
 /// An array element as f64: a double, float or int. A launch line's `"<1, 0.5>"` holds doubles
 /// when the property's element spec says so, but the structures of metas and events may hold
 /// floats or integers.

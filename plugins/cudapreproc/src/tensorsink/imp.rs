@@ -247,13 +247,10 @@ impl TensorSink {
     fn deliver_frame(
         &self,
         streaming: &mut Streaming,
+        tensor: &TensorInfo,
         buffer: &gst::Buffer,
         frame: u64,
     ) -> Result<gst::FlowSuccess, gst::FlowError> {
-        let tensor = streaming
-            .tensor
-            .clone()
-            .ok_or(gst::FlowError::NotNegotiated)?;
         let ours = buffer.n_memory() == 1 && device_memory(buffer.peek_memory(0)).is_some();
         let ready = if ours {
             self.gpu(streaming, buffer)
@@ -277,14 +274,11 @@ impl TensorSink {
     fn add_to_batch(
         &self,
         streaming: &mut Streaming,
+        tensor: &TensorInfo,
         buffer: &gst::Buffer,
         frame: u64,
         batch_size: usize,
     ) -> Result<gst::FlowSuccess, gst::FlowError> {
-        let tensor = streaming
-            .tensor
-            .clone()
-            .ok_or(gst::FlowError::NotNegotiated)?;
         let result = (|| {
             let gpu = self.gpu(streaming, buffer)?;
             let (device, stream) = (gpu.device.clone(), gpu.stream.clone());
@@ -658,8 +652,12 @@ impl BaseSinkImpl for TensorSink {
         if !settings.selects(frame) {
             return Ok(gst::FlowSuccess::Ok);
         }
+        let tensor = streaming
+            .tensor
+            .clone()
+            .ok_or(gst::FlowError::NotNegotiated)?;
         // The application reads the tensor's whole extent: a short buffer is refused here.
-        let needed = streaming.tensor.as_ref().map_or(0, |t| t.bytes);
+        let needed = tensor.bytes;
         if buffer.size() < needed {
             gst::element_imp_error!(
                 self,
@@ -672,9 +670,15 @@ impl BaseSinkImpl for TensorSink {
             return Err(gst::FlowError::Error);
         }
         if settings.batch_size <= 1 {
-            return self.deliver_frame(&mut streaming, buffer, frame);
+            return self.deliver_frame(&mut streaming, &tensor, buffer, frame);
         }
-        self.add_to_batch(&mut streaming, buffer, frame, settings.batch_size as usize)
+        self.add_to_batch(
+            &mut streaming,
+            &tensor,
+            buffer,
+            frame,
+            settings.batch_size as usize,
+        )
     }
 
     fn event(&self, event: gst::Event) -> bool {
