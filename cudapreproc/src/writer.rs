@@ -595,36 +595,36 @@ mod tests {
             };
             choose_encoder(&options, only(names)).map(|e| e.factory)
         };
-        assert_eq!(
-            chosen(Codec::H264, None, &["openh264enc", "nvh264enc", "x264enc"]),
-            Ok("nvh264enc")
-        );
-        assert_eq!(
-            chosen(Codec::H264, None, &["openh264enc", "x264enc"]),
-            Ok("x264enc")
-        );
-        assert_eq!(
-            chosen(Codec::H264, None, &["openh264enc"]),
-            Ok("openh264enc")
-        );
-        assert_eq!(
-            chosen(Codec::H265, None, &["x265enc", "openh264enc"]),
-            Ok("x265enc")
-        );
+        let picks: [(Codec, Option<&str>, &'static [&'static str], &str); 5] = [
+            (
+                Codec::H264,
+                None,
+                &["openh264enc", "nvh264enc", "x264enc"],
+                "nvh264enc",
+            ),
+            (Codec::H264, None, &["openh264enc", "x264enc"], "x264enc"),
+            (Codec::H264, None, &["openh264enc"], "openh264enc"),
+            (Codec::H265, None, &["x265enc", "openh264enc"], "x265enc"),
+            (
+                Codec::H264,
+                Some("openh264enc"),
+                &["nvh264enc", "openh264enc"],
+                "openh264enc",
+            ),
+        ];
+        for (codec, forced, installed, expected) in picks {
+            assert_eq!(
+                chosen(codec, forced, installed),
+                Ok(expected),
+                "{codec:?} {forced:?} {installed:?}"
+            );
+        }
         assert_eq!(
             chosen(Codec::H265, None, &["openh264enc"]),
             Err(Error::Pipeline(
                 "no H265 encoder for video is installed: one of nvh265enc, x265enc is needed"
                     .into()
             ))
-        );
-        assert_eq!(
-            chosen(
-                Codec::H264,
-                Some("openh264enc"),
-                &["nvh264enc", "openh264enc"]
-            ),
-            Ok("openh264enc")
         );
         assert!(matches!(
             chosen(Codec::H264, Some("x265enc"), &["x265enc"]),

@@ -53,6 +53,29 @@ macro_rules! element_metadata {
 }
 pub(crate) use element_metadata;
 
+/// `ElementImpl::pad_templates` of an element: `$templates` (a `Vec<gst::PadTemplate>`), made
+/// once. Used inside `impl ElementImpl`.
+macro_rules! element_pad_templates {
+    ($templates:expr) => {
+        fn pad_templates() -> &'static [gst::PadTemplate] {
+            static PAD_TEMPLATES: std::sync::LazyLock<Vec<gst::PadTemplate>> =
+                std::sync::LazyLock::new(|| $templates);
+            PAD_TEMPLATES.as_ref()
+        }
+    };
+}
+pub(crate) use element_pad_templates;
+
+/// The template of an always-present pad named after its direction (`sink` or `src`).
+fn always_pad(direction: gst::PadDirection, caps: &gst::Caps) -> gst::PadTemplate {
+    let name = match direction {
+        gst::PadDirection::Sink => "sink",
+        _ => "src",
+    };
+    gst::PadTemplate::new(name, direction, gst::PadPresence::Always, caps)
+        .expect("a valid pad template")
+}
+
 /// `CAT`, the module's debug category (visible as `$vis`): its name (the element's factory name,
 /// or the part's) and description, made on first use.
 macro_rules! debug_category {

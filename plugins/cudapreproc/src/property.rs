@@ -1,12 +1,15 @@
-//! Properties: declaring them ([`Spec`], and the ones several elements have), reading numbers
-//! out of GstValueArrays, and refusing invalid values so that the user hears about it.
+//! Properties: declaring them ([`Spec`], and the ones several elements have), each element's
+//! [`PropertyTable`] (declaration, getter and setter in one place), reading numbers out of
+//! GstValueArrays, and refusing invalid values so that the user hears about it.
 
 use std::ops::RangeInclusive;
+use std::sync::Mutex;
 
 use cudapreproc_core::access;
 use gst::glib;
 use gst::glib::translate::{FromGlib, IntoGlib};
 use gst::prelude::*;
+use gst::subclass::prelude::*;
 
 /// GLib log domain of the warnings [`refuse`] emits when no bus would carry them.
 pub const LOG_DOMAIN: &str = "cudapreproc";
@@ -262,3 +265,120 @@ pub fn downstream_sync_spec() -> glib::ParamSpec {
     )
     .enumeration(DownstreamSync::default())
 }
+
+type Getter<E> = Box<dyn Fn(&E) -> glib::Value + Send + Sync>;
+type Setter<E> = Box<dyn Fn(&E, &glib::Value) -> Result<(), String> + Send + Sync>;
+
+/// The properties of the element implementation `E`, each declared once: its spec, how it is
+/// read, and how a new value is taken or refused. Plain properties are fields of the element's
+/// settings (`S`, behind a mutex). `ObjectImpl` answers from it with [`properties_from_table!`].
+pub struct PropertyTable<E, S> {
+    cat: gst::DebugCategory,
+    settings: fn(&E) -> &Mutex<S>,
+    specs: Vec<glib::ParamSpec>,
+    accessors: Vec<(Getter<E>, Setter<E>)>,
+    after_change: Option<fn(&E)>,
+}
+
+impl<E, S> PropertyTable<E, S>
+where
+    E: ObjectSubclass,
+    E::Type: IsA<gst::Element>,
+    S: 'static,
+{
+    /// An empty table for an element that logs to `cat` and keeps its settings where `settings`
+    /// says.
+    pub fn new(cat: gst::DebugCategory, settings: fn(&E) -> &Mutex<S>) -> Self {
+        Self {
+            cat,
+            settings,
+            specs: Vec::new(),
+            accessors: Vec::new(),
+            after_change: None,
+        }
+    }
+
+    /// A property that is the settings field `field`, taken as it comes (GLib has checked the
+    /// value against the spec).
+    pub fn field<T>(self, spec: glib::ParamSpec, field: fn(&mut S) -> &mut T) -> Self
+    where
+        T: ToValue + for<'v> glib::value::FromValue<'v> + 'static,
+    {
+        let settings = self.settings;
+        self.property(
+            spec,
+            move |imp| field(&mut settings(imp).lock().unwrap()).to_value(),
+            move |imp, value| {
+                *field(&mut settings(imp).lock().unwrap()) =
+                    value.get().expect("type checked upstream");
+                Ok(())
+            },
+        )
+    }
+
+    /// A property read by `get` and set by `set`, which says why when it refuses a value.
+    pub fn property(
+        mut self,
+        spec: glib::ParamSpec,
+        get: impl Fn(&E) -> glib::Value + Send + Sync + 'static,
+        set: impl Fn(&E, &glib::Value) -> Result<(), String> + Send + Sync + 'static,
+    ) -> Self {
+        self.specs.push(spec);
+        self.accessors.push((Box::new(get), Box::new(set)));
+        self
+    }
+
+    /// Runs `f` after each value a property takes (not after a refusal).
+    pub fn after_change(mut self, f: fn(&E)) -> Self {
+        self.after_change = Some(f);
+        self
+    }
+
+    pub fn specs(&self) -> &[glib::ParamSpec] {
+        &self.specs
+    }
+
+    /// Sets `pspec`'s property of `imp` to `value`, or [refuses](refuse) it with the reason.
+    pub fn set(&self, imp: &E, value: &glib::Value, pspec: &glib::ParamSpec) {
+        let (_, set) = &self.accessors[self.position(pspec)];
+        match set(imp, value) {
+            Ok(()) => {
+                if let Some(after_change) = self.after_change {
+                    after_change(imp);
+                }
+            }
+            Err(why) => refuse(imp.obj().upcast_ref(), self.cat, pspec.name(), &why),
+        }
+    }
+
+    pub fn get(&self, imp: &E, pspec: &glib::ParamSpec) -> glib::Value {
+        let (get, _) = &self.accessors[self.position(pspec)];
+        get(imp)
+    }
+
+    fn position(&self, pspec: &glib::ParamSpec) -> usize {
+        self.specs
+            .iter()
+            .position(|spec| spec.name() == pspec.name())
+            .expect("GObject passes only the class's own properties")
+    }
+}
+
+/// `ObjectImpl`'s `properties`, `set_property` and `property`, answered by the [`PropertyTable`]
+/// `$table` (a static).
+macro_rules! properties_from_table {
+    ($table:expr) => {
+        fn properties() -> &'static [glib::ParamSpec] {
+            $table.specs()
+        }
+
+        fn set_property(&self, _id: usize, value: &glib::Value, pspec: &glib::ParamSpec) {
+            $table.set(self, value, pspec)
+        }
+
+        fn property(&self, _id: usize, pspec: &glib::ParamSpec) -> glib::Value {
+            $table.get(self, pspec)
+        }
+    };
+}
+pub(crate) use properties_from_table;

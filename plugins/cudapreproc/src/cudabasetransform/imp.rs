@@ -13,7 +13,10 @@ use gst_base::prelude::*;
 use gst_base::subclass::prelude::*;
 
 use super::{Class, Negotiated};
-use crate::property::{cuda_device_id_spec, downstream_sync_spec, factory_name, DownstreamSync};
+use crate::property::{
+    cuda_device_id_spec, downstream_sync_spec, factory_name, properties_from_table, DownstreamSync,
+    PropertyTable,
+};
 
 crate::debug_category!(static CAT = "cudabasetransform", "CUDA filter base class");
 
@@ -143,41 +146,22 @@ impl ObjectSubclass for CudaBaseTransform {
     }
 }
 
+static PROPERTIES: LazyLock<PropertyTable<CudaBaseTransform, Settings>> = LazyLock::new(|| {
+    PropertyTable::new(*CAT, |imp: &CudaBaseTransform| &imp.settings)
+        .field(
+            cuda_device_id_spec(
+                -1,
+                DEFAULT_DEVICE_ID,
+                "GPU to run on; -1: the GPU holding the incoming CUDA memory (GPU 0 for system \
+                 memory)",
+            ),
+            |s| &mut s.device_id,
+        )
+        .field(downstream_sync_spec(), |s| &mut s.downstream_sync)
+});
+
 impl ObjectImpl for CudaBaseTransform {
-    fn properties() -> &'static [glib::ParamSpec] {
-        static PROPERTIES: LazyLock<Vec<glib::ParamSpec>> = LazyLock::new(|| {
-            vec![
-                cuda_device_id_spec(
-                    -1,
-                    DEFAULT_DEVICE_ID,
-                    "GPU to run on; -1: the GPU holding the incoming CUDA memory (GPU 0 for \
-                     system memory)",
-                ),
-                downstream_sync_spec(),
-            ]
-        });
-        PROPERTIES.as_ref()
-    }
-
-    fn set_property(&self, _id: usize, value: &glib::Value, pspec: &glib::ParamSpec) {
-        match pspec.name() {
-            "cuda-device-id" => {
-                self.settings.lock().unwrap().device_id = value.get().expect("type checked")
-            }
-            "downstream-sync" => {
-                self.settings.lock().unwrap().downstream_sync = value.get().expect("type checked")
-            }
-            _ => unimplemented!(),
-        }
-    }
-
-    fn property(&self, _id: usize, pspec: &glib::ParamSpec) -> glib::Value {
-        match pspec.name() {
-            "cuda-device-id" => self.settings.lock().unwrap().device_id.to_value(),
-            "downstream-sync" => self.settings.lock().unwrap().downstream_sync.to_value(),
-            _ => unimplemented!(),
-        }
-    }
+    properties_from_table!(PROPERTIES);
 }
 
 impl GstObjectImpl for CudaBaseTransform {}

@@ -137,13 +137,8 @@ unsafe impl<T: CudaBaseTransformImpl> IsSubclassable<T> for CudaBaseTransform {
 
 /// Sink and source pad templates of a filter, both with `caps`.
 pub fn pad_templates(caps: &gst::Caps) -> Vec<gst::PadTemplate> {
-    [
-        ("sink", gst::PadDirection::Sink),
-        ("src", gst::PadDirection::Src),
+    vec![
+        crate::always_pad(gst::PadDirection::Sink, caps),
+        crate::always_pad(gst::PadDirection::Src, caps),
     ]
-    .into_iter()
-    .map(|(name, direction)| {
-        gst::PadTemplate::new(name, direction, gst::PadPresence::Always, caps).unwrap()
-    })
-    .collect()
 }

@@ -15,7 +15,7 @@ use crate::cudabasetransform::{
     never_in_place, pad_templates, CudaBaseTransform, CudaBaseTransformImpl, Negotiated,
     TransformResult,
 };
-use crate::property::{self, factory_name, nick, Spec};
+use crate::property::{factory_name, nick, properties_from_table, PropertyTable, Spec};
 
 crate::debug_category!(static CAT = "cudaconvert", "CUDA video/tensor conversion");
 
@@ -39,102 +39,91 @@ impl ObjectSubclass for CudaConvert {
     type ParentType = CudaBaseTransform;
 }
 
-impl ObjectImpl for CudaConvert {
-    fn properties() -> &'static [glib::ParamSpec] {
-        static PROPERTIES: LazyLock<Vec<glib::ParamSpec>> =
-            LazyLock::new(|| {
-                let component = |minimum, default| {
-                    Spec::element("value", "Value", "Per-component value")
-                        .double(minimum..=f64::MAX, default)
-                };
-                vec![
-                Spec::ready("dtype", "Data type", "Tensor element type (video -> tensor)")
-                    .enumeration(DEFAULT_DTYPE),
-                Spec::ready("layout", "Layout", "Tensor memory order (both directions)")
-                    .enumeration(DEFAULT_LAYOUT),
-                Spec::ready(
-                    "channel-order",
-                    "Channel order",
-                    "Order of the colour channels in the tensor (both directions)",
-                )
-                .enumeration(DEFAULT_CHANNEL_ORDER),
-                Spec::ready(
-                    "preset",
-                    "Preset",
-                    "Sets scale, mean and std to a usual normalisation; set those after it to \
-                     change one",
-                )
-                .enumeration(DEFAULT_PRESET),
-                Spec::ready("scale", "Scale", "y = (x * scale - mean) / std; not 0")
-                    .double(f64::MIN..=f64::MAX, DEFAULT_SCALE),
-                Spec::ready(
-                    "mean",
-                    "Mean",
-                    "Per colour component R, G, B (, A) whatever the channel order; one value: \
-                     every component",
-                )
-                .array(component(f64::MIN, 0.0)),
-                Spec::ready(
-                    "std",
-                    "Standard deviation",
-                    "Per colour component R, G, B (, A), at least 1e-6; one value: every \
-                     component",
-                )
-                .array(component(MIN_STD, 1.0)),
-            ]
-            });
-        PROPERTIES.as_ref()
-    }
-
-    fn set_property(&self, _id: usize, value: &glib::Value, pspec: &glib::ParamSpec) {
-        let name = pspec.name();
-        let refused = match name {
+static PROPERTIES: LazyLock<PropertyTable<CudaConvert, Settings>> =
+    LazyLock::new(|| {
+        let component = |minimum, default| {
+            Spec::element("value", "Value", "Per-component value")
+                .double(minimum..=f64::MAX, default)
+        };
+        PropertyTable::new(*CAT, |imp: &CudaConvert| &imp.settings)
+        .field(
+            Spec::ready("dtype", "Data type", "Tensor element type (video -> tensor)")
+                .enumeration(DEFAULT_DTYPE),
+            |s| &mut s.dtype,
+        )
+        .field(
+            Spec::ready("layout", "Layout", "Tensor memory order (both directions)")
+                .enumeration(DEFAULT_LAYOUT),
+            |s| &mut s.layout,
+        )
+        .field(
+            Spec::ready(
+                "channel-order",
+                "Channel order",
+                "Order of the colour channels in the tensor (both directions)",
+            )
+            .enumeration(DEFAULT_CHANNEL_ORDER),
+            |s| &mut s.channel_order,
+        )
+        .property(
+            Spec::ready(
+                "preset",
+                "Preset",
+                "Sets scale, mean and std to a usual normalisation; set those after it to change \
+                 one",
+            )
+            .enumeration(DEFAULT_PRESET),
+            |imp| imp.settings.lock().unwrap().preset.to_value(),
+            |imp, value| {
+                let preset = value.get().expect("type checked upstream");
+                imp.settings.lock().unwrap().apply_preset(preset);
+                Ok(())
+            },
+        )
+        .property(
+            Spec::ready("scale", "Scale", "y = (x * scale - mean) / std; not 0")
+                .double(f64::MIN..=f64::MAX, DEFAULT_SCALE),
+            |imp| imp.settings.lock().unwrap().scale.to_value(),
             // GLib refuses NaN and infinities (outside the spec's range) before this point.
-            "scale" => match value.get::<f64>().expect("type checked upstream") {
+            |imp, value| match value.get::<f64>().expect("type checked upstream") {
                 0.0 => Err("a scale of 0 makes every value the same".to_string()),
                 scale => {
-                    self.settings.lock().unwrap().scale = scale;
+                    imp.settings.lock().unwrap().scale = scale;
                     Ok(())
                 }
             },
-            "mean" => component_values(value, 0.0).map(|mean| {
-                self.settings.lock().unwrap().mean = mean;
-            }),
-            "std" => component_values(value, 1.0).map(|std| {
-                self.settings.lock().unwrap().std = std;
-            }),
-            _ => {
-                let mut settings = self.settings.lock().unwrap();
-                match name {
-                    "dtype" => settings.dtype = value.get().expect("type checked upstream"),
-                    "layout" => settings.layout = value.get().expect("type checked upstream"),
-                    "channel-order" => {
-                        settings.channel_order = value.get().expect("type checked upstream")
-                    }
-                    "preset" => settings.apply_preset(value.get().expect("type checked upstream")),
-                    _ => unimplemented!(),
-                }
+        )
+        .property(
+            Spec::ready(
+                "mean",
+                "Mean",
+                "Per colour component R, G, B (, A) whatever the channel order; one value: every \
+                 component",
+            )
+            .array(component(f64::MIN, 0.0)),
+            |imp| array_value(&imp.settings.lock().unwrap().mean),
+            |imp, value| {
+                imp.settings.lock().unwrap().mean = component_values(value, 0.0)?;
                 Ok(())
-            }
-        };
-        if let Err(why) = refused {
-            property::refuse(self.obj().upcast_ref(), *CAT, name, &why);
-        }
-    }
+            },
+        )
+        .property(
+            Spec::ready(
+                "std",
+                "Standard deviation",
+                "Per colour component R, G, B (, A), at least 1e-6; one value: every component",
+            )
+            .array(component(MIN_STD, 1.0)),
+            |imp| array_value(&imp.settings.lock().unwrap().std),
+            |imp, value| {
+                imp.settings.lock().unwrap().std = component_values(value, 1.0)?;
+                Ok(())
+            },
+        )
+    });
 
-    fn property(&self, _id: usize, pspec: &glib::ParamSpec) -> glib::Value {
-        let settings = self.settings.lock().unwrap();
-        match pspec.name() {
-            "dtype" => settings.dtype.to_value(),
-            "layout" => settings.layout.to_value(),
-            "channel-order" => settings.channel_order.to_value(),
-            "preset" => settings.preset.to_value(),
-            "scale" => settings.scale.to_value(),
-            "mean" => array_value(&settings.mean),
-            "std" => array_value(&settings.std),
-            _ => unimplemented!(),
-        }
-    }
+impl ObjectImpl for CudaConvert {
+    properties_from_table!(PROPERTIES);
 }
 
 impl GstObjectImpl for CudaConvert {}
@@ -147,25 +136,19 @@ impl ElementImpl for CudaConvert {
          and tensors back into video"
     );
 
-    fn pad_templates() -> &'static [gst::PadTemplate] {
-        static PAD_TEMPLATES: LazyLock<Vec<gst::PadTemplate>> = LazyLock::new(|| {
-            let mut caps = caps::video_caps(VIDEO_FORMATS);
-            let types = gst::List::new(DType::ALL.map(|d| d.name())).to_send_value();
-            for features in [caps::cuda_features(), gst::CapsFeatures::new_empty()] {
-                let mut s = tensor_structure(types.clone(), None, None);
-                s.set(
-                    "framerate",
-                    gst::FractionRange::new(
-                        gst::Fraction::new(0, 1),
-                        gst::Fraction::new(i32::MAX, 1),
-                    ),
-                );
-                caps.merge_structure_full(s, Some(features));
-            }
-            pad_templates(&caps)
-        });
-        PAD_TEMPLATES.as_ref()
-    }
+    crate::element_pad_templates!({
+        let mut caps = caps::video_caps(VIDEO_FORMATS);
+        let types = gst::List::new(DType::ALL.map(|d| d.name())).to_send_value();
+        for features in [caps::cuda_features(), gst::CapsFeatures::new_empty()] {
+            let mut s = tensor_structure(types.clone(), None, None);
+            s.set(
+                "framerate",
+                gst::FractionRange::new(gst::Fraction::new(0, 1), gst::Fraction::new(i32::MAX, 1)),
+            );
+            caps.merge_structure_full(s, Some(features));
+        }
+        pad_templates(&caps)
+    });
 }
 
 never_in_place!(CudaConvert);

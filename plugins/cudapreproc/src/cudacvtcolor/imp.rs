@@ -8,7 +8,6 @@ use cudapreproc_core::cuda::{CudaError, Stream};
 use cudapreproc_core::frame::{copy_frame, pixel_format};
 use cudapreproc_core::kernels::ColorConversion;
 use gst::glib;
-use gst::prelude::*;
 use gst::subclass::prelude::*;
 use gst_base::prelude::*;
 
@@ -17,7 +16,7 @@ use crate::cudabasetransform::{
     never_in_place, pad_templates, CudaBaseTransform, CudaBaseTransformImpl, Negotiated,
     TransformResult,
 };
-use crate::property::{factory_name, Spec};
+use crate::property::{factory_name, properties_from_table, PropertyTable, Spec};
 
 crate::debug_category!(static CAT = "cudacvtcolor", "CUDA colour conversion");
 
@@ -220,62 +219,50 @@ impl ObjectSubclass for CudaCvtColor {
     type ParentType = CudaBaseTransform;
 }
 
+static PROPERTIES: LazyLock<PropertyTable<CudaCvtColor, Settings>> = LazyLock::new(|| {
+    PropertyTable::new(*CAT, |imp: &CudaCvtColor| &imp.settings)
+        .field(
+            Spec::ready(
+                "input-matrix",
+                "Input matrix",
+                "Y'CbCr matrix of the input, instead of the caps' colorimetry",
+            )
+            .enumeration(DEFAULT_MATRIX),
+            |s| &mut s.input_matrix,
+        )
+        .field(
+            Spec::ready(
+                "input-range",
+                "Input range",
+                "Quantisation range of the input, instead of the caps' colorimetry",
+            )
+            .enumeration(DEFAULT_RANGE),
+            |s| &mut s.input_range,
+        )
+        .field(
+            Spec::ready(
+                "output-matrix",
+                "Output matrix",
+                "Y'CbCr matrix to produce (announced in the output caps); auto: the input's, or \
+                 GStreamer's default for the size",
+            )
+            .enumeration(DEFAULT_MATRIX),
+            |s| &mut s.output_matrix,
+        )
+        .field(
+            Spec::ready(
+                "output-range",
+                "Output range",
+                "Quantisation range to produce (announced in the output caps); auto: the input's, \
+                 or limited for Y'CbCr",
+            )
+            .enumeration(DEFAULT_RANGE),
+            |s| &mut s.output_range,
+        )
+});
+
 impl ObjectImpl for CudaCvtColor {
-    fn properties() -> &'static [glib::ParamSpec] {
-        static PROPERTIES: LazyLock<Vec<glib::ParamSpec>> = LazyLock::new(|| {
-            vec![
-                Spec::ready(
-                    "input-matrix",
-                    "Input matrix",
-                    "Y'CbCr matrix of the input, instead of the caps' colorimetry",
-                )
-                .enumeration(DEFAULT_MATRIX),
-                Spec::ready(
-                    "input-range",
-                    "Input range",
-                    "Quantisation range of the input, instead of the caps' colorimetry",
-                )
-                .enumeration(DEFAULT_RANGE),
-                Spec::ready(
-                    "output-matrix",
-                    "Output matrix",
-                    "Y'CbCr matrix to produce (announced in the output caps); auto: the input's, \
-                     or GStreamer's default for the size",
-                )
-                .enumeration(DEFAULT_MATRIX),
-                Spec::ready(
-                    "output-range",
-                    "Output range",
-                    "Quantisation range to produce (announced in the output caps); auto: the \
-                     input's, or limited for Y'CbCr",
-                )
-                .enumeration(DEFAULT_RANGE),
-            ]
-        });
-        PROPERTIES.as_ref()
-    }
-
-    fn set_property(&self, _id: usize, value: &glib::Value, pspec: &glib::ParamSpec) {
-        let mut settings = self.settings.lock().unwrap();
-        match pspec.name() {
-            "input-matrix" => settings.input_matrix = value.get().expect("type checked upstream"),
-            "input-range" => settings.input_range = value.get().expect("type checked upstream"),
-            "output-matrix" => settings.output_matrix = value.get().expect("type checked upstream"),
-            "output-range" => settings.output_range = value.get().expect("type checked upstream"),
-            _ => unimplemented!(),
-        }
-    }
-
-    fn property(&self, _id: usize, pspec: &glib::ParamSpec) -> glib::Value {
-        let settings = self.settings.lock().unwrap();
-        match pspec.name() {
-            "input-matrix" => settings.input_matrix.to_value(),
-            "input-range" => settings.input_range.to_value(),
-            "output-matrix" => settings.output_matrix.to_value(),
-            "output-range" => settings.output_range.to_value(),
-            _ => unimplemented!(),
-        }
-    }
+    properties_from_table!(PROPERTIES);
 }
 
 impl GstObjectImpl for CudaCvtColor {}
@@ -288,11 +275,7 @@ impl ElementImpl for CudaCvtColor {
          system memory, following the caps' colorimetry"
     );
 
-    fn pad_templates() -> &'static [gst::PadTemplate] {
-        static PAD_TEMPLATES: LazyLock<Vec<gst::PadTemplate>> =
-            LazyLock::new(|| pad_templates(&caps::video_caps(&PixelFormat::caps_list())));
-        PAD_TEMPLATES.as_ref()
-    }
+    crate::element_pad_templates!(pad_templates(&caps::video_caps(&PixelFormat::caps_list())));
 }
 
 never_in_place!(CudaCvtColor);

@@ -4,7 +4,7 @@ use cudapreproc_core::access::{Input, Media, Output};
 use cudapreproc_core::caps;
 use cudapreproc_core::cuda::Stream;
 use cudapreproc_core::frame::copy_frame;
-use cudapreproc_core::geometry::Affine;
+use cudapreproc_core::geometry::{Affine, Rect};
 use cudapreproc_core::kernels::warp::{self, Warp};
 use gst::glib;
 use gst::prelude::*;
@@ -17,7 +17,7 @@ use super::{MATRIX_EVENT, MATRIX_META};
 use crate::cudabasetransform::{
     pad_templates, CudaBaseTransform, CudaBaseTransformImpl, Negotiated, TransformResult,
 };
-use crate::property::{self, factory_name, Spec};
+use crate::property::{factory_name, properties_from_table, PropertyTable, Spec};
 
 crate::debug_category!(static CAT = "cudawarpaffine", "CUDA affine warp");
 
@@ -59,13 +59,74 @@ impl CudaWarpAffine {
         *self.last_matrix.lock().unwrap() = None;
     }
 
-    fn refuse(&self, property: &str, why: &str) {
-        property::refuse(self.obj().upcast_ref(), *CAT, property, why);
+    /// The `matrix` property: the matrix in use as an array (empty when none is known yet).
+    fn matrix_array(&self) -> glib::Value {
+        self.reported_matrix()
+            .map(|m| matrix_to_array(&m))
+            .unwrap_or_else(|| gst::Array::new(Vec::<glib::SendValue>::new()))
+            .to_value()
     }
 
-    /// The size of the negotiated input, against which a crop set while running is checked.
-    fn input_size(&self) -> Option<(u32, u32)> {
-        self.sizes.lock().unwrap().map(|(src, _)| src)
+    /// Takes the user's matrix from the `matrix` property; an empty array goes back to the
+    /// placement properties.
+    fn set_matrix_array(&self, value: &glib::Value) -> Result<(), String> {
+        let array = value.get::<gst::Array>().expect("type checked upstream");
+        let matrix = if array.is_empty() {
+            None
+        } else {
+            Some(matrix_from_value(&array.to_send_value())?)
+        };
+        self.set_user_matrix(matrix);
+        Ok(())
+    }
+
+    /// Takes the user's matrix from `matrix-string`; none or an empty one goes back to the
+    /// placement properties.
+    fn set_matrix_string(&self, value: &glib::Value) -> Result<(), String> {
+        let text = value
+            .get::<Option<String>>()
+            .expect("type checked upstream");
+        let matrix = match text.as_deref().map(str::trim) {
+            None | Some("") => None,
+            Some(text) => Some(text.parse::<Affine>()?),
+        };
+        self.set_user_matrix(matrix);
+        Ok(())
+    }
+
+    fn set_border_value(&self, value: &glib::Value) -> Result<(), String> {
+        // GLib has checked each element against the element spec.
+        let array = value.get::<gst::Array>().expect("type checked upstream");
+        let values: Vec<f64> = array
+            .iter()
+            .map(|v| v.get::<f64>().expect("type checked upstream"))
+            .collect();
+        if values.len() > 4 {
+            return Err(format!(
+                "1 to 4 values (one per component) expected, got {}",
+                values.len()
+            ));
+        }
+        self.settings.lock().unwrap().border_value = values;
+        Ok(())
+    }
+
+    /// Sets one side of the crop, through `side`. While running, a crop that leaves the input
+    /// is refused now rather than failing the next frame.
+    fn set_crop(&self, value: &glib::Value, side: fn(&mut Rect) -> &mut u32) -> Result<(), String> {
+        let input = self.sizes.lock().unwrap().map(|(src, _)| src);
+        let mut settings = self.settings.lock().unwrap();
+        let mut crop = settings.crop;
+        *side(&mut crop) = value.get().expect("type checked upstream");
+        let candidate = Settings {
+            crop,
+            ..settings.clone()
+        };
+        if let Some(size) = input {
+            candidate.check_crop(size)?;
+        }
+        settings.crop = crop;
+        Ok(())
     }
 }
 
@@ -76,242 +137,172 @@ impl ObjectSubclass for CudaWarpAffine {
     type ParentType = CudaBaseTransform;
 }
 
-impl ObjectImpl for CudaWarpAffine {
-    fn properties() -> &'static [glib::ParamSpec] {
-        static PROPERTIES: LazyLock<Vec<glib::ParamSpec>> = LazyLock::new(|| {
-            vec![
-                Spec::ready(
-                    "width",
-                    "Width",
-                    "Output width; 0: from downstream caps, else the input's (or kept in \
-                     proportion to height)",
-                )
-                .uint(0..=MAX_SIZE, DEFAULT_SIZE),
-                Spec::ready(
-                    "height",
-                    "Height",
-                    "Output height; 0: from downstream caps, else the input's (or kept in \
-                     proportion to width)",
-                )
-                .uint(0..=MAX_SIZE, DEFAULT_SIZE),
-                Spec::playing(
-                    "matrix",
-                    "Matrix",
-                    "2x3 affine matrix <a, b, c, d, e, f> (OpenCV's M: source -> output, or \
-                     output -> source with inverse-map); overrides the placement properties. \
-                     Reads back the matrix in use. Settable while playing",
-                )
-                .array(
-                    Spec::element("value", "Value", "Matrix element")
-                        .double(f64::MIN..=f64::MAX, 0.0),
-                ),
-                Spec::playing(
-                    "matrix-string",
-                    "Matrix as text",
-                    "The matrix property as text: \"a b c; d e f\" (commas work too)",
-                )
-                .string(),
-                Spec::playing(
-                    "inverse-map",
-                    "Inverse map",
-                    "The matrix maps output pixels to source pixels (OpenCV's WARP_INVERSE_MAP)",
-                )
-                .boolean(DEFAULT_INVERSE_MAP),
-                Spec::playing(
-                    "interpolation",
-                    "Interpolation",
-                    "How output pixels are computed from the source",
-                )
-                .enumeration(DEFAULT_INTERPOLATION),
-                Spec::playing(
-                    "border-mode",
-                    "Border mode",
-                    "What is read outside the source",
-                )
-                .enumeration(DEFAULT_BORDER),
-                Spec::playing(
-                    "border-value",
-                    "Border value",
-                    "Constant border per component in code values (R, G, B, A or Y, U, V; 10-bit \
-                     values for P010); one value: every colour component; empty: black",
-                )
-                .array(
-                    Spec::element("value", "Value", "Component value")
-                        .double(0.0..=MAX_BORDER_VALUE, 0.0),
-                ),
-                Spec::playing(
-                    "fit",
-                    "Fit",
-                    "How the (cropped) source is fitted into the output size",
-                )
-                .enumeration(DEFAULT_FIT),
-                Spec::playing("crop-x", "Crop x", "Left of the source rectangle to use")
-                    .uint(0..=MAX_CROP, 0),
-                Spec::playing("crop-y", "Crop y", "Top of the source rectangle to use")
-                    .uint(0..=MAX_CROP, 0),
-                Spec::playing(
-                    "crop-width",
-                    "Crop width",
-                    "Width of the source rectangle to use; 0: to the right edge",
-                )
-                .uint(0..=MAX_CROP, 0),
-                Spec::playing(
-                    "crop-height",
-                    "Crop height",
-                    "Height of the source rectangle to use; 0: to the bottom edge",
-                )
-                .uint(0..=MAX_CROP, 0),
-                Spec::playing(
-                    "rotation",
-                    "Rotation",
-                    "Rotation about the output's centre, degrees counter-clockwise",
-                )
-                .double(-360.0..=360.0, DEFAULT_ROTATION),
-                Spec::playing(
-                    "flip-horizontal",
-                    "Flip horizontally",
-                    "Mirror left and right",
-                )
+static PROPERTIES: LazyLock<PropertyTable<CudaWarpAffine, Settings>> = LazyLock::new(|| {
+    let crop = |name, nick, blurb, side: fn(&mut Rect) -> &mut u32| {
+        (
+            Spec::playing(name, nick, blurb).uint(0..=MAX_CROP, 0),
+            move |imp: &CudaWarpAffine| side(&mut imp.settings.lock().unwrap().crop).to_value(),
+            move |imp: &CudaWarpAffine, value: &glib::Value| imp.set_crop(value, side),
+        )
+    };
+    let table = PropertyTable::new(*CAT, |imp: &CudaWarpAffine| &imp.settings)
+        .field(
+            Spec::ready(
+                "width",
+                "Width",
+                "Output width; 0: from downstream caps, else the input's (or kept in proportion \
+                 to height)",
+            )
+            .uint(0..=MAX_SIZE, DEFAULT_SIZE),
+            |s| &mut s.width,
+        )
+        .field(
+            Spec::ready(
+                "height",
+                "Height",
+                "Output height; 0: from downstream caps, else the input's (or kept in proportion \
+                 to width)",
+            )
+            .uint(0..=MAX_SIZE, DEFAULT_SIZE),
+            |s| &mut s.height,
+        )
+        .property(
+            Spec::playing(
+                "matrix",
+                "Matrix",
+                "2x3 affine matrix <a, b, c, d, e, f> (OpenCV's M: source -> output, or output \
+                 -> source with inverse-map); overrides the placement properties. Reads back the \
+                 matrix in use. Settable while playing",
+            )
+            .array(
+                Spec::element("value", "Value", "Matrix element").double(f64::MIN..=f64::MAX, 0.0),
+            ),
+            CudaWarpAffine::matrix_array,
+            CudaWarpAffine::set_matrix_array,
+        )
+        .property(
+            Spec::playing(
+                "matrix-string",
+                "Matrix as text",
+                "The matrix property as text: \"a b c; d e f\" (commas work too)",
+            )
+            .string(),
+            |imp| imp.reported_matrix().map(|m| m.to_string()).to_value(),
+            CudaWarpAffine::set_matrix_string,
+        )
+        .field(
+            Spec::playing(
+                "inverse-map",
+                "Inverse map",
+                "The matrix maps output pixels to source pixels (OpenCV's WARP_INVERSE_MAP)",
+            )
+            .boolean(DEFAULT_INVERSE_MAP),
+            |s| &mut s.inverse_map,
+        )
+        .field(
+            Spec::playing(
+                "interpolation",
+                "Interpolation",
+                "How output pixels are computed from the source",
+            )
+            .enumeration(DEFAULT_INTERPOLATION),
+            |s| &mut s.interpolation,
+        )
+        .field(
+            Spec::playing(
+                "border-mode",
+                "Border mode",
+                "What is read outside the source",
+            )
+            .enumeration(DEFAULT_BORDER),
+            |s| &mut s.border,
+        )
+        .property(
+            Spec::playing(
+                "border-value",
+                "Border value",
+                "Constant border per component in code values (R, G, B, A or Y, U, V; 10-bit \
+                 values for P010); one value: every colour component; empty: black",
+            )
+            .array(
+                Spec::element("value", "Value", "Component value")
+                    .double(0.0..=MAX_BORDER_VALUE, 0.0),
+            ),
+            |imp| {
+                let values = imp.settings.lock().unwrap().border_value.clone();
+                gst::Array::new(values.iter().map(|v| v.to_send_value())).to_value()
+            },
+            CudaWarpAffine::set_border_value,
+        )
+        .field(
+            Spec::playing(
+                "fit",
+                "Fit",
+                "How the (cropped) source is fitted into the output size",
+            )
+            .enumeration(DEFAULT_FIT),
+            |s| &mut s.fit,
+        );
+    let crops = [
+        crop(
+            "crop-x",
+            "Crop x",
+            "Left of the source rectangle to use",
+            |r| &mut r.x,
+        ),
+        crop(
+            "crop-y",
+            "Crop y",
+            "Top of the source rectangle to use",
+            |r| &mut r.y,
+        ),
+        crop(
+            "crop-width",
+            "Crop width",
+            "Width of the source rectangle to use; 0: to the right edge",
+            |r| &mut r.width,
+        ),
+        crop(
+            "crop-height",
+            "Crop height",
+            "Height of the source rectangle to use; 0: to the bottom edge",
+            |r| &mut r.height,
+        ),
+    ];
+    crops
+        .into_iter()
+        .fold(table, |table, (spec, get, set)| {
+            table.property(spec, get, set)
+        })
+        .field(
+            Spec::playing(
+                "rotation",
+                "Rotation",
+                "Rotation about the output's centre, degrees counter-clockwise",
+            )
+            .double(-360.0..=360.0, DEFAULT_ROTATION),
+            |s| &mut s.rotation,
+        )
+        .field(
+            Spec::playing(
+                "flip-horizontal",
+                "Flip horizontally",
+                "Mirror left and right",
+            )
+            .boolean(DEFAULT_FLIP),
+            |s| &mut s.flip_horizontal,
+        )
+        .field(
+            Spec::playing("flip-vertical", "Flip vertically", "Mirror top and bottom")
                 .boolean(DEFAULT_FLIP),
-                Spec::playing("flip-vertical", "Flip vertically", "Mirror top and bottom")
-                    .boolean(DEFAULT_FLIP),
-            ]
-        });
-        PROPERTIES.as_ref()
-    }
-
-    fn set_property(&self, _id: usize, value: &glib::Value, pspec: &glib::ParamSpec) {
-        let name = pspec.name();
-        match name {
-            "matrix" => {
-                let array = value.get::<gst::Array>().expect("type checked upstream");
-                if array.is_empty() {
-                    self.set_user_matrix(None);
-                    return;
-                }
-                match matrix_from_value(&array.to_send_value()) {
-                    Ok(m) => self.set_user_matrix(Some(m)),
-                    Err(e) => self.refuse(name, &e),
-                }
-                return;
-            }
-            "matrix-string" => {
-                let text = value
-                    .get::<Option<String>>()
-                    .expect("type checked upstream");
-                match text.as_deref().map(str::trim) {
-                    None | Some("") => self.set_user_matrix(None),
-                    Some(text) => match text.parse::<Affine>() {
-                        Ok(m) => self.set_user_matrix(Some(m)),
-                        Err(e) => self.refuse(name, &e),
-                    },
-                }
-                return;
-            }
-            "border-value" => {
-                // GLib has checked each element against the element spec.
-                let array = value.get::<gst::Array>().expect("type checked upstream");
-                let values: Vec<f64> = array
-                    .iter()
-                    .map(|v| v.get::<f64>().expect("type checked upstream"))
-                    .collect();
-                if values.len() > 4 {
-                    self.refuse(
-                        name,
-                        &format!(
-                            "1 to 4 values (one per component) expected, got {}",
-                            values.len()
-                        ),
-                    );
-                    return;
-                }
-                self.settings.lock().unwrap().border_value = values;
-            }
-            "crop-x" | "crop-y" | "crop-width" | "crop-height" => {
-                let v: u32 = value.get().expect("type checked upstream");
-                let input = self.input_size();
-                let mut settings = self.settings.lock().unwrap();
-                let mut crop = settings.crop;
-                match name {
-                    "crop-x" => crop.x = v,
-                    "crop-y" => crop.y = v,
-                    "crop-width" => crop.width = v,
-                    _ => crop.height = v,
-                }
-                // While running, a crop that leaves the input is refused now rather than
-                // failing the next frame.
-                let candidate = Settings {
-                    crop,
-                    ..settings.clone()
-                };
-                if let Some(Err(e)) = input.map(|size| candidate.check_crop(size)) {
-                    drop(settings);
-                    self.refuse(name, &e);
-                    return;
-                }
-                settings.crop = crop;
-            }
-            _ => {
-                let mut settings = self.settings.lock().unwrap();
-                match name {
-                    "width" => settings.width = value.get().expect("type checked upstream"),
-                    "height" => settings.height = value.get().expect("type checked upstream"),
-                    "inverse-map" => {
-                        settings.inverse_map = value.get().expect("type checked upstream")
-                    }
-                    "interpolation" => {
-                        settings.interpolation = value.get().expect("type checked upstream")
-                    }
-                    "border-mode" => settings.border = value.get().expect("type checked upstream"),
-                    "fit" => settings.fit = value.get().expect("type checked upstream"),
-                    "rotation" => settings.rotation = value.get().expect("type checked upstream"),
-                    "flip-horizontal" => {
-                        settings.flip_horizontal = value.get().expect("type checked upstream")
-                    }
-                    "flip-vertical" => {
-                        settings.flip_vertical = value.get().expect("type checked upstream")
-                    }
-                    _ => unimplemented!(),
-                }
-            }
-        }
+            |s| &mut s.flip_vertical,
+        )
         // Whatever changed, the reported matrix is recomputed.
-        *self.last_matrix.lock().unwrap() = None;
-    }
+        .after_change(|imp| *imp.last_matrix.lock().unwrap() = None)
+});
 
-    fn property(&self, _id: usize, pspec: &glib::ParamSpec) -> glib::Value {
-        match pspec.name() {
-            "matrix" => {
-                return self
-                    .reported_matrix()
-                    .map(|m| matrix_to_array(&m))
-                    .unwrap_or_else(|| gst::Array::new(Vec::<glib::SendValue>::new()))
-                    .to_value()
-            }
-            "matrix-string" => return self.reported_matrix().map(|m| m.to_string()).to_value(),
-            _ => {}
-        }
-        let settings = self.settings.lock().unwrap();
-        match pspec.name() {
-            "width" => settings.width.to_value(),
-            "height" => settings.height.to_value(),
-            "inverse-map" => settings.inverse_map.to_value(),
-            "interpolation" => settings.interpolation.to_value(),
-            "border-mode" => settings.border.to_value(),
-            "border-value" => {
-                gst::Array::new(settings.border_value.iter().map(|v| v.to_send_value())).to_value()
-            }
-            "fit" => settings.fit.to_value(),
-            "crop-x" => settings.crop.x.to_value(),
-            "crop-y" => settings.crop.y.to_value(),
-            "crop-width" => settings.crop.width.to_value(),
-            "crop-height" => settings.crop.height.to_value(),
-            "rotation" => settings.rotation.to_value(),
-            "flip-horizontal" => settings.flip_horizontal.to_value(),
-            "flip-vertical" => settings.flip_vertical.to_value(),
-            _ => unimplemented!(),
-        }
-    }
+impl ObjectImpl for CudaWarpAffine {
+    properties_from_table!(PROPERTIES);
 }
 
 impl GstObjectImpl for CudaWarpAffine {}
@@ -324,11 +315,7 @@ impl ElementImpl for CudaWarpAffine {
          flip, letterbox), matching OpenCV's warpAffine, in CUDA or system memory"
     );
 
-    fn pad_templates() -> &'static [gst::PadTemplate] {
-        static PAD_TEMPLATES: LazyLock<Vec<gst::PadTemplate>> =
-            LazyLock::new(|| pad_templates(&caps::video_caps(warp::FORMATS)));
-        PAD_TEMPLATES.as_ref()
-    }
+    crate::element_pad_templates!(pad_templates(&caps::video_caps(warp::FORMATS)));
 }
 
 impl BaseTransformImpl for CudaWarpAffine {

@@ -20,7 +20,10 @@ use super::leading::LeadingPictures;
 use super::output::DecodeState;
 use super::selection::{FrameSelection, SelectionProgress, Shown};
 use super::{DecoderSize, DeinterlaceMode};
-use crate::property::{DownstreamSync, Spec};
+use crate::property::{
+    cuda_device_id_spec, downstream_sync_spec, frame_times_spec, properties_from_table,
+    DownstreamSync, PropertyTable, Spec,
+};
 
 crate::debug_category!(pub(super) static CAT = "nvdec", "NVDEC video decoder");
 
@@ -233,117 +236,94 @@ impl ObjectSubclass for NvDec {
     type ParentType = gst_video::VideoDecoder;
 }
 
+static PROPERTIES: LazyLock<PropertyTable<NvDec, Settings>> = LazyLock::new(|| {
+    PropertyTable::new(*CAT, |imp: &NvDec| &imp.settings)
+        .field(
+            cuda_device_id_spec(0, DEFAULT_DEVICE_ID, "GPU to decode on"),
+            |s| &mut s.device_id,
+        )
+        .field(
+            Spec::ready(
+                "display-delay",
+                "Display delay",
+                "Decoded pictures queued before output: higher keeps the decode engine busier \
+                 (throughput), 0 outputs each picture as soon as possible (latency)",
+            )
+            .uint(0..=16, DEFAULT_DISPLAY_DELAY),
+            |s| &mut s.display_delay,
+        )
+        .field(
+            Spec::ready(
+                "decode-surfaces",
+                "Decode surfaces",
+                "Decoder surfaces to allocate; 0: the stream's minimum plus the display delay \
+                 plus 2",
+            )
+            .uint(0..=MAX_DECODE_SURFACES, DEFAULT_DECODE_SURFACES),
+            |s| &mut s.decode_surfaces,
+        )
+        .field(
+            Spec::ready(
+                "deinterlace-mode",
+                "Deinterlace mode",
+                "What to do with interlaced pictures",
+            )
+            .enumeration(DEFAULT_DEINTERLACE),
+            |s| &mut s.deinterlace,
+        )
+        .field(
+            Spec::ready(
+                "output-every",
+                "Output every Nth picture",
+                "Output one picture in N, counted in decode order; pictures not output are not \
+                 decoded either unless others refer to them",
+            )
+            // A launch line's "-1" would otherwise reach it as 2^32 - 1, silently.
+            .uint(1..=i32::MAX as u32, DEFAULT_OUTPUT_EVERY),
+            |s| &mut s.output_every,
+        )
+        .field(
+            Spec::ready(
+                "keyframes-only",
+                "Key frames only",
+                "Decode only key frames; other frames are dropped before parsing",
+            )
+            .boolean(DEFAULT_KEYFRAMES_ONLY),
+            |s| &mut s.keyframes_only,
+        )
+        .field(
+            Spec::ready(
+                "decoder-size",
+                "Decoder size",
+                "The size new decoders are made for: the stream's, or the largest of its codec \
+                 made in this process (for moving between files of mixed sizes)",
+            )
+            .enumeration(DEFAULT_DECODER_SIZE),
+            |s| &mut s.decoder_size,
+        )
+        .field(downstream_sync_spec(), |s| &mut s.downstream_sync)
+        .property(
+            frame_times_spec(
+                "Output only the frames shown at these stream times (seconds; a time in the last \
+                 millisecond of a frame is the next frame's); the others are decoded only where \
+                 later pictures refer to them and never copied out, and the stream ends once \
+                 every listed frame is decoded. Empty: every frame",
+            ),
+            |imp| {
+                let seconds = imp.selection.lock().unwrap().seconds();
+                gst::Array::new(seconds.iter().map(|s| s.to_send_value())).to_value()
+            },
+            |imp, value| {
+                let array = value.get::<gst::Array>().expect("type checked upstream");
+                let seconds: Vec<f64> = array.iter().filter_map(|v| v.get().ok()).collect();
+                *imp.selection.lock().unwrap() = Arc::new(FrameSelection::from_seconds(&seconds)?);
+                Ok(())
+            },
+        )
+});
+
 impl ObjectImpl for NvDec {
-    fn properties() -> &'static [glib::ParamSpec] {
-        static PROPERTIES: LazyLock<Vec<glib::ParamSpec>> = LazyLock::new(|| {
-            vec![
-                crate::property::cuda_device_id_spec(0, DEFAULT_DEVICE_ID, "GPU to decode on"),
-                Spec::ready(
-                    "display-delay",
-                    "Display delay",
-                    "Decoded pictures queued before output: higher keeps the decode engine busier \
-                     (throughput), 0 outputs each picture as soon as possible (latency)",
-                )
-                .uint(0..=16, DEFAULT_DISPLAY_DELAY),
-                Spec::ready(
-                    "decode-surfaces",
-                    "Decode surfaces",
-                    "Decoder surfaces to allocate; 0: the stream's minimum plus the display delay \
-                     plus 2",
-                )
-                .uint(0..=MAX_DECODE_SURFACES, DEFAULT_DECODE_SURFACES),
-                Spec::ready(
-                    "deinterlace-mode",
-                    "Deinterlace mode",
-                    "What to do with interlaced pictures",
-                )
-                .enumeration(DEFAULT_DEINTERLACE),
-                Spec::ready(
-                    "output-every",
-                    "Output every Nth picture",
-                    "Output one picture in N, counted in decode order; pictures not output are \
-                     not decoded either unless others refer to them",
-                )
-                // A launch line's "-1" would otherwise reach it as 2^32 - 1, silently.
-                .uint(1..=i32::MAX as u32, DEFAULT_OUTPUT_EVERY),
-                Spec::ready(
-                    "keyframes-only",
-                    "Key frames only",
-                    "Decode only key frames; other frames are dropped before parsing",
-                )
-                .boolean(DEFAULT_KEYFRAMES_ONLY),
-                Spec::ready(
-                    "decoder-size",
-                    "Decoder size",
-                    "The size new decoders are made for: the stream's, or the largest of its codec \
-                     made in this process (for moving between files of mixed sizes)",
-                )
-                .enumeration(DEFAULT_DECODER_SIZE),
-                crate::property::downstream_sync_spec(),
-                crate::property::frame_times_spec(
-                    "Output only the frames shown at these stream times (seconds; a time in \
-                         the last millisecond of a frame is the next frame's); the others are \
-                         decoded only where later pictures refer to them and never copied out, \
-                         and the stream ends once every listed frame is decoded. Empty: every \
-                         frame",
-                ),
-            ]
-        });
-        PROPERTIES.as_ref()
-    }
-
-    fn set_property(&self, _id: usize, value: &glib::Value, pspec: &glib::ParamSpec) {
-        if pspec.name() == "frame-times" {
-            let array = value.get::<gst::Array>().expect("type checked upstream");
-            let seconds: Vec<f64> = array.iter().filter_map(|v| v.get().ok()).collect();
-            match FrameSelection::from_seconds(&seconds) {
-                Ok(selection) => *self.selection.lock().unwrap() = Arc::new(selection),
-                Err(why) => {
-                    crate::property::refuse(self.obj().upcast_ref(), *CAT, "frame-times", &why)
-                }
-            }
-            return;
-        }
-        let mut settings = self.settings.lock().unwrap();
-        match pspec.name() {
-            "cuda-device-id" => settings.device_id = value.get().expect("type checked upstream"),
-            "display-delay" => settings.display_delay = value.get().expect("type checked upstream"),
-            "decode-surfaces" => {
-                settings.decode_surfaces = value.get().expect("type checked upstream")
-            }
-            "deinterlace-mode" => {
-                settings.deinterlace = value.get().expect("type checked upstream")
-            }
-            "output-every" => settings.output_every = value.get().expect("type checked upstream"),
-            "keyframes-only" => {
-                settings.keyframes_only = value.get().expect("type checked upstream")
-            }
-            "decoder-size" => settings.decoder_size = value.get().expect("type checked upstream"),
-            "downstream-sync" => {
-                settings.downstream_sync = value.get().expect("type checked upstream")
-            }
-            _ => unimplemented!(),
-        }
-    }
-
-    fn property(&self, _id: usize, pspec: &glib::ParamSpec) -> glib::Value {
-        if pspec.name() == "frame-times" {
-            let seconds = self.selection.lock().unwrap().seconds();
-            return gst::Array::new(seconds.iter().map(|s| s.to_send_value())).to_value();
-        }
-        let settings = self.settings.lock().unwrap();
-        match pspec.name() {
-            "cuda-device-id" => settings.device_id.to_value(),
-            "display-delay" => settings.display_delay.to_value(),
-            "decode-surfaces" => settings.decode_surfaces.to_value(),
-            "deinterlace-mode" => settings.deinterlace.to_value(),
-            "output-every" => settings.output_every.to_value(),
-            "keyframes-only" => settings.keyframes_only.to_value(),
-            "decoder-size" => settings.decoder_size.to_value(),
-            "downstream-sync" => settings.downstream_sync.to_value(),
-            _ => unimplemented!(),
-        }
-    }
+    properties_from_table!(PROPERTIES);
 }
 
 impl GstObjectImpl for NvDec {}
@@ -356,28 +336,13 @@ impl ElementImpl for NvDec {
          with NVIDIA's hardware decoder, into CUDA or system memory"
     );
 
-    fn pad_templates() -> &'static [gst::PadTemplate] {
-        static PAD_TEMPLATES: LazyLock<Vec<gst::PadTemplate>> = LazyLock::new(|| {
-            let sink_caps = cuvid::PARSED_CAPS.parse::<gst::Caps>().expect("valid caps");
-            vec![
-                gst::PadTemplate::new(
-                    "sink",
-                    gst::PadDirection::Sink,
-                    gst::PadPresence::Always,
-                    &sink_caps,
-                )
-                .unwrap(),
-                gst::PadTemplate::new(
-                    "src",
-                    gst::PadDirection::Src,
-                    gst::PadPresence::Always,
-                    &caps::video_caps(OUTPUT_FORMATS),
-                )
-                .unwrap(),
-            ]
-        });
-        PAD_TEMPLATES.as_ref()
-    }
+    crate::element_pad_templates!(vec![
+        crate::always_pad(
+            gst::PadDirection::Sink,
+            &cuvid::PARSED_CAPS.parse::<gst::Caps>().expect("valid caps"),
+        ),
+        crate::always_pad(gst::PadDirection::Src, &caps::video_caps(OUTPUT_FORMATS)),
+    ]);
 }
 
 impl VideoDecoderImpl for NvDec {

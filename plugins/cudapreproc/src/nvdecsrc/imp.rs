@@ -9,7 +9,9 @@ use gst::prelude::*;
 use gst::subclass::prelude::*;
 
 use super::watchdog::{Progress, Watchdog};
-use crate::property::{Changeable, Spec};
+use crate::property::{
+    frame_indices_spec, frame_times_spec, properties_from_table, Changeable, PropertyTable, Spec,
+};
 
 crate::debug_category!(static CAT = "nvdecsrc", "NVDEC source bin");
 
@@ -121,8 +123,57 @@ fn check_uri(uri: &str) -> Result<(), glib::Error> {
 }
 
 impl NvDecSrc {
-    fn refuse(&self, property: &str, why: &str) {
-        crate::property::refuse(self.obj().upcast_ref(), *CAT, property, why);
+    fn set_location(&self, value: &glib::Value) -> Result<(), String> {
+        let location: Option<String> = value.get().expect("type checked upstream");
+        if location.as_deref() == Some("") {
+            return Err("an empty location names no file".into());
+        }
+        let uri = location.as_ref().map(|l| {
+            let path = std::path::absolute(l).unwrap_or_else(|_| l.into());
+            glib::filename_to_uri(&path, None)
+                .map(|u| u.to_string())
+                .unwrap_or_else(|_| format!("file://{}", path.display()))
+        });
+        let mut settings = self.settings.lock().unwrap();
+        settings.location = location;
+        settings.uri = uri;
+        Ok(())
+    }
+
+    fn set_uri(&self, value: &glib::Value) -> Result<(), String> {
+        let uri: Option<String> = value.get().expect("type checked upstream");
+        if let Some(uri) = uri.as_deref() {
+            check_uri(uri).map_err(|e| e.to_string())?;
+        }
+        let mut settings = self.settings.lock().unwrap();
+        settings.location = None;
+        settings.uri = uri;
+        Ok(())
+    }
+
+    fn set_frame_indices(&self, value: &glib::Value) -> Result<(), String> {
+        let array = value.get::<gst::Array>().expect("type checked upstream");
+        let indices: Vec<u64> = array.iter().filter_map(|v| v.get().ok()).collect();
+        let times_set = !self
+            .decoder()
+            .property::<gst::Array>("frame-times")
+            .is_empty();
+        if !indices.is_empty() && times_set {
+            return Err("frame-times is set: give one or the other".into());
+        }
+        self.settings.lock().unwrap().frame_indices = indices;
+        Ok(())
+    }
+
+    fn set_frame_times(&self, value: &glib::Value) -> Result<(), String> {
+        let array = value.get::<gst::Array>().expect("type checked upstream");
+        let indices_set = !self.settings.lock().unwrap().frame_indices.is_empty();
+        if !array.is_empty() && indices_set {
+            return Err("frame-indices is set: give one or the other".into());
+        }
+        // The decoder refuses times it cannot take, itself.
+        self.decoder().set_property_from_value("frame-times", value);
+        Ok(())
     }
 
     fn decoder(&self) -> &gst::Element {
@@ -300,113 +351,69 @@ impl ObjectSubclass for NvDecSrc {
     type Interfaces = (gst::URIHandler,);
 }
 
+static PROPERTIES: LazyLock<PropertyTable<NvDecSrc, Settings>> = LazyLock::new(|| {
+    let table = PropertyTable::new(*CAT, |imp: &NvDecSrc| &imp.settings)
+        .property(
+            Spec::ready(
+                "location",
+                "Location",
+                "File to read (MP4, Matroska/WebM, MPEG-TS, raw elementary streams...)",
+            )
+            .string(),
+            |imp| imp.settings.lock().unwrap().location.to_value(),
+            NvDecSrc::set_location,
+        )
+        .property(
+            Spec::ready(
+                "uri",
+                "URI",
+                "URI to read (file://, http://...), instead of a location",
+            )
+            .string(),
+            |imp| imp.settings.lock().unwrap().uri.to_value(),
+            NvDecSrc::set_uri,
+        )
+        .property(
+            frame_indices_spec(
+                "Output only these frames (counted from 0 in presentation order, found in the \
+                 video's index when it starts, in their own order): the others are decoded only \
+                 where referenced and never copied out, and the stream ends after the last. \
+                 Instead of frame-times",
+                "Frame index",
+                MAX_FRAME_INDEX,
+            ),
+            |imp| {
+                let indices = imp.settings.lock().unwrap().frame_indices.clone();
+                gst::Array::new(indices.iter().map(|i| i.to_send_value())).to_value()
+            },
+            NvDecSrc::set_frame_indices,
+        )
+        .property(
+            frame_times_spec(
+                "Output only the frames shown at these stream times (seconds), as nvdec's \
+                 frame-times. Instead of frame-indices",
+            ),
+            |imp| imp.decoder().property_value("frame-times"),
+            NvDecSrc::set_frame_times,
+        );
+    // The decoder's own properties, offered as they are.
+    let decoder = gst::ElementFactory::make("nvdec")
+        .build()
+        .expect("nvdec is registered with this plugin");
+    DECODER_PROPERTIES.iter().fold(table, |table, &name| {
+        table.property(
+            copy_pspec(&decoder.find_property(name).unwrap()),
+            move |imp| imp.decoder().property_value(name),
+            move |imp, value| {
+                imp.decoder().set_property_from_value(name, value);
+                Ok(())
+            },
+        )
+    })
+});
+
 impl ObjectImpl for NvDecSrc {
-    fn properties() -> &'static [glib::ParamSpec] {
-        static PROPERTIES: LazyLock<Vec<glib::ParamSpec>> = LazyLock::new(|| {
-            let decoder = gst::ElementFactory::make("nvdec")
-                .build()
-                .expect("nvdec is registered with this plugin");
-            let mut properties = vec![
-                Spec::ready(
-                    "location",
-                    "Location",
-                    "File to read (MP4, Matroska/WebM, MPEG-TS, raw elementary streams...)",
-                )
-                .string(),
-                Spec::ready(
-                    "uri",
-                    "URI",
-                    "URI to read (file://, http://...), instead of a location",
-                )
-                .string(),
-                crate::property::frame_indices_spec(
-                    "Output only these frames (counted from 0 in presentation order, found in \
-                     the video's index when it starts, in their own order): the others are \
-                     decoded only where referenced and never copied out, and the stream ends \
-                     after the last. Instead of frame-times",
-                    "Frame index",
-                    MAX_FRAME_INDEX,
-                ),
-                crate::property::frame_times_spec(
-                    "Output only the frames shown at these stream times (seconds), as \
-                         nvdec's frame-times. Instead of frame-indices",
-                ),
-            ];
-            properties.extend(
-                DECODER_PROPERTIES
-                    .iter()
-                    .map(|name| copy_pspec(&decoder.find_property(name).unwrap())),
-            );
-            properties
-        });
-        PROPERTIES.as_ref()
-    }
-
-    fn set_property(&self, _id: usize, value: &glib::Value, pspec: &glib::ParamSpec) {
-        match pspec.name() {
-            "location" => {
-                let location: Option<String> = value.get().expect("type checked upstream");
-                if location.as_deref() == Some("") {
-                    self.refuse("location", "an empty location names no file");
-                    return;
-                }
-                let uri = location.as_ref().map(|l| {
-                    let path = std::path::absolute(l).unwrap_or_else(|_| l.into());
-                    glib::filename_to_uri(&path, None)
-                        .map(|u| u.to_string())
-                        .unwrap_or_else(|_| format!("file://{}", path.display()))
-                });
-                let mut settings = self.settings.lock().unwrap();
-                settings.location = location;
-                settings.uri = uri;
-            }
-            "uri" => {
-                let uri: Option<String> = value.get().expect("type checked upstream");
-                if let Some(Err(e)) = uri.as_deref().map(check_uri) {
-                    self.refuse("uri", &e.to_string());
-                    return;
-                }
-                let mut settings = self.settings.lock().unwrap();
-                settings.location = None;
-                settings.uri = uri;
-            }
-            "frame-indices" => {
-                let array = value.get::<gst::Array>().expect("type checked upstream");
-                let indices: Vec<u64> = array.iter().filter_map(|v| v.get().ok()).collect();
-                let times_set = !self
-                    .decoder()
-                    .property::<gst::Array>("frame-times")
-                    .is_empty();
-                if !indices.is_empty() && times_set {
-                    self.refuse("frame-indices", "frame-times is set: give one or the other");
-                    return;
-                }
-                self.settings.lock().unwrap().frame_indices = indices;
-            }
-            "frame-times" => {
-                let array = value.get::<gst::Array>().expect("type checked upstream");
-                let indices_set = !self.settings.lock().unwrap().frame_indices.is_empty();
-                if !array.is_empty() && indices_set {
-                    self.refuse("frame-times", "frame-indices is set: give one or the other");
-                    return;
-                }
-                self.decoder().set_property_from_value("frame-times", value);
-            }
-            name => self.decoder().set_property_from_value(name, value),
-        }
-    }
-
-    fn property(&self, _id: usize, pspec: &glib::ParamSpec) -> glib::Value {
-        let settings = self.settings.lock().unwrap();
-        match pspec.name() {
-            "location" => settings.location.to_value(),
-            "uri" => settings.uri.to_value(),
-            "frame-indices" => {
-                gst::Array::new(settings.frame_indices.iter().map(|i| i.to_send_value())).to_value()
-            }
-            name => self.decoder().property_value(name),
-        }
-    }
+    properties_from_table!(PROPERTIES);
 
     fn constructed(&self) {
         self.parent_constructed();
@@ -445,25 +452,17 @@ impl ElementImpl for NvDecSrc {
          (nvdec), into CUDA or system memory"
     );
 
-    fn pad_templates() -> &'static [gst::PadTemplate] {
-        static PAD_TEMPLATES: LazyLock<Vec<gst::PadTemplate>> = LazyLock::new(|| {
-            let decoder = gst::ElementFactory::find("nvdec").expect("nvdec is registered");
-            let caps = decoder
-                .static_pad_templates()
-                .into_iter()
-                .find(|t| t.direction() == gst::PadDirection::Src)
-                .unwrap()
-                .caps();
-            vec![gst::PadTemplate::new(
-                "src",
-                gst::PadDirection::Src,
-                gst::PadPresence::Always,
-                &caps,
-            )
-            .unwrap()]
-        });
-        PAD_TEMPLATES.as_ref()
-    }
+    // nvdec's output, which the bin shows as its own.
+    crate::element_pad_templates!({
+        let decoder = gst::ElementFactory::find("nvdec").expect("nvdec is registered");
+        let caps = decoder
+            .static_pad_templates()
+            .into_iter()
+            .find(|t| t.direction() == gst::PadDirection::Src)
+            .unwrap()
+            .caps();
+        vec![crate::always_pad(gst::PadDirection::Src, &caps)]
+    });
 
     fn change_state(
         &self,

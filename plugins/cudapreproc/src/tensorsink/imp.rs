@@ -16,7 +16,9 @@ use cudapreproc_core::tensor::{template_caps, TensorInfo};
 use cudapreproc_core::upstream::answer_context_query;
 
 use super::{array_u64, sample_info};
-use crate::property::{cuda_device_id_spec, frame_indices_spec, Spec};
+use crate::property::{
+    cuda_device_id_spec, frame_indices_spec, properties_from_table, PropertyTable, Spec,
+};
 
 crate::debug_category!(static CAT = "tensorsink", "Tensor sink for applications");
 
@@ -405,61 +407,94 @@ impl ObjectSubclass for TensorSink {
     type ParentType = gst_base::BaseSink;
 }
 
+static PROPERTIES: LazyLock<PropertyTable<TensorSink, Settings>> = LazyLock::new(|| {
+    PropertyTable::new(*CAT, |imp: &TensorSink| &imp.settings)
+        .field(
+            cuda_device_id_spec(
+                -1,
+                DEFAULT_DEVICE_ID,
+                "GPU for batches and events; -1: the GPU of the incoming memory",
+            ),
+            |s| &mut s.device_id,
+        )
+        .field(
+            Spec::playing(
+                "emit-signals",
+                "Emit signals",
+                "Emit new-tensor for every tensor queued",
+            )
+            .boolean(DEFAULT_EMIT_SIGNALS),
+            |s| &mut s.emit_signals,
+        )
+        .field(
+            Spec::playing(
+                "max-buffers",
+                "Max buffers",
+                "Tensors queued for the application at most (0: unlimited)",
+            )
+            .uint(0..=MAX_COUNT, DEFAULT_MAX_BUFFERS),
+            |s| &mut s.max_buffers,
+        )
+        .field(
+            Spec::playing(
+                "drop",
+                "Drop",
+                "When the queue is full, drop the oldest tensor instead of waiting",
+            )
+            .boolean(DEFAULT_DROP),
+            |s| &mut s.drop,
+        )
+        .field(
+            Spec::playing(
+                "wait-on-eos",
+                "Wait on EOS",
+                "At end of stream, wait until the application has pulled every tensor",
+            )
+            .boolean(DEFAULT_WAIT_ON_EOS),
+            |s| &mut s.wait_on_eos,
+        )
+        .field(
+            Spec::ready(
+                "batch-size",
+                "Batch size",
+                "Frames stacked into one [N, ...] tensor on the GPU; the last batch keeps its \
+                 real size",
+            )
+            .uint(1..=MAX_COUNT, DEFAULT_BATCH_SIZE),
+            |s| &mut s.batch_size,
+        )
+        .field(
+            Spec::ready(
+                "frame-stride",
+                "Frame stride",
+                "Deliver frames 0, N, 2N... (ignored when frame-indices is set)",
+            )
+            .uint(1..=MAX_COUNT, DEFAULT_FRAME_STRIDE),
+            |s| &mut s.frame_stride,
+        )
+        .property(
+            frame_indices_spec(
+                "Deliver only these frame numbers (counted from 0 at the start)",
+                "Frame number",
+                MAX_FRAME_NUMBER,
+            ),
+            |imp| array_u64(&imp.settings.lock().unwrap().frame_indices).to_value(),
+            |imp, value| {
+                // GLib has checked each element against the element spec: a frame number.
+                let array = value.get::<gst::Array>().expect("type checked upstream");
+                imp.settings.lock().unwrap().frame_indices = array
+                    .iter()
+                    .map(|v| v.get::<u64>().expect("type checked upstream"))
+                    .collect();
+                Ok(())
+            },
+        )
+        // A smaller queue or dropping may free a waiting streaming thread.
+        .after_change(|imp| imp.changed.notify_all())
+});
+
 impl ObjectImpl for TensorSink {
-    fn properties() -> &'static [glib::ParamSpec] {
-        static PROPERTIES: LazyLock<Vec<glib::ParamSpec>> = LazyLock::new(|| {
-            vec![
-                cuda_device_id_spec(
-                    -1,
-                    DEFAULT_DEVICE_ID,
-                    "GPU for batches and events; -1: the GPU of the incoming memory",
-                ),
-                Spec::playing(
-                    "emit-signals",
-                    "Emit signals",
-                    "Emit new-tensor for every tensor queued",
-                )
-                .boolean(DEFAULT_EMIT_SIGNALS),
-                Spec::playing(
-                    "max-buffers",
-                    "Max buffers",
-                    "Tensors queued for the application at most (0: unlimited)",
-                )
-                .uint(0..=MAX_COUNT, DEFAULT_MAX_BUFFERS),
-                Spec::playing(
-                    "drop",
-                    "Drop",
-                    "When the queue is full, drop the oldest tensor instead of waiting",
-                )
-                .boolean(DEFAULT_DROP),
-                Spec::playing(
-                    "wait-on-eos",
-                    "Wait on EOS",
-                    "At end of stream, wait until the application has pulled every tensor",
-                )
-                .boolean(DEFAULT_WAIT_ON_EOS),
-                Spec::ready(
-                    "batch-size",
-                    "Batch size",
-                    "Frames stacked into one [N, ...] tensor on the GPU; the last batch keeps its \
-                     real size",
-                )
-                .uint(1..=MAX_COUNT, DEFAULT_BATCH_SIZE),
-                Spec::ready(
-                    "frame-stride",
-                    "Frame stride",
-                    "Deliver frames 0, N, 2N... (ignored when frame-indices is set)",
-                )
-                .uint(1..=MAX_COUNT, DEFAULT_FRAME_STRIDE),
-                frame_indices_spec(
-                    "Deliver only these frame numbers (counted from 0 at the start)",
-                    "Frame number",
-                    MAX_FRAME_NUMBER,
-                ),
-            ]
-        });
-        PROPERTIES.as_ref()
-    }
+    properties_from_table!(PROPERTIES);
 
     fn signals() -> &'static [glib::subclass::Signal] {
         static SIGNALS: LazyLock<Vec<glib::subclass::Signal>> = LazyLock::new(|| {
@@ -497,46 +532,6 @@ impl ObjectImpl for TensorSink {
         // Applications pull as fast as they consume: no clock waits by default.
         self.obj().set_sync(false);
     }
-
-    fn set_property(&self, _id: usize, value: &glib::Value, pspec: &glib::ParamSpec) {
-        let mut settings = self.settings.lock().unwrap();
-        match pspec.name() {
-            "cuda-device-id" => settings.device_id = value.get().expect("type checked upstream"),
-            "emit-signals" => settings.emit_signals = value.get().expect("type checked upstream"),
-            "max-buffers" => settings.max_buffers = value.get().expect("type checked upstream"),
-            "drop" => settings.drop = value.get().expect("type checked upstream"),
-            "wait-on-eos" => settings.wait_on_eos = value.get().expect("type checked upstream"),
-            "batch-size" => settings.batch_size = value.get().expect("type checked upstream"),
-            "frame-stride" => settings.frame_stride = value.get().expect("type checked upstream"),
-            "frame-indices" => {
-                // GLib has checked each element against the element spec: a frame number.
-                let array = value.get::<gst::Array>().expect("type checked upstream");
-                settings.frame_indices = array
-                    .iter()
-                    .map(|v| v.get::<u64>().expect("type checked upstream"))
-                    .collect();
-            }
-            _ => unimplemented!(),
-        }
-        drop(settings);
-        // A smaller queue or dropping may free a waiting streaming thread.
-        self.changed.notify_all();
-    }
-
-    fn property(&self, _id: usize, pspec: &glib::ParamSpec) -> glib::Value {
-        let settings = self.settings.lock().unwrap();
-        match pspec.name() {
-            "cuda-device-id" => settings.device_id.to_value(),
-            "emit-signals" => settings.emit_signals.to_value(),
-            "max-buffers" => settings.max_buffers.to_value(),
-            "drop" => settings.drop.to_value(),
-            "wait-on-eos" => settings.wait_on_eos.to_value(),
-            "batch-size" => settings.batch_size.to_value(),
-            "frame-stride" => settings.frame_stride.to_value(),
-            "frame-indices" => array_u64(&settings.frame_indices).to_value(),
-            _ => unimplemented!(),
-        }
-    }
 }
 
 impl GstObjectImpl for TensorSink {}
@@ -549,18 +544,10 @@ impl ElementImpl for TensorSink {
          their shape, type, device address and ready event"
     );
 
-    fn pad_templates() -> &'static [gst::PadTemplate] {
-        static PAD_TEMPLATES: LazyLock<Vec<gst::PadTemplate>> = LazyLock::new(|| {
-            vec![gst::PadTemplate::new(
-                "sink",
-                gst::PadDirection::Sink,
-                gst::PadPresence::Always,
-                &template_caps(),
-            )
-            .unwrap()]
-        });
-        PAD_TEMPLATES.as_ref()
-    }
+    crate::element_pad_templates!(vec![crate::always_pad(
+        gst::PadDirection::Sink,
+        &template_caps()
+    )]);
 
     fn change_state(
         &self,

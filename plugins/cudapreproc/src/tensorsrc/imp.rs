@@ -11,7 +11,7 @@ use gst_base::prelude::*;
 use gst_base::subclass::base_src::CreateSuccess;
 use gst_base::subclass::prelude::*;
 
-use crate::property::{self, Spec};
+use crate::property::{properties_from_table, PropertyTable, Spec};
 
 crate::debug_category!(static CAT = "tensorsrc", "Tensors from the application");
 
@@ -164,27 +164,63 @@ impl ObjectSubclass for TensorSrc {
     type ParentType = gst_base::BaseSrc;
 }
 
-impl ObjectImpl for TensorSrc {
-    fn properties() -> &'static [glib::ParamSpec] {
-        static PROPERTIES: LazyLock<Vec<glib::ParamSpec>> = LazyLock::new(|| {
-            vec![
-                Spec::ready(
-                    "caps",
-                    "Caps",
-                    "The tensors' caps: other/tensors with one tensor, its types and dimensions, \
-                     in CUDA (memory:CUDAMemory) or system memory",
-                )
-                .caps(),
-                Spec::playing(
-                    "max-buffers",
-                    "Max buffers",
-                    "Tensors queued before pushing another waits",
-                )
-                .uint(1..=u32::MAX, DEFAULT_MAX_BUFFERS),
-            ]
-        });
-        PROPERTIES.as_ref()
+static PROPERTIES: LazyLock<PropertyTable<TensorSrc, Settings>> = LazyLock::new(|| {
+    PropertyTable::new(*CAT, |imp: &TensorSrc| &imp.settings)
+        .property(
+            Spec::ready(
+                "caps",
+                "Caps",
+                "The tensors' caps: other/tensors with one tensor, its types and dimensions, in \
+                 CUDA (memory:CUDAMemory) or system memory",
+            )
+            .caps(),
+            |imp| imp.settings.lock().unwrap().caps.to_value(),
+            |imp, value| {
+                let caps = value
+                    .get::<Option<gst::Caps>>()
+                    .expect("type checked upstream");
+                if let Some(caps) = &caps {
+                    check_caps(caps)?;
+                }
+                imp.settings.lock().unwrap().caps = caps;
+                Ok(())
+            },
+        )
+        .property(
+            Spec::playing(
+                "max-buffers",
+                "Max buffers",
+                "Tensors queued before pushing another waits",
+            )
+            .uint(1..=u32::MAX, DEFAULT_MAX_BUFFERS),
+            |imp| imp.settings.lock().unwrap().max_buffers.to_value(),
+            |imp, value| {
+                imp.settings.lock().unwrap().max_buffers =
+                    value.get().expect("type checked upstream");
+                // A larger queue lets a waiting push go on.
+                imp.changed.notify_all();
+                Ok(())
+            },
+        )
+});
+
+/// Whether `caps` (the `caps` property) describe tensors this element can push.
+fn check_caps(caps: &gst::Caps) -> Result<(), String> {
+    if !caps.is_fixed() {
+        return Err(format!(
+            "{caps} is not fixed (one structure, every field set)"
+        ));
     }
+    if !caps.can_intersect(&template_caps()) {
+        return Err(format!(
+            "{caps} is not other/tensors with one tensor of a supported type"
+        ));
+    }
+    TensorInfo::from_caps(caps).map(|_| ())
+}
+
+impl ObjectImpl for TensorSrc {
+    properties_from_table!(PROPERTIES);
 
     fn signals() -> &'static [glib::subclass::Signal] {
         static SIGNALS: LazyLock<Vec<glib::subclass::Signal>> = LazyLock::new(|| {
@@ -218,51 +254,6 @@ impl ObjectImpl for TensorSrc {
         obj.set_format(gst::Format::Time);
         obj.set_automatic_eos(false);
     }
-
-    fn set_property(&self, _id: usize, value: &glib::Value, pspec: &glib::ParamSpec) {
-        match pspec.name() {
-            "caps" => {
-                let caps = value
-                    .get::<Option<gst::Caps>>()
-                    .expect("type checked upstream");
-                let checked = caps.as_ref().map(|caps| {
-                    if !caps.is_fixed() {
-                        return Err(format!(
-                            "{caps} is not fixed (one structure, every field set)"
-                        ));
-                    }
-                    if !caps.can_intersect(&template_caps()) {
-                        return Err(format!(
-                            "{caps} is not other/tensors with one tensor of a supported type"
-                        ));
-                    }
-                    TensorInfo::from_caps(caps).map(|_| ())
-                });
-                match checked {
-                    Some(Err(why)) => {
-                        property::refuse(self.obj().upcast_ref(), *CAT, "caps", &why);
-                    }
-                    _ => self.settings.lock().unwrap().caps = caps,
-                }
-            }
-            "max-buffers" => {
-                self.settings.lock().unwrap().max_buffers =
-                    value.get().expect("type checked upstream");
-                // A larger queue lets a waiting push go on.
-                self.changed.notify_all();
-            }
-            _ => unimplemented!(),
-        }
-    }
-
-    fn property(&self, _id: usize, pspec: &glib::ParamSpec) -> glib::Value {
-        let settings = self.settings.lock().unwrap();
-        match pspec.name() {
-            "caps" => settings.caps.to_value(),
-            "max-buffers" => settings.max_buffers.to_value(),
-            _ => unimplemented!(),
-        }
-    }
 }
 
 impl GstObjectImpl for TensorSrc {}
@@ -275,18 +266,10 @@ impl ElementImpl for TensorSrc {
          pipeline"
     );
 
-    fn pad_templates() -> &'static [gst::PadTemplate] {
-        static PAD_TEMPLATES: LazyLock<Vec<gst::PadTemplate>> = LazyLock::new(|| {
-            vec![gst::PadTemplate::new(
-                "src",
-                gst::PadDirection::Src,
-                gst::PadPresence::Always,
-                &template_caps(),
-            )
-            .unwrap()]
-        });
-        PAD_TEMPLATES.as_ref()
-    }
+    crate::element_pad_templates!(vec![crate::always_pad(
+        gst::PadDirection::Src,
+        &template_caps()
+    )]);
 }
 
 impl BaseSrcImpl for TensorSrc {
