@@ -199,11 +199,10 @@ impl Default for IndexSampling {
     }
 }
 
-/// Parameters of [`ClipSampler::RandomTimestamps`]; `Default` gives torchcodec's defaults.
+/// What the timestamp samplers share: how each clip takes its frames, and where clips may
+/// start. `Default` gives torchcodec's defaults.
 #[derive(Clone, Debug, PartialEq)]
-pub struct RandomTimestampSampling {
-    /// How many clips. Default 1.
-    pub num_clips: usize,
+pub struct TimestampClips {
     /// How many frames each clip takes. Default 1.
     pub num_frames_per_clip: usize,
     /// Seconds between the sampling times of consecutive frames of a clip; each frame is the one
@@ -226,15 +225,32 @@ pub struct RandomTimestampSampling {
     pub policy: Policy,
 }
 
-impl Default for RandomTimestampSampling {
+impl Default for TimestampClips {
     fn default() -> Self {
-        RandomTimestampSampling {
-            num_clips: 1,
+        TimestampClips {
             num_frames_per_clip: 1,
             seconds_between_frames: None,
             sampling_range_start: None,
             sampling_range_end: None,
             policy: Policy::RepeatLast,
+        }
+    }
+}
+
+/// Parameters of [`ClipSampler::RandomTimestamps`]; `Default` gives torchcodec's defaults.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RandomTimestampSampling {
+    /// How many clips. Default 1.
+    pub num_clips: usize,
+    /// Each clip's frames, and the range its start is drawn from.
+    pub clips: TimestampClips,
+}
+
+impl Default for RandomTimestampSampling {
+    fn default() -> Self {
+        RandomTimestampSampling {
+            num_clips: 1,
+            clips: TimestampClips::default(),
         }
     }
 }
@@ -246,16 +262,9 @@ pub struct RegularTimestampSampling {
     /// Seconds from one clip's start to the next's; with the sampling range, it sets how many
     /// clips there are (there is no `num_clips`, as in torchcodec).
     pub seconds_between_clip_starts: f64,
-    /// As [`RandomTimestampSampling::num_frames_per_clip`].
-    pub num_frames_per_clip: usize,
-    /// As [`RandomTimestampSampling::seconds_between_frames`].
-    pub seconds_between_frames: Option<f64>,
-    /// As [`RandomTimestampSampling::sampling_range_start`]: the first clip starts here.
-    pub sampling_range_start: Option<f64>,
-    /// As [`RandomTimestampSampling::sampling_range_end`].
-    pub sampling_range_end: Option<f64>,
-    /// As [`RandomTimestampSampling::policy`].
-    pub policy: Policy,
+    /// Each clip's frames, and the range of starts: the first clip starts at
+    /// `sampling_range_start`.
+    pub clips: TimestampClips,
 }
 
 impl RegularTimestampSampling {
@@ -264,11 +273,7 @@ impl RegularTimestampSampling {
     pub fn new(seconds_between_clip_starts: f64) -> Self {
         RegularTimestampSampling {
             seconds_between_clip_starts,
-            num_frames_per_clip: 1,
-            seconds_between_frames: None,
-            sampling_range_start: None,
-            sampling_range_end: None,
-            policy: Policy::RepeatLast,
+            clips: TimestampClips::default(),
         }
     }
 }
@@ -326,13 +331,7 @@ impl ClipSampler {
             ClipSampler::RandomTimestamps(p) => {
                 timeline.check_times()?;
                 positive_count("num_clips", p.num_clips)?;
-                let range = TimeRange::new(
-                    timeline,
-                    p.num_frames_per_clip,
-                    p.seconds_between_frames,
-                    p.sampling_range_start,
-                    p.sampling_range_end,
-                )?;
+                let range = TimeRange::new(timeline, &p.clips)?;
                 let width = range.end - range.start;
                 let starts = (0..p.num_clips).map(|_| {
                     let start = range.start + rng.unit_f64() * width;
@@ -343,19 +342,13 @@ impl ClipSampler {
                         range.end.next_down()
                     }
                 });
-                range.clips(timeline, p.num_clips, starts, p.policy)
+                range.clips(timeline, p.num_clips, starts)
             }
             ClipSampler::RegularTimestamps(p) => {
                 timeline.check_times()?;
                 let step =
                     positive_seconds("seconds_between_clip_starts", p.seconds_between_clip_starts)?;
-                let range = TimeRange::new(
-                    timeline,
-                    p.num_frames_per_clip,
-                    p.seconds_between_frames,
-                    p.sampling_range_start,
-                    p.sampling_range_end,
-                )?;
+                let range = TimeRange::new(timeline, &p.clips)?;
                 // torch.arange's length; a start that rounding puts at the end is dropped.
                 // At least 1 where the division underflows; saturates for spacings so small
                 // that the clips fail to allocate.
@@ -363,7 +356,7 @@ impl ClipSampler {
                 let starts = (0..count)
                     .map(|i| range.start + i as f64 * step)
                     .take_while(|&start| start < range.end);
-                range.clips(timeline, count, starts, p.policy)
+                range.clips(timeline, count, starts)
             }
         }
     }
@@ -441,25 +434,27 @@ impl IndexSampling {
     }
 }
 
-/// A checked timestamp sampling: where clips may start, [`start`, `end`) seconds, and the time
-/// between their frames.
+/// A checked timestamp sampling: where clips may start, [`start`, `end`) seconds, and how each
+/// clip takes its frames.
 struct TimeRange {
     start: f64,
     end: f64,
     seconds_between_frames: f64,
     num_frames_per_clip: usize,
+    policy: Policy,
 }
 
 impl TimeRange {
     /// Checks the parameters shared by the timestamp samplers against a checked timeline and
     /// resolves their defaults.
-    fn new(
-        timeline: &Timeline,
-        num_frames_per_clip: usize,
-        seconds_between_frames: Option<f64>,
-        sampling_range_start: Option<f64>,
-        sampling_range_end: Option<f64>,
-    ) -> Result<Self, SamplerError> {
+    fn new(timeline: &Timeline, clips: &TimestampClips) -> Result<Self, SamplerError> {
+        let TimestampClips {
+            num_frames_per_clip,
+            seconds_between_frames,
+            sampling_range_start,
+            sampling_range_end,
+            policy,
+        } = *clips;
         positive_count("num_frames_per_clip", num_frames_per_clip)?;
         let seconds_between_frames = match seconds_between_frames {
             Some(seconds) => positive_seconds("seconds_between_frames", seconds)?,
@@ -496,6 +491,7 @@ impl TimeRange {
             end: end.min(stream_end),
             seconds_between_frames,
             num_frames_per_clip,
+            policy,
         })
     }
 
@@ -506,7 +502,6 @@ impl TimeRange {
         timeline: &Timeline,
         num_clips: usize,
         starts: impl Iterator<Item = f64>,
-        policy: Policy,
     ) -> Result<Vec<Vec<usize>>, SamplerError> {
         let length = self.num_frames_per_clip;
         let stream_end = timeline.end_stream_seconds;
@@ -519,7 +514,7 @@ impl TimeRange {
                     .take_while(|&t| t < stream_end)
                     .map(|t| frame_at(timeline.pts_seconds, t)),
             );
-            complete(&mut clip, length, policy, || {
+            complete(&mut clip, length, self.policy, || {
                 SamplerError::ClipPastEndSeconds {
                     clip_start: start,
                     end_stream_seconds: stream_end,
@@ -957,19 +952,19 @@ mod tests {
             (0, None)
         );
         assert_eq!(index.policy, Policy::RepeatLast);
+        let clips = TimestampClips::default();
+        assert_eq!(clips.num_frames_per_clip, 1);
+        assert_eq!(clips.seconds_between_frames, None);
+        assert_eq!(
+            (clips.sampling_range_start, clips.sampling_range_end),
+            (None, None)
+        );
+        assert_eq!(clips.policy, Policy::RepeatLast);
         let random = RandomTimestampSampling::default();
-        assert_eq!((random.num_clips, random.num_frames_per_clip), (1, 1));
-        assert_eq!(random.seconds_between_frames, None);
-        assert_eq!(random.sampling_range_start, None);
-        assert_eq!(random.sampling_range_end, None);
-        assert_eq!(random.policy, Policy::RepeatLast);
+        assert_eq!((random.num_clips, &random.clips), (1, &clips));
         let regular = RegularTimestampSampling::new(0.5);
         assert_eq!(regular.seconds_between_clip_starts, 0.5);
-        assert_eq!(regular.num_frames_per_clip, 1);
-        assert_eq!(regular.seconds_between_frames, None);
-        assert_eq!(regular.sampling_range_start, None);
-        assert_eq!(regular.sampling_range_end, None);
-        assert_eq!(regular.policy, Policy::RepeatLast);
+        assert_eq!(regular.clips, clips);
         // One clip of the first frame.
         assert_eq!(regular_indices(10, IndexSampling::default()), [[0]]);
         assert_eq!(regular_timestamps(&cfr(), regular), [[0], [2], [4], [6]]);
@@ -1225,7 +1220,10 @@ mod tests {
         let clips = regular_timestamps(
             &cfr(),
             RegularTimestampSampling {
-                num_frames_per_clip: 2,
+                clips: TimestampClips {
+                    num_frames_per_clip: 2,
+                    ..Default::default()
+                },
                 ..RegularTimestampSampling::new(0.5)
             },
         );
@@ -1238,8 +1236,11 @@ mod tests {
         let clips = regular_timestamps(
             &cfr(),
             RegularTimestampSampling {
-                num_frames_per_clip: 3,
-                seconds_between_frames: Some(0.5),
+                clips: TimestampClips {
+                    num_frames_per_clip: 3,
+                    seconds_between_frames: Some(0.5),
+                    ..Default::default()
+                },
                 ..RegularTimestampSampling::new(1.0)
             },
         );
@@ -1253,8 +1254,11 @@ mod tests {
         let clips = regular_timestamps(
             &vfr(),
             RegularTimestampSampling {
-                num_frames_per_clip: 3,
-                seconds_between_frames: Some(0.25),
+                clips: TimestampClips {
+                    num_frames_per_clip: 3,
+                    seconds_between_frames: Some(0.25),
+                    ..Default::default()
+                },
                 ..RegularTimestampSampling::new(1.0)
             },
         );
@@ -1268,10 +1272,13 @@ mod tests {
         let clips = |policy| {
             sample(
                 ClipSampler::RegularTimestamps(RegularTimestampSampling {
-                    num_frames_per_clip: 4,
-                    sampling_range_start: Some(1.5),
-                    sampling_range_end: Some(2.0),
-                    policy,
+                    clips: TimestampClips {
+                        num_frames_per_clip: 4,
+                        sampling_range_start: Some(1.5),
+                        sampling_range_end: Some(2.0),
+                        policy,
+                        ..Default::default()
+                    },
                     ..RegularTimestampSampling::new(0.25)
                 }),
                 &cfr(),
@@ -1309,10 +1316,12 @@ mod tests {
         let clips = random(
             RandomTimestampSampling {
                 num_clips: 200,
-                num_frames_per_clip: 2,
-                sampling_range_start: Some(0.5),
-                sampling_range_end: Some(1.0),
-                ..Default::default()
+                clips: TimestampClips {
+                    num_frames_per_clip: 2,
+                    sampling_range_start: Some(0.5),
+                    sampling_range_end: Some(1.0),
+                    ..Default::default()
+                },
             },
             1,
         );
@@ -1583,7 +1592,10 @@ mod tests {
             ),
             (
                 reg(RegularTimestampSampling {
-                    num_frames_per_clip: 0,
+                    clips: TimestampClips {
+                        num_frames_per_clip: 0,
+                        ..Default::default()
+                    },
                     ..g()
                 }),
                 eight,
@@ -1612,7 +1624,10 @@ mod tests {
             ),
             (
                 rnd(RandomTimestampSampling {
-                    seconds_between_frames: Some(-0.5),
+                    clips: TimestampClips {
+                        seconds_between_frames: Some(-0.5),
+                        ..Default::default()
+                    },
                     ..r()
                 }),
                 eight,
@@ -1624,7 +1639,10 @@ mod tests {
             ),
             (
                 rnd(RandomTimestampSampling {
-                    sampling_range_end: Some(f64::INFINITY),
+                    clips: TimestampClips {
+                        sampling_range_end: Some(f64::INFINITY),
+                        ..Default::default()
+                    },
                     ..r()
                 }),
                 eight,
@@ -1636,7 +1654,10 @@ mod tests {
             ),
             (
                 rnd(RandomTimestampSampling {
-                    sampling_range_start: Some(-1.0),
+                    clips: TimestampClips {
+                        sampling_range_start: Some(-1.0),
+                        ..Default::default()
+                    },
                     ..r()
                 }),
                 eight,
@@ -1649,7 +1670,10 @@ mod tests {
             ),
             (
                 reg(RegularTimestampSampling {
-                    sampling_range_start: Some(2.0),
+                    clips: TimestampClips {
+                        sampling_range_start: Some(2.0),
+                        ..Default::default()
+                    },
                     ..g()
                 }),
                 eight,
@@ -1662,7 +1686,10 @@ mod tests {
             ),
             (
                 rnd(RandomTimestampSampling {
-                    sampling_range_end: Some(-1.0),
+                    clips: TimestampClips {
+                        sampling_range_end: Some(-1.0),
+                        ..Default::default()
+                    },
                     ..r()
                 }),
                 eight,
@@ -1676,7 +1703,10 @@ mod tests {
             (
                 // Nine frames 0.25 s apart span the whole stream: no start leaves room.
                 reg(RegularTimestampSampling {
-                    num_frames_per_clip: 9,
+                    clips: TimestampClips {
+                        num_frames_per_clip: 9,
+                        ..Default::default()
+                    },
                     ..g()
                 }),
                 eight,
@@ -1690,10 +1720,13 @@ mod tests {
             ),
             (
                 reg(RegularTimestampSampling {
-                    num_frames_per_clip: 3,
-                    sampling_range_start: Some(1.5),
-                    sampling_range_end: Some(2.0),
-                    policy: Policy::Error,
+                    clips: TimestampClips {
+                        num_frames_per_clip: 3,
+                        sampling_range_start: Some(1.5),
+                        sampling_range_end: Some(2.0),
+                        policy: Policy::Error,
+                        ..Default::default()
+                    },
                     ..g()
                 }),
                 eight,

@@ -9,7 +9,7 @@ use cudapreproc::dataset::{ClipBatch, DatasetIter, DatasetOptions, Next, OnError
 use cudapreproc::reader::{FrameBatch, VideoReader};
 use cudapreproc::sampler::{
     ClipSampler, IndexSampling, Policy, RandomTimestampSampling, RegularTimestampSampling,
-    SampleRng,
+    SampleRng, TimestampClips,
 };
 use cudapreproc::{CudaTensor, Error};
 
@@ -60,24 +60,23 @@ impl SamplerC {
                 .then_some(self.sampling_range_end),
             policy,
         };
+        let timestamp_clips = TimestampClips {
+            num_frames_per_clip: self.num_frames_per_clip as usize,
+            seconds_between_frames: optional(self.seconds_between_frames),
+            sampling_range_start: optional(self.seconds_range_start),
+            sampling_range_end: optional(self.seconds_range_end),
+            policy,
+        };
         Ok(match self.kind {
             0 => ClipSampler::RandomIndices(indices),
             1 => ClipSampler::RegularIndices(indices),
             2 => ClipSampler::RandomTimestamps(RandomTimestampSampling {
                 num_clips: self.num_clips as usize,
-                num_frames_per_clip: self.num_frames_per_clip as usize,
-                seconds_between_frames: optional(self.seconds_between_frames),
-                sampling_range_start: optional(self.seconds_range_start),
-                sampling_range_end: optional(self.seconds_range_end),
-                policy,
+                clips: timestamp_clips,
             }),
             3 => ClipSampler::RegularTimestamps(RegularTimestampSampling {
                 seconds_between_clip_starts: self.seconds_between_clip_starts,
-                num_frames_per_clip: self.num_frames_per_clip as usize,
-                seconds_between_frames: optional(self.seconds_between_frames),
-                sampling_range_start: optional(self.seconds_range_start),
-                sampling_range_end: optional(self.seconds_range_end),
-                policy,
+                clips: timestamp_clips,
             }),
             other => {
                 return Err(Error::InvalidArgument(format!(

@@ -14,7 +14,7 @@ use cudapreproc::dataset::{DatasetOptions, OnError, VideoDataset};
 use cudapreproc::reader::{DType, FrameBatch, Normalize, ReaderOptions, VideoReader};
 use cudapreproc::sampler::{
     ClipSampler, IndexSampling, RandomTimestampSampling, RegularTimestampSampling, SampleRng,
-    Timeline,
+    Timeline, TimestampClips,
 };
 use cudapreproc::{live_resources, Error};
 use cudapreproc_core::cuvid::{nvcuvid_times, reset_nvcuvid_times};
@@ -337,12 +337,17 @@ fn sampled_clips_are_libavcodecs_frames() {
         }),
         ClipSampler::RandomTimestamps(RandomTimestampSampling {
             num_clips: 2,
-            num_frames_per_clip: 5,
-            seconds_between_frames: Some(0.1),
-            ..Default::default()
+            clips: TimestampClips {
+                num_frames_per_clip: 5,
+                seconds_between_frames: Some(0.1),
+                ..Default::default()
+            },
         }),
         ClipSampler::RegularTimestamps(RegularTimestampSampling {
-            num_frames_per_clip: 2,
+            clips: TimestampClips {
+                num_frames_per_clip: 2,
+                ..Default::default()
+            },
             ..RegularTimestampSampling::new(1.5)
         }),
     ];
