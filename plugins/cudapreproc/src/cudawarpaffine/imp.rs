@@ -138,6 +138,8 @@ impl ObjectSubclass for CudaWarpAffine {
 }
 
 static PROPERTIES: LazyLock<PropertyTable<CudaWarpAffine, Settings>> = LazyLock::new(|| {
+    // The four sides of the crop: one spec each, read and set (checked against the input while
+    // running) through `side`.
     let crop = |name, nick, blurb, side: fn(&mut Rect) -> &mut u32| {
         (
             Spec::playing(name, nick, blurb).uint(0..=MAX_CROP, 0),
