@@ -304,13 +304,25 @@ where
     where
         T: ToValue + for<'v> glib::value::FromValue<'v> + 'static,
     {
+        self.checked_field(spec, field, |value| {
+            Ok(value.get().expect("type checked upstream"))
+        })
+    }
+
+    /// A property that is the settings field `field`, set to what `check` makes of a value, or
+    /// refused with the reason `check` gives.
+    pub fn checked_field<T: ToValue + 'static>(
+        self,
+        spec: glib::ParamSpec,
+        field: fn(&mut S) -> &mut T,
+        check: fn(&glib::Value) -> Result<T, String>,
+    ) -> Self {
         let settings = self.settings;
         self.property(
             spec,
             move |imp| field(&mut settings(imp).lock().unwrap()).to_value(),
             move |imp, value| {
-                *field(&mut settings(imp).lock().unwrap()) =
-                    value.get().expect("type checked upstream");
+                *field(&mut settings(imp).lock().unwrap()) = check(value)?;
                 Ok(())
             },
         )

@@ -80,17 +80,14 @@ static PROPERTIES: LazyLock<PropertyTable<CudaConvert, Settings>> =
                 Ok(())
             },
         )
-        .property(
+        .checked_field(
             Spec::ready("scale", "Scale", "y = (x * scale - mean) / std; not 0")
                 .double(f64::MIN..=f64::MAX, DEFAULT_SCALE),
-            |imp| imp.settings.lock().unwrap().scale.to_value(),
+            |s| &mut s.scale,
             // GLib refuses NaN and infinities (outside the spec's range) before this point.
-            |imp, value| match value.get::<f64>().expect("type checked upstream") {
+            |value| match value.get::<f64>().expect("type checked upstream") {
                 0.0 => Err("a scale of 0 makes every value the same".to_string()),
-                scale => {
-                    imp.settings.lock().unwrap().scale = scale;
-                    Ok(())
-                }
+                scale => Ok(scale),
             },
         )
         .property(

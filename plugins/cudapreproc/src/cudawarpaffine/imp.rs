@@ -21,6 +21,9 @@ use crate::property::{factory_name, properties_from_table, PropertyTable, Spec};
 
 crate::debug_category!(static CAT = "cudawarpaffine", "CUDA affine warp");
 
+/// One side of the crop rectangle, as a crop property reaches it.
+type CropSide = fn(&mut Rect) -> &mut u32;
+
 /// (width, height) of the input and of the output.
 type Sizes = ((u32, u32), (u32, u32));
 
@@ -113,7 +116,7 @@ impl CudaWarpAffine {
 
     /// Sets one side of the crop, through `side`. While running, a crop that leaves the input
     /// is refused now rather than failing the next frame.
-    fn set_crop(&self, value: &glib::Value, side: fn(&mut Rect) -> &mut u32) -> Result<(), String> {
+    fn set_crop(&self, value: &glib::Value, side: CropSide) -> Result<(), String> {
         let input = self.sizes.lock().unwrap().map(|(src, _)| src);
         let mut settings = self.settings.lock().unwrap();
         let mut crop = settings.crop;
@@ -138,15 +141,6 @@ impl ObjectSubclass for CudaWarpAffine {
 }
 
 static PROPERTIES: LazyLock<PropertyTable<CudaWarpAffine, Settings>> = LazyLock::new(|| {
-    // The four sides of the crop: one spec each, read and set (checked against the input while
-    // running) through `side`.
-    let crop = |name, nick, blurb, side: fn(&mut Rect) -> &mut u32| {
-        (
-            Spec::playing(name, nick, blurb).uint(0..=MAX_CROP, 0),
-            move |imp: &CudaWarpAffine| side(&mut imp.settings.lock().unwrap().crop).to_value(),
-            move |imp: &CudaWarpAffine, value: &glib::Value| imp.set_crop(value, side),
-        )
-    };
     let table = PropertyTable::new(*CAT, |imp: &CudaWarpAffine| &imp.settings)
         .field(
             Spec::ready(
@@ -245,36 +239,42 @@ static PROPERTIES: LazyLock<PropertyTable<CudaWarpAffine, Settings>> = LazyLock:
             .enumeration(DEFAULT_FIT),
             |s| &mut s.fit,
         );
-    let crops = [
-        crop(
+    // The four sides of the crop, each read and set (checked against the input while running)
+    // through `side`.
+    let crop_sides: [(&str, &str, &str, CropSide); 4] = [
+        (
             "crop-x",
             "Crop x",
             "Left of the source rectangle to use",
             |r| &mut r.x,
         ),
-        crop(
+        (
             "crop-y",
             "Crop y",
             "Top of the source rectangle to use",
             |r| &mut r.y,
         ),
-        crop(
+        (
             "crop-width",
             "Crop width",
             "Width of the source rectangle to use; 0: to the right edge",
             |r| &mut r.width,
         ),
-        crop(
+        (
             "crop-height",
             "Crop height",
             "Height of the source rectangle to use; 0: to the bottom edge",
             |r| &mut r.height,
         ),
     ];
-    crops
+    crop_sides
         .into_iter()
-        .fold(table, |table, (spec, get, set)| {
-            table.property(spec, get, set)
+        .fold(table, |table, (name, nick, blurb, side)| {
+            table.property(
+                Spec::playing(name, nick, blurb).uint(0..=MAX_CROP, 0),
+                move |imp| side(&mut imp.settings.lock().unwrap().crop).to_value(),
+                move |imp, value| imp.set_crop(value, side),
+            )
         })
         .field(
             Spec::playing(

@@ -166,7 +166,7 @@ impl ObjectSubclass for TensorSrc {
 
 static PROPERTIES: LazyLock<PropertyTable<TensorSrc, Settings>> = LazyLock::new(|| {
     PropertyTable::new(*CAT, |imp: &TensorSrc| &imp.settings)
-        .property(
+        .checked_field(
             Spec::ready(
                 "caps",
                 "Caps",
@@ -174,16 +174,15 @@ static PROPERTIES: LazyLock<PropertyTable<TensorSrc, Settings>> = LazyLock::new(
                  CUDA (memory:CUDAMemory) or system memory",
             )
             .caps(),
-            |imp| imp.settings.lock().unwrap().caps.to_value(),
-            |imp, value| {
+            |s| &mut s.caps,
+            |value| {
                 let caps = value
                     .get::<Option<gst::Caps>>()
                     .expect("type checked upstream");
                 if let Some(caps) = &caps {
                     check_caps(caps)?;
                 }
-                imp.settings.lock().unwrap().caps = caps;
-                Ok(())
+                Ok(caps)
             },
         )
         .property(
