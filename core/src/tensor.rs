@@ -162,19 +162,42 @@ impl TensorShape {
     }
 }
 
-/// `y = (x * scale - mean) / std` per tensor channel.
+/// `y = (x * scale - mean) / std` per channel, for `N` channels: a tensor's (the kernel takes
+/// 4), or a frame's colours (3: R, G, B, whatever order the tensor stores them in).
 #[derive(Clone, Copy, Debug, PartialEq)]
-pub struct Normalization {
+pub struct Normalization<const N: usize = 4> {
     pub scale: f64,
-    pub mean: [f64; 4],
-    pub std: [f64; 4],
+    pub mean: [f64; N],
+    pub std: [f64; N],
 }
 
-impl Normalization {
-    pub const IDENTITY: Normalization = Normalization {
+impl<const N: usize> Normalization<N> {
+    /// Values unchanged.
+    pub const IDENTITY: Self = Self {
         scale: 1.0,
-        mean: [0.0; 4],
-        std: [1.0; 4],
+        mean: [0.0; N],
+        std: [1.0; N],
+    };
+}
+
+/// The presets `cudaconvert` and the reader offer, on R, G, B.
+impl Normalization<3> {
+    /// [0, 1] from 8-bit values.
+    pub const UNIT: Self = Self {
+        scale: 1.0 / 255.0,
+        ..Self::IDENTITY
+    };
+    /// [-1, 1] from 8-bit values.
+    pub const SYMMETRIC: Self = Self {
+        scale: 2.0 / 255.0,
+        mean: [1.0; 3],
+        std: [1.0; 3],
+    };
+    /// torchvision's ImageNet mean and standard deviation, on [0, 1] values.
+    pub const IMAGENET: Self = Self {
+        scale: 1.0 / 255.0,
+        mean: [0.485, 0.456, 0.406],
+        std: [0.229, 0.224, 0.225],
     };
 }
 

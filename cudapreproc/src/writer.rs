@@ -263,7 +263,7 @@ impl Default for WriterOptions {
             lossless: false,
             layout: Layout::Nchw,
             color_order: ColorOrder::Rgb,
-            normalize: Normalize::NONE,
+            normalize: Normalize::IDENTITY,
             tail: None,
         }
     }

@@ -32,7 +32,8 @@ use gst::prelude::*;
 
 pub(crate) use options::convert_properties;
 pub use options::{
-    fit_from_name, ColorOrder, Crop, DType, Fit, Layout, Normalize, ReaderOptions, SeekMode,
+    fit_from_name, normalize_preset, ColorOrder, Crop, DType, Fit, Layout, Normalization,
+    Normalize, ReaderOptions, SeekMode,
 };
 
 use crate::sampler::{ClipSampler, SampleRng, Timeline};

@@ -4,7 +4,7 @@
 use std::fmt::Write as _;
 
 pub use cudapreproc_core::geometry::Fit;
-pub use cudapreproc_core::tensor::{DType, Layout};
+pub use cudapreproc_core::tensor::{DType, Layout, Normalization};
 
 use crate::choice::named_choice;
 use crate::Error;
@@ -44,51 +44,20 @@ pub struct Crop {
 }
 
 /// `(x * scale - mean) / std` per channel (R, G, B whatever the output order), as `cudaconvert`
-/// computes it.
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub struct Normalize {
-    pub scale: f64,
-    pub mean: [f64; 3],
-    pub std: [f64; 3],
-}
+/// computes it; `IDENTITY` (values unchanged, 0 to 255), `UNIT`, `SYMMETRIC` and `IMAGENET` are
+/// its presets.
+pub type Normalize = Normalization<3>;
 
-impl Normalize {
-    /// Values unchanged (0 to 255).
-    pub const NONE: Normalize = Normalize {
-        scale: 1.0,
-        mean: [0.0; 3],
-        std: [1.0; 3],
-    };
-    /// [0, 1].
-    pub const UNIT: Normalize = Normalize {
-        scale: 1.0 / 255.0,
-        mean: [0.0; 3],
-        std: [1.0; 3],
-    };
-    /// [-1, 1].
-    pub const SYMMETRIC: Normalize = Normalize {
-        scale: 2.0 / 255.0,
-        mean: [1.0; 3],
-        std: [1.0; 3],
-    };
-    /// torchvision's ImageNet mean and standard deviation, on [0, 1] values.
-    pub const IMAGENET: Normalize = Normalize {
-        scale: 1.0 / 255.0,
-        mean: [0.485, 0.456, 0.406],
-        std: [0.229, 0.224, 0.225],
-    };
-
-    /// A preset by name: "none", "unit", "symmetric" or "imagenet".
-    pub fn preset(name: &str) -> Result<Normalize, Error> {
-        match name {
-            "none" => Ok(Normalize::NONE),
-            "unit" => Ok(Normalize::UNIT),
-            "symmetric" => Ok(Normalize::SYMMETRIC),
-            "imagenet" => Ok(Normalize::IMAGENET),
-            other => Err(Error::InvalidArgument(format!(
-                "normalize \"{other}\": none, unit, symmetric or imagenet"
-            ))),
-        }
+/// A normalisation preset by name: "none", "unit", "symmetric" or "imagenet".
+pub fn normalize_preset(name: &str) -> Result<Normalize, Error> {
+    match name {
+        "none" => Ok(Normalize::IDENTITY),
+        "unit" => Ok(Normalize::UNIT),
+        "symmetric" => Ok(Normalize::SYMMETRIC),
+        "imagenet" => Ok(Normalize::IMAGENET),
+        other => Err(Error::InvalidArgument(format!(
+            "normalize \"{other}\": none, unit, symmetric or imagenet"
+        ))),
     }
 }
 
@@ -122,7 +91,7 @@ impl Default for ReaderOptions {
             color_order: ColorOrder::Rgb,
             dtype: DType::Uint8,
             layout: Layout::Nchw,
-            normalize: Normalize::NONE,
+            normalize: Normalize::IDENTITY,
         }
     }
 }
@@ -335,7 +304,7 @@ mod tests {
             ReaderOptions {
                 normalize: Normalize {
                     std: [1.0, 0.0, 1.0],
-                    ..Normalize::NONE
+                    ..Normalize::IDENTITY
                 },
                 ..base()
             },
@@ -348,8 +317,8 @@ mod tests {
             },
             "device -1",
         );
-        assert!(Normalize::preset("imagenet").is_ok());
-        assert!(Normalize::preset("imagenette")
+        assert!(normalize_preset("imagenet").is_ok());
+        assert!(normalize_preset("imagenette")
             .unwrap_err()
             .to_string()
             .contains("imagenette"));

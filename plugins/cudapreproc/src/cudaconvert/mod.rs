@@ -1,7 +1,7 @@
 //! `cudaconvert`: video frames to tensors (dtype, layout, channel order, scale/mean/std) on the
 //! GPU, with NNStreamer's `other/tensors` caps, and tensors back to video.
 
-use cudapreproc_core::tensor::{DType, Layout};
+use cudapreproc_core::tensor::{DType, Layout, Normalization};
 use gst::glib;
 
 use crate::cudabasetransform::CudaBaseTransform;
@@ -44,13 +44,15 @@ crate::property_enum! {
 }
 
 crate::property_enum! {
-    pub enum NormalizationPreset("GstCudaConvertPreset") {
+    pub enum NormalizationPreset("GstCudaConvertPreset") => Normalization<3> {
         #[default]
-        None = 0, "none", "None: scale 1, mean 0, std 1 (values as in the video)";
-        Unit = 1, "unit", "[0, 1]: scale 1/255";
-        Symmetric = 2, "symmetric", "[-1, 1]: scale 2/255, mean 1";
+        None = 0, "none", "None: scale 1, mean 0, std 1 (values as in the video)"
+            => Normalization::IDENTITY;
+        Unit = 1, "unit", "[0, 1]: scale 1/255" => Normalization::UNIT;
+        Symmetric = 2, "symmetric", "[-1, 1]: scale 2/255, mean 1" => Normalization::SYMMETRIC;
         Imagenet = 3, "imagenet",
-            "ImageNet: scale 1/255, mean 0.485 0.456 0.406, std 0.229 0.224 0.225";
+            "ImageNet: scale 1/255, mean 0.485 0.456 0.406, std 0.229 0.224 0.225"
+            => Normalization::IMAGENET;
     }
 }
 

@@ -45,14 +45,7 @@ impl Default for Settings {
 impl Settings {
     pub(super) fn apply_preset(&mut self, preset: NormalizationPreset) {
         self.preset = preset;
-        let (scale, mean, std) = match preset {
-            NormalizationPreset::None => (1.0, [0.0; 3], [1.0; 3]),
-            NormalizationPreset::Unit => (1.0 / 255.0, [0.0; 3], [1.0; 3]),
-            NormalizationPreset::Symmetric => (2.0 / 255.0, [1.0; 3], [1.0; 3]),
-            NormalizationPreset::Imagenet => {
-                (1.0 / 255.0, [0.485, 0.456, 0.406], [0.229, 0.224, 0.225])
-            }
-        };
+        let Normalization::<3> { scale, mean, std } = preset.into();
         self.scale = scale;
         self.mean = [mean[0], mean[1], mean[2], 0.0];
         self.std = [std[0], std[1], std[2], 1.0];
