@@ -9,6 +9,7 @@
 
 use std::sync::Arc;
 
+use clap::Parser;
 use cudapreproc_benches::timing::{against_copy, time_us};
 use cudapreproc_core::colorspace::{Encoding, Matrix, PixelFormat, Range};
 use cudapreproc_core::cuda::{CudaError, Device, Stream};
@@ -55,15 +56,21 @@ fn copy_bandwidth(
     Ok((us, bytes_moved as f64 / us / 1e3))
 }
 
+/// cvtcolor-bench: the colour conversion kernels on 1080p frames, against the copy bandwidth.
+#[derive(Parser)]
+#[command(name = "cvtcolor-bench")]
+struct Options {
+    /// Launches per timed round.
+    #[arg(default_value_t = 2000, value_parser = clap::value_parser!(u32).range(1..))]
+    iterations: u32,
+}
+
 fn main() -> std::process::ExitCode {
     cudapreproc_benches::exit_code("cvtcolor-bench", run())
 }
 
 fn run() -> Result<(), CudaError> {
-    let iterations: u32 = std::env::args()
-        .nth(1)
-        .map(|a| a.parse().expect("ITERATIONS is a number"))
-        .unwrap_or(2000);
+    let Options { iterations } = Options::parse();
     gst::init().unwrap();
     let device = Device::open(0)?;
     let stream = device.new_stream()?;

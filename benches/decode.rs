@@ -17,41 +17,29 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use clap::Parser;
 use cudapreproc_benches::anchor_last_line;
 use cudapreproc_benches::sink_count::count_sink_buffers;
 use gst::prelude::*;
 
+/// decode-bench: NVDEC decode throughput of `nvdec`, next to an anchor's figure.
+#[derive(Parser)]
+#[command(name = "decode-bench")]
 struct Options {
+    /// The clip to decode.
     clip: String,
+    /// Streams decoded at once in the multi-stream rows.
+    #[arg(long, default_value_t = 7)]
     streams: usize,
+    /// Properties for nvdec (or nvdecsrc), as on a launch line.
+    #[arg(long, default_value = "")]
     props: String,
+    /// Decode with the nvdecsrc source bin instead of filesrc ! parsebin ! nvdec.
+    #[arg(long = "nvdecsrc")]
     source_bin: bool,
+    /// The anchor command; N streams is appended.
+    #[arg(long)]
     anchor: Option<String>,
-}
-
-fn options() -> Options {
-    let mut args = std::env::args().skip(1);
-    let mut options = Options {
-        clip: String::new(),
-        streams: 7,
-        props: String::new(),
-        source_bin: false,
-        anchor: None,
-    };
-    while let Some(arg) = args.next() {
-        match arg.as_str() {
-            "--streams" => options.streams = args.next().unwrap().parse().expect("a number"),
-            "--props" => options.props = args.next().unwrap(),
-            "--nvdecsrc" => options.source_bin = true,
-            "--anchor" => options.anchor = args.next(),
-            _ => options.clip = arg,
-        }
-    }
-    assert!(
-        !options.clip.is_empty(),
-        "usage: decode-bench CLIP [--streams N] [--props P] [--nvdecsrc] [--anchor CMD]"
-    );
-    options
 }
 
 /// One prerolled pipeline and the count of frames its sink has received.
@@ -210,7 +198,7 @@ fn main() {
         child(&args[2]);
         return;
     }
-    let options = options();
+    let options = Options::parse();
     let row = |name: &str, (frames, seconds, fps): (u64, f64, f64)| {
         println!("{name:<44} {frames:>7} {seconds:>9.3} {fps:>9.0}");
     };

@@ -21,38 +21,25 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
+use clap::Parser;
 use cudapreproc_benches::anchor_last_line;
 use gst::prelude::*;
 
+/// e2e-bench: decode only against the whole chain to tensors, next to anchors' figures.
+#[derive(Parser)]
+#[command(name = "e2e-bench")]
 struct Options {
+    /// The clip to decode.
     clip: String,
+    /// Pipelines run at once in the multi-stream rows.
+    #[arg(long, default_value_t = 7)]
     streams: usize,
+    /// Frames per tensor (tensorsink's batch-size).
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
     batch: u32,
+    /// An anchor command (repeatable); the number of streams is appended.
+    #[arg(long = "anchor")]
     anchors: Vec<String>,
-}
-
-fn options() -> Options {
-    let mut args = std::env::args().skip(1);
-    let mut options = Options {
-        clip: String::new(),
-        streams: 7,
-        batch: 1,
-        anchors: Vec::new(),
-    };
-    let number = |v: Option<String>| v.and_then(|v| v.parse().ok()).expect("a number");
-    while let Some(arg) = args.next() {
-        match arg.as_str() {
-            "--streams" => options.streams = number(args.next()),
-            "--batch" => options.batch = number(args.next()) as u32,
-            "--anchor" => options.anchors.push(args.next().expect("a command")),
-            _ => options.clip = arg,
-        }
-    }
-    assert!(
-        !options.clip.is_empty(),
-        "usage: e2e-bench CLIP [--streams N] [--batch B] [--anchor CMD]..."
-    );
-    options
 }
 
 /// What runs after `nvdecsrc`.
@@ -202,7 +189,7 @@ fn fps_in(line: &str) -> Option<f64> {
 
 fn main() {
     cudapreproc::register_elements().unwrap();
-    let options = options();
+    let options = Options::parse();
     let n = options.streams;
     // Warm-up: CUDA, NVDEC and NVRTC initialisation, file cache.
     row(Work::Chain, &options, 1);

@@ -13,6 +13,7 @@
 use std::sync::atomic::Ordering;
 use std::time::Instant;
 
+use clap::Parser;
 use cudapreproc_benches::sink_count::count_sink_buffers;
 use cudapreproc_core::cuda::traffic;
 use cudapreproc_tests::UpstreamContext as Context;
@@ -46,16 +47,19 @@ fn run(line: &str, context: Context) -> (u64, f64, f64, f64) {
     )
 }
 
+/// interop-bench: our elements beside GStreamer's own CUDA elements.
+#[derive(Parser)]
+#[command(name = "interop-bench")]
+struct Options {
+    /// An H.264 MP4.
+    clip: String,
+    /// Runs per row; the median is printed.
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..))]
+    repeats: u32,
+}
+
 fn main() {
-    let mut args = std::env::args().skip(1);
-    let (mut clip, mut repeats) = (None, 3);
-    while let Some(arg) = args.next() {
-        match arg.as_str() {
-            "--repeats" => repeats = args.next().unwrap().parse().expect("a number"),
-            _ => clip = Some(arg),
-        }
-    }
-    let clip = clip.expect("usage: interop-bench CLIP [--repeats N]");
+    let Options { clip, repeats } = Options::parse();
     cudapreproc::register_elements().unwrap();
     let source = format!("filesrc location=\"{clip}\" ! qtdemux ! h264parse");
     let download = " ! cudadownload ! video/x-raw";

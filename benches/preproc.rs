@@ -19,6 +19,7 @@ use std::collections::BTreeMap;
 use std::process::Command;
 use std::sync::Arc;
 
+use clap::Parser;
 use cudapreproc_benches::timing::{against_copy, ROUNDS};
 use cudapreproc_core::colorspace::{Encoding, Matrix, PixelFormat, Range};
 use cudapreproc_core::cuda::{CudaError, Device, Stream};
@@ -155,21 +156,28 @@ fn anchor(command: &str) -> (Vec<String>, BTreeMap<String, BTreeMap<String, Stri
     (comments, rows)
 }
 
+/// preproc-bench: the warp, tensor and colour kernels on 1080p input, against the copy
+/// bandwidth and an anchor's figures.
+#[derive(Parser)]
+#[command(name = "preproc-bench")]
+struct Options {
+    /// Launches per timed round.
+    #[arg(long, default_value_t = 500, value_parser = clap::value_parser!(u32).range(1..))]
+    iterations: u32,
+    /// The anchor command (benches/anchors/preproc_anchor.py).
+    #[arg(long)]
+    anchor: Option<String>,
+}
+
 fn main() -> std::process::ExitCode {
     cudapreproc_benches::exit_code("preproc-bench", run())
 }
 
 fn run() -> Result<(), CudaError> {
-    let mut iterations = 500u32;
-    let mut anchor_command = None;
-    let mut args = std::env::args().skip(1);
-    while let Some(arg) = args.next() {
-        match arg.as_str() {
-            "--iterations" => iterations = args.next().unwrap().parse().expect("a number"),
-            "--anchor" => anchor_command = args.next(),
-            other => panic!("usage: preproc-bench [--iterations N] [--anchor CMD] ({other}?)"),
-        }
-    }
+    let Options {
+        iterations,
+        anchor: anchor_command,
+    } = Options::parse();
     gst::init().unwrap();
     let device = Device::open(0)?;
     let stream = device.new_stream()?;

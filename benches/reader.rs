@@ -28,6 +28,7 @@ use std::path::PathBuf;
 use std::process::Command;
 use std::time::Instant;
 
+use clap::Parser;
 use cudapreproc::dataset::{DatasetOptions, VideoDataset};
 use cudapreproc::reader::{DType, Normalize, ReaderOptions, VideoReader};
 use cudapreproc::sampler::{ClipSampler, IndexSampling, SampleRng};
@@ -35,74 +36,39 @@ use cudapreproc_core::cuvid::{nvcuvid_times, reset_nvcuvid_times, CallTime};
 
 const TASKS: [&str; 3] = ["uniform20", "random8", "train"];
 
+/// reader-bench: the dataset workload (many short clips, a few frames from each), next to an
+/// anchor's figures.
+#[derive(Parser)]
+#[command(name = "reader-bench")]
 struct Options {
+    /// The folder of clips.
+    #[arg(value_name = "CLIPDIR")]
     dir: PathBuf,
+    /// Decoders of the dataset rows.
+    #[arg(long, default_value_t = 7)]
     decoders: usize,
     /// Timed passes over the files, after the warm-up pass.
-    epochs: usize,
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..))]
+    epochs: u64,
     /// Print the time in each NVCUVID call under each row.
+    #[arg(long)]
     calls: bool,
+    /// The anchor command; the folder and the number of decoders are appended.
+    #[arg(long)]
     anchor: Option<String>,
-    /// The tasks to run, in TASKS' order (default: all).
-    tasks: Vec<&'static str>,
+    /// The tasks to run, comma-separated (default: all); they run in the order listed below.
+    #[arg(long, value_delimiter = ',', value_parser = TASKS)]
+    tasks: Vec<String>,
 }
 
-fn options() -> Options {
-    let mut args = std::env::args().skip(1);
-    let mut options = Options {
-        dir: PathBuf::new(),
-        decoders: 7,
-        epochs: 1,
-        calls: false,
-        anchor: None,
-        tasks: TASKS.to_vec(),
-    };
-    while let Some(arg) = args.next() {
-        match arg.as_str() {
-            "--decoders" => {
-                options.decoders = args
-                    .next()
-                    .and_then(|v| v.parse().ok())
-                    .expect("--decoders takes a number")
-            }
-            "--epochs" => {
-                options.epochs = args
-                    .next()
-                    .and_then(|v| v.parse().ok())
-                    .filter(|&e| e > 0)
-                    .expect("--epochs takes a number above 0")
-            }
-            "--calls" => options.calls = true,
-            "--anchor" => options.anchor = args.next(),
-            "--tasks" => {
-                let wanted = args.next().unwrap_or_default();
-                let names: Vec<&str> = wanted.split(',').collect();
-                if let Some(bad) = names.iter().find(|n| !TASKS.contains(n)) {
-                    eprintln!("reader-bench: no task {bad:?}: the tasks are {TASKS:?}");
-                    std::process::exit(2);
-                }
-                options.tasks = TASKS.into_iter().filter(|t| names.contains(t)).collect();
-            }
-            "-h" | "--help" => usage(0),
-            flag if flag.starts_with('-') => {
-                eprintln!("reader-bench: unknown option {flag:?}");
-                usage(2)
-            }
-            _ => options.dir = PathBuf::from(arg),
-        }
+impl Options {
+    /// The tasks asked for, in TASKS' order.
+    fn tasks(&self) -> Vec<&'static str> {
+        TASKS
+            .into_iter()
+            .filter(|task| self.tasks.is_empty() || self.tasks.iter().any(|t| t == task))
+            .collect()
     }
-    if options.dir.as_os_str().is_empty() {
-        usage(2);
-    }
-    options
-}
-
-fn usage(code: i32) -> ! {
-    eprintln!(
-        "usage: reader-bench CLIPDIR [--decoders N] [--epochs E] [--calls] [--anchor CMD] \
-         [--tasks A,B]"
-    );
-    std::process::exit(code);
 }
 
 /// What each frame becomes for `task`.
@@ -341,7 +307,7 @@ fn median(values: &[f64]) -> f64 {
 }
 
 fn main() {
-    let options = options();
+    let options = Options::parse();
     let mut files: Vec<String> = std::fs::read_dir(&options.dir)
         .unwrap_or_else(|e| panic!("{}: {e}", options.dir.display()))
         .filter_map(|e| e.ok().map(|e| e.path()))
@@ -386,8 +352,8 @@ fn main() {
         "ratio",
         "CPU cores"
     );
-    for &task in &options.tasks {
-        let reader = reader_pass(task, &files, options.epochs);
+    for task in options.tasks() {
+        let reader = reader_pass(task, &files, options.epochs as usize);
         let anchor_one = anchor_of(&one, task);
         let latency = format!(
             "{:.1} med, {:.1} mean{}",
@@ -400,7 +366,7 @@ fn main() {
             calls: options.calls,
         };
         row.print("reader, 1 decoder", &reader, &latency, anchor_one);
-        let dataset = dataset_pass(task, &files, options.decoders, options.epochs);
+        let dataset = dataset_pass(task, &files, options.decoders, options.epochs as usize);
         let first_batch = dataset
             .latency_ms
             .first()
