@@ -1369,6 +1369,10 @@ mod tests {
         let d = IndexSampling::default;
         let r = RandomTimestampSampling::default;
         let g = || RegularTimestampSampling::new(0.5);
+        let c = TimestampClips::default;
+        // The random sampler, and the regular one every 0.5 s, taking `clips`.
+        let rnd_clips = |clips| rnd(RandomTimestampSampling { clips, ..r() });
+        let reg_clips = |clips| reg(RegularTimestampSampling { clips, ..g() });
         let (ten, eight) = (frames(10), cfr());
         let cases: Vec<(ClipSampler, Timeline, SamplerError, &str)> = vec![
             (
@@ -1591,12 +1595,9 @@ mod tests {
                 "num_clips is 0; it must be at least 1",
             ),
             (
-                reg(RegularTimestampSampling {
-                    clips: TimestampClips {
-                        num_frames_per_clip: 0,
-                        ..Default::default()
-                    },
-                    ..g()
+                reg_clips(TimestampClips {
+                    num_frames_per_clip: 0,
+                    ..c()
                 }),
                 eight,
                 SamplerError::ZeroCount {
@@ -1623,12 +1624,9 @@ mod tests {
                 "seconds_between_clip_starts is inf; it must be a positive number of seconds",
             ),
             (
-                rnd(RandomTimestampSampling {
-                    clips: TimestampClips {
-                        seconds_between_frames: Some(-0.5),
-                        ..Default::default()
-                    },
-                    ..r()
+                rnd_clips(TimestampClips {
+                    seconds_between_frames: Some(-0.5),
+                    ..c()
                 }),
                 eight,
                 SamplerError::NotPositiveSeconds {
@@ -1638,12 +1636,9 @@ mod tests {
                 "seconds_between_frames is -0.5; it must be a positive number of seconds",
             ),
             (
-                rnd(RandomTimestampSampling {
-                    clips: TimestampClips {
-                        sampling_range_end: Some(f64::INFINITY),
-                        ..Default::default()
-                    },
-                    ..r()
+                rnd_clips(TimestampClips {
+                    sampling_range_end: Some(f64::INFINITY),
+                    ..c()
                 }),
                 eight,
                 SamplerError::NotFiniteSeconds {
@@ -1653,12 +1648,9 @@ mod tests {
                 "sampling_range_end is inf; it must be a finite number of seconds",
             ),
             (
-                rnd(RandomTimestampSampling {
-                    clips: TimestampClips {
-                        sampling_range_start: Some(-1.0),
-                        ..Default::default()
-                    },
-                    ..r()
+                rnd_clips(TimestampClips {
+                    sampling_range_start: Some(-1.0),
+                    ..c()
                 }),
                 eight,
                 SamplerError::StartOutsideStream {
@@ -1669,12 +1661,9 @@ mod tests {
                 "sampling_range_start -1 s is outside the stream, [0, 2) s",
             ),
             (
-                reg(RegularTimestampSampling {
-                    clips: TimestampClips {
-                        sampling_range_start: Some(2.0),
-                        ..Default::default()
-                    },
-                    ..g()
+                reg_clips(TimestampClips {
+                    sampling_range_start: Some(2.0),
+                    ..c()
                 }),
                 eight,
                 SamplerError::StartOutsideStream {
@@ -1685,12 +1674,9 @@ mod tests {
                 "sampling_range_start 2 s is outside the stream, [0, 2) s",
             ),
             (
-                rnd(RandomTimestampSampling {
-                    clips: TimestampClips {
-                        sampling_range_end: Some(-1.0),
-                        ..Default::default()
-                    },
-                    ..r()
+                rnd_clips(TimestampClips {
+                    sampling_range_end: Some(-1.0),
+                    ..c()
                 }),
                 eight,
                 SamplerError::EmptyTimeRange {
@@ -1702,12 +1688,9 @@ mod tests {
             ),
             (
                 // Nine frames 0.25 s apart span the whole stream: no start leaves room.
-                reg(RegularTimestampSampling {
-                    clips: TimestampClips {
-                        num_frames_per_clip: 9,
-                        ..Default::default()
-                    },
-                    ..g()
+                reg_clips(TimestampClips {
+                    num_frames_per_clip: 9,
+                    ..c()
                 }),
                 eight,
                 SamplerError::EmptyTimeRange {
@@ -1719,15 +1702,12 @@ mod tests {
                  stop fitting in the stream)",
             ),
             (
-                reg(RegularTimestampSampling {
-                    clips: TimestampClips {
-                        num_frames_per_clip: 3,
-                        sampling_range_start: Some(1.5),
-                        sampling_range_end: Some(2.0),
-                        policy: Policy::Error,
-                        ..Default::default()
-                    },
-                    ..g()
+                reg_clips(TimestampClips {
+                    num_frames_per_clip: 3,
+                    sampling_range_start: Some(1.5),
+                    sampling_range_end: Some(2.0),
+                    policy: Policy::Error,
+                    ..c()
                 }),
                 eight,
                 SamplerError::ClipPastEndSeconds {
