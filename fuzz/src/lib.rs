@@ -43,6 +43,39 @@ fn class(element: &gst_base::BaseTransform) -> gst_base::ffi::GstBaseTransformCl
     }
 }
 
+/// A caps virtual method of GstBaseTransform: `transform_caps` and `fixate_caps` have this
+/// signature (the element, the pad direction, the caps, the other caps).
+type CapsVfunc = unsafe extern "C" fn(
+    *mut gst_base::ffi::GstBaseTransform,
+    gst::ffi::GstPadDirection,
+    *mut gst::ffi::GstCaps,
+    *mut gst::ffi::GstCaps,
+) -> *mut gst::ffi::GstCaps;
+
+/// Calls `f` on `element` with `caps` (borrowed) and `other`, as the virtual method takes it
+/// (borrowed or owned).
+///
+/// # Safety
+/// `other` is null or caps that `f` may take as its contract says.
+unsafe fn call_caps_vfunc(
+    f: CapsVfunc,
+    element: &gst_base::BaseTransform,
+    direction: gst::PadDirection,
+    caps: &gst::Caps,
+    other: *mut gst::ffi::GstCaps,
+) -> Option<gst::Caps> {
+    // SAFETY: per this function's contract; the vfunc borrows `caps` and returns new caps (or
+    // NULL).
+    unsafe {
+        from_glib_full(f(
+            element.to_glib_none().0,
+            direction.into_glib(),
+            caps.as_mut_ptr(),
+            other,
+        ))
+    }
+}
+
 /// `transform_caps`: what `element` can produce on the other pad from `caps` on the
 /// `direction` pad, intersected with `filter`.
 pub fn transform_caps(
@@ -52,15 +85,9 @@ pub fn transform_caps(
     filter: Option<&gst::Caps>,
 ) -> Option<gst::Caps> {
     let f = class(element).transform_caps?;
-    // SAFETY: the vfunc borrows `caps` and `filter` and returns new caps (or NULL).
-    unsafe {
-        from_glib_full(f(
-            element.to_glib_none().0,
-            direction.into_glib(),
-            caps.as_mut_ptr(),
-            filter.map_or(std::ptr::null_mut(), |f| f.as_mut_ptr()),
-        ))
-    }
+    let filter = filter.map_or(std::ptr::null_mut(), |f| f.as_mut_ptr());
+    // SAFETY: `transform_caps` borrows the filter.
+    unsafe { call_caps_vfunc(f, element, direction, caps, filter) }
 }
 
 /// `fixate_caps`: `othercaps` fixated given `caps` on the `direction` pad.
@@ -71,15 +98,8 @@ pub fn fixate_caps(
     othercaps: gst::Caps,
 ) -> Option<gst::Caps> {
     let f = class(element).fixate_caps?;
-    // SAFETY: the vfunc borrows `caps`, takes `othercaps` and returns new caps.
-    unsafe {
-        from_glib_full(f(
-            element.to_glib_none().0,
-            direction.into_glib(),
-            caps.as_mut_ptr(),
-            othercaps.into_glib_ptr(),
-        ))
-    }
+    // SAFETY: `fixate_caps` takes `othercaps`, which is handed over.
+    unsafe { call_caps_vfunc(f, element, direction, caps, othercaps.into_glib_ptr()) }
 }
 
 /// `transform_size`: the bytes of a buffer of `othercaps` made from one of `size` bytes of

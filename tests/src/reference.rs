@@ -1340,31 +1340,43 @@ mod tests {
         }
     }
 
-    #[test]
-    fn affine_map_agrees_with_reference_chain() {
-        // 4:4:4 formats of every family, every matrix and range on both sides.
-        let formats = [Y444, Gray8, Rgb, Bgra, Rgbp];
-        let mut seed = 100;
-        for src_format in formats {
-            for dst_format in formats {
-                for (src_matrix, dst_matrix) in Matrix::ALL
-                    .into_iter()
-                    .flat_map(|a| Matrix::ALL.map(|b| (a, b)))
-                {
-                    for (src_range, dst_range) in
-                        RANGES.into_iter().flat_map(|a| RANGES.map(|b| (a, b)))
-                    {
-                        seed += 1;
-                        let src = Image::random(src_format, 8, 4, seed);
-                        check_against_affine_map(
-                            &src,
-                            &enc(src_format, src_matrix, src_range),
-                            &enc(dst_format, dst_matrix, dst_range),
-                        );
-                    }
+    /// [`check_against_affine_map`] from every format of `formats` to every one, with each
+    /// (source matrix, range, destination matrix, range) of `encodings`, on random `width` x
+    /// `height` images, the first seeded with `seed`.
+    fn check_affine_maps(
+        formats: &[PixelFormat],
+        encodings: &[(Matrix, Range, Matrix, Range)],
+        (width, height): (usize, usize),
+        mut seed: u64,
+    ) {
+        for &src_format in formats {
+            for &dst_format in formats {
+                for &(src_matrix, src_range, dst_matrix, dst_range) in encodings {
+                    seed += 1;
+                    let src = Image::random(src_format, width, height, seed);
+                    check_against_affine_map(
+                        &src,
+                        &enc(src_format, src_matrix, src_range),
+                        &enc(dst_format, dst_matrix, dst_range),
+                    );
                 }
             }
         }
+    }
+
+    #[test]
+    fn affine_map_agrees_with_reference_chain() {
+        // 4:4:4 formats of every family, every matrix and range on both sides.
+        let encodings: Vec<_> = Matrix::ALL
+            .into_iter()
+            .flat_map(|a| Matrix::ALL.map(|b| (a, b)))
+            .flat_map(|(src_matrix, dst_matrix)| {
+                RANGES.into_iter().flat_map(|a| RANGES.map(|b| (a, b))).map(
+                    move |(src_range, dst_range)| (src_matrix, src_range, dst_matrix, dst_range),
+                )
+            })
+            .collect();
+        check_affine_maps(&[Y444, Gray8, Rgb, Bgra, Rgbp], &encodings, (8, 4), 100);
     }
 
     #[test]
@@ -1380,19 +1392,6 @@ mod tests {
                 Range::Limited,
             ),
         ];
-        let mut seed = 1000;
-        for src_format in PixelFormat::ALL {
-            for dst_format in PixelFormat::ALL {
-                for (src_matrix, src_range, dst_matrix, dst_range) in encodings {
-                    seed += 1;
-                    let src = Image::random(src_format, 5, 3, seed);
-                    check_against_affine_map(
-                        &src,
-                        &enc(src_format, src_matrix, src_range),
-                        &enc(dst_format, dst_matrix, dst_range),
-                    );
-                }
-            }
-        }
+        check_affine_maps(&PixelFormat::ALL, &encodings, (5, 3), 1000);
     }
 }
