@@ -31,41 +31,12 @@ const COLORIMETRIES: [(Matrix, Range); 8] = [
 /// Tolerance for an output format: +-1 of its own depth (docs/colour.md).
 const TOLERANCE: u32 = 1;
 
-/// Asserts that the one output frame of `middle` for a random frame of `in_info` (from `seed`)
-/// is the reference's conversion of it, read as encoded in `matrix` and `range`, into the
-/// output's encoding.
-fn assert_one_frame_converts(
-    middle: &str,
-    in_info: &gst_video::VideoInfo,
-    seed: u64,
-    (matrix, range): (Matrix, Range),
-) {
-    let src = Encoding {
-        format: PixelFormat::from_video_format(in_info.format()).unwrap(),
-        matrix,
-        range,
-    };
-    let (width, height) = (in_info.width() as usize, in_info.height() as usize);
-    let frame = Image::random(src.format, width, height, seed);
-    let mut out = None;
-    run_frames(
-        middle,
-        &in_info.to_caps().unwrap(),
-        &[image_to_buffer(&frame, in_info)],
-        |_, buffer, info| {
-            out = Some((buffer_to_image(buffer, info), encoding_of(info)));
-        },
-    );
-    let (actual, dst) = out.unwrap();
-    let diff = compare(&convert(&frame, &src, &dst), &actual);
-    assert!(
-        diff.max <= TOLERANCE,
-        "{middle} on {width}x{height}: {diff:?}"
-    );
-}
-
 struct Case {
+    /// The input frames' format and how they are encoded.
     src: Encoding,
+    /// The colorimetry the input caps say, `None` for none at all; `src`'s unless the case
+    /// checks that properties or defaults take over from the caps.
+    caps_encoding: Option<(Matrix, Range)>,
     dst_format: PixelFormat,
     width: u32,
     height: u32,
@@ -85,22 +56,40 @@ impl Case {
                 matrix,
                 range,
             },
+            caps_encoding: Some((matrix, range)),
             dst_format: dst,
             width,
             height,
         }
+    }
+
+    /// The case with input caps that say `caps_encoding` instead.
+    fn with_caps_encoding(self, caps_encoding: Option<(Matrix, Range)>) -> Case {
+        Case {
+            caps_encoding,
+            ..self
+        }
+    }
+
+    /// The input's video info (`src`'s layout) and caps (colorimetry as `caps_encoding` says).
+    fn input(&self) -> (gst_video::VideoInfo, gst::Caps) {
+        let info = video_info(self.src.format, self.width, self.height, self.caps_encoding);
+        let mut caps = info.to_caps().unwrap();
+        if self.caps_encoding.is_none() {
+            // A video info always has a colorimetry (GStreamer's default for the size).
+            caps.make_mut()
+                .structure_mut(0)
+                .unwrap()
+                .remove_field("colorimetry");
+        }
+        (info, caps)
     }
 }
 
 /// Runs `case` through `middle` (which must end in caps for the output) on two random frames
 /// and returns the worst difference against the reference, as a printable line on failure.
 fn check_case(case: &Case, middle: &str, seed: u64) -> Result<u32, String> {
-    let in_info = video_info(
-        case.src.format,
-        case.width,
-        case.height,
-        Some((case.src.matrix, case.src.range)),
-    );
+    let (in_info, in_caps) = case.input();
     let images: Vec<Image> = (0..2)
         .map(|i| {
             Image::random(
@@ -116,21 +105,16 @@ fn check_case(case: &Case, middle: &str, seed: u64) -> Result<u32, String> {
         .map(|i| image_to_buffer(i, &in_info))
         .collect();
     let mut results = Vec::new();
-    run_frames(
-        middle,
-        &in_info.to_caps().unwrap(),
-        &buffers,
-        |n, buffer, out_info| {
-            assert_eq!(
-                out_info.format(),
-                case.dst_format.video_format(),
-                "{middle}"
-            );
-            let dst = encoding_of(out_info);
-            let expected = convert(&images[n], &case.src, &dst);
-            results.push((compare(&expected, &buffer_to_image(buffer, out_info)), dst));
-        },
-    );
+    run_frames(middle, &in_caps, &buffers, |n, buffer, out_info| {
+        assert_eq!(
+            out_info.format(),
+            case.dst_format.video_format(),
+            "{middle}"
+        );
+        let dst = encoding_of(out_info);
+        let expected = convert(&images[n], &case.src, &dst);
+        results.push((compare(&expected, &buffer_to_image(buffer, out_info)), dst));
+    });
     let mut worst = 0;
     for (diff, dst) in results {
         if diff.max > TOLERANCE {
@@ -301,34 +285,33 @@ fn yuv_to_yuv_across_matrices_and_depths() {
 #[test]
 fn overrides_and_hd_default() {
     let _device = device();
-    // The caps say BT.601 limited, the properties BT.2020 full: the result must be BT.2020 full.
-    let info = video_info(
-        PixelFormat::Nv12,
-        64,
-        32,
-        Some((Matrix::Bt601, Range::Limited)),
-    );
-    assert_one_frame_converts(
-        "cudacvtcolor input-matrix=bt2020 input-range=full ! video/x-raw,format=RGB",
-        &info,
-        99,
-        (Matrix::Bt2020, Range::Full),
-    );
-
-    // 1920x1080 NV12 without colorimetry in the caps: BT.709 limited, never BT.601.
-    let caps = gst_video::VideoCapsBuilder::new()
-        .format(gst_video::VideoFormat::Nv12)
-        .width(1920)
-        .height(1080)
-        .framerate(gst::Fraction::new(30, 1))
-        .build();
-    let info = gst_video::VideoInfo::from_caps(&caps).unwrap();
-    assert_one_frame_converts(
-        "cudacvtcolor ! video/x-raw,format=RGBA",
-        &info,
-        5,
-        (Matrix::Bt709, Range::Limited),
-    );
+    check_cases(vec![
+        // The caps say BT.601 limited, the properties BT.2020 full: the result must be BT.2020
+        // full.
+        (
+            Case::new(
+                PixelFormat::Nv12,
+                (Matrix::Bt2020, Range::Full),
+                PixelFormat::Rgb,
+                (64, 32),
+            )
+            .with_caps_encoding(Some((Matrix::Bt601, Range::Limited))),
+            "cudacvtcolor input-matrix=bt2020 input-range=full ! video/x-raw,format=RGB".into(),
+            99,
+        ),
+        // 1920x1080 NV12 without colorimetry in the caps: BT.709 limited, never BT.601.
+        (
+            Case::new(
+                PixelFormat::Nv12,
+                (Matrix::Bt709, Range::Limited),
+                PixelFormat::Rgba,
+                (1920, 1080),
+            )
+            .with_caps_encoding(None),
+            "cudacvtcolor ! video/x-raw,format=RGBA".into(),
+            5,
+        ),
+    ]);
 }
 
 /// Same caps in and out: the element passes buffers through untouched.
@@ -601,18 +584,16 @@ fn upstream_cuda_memory_is_accepted() {
         gst::ElementFactory::find("cudaupload").is_some(),
         "gst-plugins-bad's nvcodec plugin (cudaupload) must be available on the GPU host"
     );
-    let info = video_info(
-        PixelFormat::Nv12,
-        64,
-        48,
-        Some((Matrix::Bt709, Range::Limited)),
-    );
-    assert_one_frame_converts(
-        "cudaupload ! cudacvtcolor ! video/x-raw(memory:CUDAMemory),format=RGBA",
-        &info,
+    check_cases(vec![(
+        Case::new(
+            PixelFormat::Nv12,
+            (Matrix::Bt709, Range::Limited),
+            PixelFormat::Rgba,
+            (64, 48),
+        ),
+        "cudaupload ! cudacvtcolor ! video/x-raw(memory:CUDAMemory),format=RGBA".into(),
         77,
-        (Matrix::Bt709, Range::Limited),
-    );
+    )]);
 }
 
 /// A device that does not exist is named in the error.
