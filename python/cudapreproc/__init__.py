@@ -117,7 +117,8 @@ _lib = None
 # The library's #[repr(C)] structs by their Rust names, as ctypes Structures built from the layouts
 # it gives (cudapreproc_struct_layout), once it is loaded.
 _structs = {}
-_STRUCT_NAMES = ("TensorDescription", "ReaderOptionsC", "WriterOptionsC", "DatasetOptionsC", "SamplerC")
+# A struct comes after the structs it has as fields.
+_STRUCT_NAMES = ("TensorDescription", "TensorFormC", "ReaderOptionsC", "WriterOptionsC", "DatasetOptionsC", "SamplerC")
 # The ctypes type of each field type in those layouts.
 _FIELD_TYPES = {
     "i32": ctypes.c_int32,
@@ -145,7 +146,9 @@ def _library():
             "cudapreproc_string_free": ([ctypes.c_void_p], None),
         },
     )
-    structs = {name: _struct_from_layout(name, _layout(lib, path, name), path) for name in _STRUCT_NAMES}
+    structs = {}
+    for name in _STRUCT_NAMES:
+        structs[name] = _struct_from_layout(name, _layout(lib, path, name), path, structs)
 
     def pointer(name):
         return ctypes.POINTER(structs[name])
@@ -203,7 +206,7 @@ def _declare(lib, path, signatures):
 
 def _layout(lib, path, name):
     """The layout of the library's struct ``name``: ``SIZE;field:TYPE:OFFSET;...``, where TYPE
-    is a key of ``_FIELD_TYPES``, or ``KEY[N]`` for an array of N."""
+    is a key of ``_FIELD_TYPES``, ``KEY[N]`` for an array of N, or the name of another struct."""
     text = lib.cudapreproc_struct_layout(name.encode())
     if not text:
         raise Error(f"{path} has no struct {name}: {_OTHER_SOURCES}")
@@ -225,20 +228,20 @@ class _CStruct(ctypes.Structure):
         super().__setattr__(name, value)
 
 
-def _struct_from_layout(name, layout, path):
-    """The ctypes Structure for ``layout`` (see ``_layout``). ctypes places the fields by C's
-    rules, as the library's compiler did; a size or offset that differs all the same (a field
-    type mapped wrongly) raises ``Error``."""
+def _struct_from_layout(name, layout, path, structs):
+    """The ctypes Structure for ``layout`` (see ``_layout``), whose struct fields are among
+    ``structs``. ctypes places the fields by C's rules, as the library's compiler did; a size or
+    offset that differs all the same (a field type mapped wrongly) raises ``Error``."""
     size, *fields = layout.split(";")
     declared, offsets = [], {}
     for field in fields:
         field_name, type_name, offset = field.split(":")
         scalar, _, length = type_name.partition("[")
-        if scalar not in _FIELD_TYPES or (length and not re.fullmatch(r"[0-9]+\]", length)):
+        ctype = _FIELD_TYPES.get(scalar, structs.get(scalar))
+        if ctype is None or (length and not re.fullmatch(r"[0-9]+\]", length)):
             raise Error(
                 f"{path}: field {field_name} of its struct {name} has a type this module does not know, {type_name}"
             )
-        ctype = _FIELD_TYPES[scalar]
         declared.append((field_name, ctype * int(length[:-1]) if length else ctype))
         offsets[field_name] = int(offset)
     struct = type(name, (_CStruct,), {"_fields_": declared, "_field_names": frozenset(offsets)})

@@ -102,11 +102,17 @@ def _options(
         if len(crop) != 4:
             raise ValueError(f"crop {crop!r}: (x, y, width, height)")
         options.crop[:] = [int(v) for v in crop]
-    options.color_order = _choice("color_order", color_order, _COLOR_ORDERS)
     options.dtype = _choice("dtype", _dtype_name(dtype), _DTYPES)
-    options.layout = _choice("layout", layout.upper(), _LAYOUTS)
-    options.scale, options.mean[:], options.std[:] = _normalization(normalize, mean, std, scale)
+    _set_form(options.form, layout, color_order, normalize, mean, std, scale)
     return options
+
+
+def _set_form(form, layout, color_order, normalize, mean, std, scale) -> None:
+    """Fills the library's ``TensorFormC`` from the arguments ``VideoReader`` and ``VideoWriter``
+    share: how their tensors hold frames."""
+    form.layout = _choice("layout", layout.upper(), _LAYOUTS)
+    form.color_order = _choice("color_order", color_order, _COLOR_ORDERS)
+    form.scale, form.mean[:], form.std[:] = _normalization(normalize, mean, std, scale)
 
 
 def _normalization(normalize, mean, std, scale):

@@ -8,7 +8,7 @@ import fractions
 from typing import Any, Optional, Sequence, Union
 
 from . import _c_struct, _call, _create, _library, _take_string
-from ._reader import _COLOR_ORDERS, _LAYOUTS, _choice, _device_ordinal, _normalization
+from ._reader import _choice, _device_ordinal, _set_form
 
 _CODECS = ("h264", "h265")
 _CHROMAS = ("420", "444")
@@ -116,9 +116,7 @@ class VideoWriter:
         options.bitrate_kbps = int(bitrate_kbps)
         options.chroma = _choice("chroma", {"4:2:0": "420", "4:4:4": "444"}.get(chroma, chroma), _CHROMAS)
         options.lossless = bool(lossless)
-        options.layout = _choice("layout", layout.upper(), _LAYOUTS)
-        options.color_order = _choice("color_order", color_order, _COLOR_ORDERS)
-        options.scale, options.mean[:], options.std[:] = _normalization(normalize, mean, std, scale)
+        _set_form(options.form, layout, color_order, normalize, mean, std, scale)
         options.tail = tail.encode() if tail else None
         self.destination = destination
         lib = _library()

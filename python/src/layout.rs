@@ -11,7 +11,8 @@ pub(crate) trait Scalar {
     const NAME: &'static str;
 }
 
-/// A field type as the layout names it: a [`Scalar`]'s name, or `NAME[N]` for an array of `N`.
+/// A field type as the layout names it: a [`Scalar`]'s name, `NAME[N]` for an array of `N`, or
+/// the name of another struct [`c_struct!`] declares (which Python builds first).
 pub(crate) trait CType {
     fn name() -> String;
 }
@@ -53,7 +54,8 @@ pub(crate) trait Described {
     fn layout() -> String;
 }
 
-/// Declares a `#[repr(C)]` struct (every field public) and implements [`Described`] for it.
+/// Declares a `#[repr(C)]` struct (every field public) and implements [`Described`] for it, and
+/// [`CType`], so that it can be a field of another.
 macro_rules! c_struct {
     (
         $(#[$meta:meta])*
@@ -65,6 +67,12 @@ macro_rules! c_struct {
         #[repr(C)]
         pub struct $name {
             $($(#[$field_meta])* pub $field: $ty,)*
+        }
+
+        impl $crate::layout::CType for $name {
+            fn name() -> String {
+                stringify!($name).to_string()
+            }
         }
 
         impl $crate::layout::Described for $name {
@@ -90,6 +98,7 @@ pub(crate) use c_struct;
 pub(crate) fn layout_of(name: &[u8]) -> Option<String> {
     Some(match name {
         b"TensorDescription" => crate::TensorDescription::layout(),
+        b"TensorFormC" => crate::reader::TensorFormC::layout(),
         b"ReaderOptionsC" => crate::reader::ReaderOptionsC::layout(),
         b"WriterOptionsC" => crate::writer::WriterOptionsC::layout(),
         b"DatasetOptionsC" => crate::dataset::DatasetOptionsC::layout(),
@@ -114,11 +123,24 @@ mod tests {
         }
     }
 
+    c_struct! {
+        /// A struct as a field, aligned as its widest field.
+        pub struct Outer {
+            pub tag: u8,
+            pub inner: Padded,
+        }
+    }
+
     #[test]
     fn layout_gives_c_offsets_and_array_lengths_even_of_one() {
         assert_eq!(
             Padded::layout(),
             "56;flag:u8:0;wide:f64:8;count:i32:16;pair:u64[2]:24;name:string:40;single:i32[1]:48"
         );
+    }
+
+    #[test]
+    fn layout_names_a_struct_field_by_its_struct() {
+        assert_eq!(Outer::layout(), "64;tag:u8:0;inner:Padded:8");
     }
 }

@@ -28,12 +28,19 @@ c_struct! {
         pub fit: i32,
         /// x, y, width, height; a width of 0: no crop.
         pub crop: [u32; 4],
-        /// 0 RGB, 1 BGR.
-        pub color_order: i32,
         /// 0 uint8, 1 float16, 2 bfloat16, 3 float32.
         pub dtype: i32,
+        pub form: TensorFormC,
+    }
+}
+
+c_struct! {
+    /// How a tensor holds frames, as the reader gives them and the writer takes them.
+    pub struct TensorFormC {
         /// 0 NCHW, 1 NHWC.
         pub layout: i32,
+        /// 0 RGB, 1 BGR.
+        pub color_order: i32,
         pub scale: f64,
         pub mean: [f64; 3],
         pub std: [f64; 3],
@@ -48,18 +55,28 @@ pub(crate) fn choose<T: Copy>(what: &str, value: i32, choices: &[T]) -> Result<T
         .ok_or_else(|| Error::InvalidArgument(format!("{what} {value} is not one of the choices")))
 }
 
-/// The colour order numbered as the option structs number it: 0 RGB, 1 BGR.
-pub(crate) fn color_order(value: i32) -> Result<ColorOrder, Error> {
-    choose("colour order", value, &[ColorOrder::Rgb, ColorOrder::Bgr])
-}
-
-/// The layout numbered as the option structs number it: 0 NCHW, 1 NHWC.
-pub(crate) fn layout(value: i32) -> Result<Layout, Error> {
-    choose("layout", value, &[Layout::Nchw, Layout::Nhwc])
+impl TensorFormC {
+    /// The layout, colour order and normalisation.
+    pub(crate) fn form(&self) -> Result<(Layout, ColorOrder, Normalize), Error> {
+        Ok((
+            choose("layout", self.layout, &[Layout::Nchw, Layout::Nhwc])?,
+            choose(
+                "colour order",
+                self.color_order,
+                &[ColorOrder::Rgb, ColorOrder::Bgr],
+            )?,
+            Normalize {
+                scale: self.scale,
+                mean: self.mean,
+                std: self.std,
+            },
+        ))
+    }
 }
 
 impl ReaderOptionsC {
     pub(crate) fn options(&self) -> Result<ReaderOptions, Error> {
+        let (layout, color_order, normalize) = self.form.form()?;
         Ok(ReaderOptions {
             device: self.device,
             seek_mode: choose(
@@ -75,7 +92,7 @@ impl ReaderOptionsC {
                 width: self.crop[2],
                 height: self.crop[3],
             }),
-            color_order: color_order(self.color_order)?,
+            color_order,
             dtype: choose(
                 "dtype",
                 self.dtype,
@@ -86,12 +103,8 @@ impl ReaderOptionsC {
                     DType::Float32,
                 ],
             )?,
-            layout: layout(self.layout)?,
-            normalize: Normalize {
-                scale: self.scale,
-                mean: self.mean,
-                std: self.std,
-            },
+            layout,
+            normalize,
         })
     }
 }

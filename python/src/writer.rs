@@ -3,12 +3,11 @@
 use std::ffi::{c_char, c_int, CStr};
 
 use cudapreproc::dlpack::DLManagedTensor;
-use cudapreproc::reader::Normalize;
 use cudapreproc::writer::{Chroma, Codec, VideoWriter, WriterOptions};
 use cudapreproc::{CudaTensor, Error, ForeignStream};
 
 use crate::layout::c_struct;
-use crate::reader::{choose, color_order, layout};
+use crate::reader::{choose, TensorFormC};
 use crate::{fail, free_boxed, into_raw_or_null, result_code, status, string_for_caller};
 
 c_struct! {
@@ -25,13 +24,7 @@ c_struct! {
         pub chroma: i32,
         /// Non-zero: encode without loss.
         pub lossless: u8,
-        /// 0 NCHW, 1 NHWC.
-        pub layout: i32,
-        /// 0 RGB, 1 BGR.
-        pub color_order: i32,
-        pub scale: f64,
-        pub mean: [f64; 3],
-        pub std: [f64; 3],
+        pub form: TensorFormC,
         /// The pipeline after the colour converter, or null for encoder, muxer and file.
         pub tail: *const c_char,
     }
@@ -54,6 +47,7 @@ impl WriterOptionsC {
     /// # Safety
     /// `encoder` and `tail` are null or NUL-terminated.
     unsafe fn options(&self) -> Result<WriterOptions, Error> {
+        let (layout, color_order, normalize) = self.form.form()?;
         Ok(WriterOptions {
             fps: (self.fps_num, self.fps_den),
             codec: choose("codec", self.codec, &[Codec::H264, Codec::H265])?,
@@ -62,13 +56,9 @@ impl WriterOptionsC {
             bitrate_kbps: self.bitrate_kbps,
             chroma: choose("chroma", self.chroma, &[Chroma::Yuv420, Chroma::Yuv444])?,
             lossless: self.lossless != 0,
-            layout: layout(self.layout)?,
-            color_order: color_order(self.color_order)?,
-            normalize: Normalize {
-                scale: self.scale,
-                mean: self.mean,
-                std: self.std,
-            },
+            layout,
+            color_order,
+            normalize,
             // SAFETY: per this function's contract.
             tail: unsafe { optional(self.tail) },
         })

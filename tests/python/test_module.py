@@ -352,10 +352,21 @@ class LibraryLookup(unittest.TestCase):
                     self.assertEqual(len(getattr(struct(), field_name)), length, f"{name}.{field_name}")
         # C's padding, as the library's compiler places the fields; an array of one stays an array.
         layout = "40;flag:u8:0;wide:f64:8;pair:i32[2]:16;name:string:24;single:u64[1]:32"
-        padded = cudapreproc._struct_from_layout("Padded", layout, path)
+        padded = cudapreproc._struct_from_layout("Padded", layout, path, {})
         offsets = [padded.flag.offset, padded.wide.offset, padded.pair.offset, padded.name.offset]
         self.assertEqual(offsets, [0, 8, 16, 24])
         self.assertEqual(len(padded().single), 1)
+        # A struct as a field: the one built before, aligned as its widest field, and its fields
+        # set in place.
+        outer = cudapreproc._struct_from_layout("Outer", "48;tag:u8:0;inner:Padded:8", path, {"Padded": padded})
+        value = outer()
+        value.inner.pair[:] = [3, 4]
+        self.assertEqual(list(value.inner.pair), [3, 4])
+        with self.assertRaisesRegex(cudapreproc.Error, "struct Padded has no field no_such"):
+            value.inner.no_such = 1
+        options = cudapreproc._c_struct("ReaderOptionsC")()
+        options.form.mean[:] = [0.5, 0.25, 0.125]
+        self.assertEqual(list(options.form.mean), [0.5, 0.25, 0.125])
 
     def test_a_library_built_from_other_sources_is_refused(self):
         lib = cudapreproc._library()
@@ -375,9 +386,10 @@ class LibraryLookup(unittest.TestCase):
             ),
             ("8;half:f16:0", "field half of its struct Packed has a type this module does not know, f16"),
             ("8;pair:i32[two]:0", "field pair of its struct Packed has a type this module does not know, i32[two]"),
+            ("8;inner:Inner:0", "field inner of its struct Packed has a type this module does not know, Inner"),
         ]:
             with self.assertRaisesRegex(cudapreproc.Error, re.escape(f"{path}: {text}")):
-                cudapreproc._struct_from_layout("Packed", layout, path)
+                cudapreproc._struct_from_layout("Packed", layout, path, {})
 
     def test_the_meson_build_is_found_without_configuration(self):
         if INSTALLED:
