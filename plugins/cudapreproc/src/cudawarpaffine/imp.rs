@@ -141,19 +141,19 @@ impl ObjectSubclass for CudaWarpAffine {
 }
 
 /// The `width` or `height` property, `name`; `other` is the other side.
-fn output_side_spec(name: &str, nick: &str, other: &str) -> glib::ParamSpec {
+fn output_side_spec(name: &str, other: &str) -> glib::ParamSpec {
+    let nick = name[..1].to_uppercase() + &name[1..];
     let blurb = format!(
         "Output {name}; 0: from downstream caps, else the input's (or kept in proportion to \
          {other})"
     );
-    Spec::ready(name, nick, &blurb).uint(0..=MAX_SIZE, DEFAULT_SIZE)
+    Spec::ready(name, &nick, &blurb).uint(0..=MAX_SIZE, DEFAULT_SIZE)
 }
 
-static PROPERTIES: LazyLock<PropertyTable<CudaWarpAffine, Settings>> =
-    LazyLock::new(|| {
-        let table = PropertyTable::new(*CAT, |imp: &CudaWarpAffine| &imp.settings)
-        .field(output_side_spec("width", "Width", "height"), |s| &mut s.width)
-        .field(output_side_spec("height", "Height", "width"), |s| &mut s.height)
+static PROPERTIES: LazyLock<PropertyTable<CudaWarpAffine, Settings>> = LazyLock::new(|| {
+    let table = PropertyTable::new(*CAT, |imp: &CudaWarpAffine| &imp.settings)
+        .field(output_side_spec("width", "height"), |s| &mut s.width)
+        .field(output_side_spec("height", "width"), |s| &mut s.height)
         .property(
             Spec::playing(
                 "matrix",
@@ -231,69 +231,69 @@ static PROPERTIES: LazyLock<PropertyTable<CudaWarpAffine, Settings>> =
             .enumeration(DEFAULT_FIT),
             |s| &mut s.fit,
         );
-        // The four sides of the crop, each read and set (checked against the input while running)
-        // through `side`.
-        let crop_sides: [(&str, &str, &str, CropSide); 4] = [
-            (
-                "crop-x",
-                "Crop x",
-                "Left of the source rectangle to use",
-                |r| &mut r.x,
-            ),
-            (
-                "crop-y",
-                "Crop y",
-                "Top of the source rectangle to use",
-                |r| &mut r.y,
-            ),
-            (
-                "crop-width",
-                "Crop width",
-                "Width of the source rectangle to use; 0: to the right edge",
-                |r| &mut r.width,
-            ),
-            (
-                "crop-height",
-                "Crop height",
-                "Height of the source rectangle to use; 0: to the bottom edge",
-                |r| &mut r.height,
-            ),
-        ];
-        crop_sides
-            .into_iter()
-            .fold(table, |table, (name, nick, blurb, side)| {
-                table.property(
-                    Spec::playing(name, nick, blurb).uint(0..=MAX_CROP, 0),
-                    move |imp| side(&mut imp.settings.lock().unwrap().crop).to_value(),
-                    move |imp, value| imp.set_crop(value, side),
-                )
-            })
-            .field(
-                Spec::playing(
-                    "rotation",
-                    "Rotation",
-                    "Rotation about the output's centre, degrees counter-clockwise",
-                )
-                .double(-360.0..=360.0, DEFAULT_ROTATION),
-                |s| &mut s.rotation,
+    // The four sides of the crop, each read and set (checked against the input while running)
+    // through `side`.
+    let crop_sides: [(&str, &str, &str, CropSide); 4] = [
+        (
+            "crop-x",
+            "Crop x",
+            "Left of the source rectangle to use",
+            |r| &mut r.x,
+        ),
+        (
+            "crop-y",
+            "Crop y",
+            "Top of the source rectangle to use",
+            |r| &mut r.y,
+        ),
+        (
+            "crop-width",
+            "Crop width",
+            "Width of the source rectangle to use; 0: to the right edge",
+            |r| &mut r.width,
+        ),
+        (
+            "crop-height",
+            "Crop height",
+            "Height of the source rectangle to use; 0: to the bottom edge",
+            |r| &mut r.height,
+        ),
+    ];
+    crop_sides
+        .into_iter()
+        .fold(table, |table, (name, nick, blurb, side)| {
+            table.property(
+                Spec::playing(name, nick, blurb).uint(0..=MAX_CROP, 0),
+                move |imp| side(&mut imp.settings.lock().unwrap().crop).to_value(),
+                move |imp, value| imp.set_crop(value, side),
             )
-            .field(
-                Spec::playing(
-                    "flip-horizontal",
-                    "Flip horizontally",
-                    "Mirror left and right",
-                )
+        })
+        .field(
+            Spec::playing(
+                "rotation",
+                "Rotation",
+                "Rotation about the output's centre, degrees counter-clockwise",
+            )
+            .double(-360.0..=360.0, DEFAULT_ROTATION),
+            |s| &mut s.rotation,
+        )
+        .field(
+            Spec::playing(
+                "flip-horizontal",
+                "Flip horizontally",
+                "Mirror left and right",
+            )
+            .boolean(DEFAULT_FLIP),
+            |s| &mut s.flip_horizontal,
+        )
+        .field(
+            Spec::playing("flip-vertical", "Flip vertically", "Mirror top and bottom")
                 .boolean(DEFAULT_FLIP),
-                |s| &mut s.flip_horizontal,
-            )
-            .field(
-                Spec::playing("flip-vertical", "Flip vertically", "Mirror top and bottom")
-                    .boolean(DEFAULT_FLIP),
-                |s| &mut s.flip_vertical,
-            )
-            // Whatever changed, the reported matrix is recomputed.
-            .after_change(|imp| *imp.last_matrix.lock().unwrap() = None)
-    });
+            |s| &mut s.flip_vertical,
+        )
+        // Whatever changed, the reported matrix is recomputed.
+        .after_change(|imp| *imp.last_matrix.lock().unwrap() = None)
+});
 
 impl ObjectImpl for CudaWarpAffine {
     properties_from_table!(PROPERTIES);
