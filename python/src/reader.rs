@@ -57,7 +57,7 @@ pub(crate) fn choose<T: Copy>(what: &str, value: i32, choices: &[T]) -> Result<T
 
 impl TensorFormC {
     /// The layout, colour order and normalisation.
-    pub(crate) fn form(&self) -> Result<(Layout, ColorOrder, Normalize), Error> {
+    pub(crate) fn parts(&self) -> Result<(Layout, ColorOrder, Normalize), Error> {
         Ok((
             choose("layout", self.layout, &[Layout::Nchw, Layout::Nhwc])?,
             choose(
@@ -76,7 +76,7 @@ impl TensorFormC {
 
 impl ReaderOptionsC {
     pub(crate) fn options(&self) -> Result<ReaderOptions, Error> {
-        let (layout, color_order, normalize) = self.form.form()?;
+        let (layout, color_order, normalize) = self.form.parts()?;
         Ok(ReaderOptions {
             device: self.device,
             seek_mode: choose(

@@ -47,7 +47,7 @@ impl WriterOptionsC {
     /// # Safety
     /// `encoder` and `tail` are null or NUL-terminated.
     unsafe fn options(&self) -> Result<WriterOptions, Error> {
-        let (layout, color_order, normalize) = self.form.form()?;
+        let (layout, color_order, normalize) = self.form.parts()?;
         Ok(WriterOptions {
             fps: (self.fps_num, self.fps_den),
             codec: choose("codec", self.codec, &[Codec::H264, Codec::H265])?,
