@@ -37,7 +37,7 @@ struct Options {
     /// Decode with the nvdecsrc source bin instead of filesrc ! parsebin ! nvdec.
     #[arg(long = "nvdecsrc")]
     source_bin: bool,
-    /// The anchor command; N streams is appended.
+    /// The anchor command; the number of streams is appended.
     #[arg(long)]
     anchor: Option<String>,
 }
