@@ -426,9 +426,7 @@ pub extern "C" fn cudapreproc_version() -> *const std::ffi::c_char {
 pub unsafe extern "C" fn cudapreproc_struct_layout(name: *const c_char) -> *mut c_char {
     // SAFETY: per this function's contract.
     let name = unsafe { CStr::from_ptr(name) };
-    layout::layout_of(name.to_bytes()).map_or(std::ptr::null_mut(), |text| {
-        CString::new(text).expect("a layout has no NUL").into_raw()
-    })
+    layout::layout_of(name.to_bytes()).map_or(std::ptr::null_mut(), string_for_caller)
 }
 
 /// Gives the driver back the GPU memory kept for reuse on `device` ([`cudapreproc::empty_cache`]):
