@@ -39,16 +39,18 @@ impl ObjectSubclass for CudaConvert {
     type ParentType = CudaBaseTransform;
 }
 
-static PROPERTIES: LazyLock<PropertyTable<CudaConvert, Settings>> =
-    LazyLock::new(|| {
-        let component = |minimum, default| {
-            Spec::element("value", "Value", "Per-component value")
-                .double(minimum..=f64::MAX, default)
-        };
-        PropertyTable::new(*CAT, |imp: &CudaConvert| &imp.settings)
+static PROPERTIES: LazyLock<PropertyTable<CudaConvert, Settings>> = LazyLock::new(|| {
+    let component = |minimum, default| {
+        Spec::element("value", "Value", "Per-component value").double(minimum..=f64::MAX, default)
+    };
+    PropertyTable::new(*CAT, |imp: &CudaConvert| &imp.settings)
         .field(
-            Spec::ready("dtype", "Data type", "Tensor element type (video -> tensor)")
-                .enumeration(DEFAULT_DTYPE),
+            Spec::ready(
+                "dtype",
+                "Data type",
+                "Tensor element type (video -> tensor)",
+            )
+            .enumeration(DEFAULT_DTYPE),
             |s| &mut s.dtype,
         )
         .field(
@@ -117,7 +119,7 @@ static PROPERTIES: LazyLock<PropertyTable<CudaConvert, Settings>> =
                 Ok(())
             },
         )
-    });
+});
 
 impl ObjectImpl for CudaConvert {
     properties_from_table!(PROPERTIES);
