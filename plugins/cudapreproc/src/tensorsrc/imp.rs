@@ -185,22 +185,17 @@ static PROPERTIES: LazyLock<PropertyTable<TensorSrc, Settings>> = LazyLock::new(
                 Ok(caps)
             },
         )
-        .property(
+        .field(
             Spec::playing(
                 "max-buffers",
                 "Max buffers",
                 "Tensors queued before pushing another waits",
             )
             .uint(1..=u32::MAX, DEFAULT_MAX_BUFFERS),
-            |imp| imp.settings.lock().unwrap().max_buffers.to_value(),
-            |imp, value| {
-                imp.settings.lock().unwrap().max_buffers =
-                    value.get().expect("type checked upstream");
-                // A larger queue lets a waiting push go on.
-                imp.changed.notify_all();
-                Ok(())
-            },
+            |s| &mut s.max_buffers,
         )
+        // A larger queue lets a waiting push go on.
+        .after_change(|imp| imp.changed.notify_all())
 });
 
 /// Whether `caps` (the `caps` property) describe tensors this element can push.
