@@ -51,6 +51,12 @@ pub fn number(value: &glib::SendValue) -> Result<f64, String> {
     }
 }
 
+/// `values` as a `GstValueArray`: what an array property reads back as, and the arrays of
+/// structures the elements post.
+pub fn array_of<T: ToSendValue>(values: &[T]) -> gst::Array {
+    gst::Array::new(values.iter().map(|v| v.to_send_value()))
+}
+
 /// The nick of an enum value (`dtype=float32`), for messages.
 pub fn nick(value: impl ToValue) -> String {
     let value = value.to_value();

@@ -15,7 +15,7 @@ use crate::cudabasetransform::{
     never_in_place, pad_templates, CudaBaseTransform, CudaBaseTransformImpl, Negotiated,
     TransformResult,
 };
-use crate::property::{factory_name, nick, properties_from_table, PropertyTable, Spec};
+use crate::property::{array_of, factory_name, nick, properties_from_table, PropertyTable, Spec};
 
 crate::debug_category!(static CAT = "cudaconvert", "CUDA video/tensor conversion");
 
@@ -100,7 +100,7 @@ static PROPERTIES: LazyLock<PropertyTable<CudaConvert, Settings>> = LazyLock::ne
                  component",
             )
             .array(component(f64::MIN, 0.0)),
-            |imp| array_value(&imp.settings.lock().unwrap().mean),
+            |imp| array_of(&imp.settings.lock().unwrap().mean).to_value(),
             |imp, value| {
                 imp.settings.lock().unwrap().mean = component_values(value, 0.0)?;
                 Ok(())
@@ -113,7 +113,7 @@ static PROPERTIES: LazyLock<PropertyTable<CudaConvert, Settings>> = LazyLock::ne
                 "Per colour component R, G, B (, A), at least 1e-6; one value: every component",
             )
             .array(component(MIN_STD, 1.0)),
-            |imp| array_value(&imp.settings.lock().unwrap().std),
+            |imp| array_of(&imp.settings.lock().unwrap().std).to_value(),
             |imp, value| {
                 imp.settings.lock().unwrap().std = component_values(value, 1.0)?;
                 Ok(())

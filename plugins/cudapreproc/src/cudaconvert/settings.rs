@@ -3,7 +3,6 @@
 
 use cudapreproc_core::tensor::{is_color, DType, Layout, Normalization};
 use gst::glib;
-use gst::prelude::*;
 
 use super::{ChannelOrder, NormalizationPreset, TensorDType, TensorLayout};
 use crate::property::number;
@@ -122,13 +121,12 @@ pub(super) fn component_values(value: &glib::Value, alpha: f64) -> Result<[f64; 
     }
 }
 
-pub(super) fn array_value(values: &[f64; 4]) -> glib::Value {
-    gst::Array::new(values.iter().map(|v| v.to_send_value())).to_value()
-}
-
 #[cfg(test)]
 mod tests {
+    use gst::prelude::*;
+
     use super::*;
+    use crate::property::array_of;
 
     #[test]
     fn presets_and_channel_order() {
@@ -152,7 +150,7 @@ mod tests {
     #[test]
     fn component_values_take_one_three_or_four() {
         gst::init().unwrap();
-        let array = |v: &[f64]| gst::Array::new(v.iter().map(|x| x.to_send_value())).to_value();
+        let array = |v: &[f64]| array_of(v).to_value();
         assert_eq!(
             component_values(&array(&[2.0]), 0.0).unwrap(),
             [2.0, 2.0, 2.0, 0.0]

@@ -17,7 +17,7 @@ use super::{MATRIX_EVENT, MATRIX_META};
 use crate::cudabasetransform::{
     pad_templates, CudaBaseTransform, CudaBaseTransformImpl, Negotiated, TransformResult,
 };
-use crate::property::{factory_name, properties_from_table, PropertyTable, Spec};
+use crate::property::{array_of, factory_name, properties_from_table, PropertyTable, Spec};
 
 crate::debug_category!(static CAT = "cudawarpaffine", "CUDA affine warp");
 
@@ -66,7 +66,7 @@ impl CudaWarpAffine {
     fn matrix_array(&self) -> glib::Value {
         self.reported_matrix()
             .map(|m| matrix_to_array(&m))
-            .unwrap_or_else(|| gst::Array::new(Vec::<glib::SendValue>::new()))
+            .unwrap_or_else(|| array_of::<f64>(&[]))
             .to_value()
     }
 
@@ -216,10 +216,7 @@ static PROPERTIES: LazyLock<PropertyTable<CudaWarpAffine, Settings>> = LazyLock:
                 Spec::element("value", "Value", "Component value")
                     .double(0.0..=MAX_BORDER_VALUE, 0.0),
             ),
-            |imp| {
-                let values = imp.settings.lock().unwrap().border_value.clone();
-                gst::Array::new(values.iter().map(|v| v.to_send_value())).to_value()
-            },
+            |imp| array_of(&imp.settings.lock().unwrap().border_value).to_value(),
             CudaWarpAffine::set_border_value,
         )
         .field(

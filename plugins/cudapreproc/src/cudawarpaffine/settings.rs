@@ -4,10 +4,9 @@
 
 use cudapreproc_core::geometry::{Affine, Placement, Rect};
 use gst::glib;
-use gst::prelude::*;
 
 use super::{WarpBorder, WarpFit, WarpInterpolation};
-use crate::property::number;
+use crate::property::{array_of, number};
 
 pub(super) const DEFAULT_SIZE: u32 = 0;
 /// Largest output side: 16384 x 16384 at 4 bytes a pixel is 1 GiB, well inside what a GStreamer
@@ -222,7 +221,7 @@ pub(super) fn matrix_from_structure(
 }
 
 pub(super) fn matrix_to_array(m: &Affine) -> gst::Array {
-    gst::Array::new(m.0.iter().map(|v| v.to_send_value()))
+    array_of(&m.0)
 }
 
 /// The output size for an input of `in_size`: the properties' when set (one of them set: the

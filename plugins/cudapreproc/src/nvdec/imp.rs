@@ -21,7 +21,7 @@ use super::output::DecodeState;
 use super::selection::{FrameSelection, SelectionProgress, Shown};
 use super::{DecoderSize, DeinterlaceMode};
 use crate::property::{
-    cuda_device_id_spec, downstream_sync_spec, frame_times_spec, properties_from_table,
+    array_of, cuda_device_id_spec, downstream_sync_spec, frame_times_spec, properties_from_table,
     DownstreamSync, PropertyTable, Spec,
 };
 
@@ -309,10 +309,7 @@ static PROPERTIES: LazyLock<PropertyTable<NvDec, Settings>> = LazyLock::new(|| {
                  later pictures refer to them and never copied out, and the stream ends once \
                  every listed frame is decoded. Empty: every frame",
             ),
-            |imp| {
-                let seconds = imp.selection.lock().unwrap().seconds();
-                gst::Array::new(seconds.iter().map(|s| s.to_send_value())).to_value()
-            },
+            |imp| array_of(&imp.selection.lock().unwrap().seconds()).to_value(),
             |imp, value| {
                 let array = value.get::<gst::Array>().expect("type checked upstream");
                 let seconds: Vec<f64> = array.iter().filter_map(|v| v.get().ok()).collect();

@@ -10,7 +10,8 @@ use gst::subclass::prelude::*;
 
 use super::watchdog::{Progress, Watchdog};
 use crate::property::{
-    frame_indices_spec, frame_times_spec, properties_from_table, Changeable, PropertyTable, Spec,
+    array_of, frame_indices_spec, frame_times_spec, properties_from_table, Changeable,
+    PropertyTable, Spec,
 };
 
 crate::debug_category!(static CAT = "nvdecsrc", "NVDEC source bin");
@@ -382,10 +383,7 @@ static PROPERTIES: LazyLock<PropertyTable<NvDecSrc, Settings>> = LazyLock::new(|
                 "Frame index",
                 MAX_FRAME_INDEX,
             ),
-            |imp| {
-                let indices = imp.settings.lock().unwrap().frame_indices.clone();
-                gst::Array::new(indices.iter().map(|i| i.to_send_value())).to_value()
-            },
+            |imp| array_of(&imp.settings.lock().unwrap().frame_indices).to_value(),
             NvDecSrc::set_frame_indices,
         )
         .property(

@@ -15,9 +15,9 @@ use cudapreproc_core::negotiation;
 use cudapreproc_core::tensor::{template_caps, TensorInfo};
 use cudapreproc_core::upstream::answer_context_query;
 
-use super::{array_u64, sample_info};
+use super::sample_info;
 use crate::property::{
-    cuda_device_id_spec, frame_indices_spec, properties_from_table, PropertyTable, Spec,
+    array_of, cuda_device_id_spec, frame_indices_spec, properties_from_table, PropertyTable, Spec,
 };
 
 crate::debug_category!(static CAT = "tensorsink", "Tensor sink for applications");
@@ -478,7 +478,7 @@ static PROPERTIES: LazyLock<PropertyTable<TensorSink, Settings>> = LazyLock::new
                 "Frame number",
                 MAX_FRAME_NUMBER,
             ),
-            |imp| array_u64(&imp.settings.lock().unwrap().frame_indices).to_value(),
+            |imp| array_of(&imp.settings.lock().unwrap().frame_indices).to_value(),
             |imp, value| {
                 // GLib has checked each element against the element spec: a frame number.
                 let array = value.get::<gst::Array>().expect("type checked upstream");

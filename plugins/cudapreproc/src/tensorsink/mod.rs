@@ -7,8 +7,9 @@
 use cudapreproc_core::access::ReadyData;
 use cudapreproc_core::tensor::DType;
 use gst::glib;
-use gst::prelude::*;
 use gst::subclass::prelude::*;
+
+use crate::property::array_of;
 
 mod imp;
 
@@ -19,10 +20,6 @@ glib::wrapper! {
 
 /// Name of the info structure of every sample `tensorsink` delivers.
 pub const TENSOR_INFO: &str = "tensor-info";
-
-pub(crate) fn array_u64(values: &[u64]) -> gst::Array {
-    gst::Array::new(values.iter().map(|v| v.to_send_value()))
-}
 
 /// The info structure of a tensor sample: where a contiguous tensor of `dtype` and `dims`
 /// (outermost first) is and what it is, the event after which it is ready (`ready` is `None`
@@ -44,9 +41,9 @@ pub fn sample_info(
         .field("memory", if ready.is_some() { "cuda" } else { "system" })
         .field("device-id", ready.as_ref().map_or(-1, |r| r.device))
         .field("dtype", dtype.name())
-        .field("shape", array_u64(dims))
-        .field("strides", array_u64(&strides))
-        .field("frame-numbers", array_u64(frames))
+        .field("shape", array_of(dims))
+        .field("strides", array_of(&strides))
+        .field("frame-numbers", array_of(frames))
         .field(
             "ready-event",
             ready.as_ref().map_or(0, |r| r.event.handle()),
