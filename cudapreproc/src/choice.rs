@@ -1,12 +1,35 @@
 //! Options chosen by name, as Python and the C ABI pass them: one declaration gives the enum and
 //! its parsing, with an error that names the option, the value and the choices.
 
+use crate::Error;
+
 /// The names of the choices as a message lists them: `a`, `a or b`, `a, b or c`.
 pub(crate) fn one_of(names: &[&str]) -> String {
     match names {
         [] => String::new(),
         [only] => (*only).to_string(),
         [rest @ .., last] => format!("{} or {last}", rest.join(", ")),
+    }
+}
+
+/// The error for `value`, which is none of `names`, given for the option `option`.
+pub(crate) fn unknown(option: &str, value: &str, names: &[&str]) -> Error {
+    Error::InvalidArgument(format!("{option} \"{value}\": {}", one_of(names)))
+}
+
+/// The value `name` stands for among `choices` (name, value), or the [`unknown`] error for the
+/// option `option`: for choices that are values rather than an enum of their own.
+pub(crate) fn by_name<T: Copy>(
+    option: &str,
+    name: &str,
+    choices: &[(&str, T)],
+) -> Result<T, Error> {
+    match choices.iter().find(|(choice, _)| *choice == name) {
+        Some(&(_, value)) => Ok(value),
+        None => {
+            let names: Vec<&str> = choices.iter().map(|&(choice, _)| choice).collect();
+            Err(unknown(option, name, &names))
+        }
     }
 }
 
@@ -38,11 +61,7 @@ macro_rules! named_choice {
             fn from_str(s: &str) -> Result<Self, $crate::Error> {
                 match s {
                     $($first $(| $alias)* => Ok($name::$variant),)+
-                    other => Err($crate::Error::InvalidArgument(format!(
-                        "{} \"{other}\": {}",
-                        $option,
-                        $crate::choice::one_of(&[$($first),+])
-                    ))),
+                    other => Err($crate::choice::unknown($option, other, &[$($first),+])),
                 }
             }
         }

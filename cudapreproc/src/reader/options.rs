@@ -6,7 +6,7 @@ use std::fmt::Write as _;
 pub use cudapreproc_core::geometry::Fit;
 pub use cudapreproc_core::tensor::{DType, Layout, Normalization};
 
-use crate::choice::named_choice;
+use crate::choice::{by_name, named_choice};
 use crate::Error;
 
 /// The largest output side the warp takes.
@@ -50,15 +50,16 @@ pub type Normalize = Normalization<3>;
 
 /// A normalisation preset by name: "none", "unit", "symmetric" or "imagenet".
 pub fn normalize_preset(name: &str) -> Result<Normalize, Error> {
-    match name {
-        "none" => Ok(Normalize::IDENTITY),
-        "unit" => Ok(Normalize::UNIT),
-        "symmetric" => Ok(Normalize::SYMMETRIC),
-        "imagenet" => Ok(Normalize::IMAGENET),
-        other => Err(Error::InvalidArgument(format!(
-            "normalize \"{other}\": none, unit, symmetric or imagenet"
-        ))),
-    }
+    by_name(
+        "normalize",
+        name,
+        &[
+            ("none", Normalize::IDENTITY),
+            ("unit", Normalize::UNIT),
+            ("symmetric", Normalize::SYMMETRIC),
+            ("imagenet", Normalize::IMAGENET),
+        ],
+    )
 }
 
 /// What a reader makes of each frame. The default is what torchcodec gives: frames at their
@@ -106,14 +107,8 @@ fn fit_name(fit: Fit) -> &'static str {
 
 /// A fit by name: "stretch", "letterbox" or "fill".
 pub fn fit_from_name(name: &str) -> Result<Fit, Error> {
-    match name {
-        "stretch" => Ok(Fit::Stretch),
-        "letterbox" => Ok(Fit::Letterbox),
-        "fill" => Ok(Fit::Fill),
-        other => Err(Error::InvalidArgument(format!(
-            "resize \"{other}\": stretch, letterbox or fill"
-        ))),
-    }
+    let fits = [Fit::Stretch, Fit::Letterbox, Fit::Fill];
+    by_name("resize", name, &fits.map(|fit| (fit_name(fit), fit)))
 }
 
 impl ReaderOptions {
@@ -326,6 +321,23 @@ mod tests {
             .unwrap_err()
             .to_string()
             .contains("squash"));
+        // The names the chain gives cudawarpaffine are the names read back.
+        for fit in [Fit::Stretch, Fit::Letterbox, Fit::Fill] {
+            assert_eq!(fit_from_name(fit_name(fit)), Ok(fit));
+        }
+        assert_eq!(
+            normalize_preset("imagenette"),
+            Err(Error::InvalidArgument(
+                "normalize \"imagenette\": none, unit, symmetric or imagenet".into()
+            ))
+        );
+        assert_eq!(
+            fit_from_name("squash"),
+            Err(Error::InvalidArgument(
+                "resize \"squash\": stretch, letterbox or fill".into()
+            ))
+        );
+        assert_eq!(normalize_preset("unit"), Ok(Normalize::UNIT));
         assert!("fast"
             .parse::<SeekMode>()
             .unwrap_err()
