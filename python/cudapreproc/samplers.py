@@ -12,7 +12,7 @@ The parameters, defaults, validation and ``policy`` for clips that run past the 
 ``seed`` fixes on every machine (``seed=None`` takes one from Python's ``random``, so
 ``random.seed`` repeats a run). The sampler classes (``RandomIndices``, ``RegularIndices``,
 ``RandomTimestamps``, ``RegularTimestamps``) hold the same parameters for ``VideoDataset``, and
-are callable on a reader.
+are callable on a reader; their parameters are keyword-only, as torchcodec's are.
 """
 
 from __future__ import annotations
@@ -86,7 +86,7 @@ class _Sampler:
         return batch
 
 
-@dataclasses.dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True, kw_only=True)
 class RandomIndices(_Sampler):
     """``num_clips`` clips starting at frames drawn uniformly from the sampling range (in the
     order drawn; a start may repeat), each of ``num_frames_per_clip`` frames
@@ -113,7 +113,7 @@ class RandomIndices(_Sampler):
         return s
 
 
-@dataclasses.dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True, kw_only=True)
 class RegularIndices(RandomIndices):
     """As ``RandomIndices``, with the starts spread evenly over the sampling range, first and
     last included (``torch.linspace``)."""
@@ -122,9 +122,16 @@ class RegularIndices(RandomIndices):
     _RANDOM = False
 
 
+@dataclasses.dataclass(frozen=True, kw_only=True)
 class _TimestampSampler(_Sampler):
-    """What the timestamp samplers share: the spacing of a clip's frames and the sampling range,
-    in seconds (NaN in the C description where absent)."""
+    """What the timestamp samplers share: the frames of a clip, their spacing and the sampling
+    range, in seconds (NaN in the C description where absent)."""
+
+    num_frames_per_clip: int = 1
+    seconds_between_frames: Optional[float] = None
+    sampling_range_start: Optional[float] = None
+    sampling_range_end: Optional[float] = None
+    policy: str = "repeat_last"
 
     def _struct(self) -> ctypes.Structure:
         s = super()._struct()
@@ -134,24 +141,20 @@ class _TimestampSampler(_Sampler):
         return s
 
 
-@dataclasses.dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True, kw_only=True)
 class RandomTimestamps(_TimestampSampler):
     """``num_clips`` clips starting at times drawn uniformly from [``sampling_range_start``,
-    ``sampling_range_end``) seconds; each takes the frames played at its start and every
+    ``sampling_range_end``) seconds (``None``: the stream's start, its end); each takes
+    ``num_frames_per_clip`` frames, those played at its start and every
     ``seconds_between_frames`` (default: one average frame) after it."""
 
     num_clips: int = 1
-    num_frames_per_clip: int = 1
-    seconds_between_frames: Optional[float] = None
-    sampling_range_start: Optional[float] = None
-    sampling_range_end: Optional[float] = None
-    policy: str = "repeat_last"
 
     _KIND = 2
     _RANDOM = True
 
 
-@dataclasses.dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True, kw_only=True)
 class RegularTimestamps(_TimestampSampler):
     """Clips starting every ``seconds_between_clip_starts`` from the sampling range's start while
     before its end (``torch.arange``); each takes the frames played at its start and every
@@ -159,11 +162,6 @@ class RegularTimestamps(_TimestampSampler):
     duration."""
 
     seconds_between_clip_starts: float = 1.0
-    num_frames_per_clip: int = 1
-    seconds_between_frames: Optional[float] = None
-    sampling_range_start: Optional[float] = None
-    sampling_range_end: Optional[float] = None
-    policy: str = "repeat_last"
 
     _KIND = 3
 

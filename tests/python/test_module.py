@@ -12,6 +12,7 @@ GStreamer's core elements.
 
 import ctypes
 import gc
+import math
 import os
 import pathlib
 import random
@@ -225,7 +226,7 @@ class ReaderAndDatasetWithoutGpu(unittest.TestCase):
             cudapreproc.empty_cache(device=3)
 
     def test_samplers_check_their_parameters(self):
-        from cudapreproc.samplers import RandomIndices, RegularTimestamps
+        from cudapreproc.samplers import RandomIndices, RandomTimestamps, RegularIndices, RegularTimestamps
 
         with self.assertRaisesRegex(ValueError, "policy 'loop'"):
             RandomIndices(policy="loop")._struct()
@@ -233,6 +234,13 @@ class ReaderAndDatasetWithoutGpu(unittest.TestCase):
             RandomIndices(num_clips=-1)._struct()
         s = RegularTimestamps(seconds_between_clip_starts=2.5, num_frames_per_clip=3)._struct()
         self.assertEqual((s.kind, s.num_frames_per_clip, s.seconds_between_clip_starts), (3, 3, 2.5))
+        s = RandomTimestamps(num_clips=4, seconds_between_frames=0.5, sampling_range_end=9.0)._struct()
+        self.assertEqual((s.kind, s.num_clips, s.seconds_between_frames, s.seconds_range_end), (2, 4, 0.5, 9.0))
+        self.assertTrue(math.isnan(s.seconds_range_start), "no range start: NaN")
+        # Keyword-only, as torchcodec's: a positional number names no parameter.
+        for sampler in (RandomIndices, RegularIndices, RandomTimestamps, RegularTimestamps):
+            with self.subTest(sampler=sampler.__name__), self.assertRaises(TypeError):
+                sampler(2)
 
     def test_datasets_check_their_arguments_count_batches_and_shard(self):
         files = sorted(str(p) for p in READER_MEDIA.glob("*.mp4"))
