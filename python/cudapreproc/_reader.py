@@ -6,7 +6,7 @@ from __future__ import annotations
 import ctypes
 import dataclasses
 import os
-from typing import Any, Optional, Sequence, Union
+from typing import Any, NamedTuple, Optional, Sequence, Union
 
 from . import Error, Tensor, _c_struct, _call, _create, _library, _take_string
 
@@ -52,11 +52,8 @@ def _reader_signatures(err, pointer):
         "cudapreproc_reader_get_frames_played_at": ([p, ctypes.POINTER(f64), u64, batch, err], c_int),
         "cudapreproc_reader_get_frames_played_in_range": ([p, f64, f64, batch, err], c_int),
         "cudapreproc_reader_free": ([p], None),
-        "cudapreproc_batch_len": ([p], u64),
-        "cudapreproc_batch_frames": (
-            [p, ctypes.POINTER(u64), ctypes.POINTER(f64), ctypes.POINTER(f64)],
-            None,
-        ),
+        "cudapreproc_batch_len": ([p, ctypes.POINTER(u64)], u64),
+        "cudapreproc_batch_info": ([p] + [ctypes.POINTER(u64)] * 3 + [ctypes.POINTER(f64)] * 2, None),
         "cudapreproc_batch_tensor": ([p], p),
         "cudapreproc_batch_free": ([p], None),
     }
@@ -214,23 +211,42 @@ class Frame:
     index: int
 
 
-def _take_batch(handle) -> FrameBatch:
-    """A FrameBatch from a batch the library made (freed here)."""
+class _BatchContents(NamedTuple):
+    """What a batch the library made holds: its tensor; the file and clip index of each clip
+    (none for a reader's frames); each frame's index, stream time and duration."""
+
+    data: Tensor
+    file_indices: list
+    clip_indices: list
+    frame_indices: list
+    pts_seconds: list
+    duration_seconds: list
+
+
+def _read_batch(handle) -> _BatchContents:
+    """The contents of a batch the library made (freed here)."""
     lib = _library()
     try:
-        n = int(lib.cudapreproc_batch_len(handle))
-        indices = (ctypes.c_uint64 * n)()
-        pts = (ctypes.c_double * n)()
-        durations = (ctypes.c_double * n)()
-        lib.cudapreproc_batch_frames(handle, indices, pts, durations)
+        clips = ctypes.c_uint64()
+        n = int(lib.cudapreproc_batch_len(handle, ctypes.byref(clips)))
+        files, clip_ids = (ctypes.c_uint64 * clips.value)(), (ctypes.c_uint64 * clips.value)()
+        frames, pts, durations = (ctypes.c_uint64 * n)(), (ctypes.c_double * n)(), (ctypes.c_double * n)()
+        lib.cudapreproc_batch_info(handle, files, clip_ids, frames, pts, durations)
         data = Tensor(lib.cudapreproc_batch_tensor(handle))
     finally:
         lib.cudapreproc_batch_free(handle)
+    # ctypes reads the elements of these arrays as Python ints and floats.
+    return _BatchContents(data, list(files), list(clip_ids), list(frames), list(pts), list(durations))
+
+
+def _take_batch(handle) -> FrameBatch:
+    """A FrameBatch from a batch the library made (freed here)."""
+    contents = _read_batch(handle)
     return FrameBatch(
-        data=_as_output(data),
-        pts_seconds=_as_vector(list(pts)),
-        duration_seconds=_as_vector(list(durations)),
-        indices=tuple(int(i) for i in indices),
+        data=_as_output(contents.data),
+        pts_seconds=_as_vector(contents.pts_seconds),
+        duration_seconds=_as_vector(contents.duration_seconds),
+        indices=tuple(contents.frame_indices),
     )
 
 

@@ -26,8 +26,8 @@ import os
 import pathlib
 from typing import Any, Iterator, List, Optional, Sequence
 
-from . import Error, Tensor, _PULLED, _PULL_WAIT_MS, _WAITING, _c_struct, _call, _create, _library, _raise, _take_string
-from ._reader import _as_output, _options, torch
+from . import Error, _PULLED, _PULL_WAIT_MS, _WAITING, _c_struct, _call, _create, _library, _raise, _take_string
+from ._reader import _as_output, _options, _read_batch, torch
 from .samplers import RandomIndices, _Sampler
 
 __all__ = ["ClipBatch", "SkippedFile", "VideoDataset"]
@@ -39,8 +39,7 @@ _ON_ERROR = ("raise", "skip")
 def _dataset_signatures(err, pointer):
     """The C functions of the samplers and the dataset, and their ctypes signatures
     (``pointer``: as for ``_reader_signatures``)."""
-    p, u64, f64, c_int = ctypes.c_void_p, ctypes.c_uint64, ctypes.c_double, ctypes.c_int
-    u64p, f64p = ctypes.POINTER(u64), ctypes.POINTER(f64)
+    p, u64, c_int = ctypes.c_void_p, ctypes.c_uint64, ctypes.c_int
     return {
         "cudapreproc_reader_sample_clips": (
             [p, pointer("SamplerC"), u64, ctypes.POINTER(p), err],
@@ -66,10 +65,6 @@ def _dataset_signatures(err, pointer):
         "cudapreproc_dataset_next": ([p, ctypes.c_uint32, ctypes.POINTER(p), ctypes.POINTER(c_int), err], c_int),
         "cudapreproc_dataset_iter_free": ([p], None),
         "cudapreproc_dataset_free": ([p], None),
-        "cudapreproc_clip_batch_size": ([p, u64p, u64p], None),
-        "cudapreproc_clip_batch_info": ([p, u64p, u64p, u64p, f64p, f64p], None),
-        "cudapreproc_clip_batch_tensor": ([p], p),
-        "cudapreproc_clip_batch_free": ([p], None),
     }
 
 
@@ -309,20 +304,10 @@ class VideoDataset(_Base):
             lib.cudapreproc_dataset_iter_free(iterator)
 
     def _take(self, handle, to_torch_memory: bool) -> ClipBatch:
-        lib = _library()
-        try:
-            clips, per_clip = ctypes.c_uint64(), ctypes.c_uint64()
-            lib.cudapreproc_clip_batch_size(handle, ctypes.byref(clips), ctypes.byref(per_clip))
-            b, f = clips.value, per_clip.value
-            files, clip_ids = (ctypes.c_uint64 * b)(), (ctypes.c_uint64 * b)()
-            frames = (ctypes.c_uint64 * (b * f))()
-            pts, durations = (ctypes.c_double * (b * f))(), (ctypes.c_double * (b * f))()
-            lib.cudapreproc_clip_batch_info(handle, files, clip_ids, frames, pts, durations)
-            data = Tensor(lib.cudapreproc_clip_batch_tensor(handle))
-        finally:
-            lib.cudapreproc_clip_batch_free(handle)
-        file_indices = [int(i) for i in files]
-        data = _as_output(data)
+        contents = _read_batch(handle)
+        b = len(contents.file_indices)
+        f = len(contents.frame_indices) // b if b else 0
+        data = _as_output(contents.data)
         if to_torch_memory:
             # Only memory from PyTorch's allocator crosses processes (CUDA IPC).
             data = data.clone()
@@ -330,12 +315,12 @@ class VideoDataset(_Base):
         float64 = torch.float64 if torch is not None else None
         return ClipBatch(
             data=data,
-            labels=_labels_of(self.labels, file_indices),
-            file_indices=_vector(file_indices, (b,), int64),
-            clip_indices=_vector([int(i) for i in clip_ids], (b,), int64),
-            frame_indices=_vector([int(i) for i in frames], (b, f), int64),
-            pts_seconds=_vector(list(pts), (b, f), float64),
-            duration_seconds=_vector(list(durations), (b, f), float64),
+            labels=_labels_of(self.labels, contents.file_indices),
+            file_indices=_vector(contents.file_indices, (b,), int64),
+            clip_indices=_vector(contents.clip_indices, (b,), int64),
+            frame_indices=_vector(contents.frame_indices, (b, f), int64),
+            pts_seconds=_vector(contents.pts_seconds, (b, f), float64),
+            duration_seconds=_vector(contents.duration_seconds, (b, f), float64),
         )
 
     def __del__(self):

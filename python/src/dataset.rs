@@ -1,23 +1,22 @@
 //! C ABI of the clip samplers (on one reader) and of [`VideoDataset`]: build it, shard it,
-//! iterate over an epoch in short waits, and read each batch of clips.
+//! iterate over an epoch in short waits, each batch of clips a [`Batch`](crate::batch::Batch).
 
 use std::ffi::{c_char, c_int, CStr};
 use std::fmt::Write as _;
 use std::time::Duration;
 
-use cudapreproc::dataset::{ClipBatch, DatasetIter, DatasetOptions, Next, OnError, VideoDataset};
-use cudapreproc::reader::{FrameBatch, VideoReader};
+use cudapreproc::dataset::{DatasetIter, DatasetOptions, Next, OnError, VideoDataset};
+use cudapreproc::reader::VideoReader;
 use cudapreproc::sampler::{
     ClipSampler, IndexSampling, Policy, RandomTimestampSampling, RegularTimestampSampling,
     SampleRng, TimestampClips,
 };
-use cudapreproc::{CudaTensor, Error};
+use cudapreproc::Error;
 
+use crate::batch::{deliver, Batch};
 use crate::layout::c_struct;
-use crate::reader::{choose, deliver, ReaderOptionsC};
-use crate::{
-    fail, free_boxed, into_raw_or_null, string_for_caller, write_all, FAILED, PULLED, WAITING,
-};
+use crate::reader::{choose, ReaderOptionsC};
+use crate::{fail, free_boxed, into_raw_or_null, string_for_caller, FAILED, PULLED, WAITING};
 
 c_struct! {
     /// A [`ClipSampler`] as C sees it: every sampler's parameters, the kind saying which apply.
@@ -97,7 +96,7 @@ pub unsafe extern "C" fn cudapreproc_reader_sample_clips(
     reader: *mut VideoReader,
     sampler: *const SamplerC,
     seed: u64,
-    batch: *mut *mut FrameBatch,
+    batch: *mut *mut Batch,
     error: *mut *mut c_char,
 ) -> c_int {
     // SAFETY: per this function's contract.
@@ -253,7 +252,7 @@ pub unsafe extern "C" fn cudapreproc_dataset_iter(
 pub unsafe extern "C" fn cudapreproc_dataset_next(
     iter: *mut DatasetIter,
     timeout_ms: u32,
-    batch: *mut *mut ClipBatch,
+    batch: *mut *mut Batch,
     code: *mut c_int,
     error: *mut *mut c_char,
 ) -> c_int {
@@ -264,7 +263,7 @@ pub unsafe extern "C" fn cudapreproc_dataset_next(
     match iter.next_batch(Duration::from_millis(timeout_ms.into())) {
         Ok(Next::Batch(b)) => {
             // SAFETY: per this function's contract.
-            unsafe { batch.write(Box::into_raw(b)) };
+            unsafe { batch.write(Box::into_raw(Box::new(Batch::Clips(*b)))) };
             PULLED
         }
         Ok(Next::End) => PULLED,
@@ -295,70 +294,4 @@ pub unsafe extern "C" fn cudapreproc_dataset_iter_free(iter: *mut DatasetIter) {
 pub unsafe extern "C" fn cudapreproc_dataset_free(dataset: *mut VideoDataset) {
     // SAFETY: per this function's contract.
     unsafe { free_boxed(dataset) }
-}
-
-/// The number of clips in a batch and the frames of each.
-///
-/// # Safety
-/// `batch` is live; the out pointers writable.
-#[no_mangle]
-pub unsafe extern "C" fn cudapreproc_clip_batch_size(
-    batch: *const ClipBatch,
-    clips: *mut u64,
-    frames_per_clip: *mut u64,
-) {
-    // SAFETY: per this function's contract.
-    let batch = unsafe { &*batch };
-    let n = batch.file_indices.len();
-    // SAFETY: per this function's contract.
-    unsafe {
-        clips.write(n as u64);
-        frames_per_clip.write(batch.frame_indices.len().checked_div(n).unwrap_or(0) as u64);
-    }
-}
-
-/// Copies a batch's file and clip indices (one per clip) and frame indices, times and durations
-/// (one per frame) into arrays of those lengths (each may be null).
-///
-/// # Safety
-/// `batch` is live; each array is null or long enough.
-#[no_mangle]
-pub unsafe extern "C" fn cudapreproc_clip_batch_info(
-    batch: *const ClipBatch,
-    file_indices: *mut u64,
-    clip_indices: *mut u64,
-    frame_indices: *mut u64,
-    pts_seconds: *mut f64,
-    duration_seconds: *mut f64,
-) {
-    // SAFETY: per this function's contract.
-    let batch = unsafe { &*batch };
-    // SAFETY: per this function's contract, each array is null or as long as its values.
-    unsafe {
-        write_all(file_indices, batch.file_indices.iter().map(|&i| i as u64));
-        write_all(clip_indices, batch.clip_indices.iter().map(|&i| i as u64));
-        write_all(frame_indices, batch.frame_indices.iter().map(|&i| i as u64));
-        write_all(pts_seconds, batch.pts_seconds.iter().copied());
-        write_all(duration_seconds, batch.duration_seconds.iter().copied());
-    }
-}
-
-/// The batch's data as a tensor of its own, freed with `cudapreproc_tensor_free`.
-///
-/// # Safety
-/// `batch` is live.
-#[no_mangle]
-pub unsafe extern "C" fn cudapreproc_clip_batch_tensor(batch: *const ClipBatch) -> *mut CudaTensor {
-    // SAFETY: per this function's contract.
-    Box::into_raw(Box::new(unsafe { &*batch }.data.clone()))
-}
-
-/// Frees a batch of clips.
-///
-/// # Safety
-/// `batch` came from [`cudapreproc_dataset_next`] and is freed once.
-#[no_mangle]
-pub unsafe extern "C" fn cudapreproc_clip_batch_free(batch: *mut ClipBatch) {
-    // SAFETY: per this function's contract.
-    unsafe { free_boxed(batch) }
 }

@@ -15,6 +15,7 @@ use std::time::Duration;
 use cudapreproc::dlpack::{self, DLManagedTensor};
 use cudapreproc::{CudaTensor, DType, Device, Error, ForeignStream, Pulled, TensorPipeline};
 
+mod batch;
 mod dataset;
 mod layout;
 mod reader;

@@ -1,19 +1,17 @@
 //! C ABI of [`VideoReader`]: open, metadata, the frame index, and the four ways of asking for
-//! frames, each giving a [`FrameBatch`] the caller frees.
+//! frames, each giving a [`Batch`] the caller reads and frees.
 
 use std::ffi::{c_char, c_int, CStr};
 use std::fmt::Write as _;
 
 use cudapreproc::reader::{
-    ColorOrder, Crop, DType, Fit, FrameBatch, Layout, Normalize, ReaderOptions, SeekMode,
-    VideoReader,
+    ColorOrder, Crop, DType, Fit, Layout, Normalize, ReaderOptions, SeekMode, VideoReader,
 };
-use cudapreproc::{CudaTensor, Error};
+use cudapreproc::Error;
 
+use crate::batch::{deliver, Batch};
 use crate::layout::c_struct;
-use crate::{
-    fail, free_boxed, into_raw_or_null, result_code, slice_of, string_for_caller, write_all,
-};
+use crate::{free_boxed, into_raw_or_null, result_code, slice_of, string_for_caller, write_all};
 
 c_struct! {
     /// [`ReaderOptions`] as C sees them; names are mapped to numbers by the caller.
@@ -211,26 +209,6 @@ pub unsafe extern "C" fn cudapreproc_reader_frames(
     frames.len() as u64
 }
 
-/// Hands a request's result to the caller: 0 and `*batch`, or the error's code.
-///
-/// # Safety
-/// `batch` is writable, `error` null or writable.
-pub(crate) unsafe fn deliver(
-    result: Result<FrameBatch, Error>,
-    batch: *mut *mut FrameBatch,
-    error: *mut *mut c_char,
-) -> c_int {
-    match result {
-        Ok(b) => {
-            // SAFETY: per this function's contract.
-            unsafe { batch.write(Box::into_raw(Box::new(b))) };
-            0
-        }
-        // SAFETY: per this function's contract.
-        Err(e) => unsafe { fail(e, error) },
-    }
-}
-
 /// The frames at `indices` (negative from the end), in that order.
 ///
 /// # Safety
@@ -240,7 +218,7 @@ pub unsafe extern "C" fn cudapreproc_reader_get_frames_at(
     reader: *mut VideoReader,
     indices: *const i64,
     n: u64,
-    batch: *mut *mut FrameBatch,
+    batch: *mut *mut Batch,
     error: *mut *mut c_char,
 ) -> c_int {
     // SAFETY: per this function's contract.
@@ -259,7 +237,7 @@ pub unsafe extern "C" fn cudapreproc_reader_get_frames_in_range(
     start: u64,
     stop: u64,
     step: u64,
-    batch: *mut *mut FrameBatch,
+    batch: *mut *mut Batch,
     error: *mut *mut c_char,
 ) -> c_int {
     // SAFETY: per this function's contract.
@@ -278,7 +256,7 @@ pub unsafe extern "C" fn cudapreproc_reader_get_frames_played_at(
     reader: *mut VideoReader,
     seconds: *const f64,
     n: u64,
-    batch: *mut *mut FrameBatch,
+    batch: *mut *mut Batch,
     error: *mut *mut c_char,
 ) -> c_int {
     // SAFETY: per this function's contract.
@@ -296,7 +274,7 @@ pub unsafe extern "C" fn cudapreproc_reader_get_frames_played_in_range(
     reader: *mut VideoReader,
     start_seconds: f64,
     stop_seconds: f64,
-    batch: *mut *mut FrameBatch,
+    batch: *mut *mut Batch,
     error: *mut *mut c_char,
 ) -> c_int {
     // SAFETY: per this function's contract.
@@ -314,62 +292,4 @@ pub unsafe extern "C" fn cudapreproc_reader_get_frames_played_in_range(
 pub unsafe extern "C" fn cudapreproc_reader_free(reader: *mut VideoReader) {
     // SAFETY: per this function's contract.
     unsafe { free_boxed(reader) }
-}
-
-/// The number of frames in a batch.
-///
-/// # Safety
-/// `batch` is live.
-#[no_mangle]
-pub unsafe extern "C" fn cudapreproc_batch_len(batch: *const FrameBatch) -> u64 {
-    // SAFETY: per this function's contract.
-    unsafe { &*batch }.indices.len() as u64
-}
-
-/// Copies the batch's frame indices, stream times and durations (seconds) into arrays of
-/// `cudapreproc_batch_len` elements (each may be null).
-///
-/// # Safety
-/// `batch` is live; each array is null or holds the batch's length.
-#[no_mangle]
-pub unsafe extern "C" fn cudapreproc_batch_frames(
-    batch: *const FrameBatch,
-    indices: *mut u64,
-    pts_seconds: *mut f64,
-    duration_seconds: *mut f64,
-) {
-    // SAFETY: per this function's contract.
-    let batch = unsafe { &*batch };
-    // The batch's length is that of `indices`; no more is written to any array.
-    let n = batch.indices.len();
-    // SAFETY: per this function's contract, each array is null or holds `n` elements.
-    unsafe {
-        write_all(indices, batch.indices.iter().map(|&i| i as u64));
-        write_all(pts_seconds, batch.pts_seconds.iter().take(n).copied());
-        write_all(
-            duration_seconds,
-            batch.duration_seconds.iter().take(n).copied(),
-        );
-    }
-}
-
-/// The batch's data as a tensor of its own, freed with `cudapreproc_tensor_free` (the memory
-/// lives until both it and every export of it are gone).
-///
-/// # Safety
-/// `batch` is live.
-#[no_mangle]
-pub unsafe extern "C" fn cudapreproc_batch_tensor(batch: *const FrameBatch) -> *mut CudaTensor {
-    // SAFETY: per this function's contract.
-    Box::into_raw(Box::new(unsafe { &*batch }.data.clone()))
-}
-
-/// Frees a batch.
-///
-/// # Safety
-/// `batch` came from a `cudapreproc_reader_get_*` call and is freed once.
-#[no_mangle]
-pub unsafe extern "C" fn cudapreproc_batch_free(batch: *mut FrameBatch) {
-    // SAFETY: per this function's contract.
-    unsafe { free_boxed(batch) }
 }
