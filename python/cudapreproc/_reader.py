@@ -22,13 +22,6 @@ _DTYPES = ("uint8", "float16", "bfloat16", "float32")
 _LAYOUTS = ("NCHW", "NHWC")
 # Frames decoded per request when iterating over a whole video.
 _ITER_CHUNK = 32
-# (scale, mean, std) of each normalisation preset: x * scale - mean, divided by std.
-_PRESETS = {
-    "none": (1.0, (0.0, 0.0, 0.0), (1.0, 1.0, 1.0)),
-    "unit": (1.0 / 255.0, (0.0, 0.0, 0.0), (1.0, 1.0, 1.0)),
-    "symmetric": (2.0 / 255.0, (1.0, 1.0, 1.0), (1.0, 1.0, 1.0)),
-    "imagenet": (1.0 / 255.0, (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)),
-}
 
 
 def _reader_signatures(err, pointer):
@@ -52,6 +45,7 @@ def _reader_signatures(err, pointer):
         "cudapreproc_reader_get_frames_played_at": ([p, ctypes.POINTER(f64), u64, batch, err], c_int),
         "cudapreproc_reader_get_frames_played_in_range": ([p, f64, f64, batch, err], c_int),
         "cudapreproc_reader_free": ([p], None),
+        "cudapreproc_tensor_form_preset": ([pointer("TensorFormC"), ctypes.c_char_p, err], c_int),
         "cudapreproc_batch_len": ([p, ctypes.POINTER(u64)], u64),
         "cudapreproc_batch_info": ([p] + [ctypes.POINTER(u64)] * 3 + [ctypes.POINTER(f64)] * 2, None),
         "cudapreproc_batch_tensor": ([p], p),
@@ -106,29 +100,26 @@ def _options(
 
 def _set_form(form, layout, color_order, normalize, mean, std, scale) -> None:
     """Fills the library's ``TensorFormC`` from the arguments ``VideoReader`` and ``VideoWriter``
-    share: how their tensors hold frames."""
+    share: how their tensors hold frames, and ``x * scale - mean``, divided by std, from a
+    normalisation preset (the library's), custom statistics, or both."""
     form.layout = _choice("layout", layout.upper(), _LAYOUTS)
     form.color_order = _choice("color_order", color_order, _COLOR_ORDERS)
-    form.scale, form.mean[:], form.std[:] = _normalization(normalize, mean, std, scale)
-
-
-def _normalization(normalize, mean, std, scale):
-    """(scale, mean, std) of ``x * scale - mean``, divided by std, from the names ``VideoReader``
-    and ``VideoWriter`` take: a preset, custom statistics, or both."""
-    if normalize is not None and normalize not in _PRESETS:
-        raise ValueError(f"normalize {normalize!r}: one of {', '.join(_PRESETS)}, or mean and std")
-    preset_scale, preset_mean, preset_std = _PRESETS[normalize or "none"]
+    try:
+        preset = "none" if normalize is None else str(normalize)
+        _call(_library().cudapreproc_tensor_form_preset, ctypes.byref(form), preset.encode())
+    except ValueError as e:
+        raise ValueError(f"{e}; or give mean and std") from None
     if mean is not None or std is not None:
         # Custom statistics are on [0, 1] values, as torchvision's Normalize after ToTensor.
-        preset_scale = 1.0 / 255.0 if normalize is None else preset_scale
-        preset_mean = tuple(mean) if mean is not None else (0.0, 0.0, 0.0)
-        preset_std = tuple(std) if std is not None else (1.0, 1.0, 1.0)
+        if normalize is None:
+            form.scale = 1.0 / 255.0
+        for name, values, absent in (("mean", mean, 0.0), ("std", std, 1.0)):
+            values = tuple(values) if values is not None else (absent,) * 3
+            if len(values) != 3:
+                raise ValueError(f"{name} {values!r}: one value per colour channel (R, G, B)")
+            getattr(form, name)[:] = [float(v) for v in values]
     if scale is not None:
-        preset_scale = float(scale)
-    for name, values in (("mean", preset_mean), ("std", preset_std)):
-        if len(values) != 3:
-            raise ValueError(f"{name} {values!r}: one value per colour channel (R, G, B)")
-    return preset_scale, [float(v) for v in preset_mean], [float(v) for v in preset_std]
+        form.scale = float(scale)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -5,7 +5,8 @@ use std::ffi::{c_char, c_int, CStr};
 use std::fmt::Write as _;
 
 use cudapreproc::reader::{
-    ColorOrder, Crop, DType, Fit, Layout, Normalize, ReaderOptions, SeekMode, VideoReader,
+    normalize_preset, ColorOrder, Crop, DType, Fit, Layout, Normalize, ReaderOptions, SeekMode,
+    VideoReader,
 };
 use cudapreproc::Error;
 
@@ -70,6 +71,28 @@ impl TensorFormC {
             },
         ))
     }
+}
+
+/// Sets `form`'s scale, mean and std to those of the normalisation preset `name` ("none",
+/// "unit", "symmetric" or "imagenet"): 0, or the error's code with `*error` set.
+///
+/// # Safety
+/// `form` is writable; `name` NUL-terminated; `error` null or writable.
+#[no_mangle]
+pub unsafe extern "C" fn cudapreproc_tensor_form_preset(
+    form: *mut TensorFormC,
+    name: *const c_char,
+    error: *mut *mut c_char,
+) -> c_int {
+    // SAFETY: per this function's contract.
+    let (form, name) = unsafe { (&mut *form, CStr::from_ptr(name).to_string_lossy()) };
+    let result = normalize_preset(&name).map(|preset| {
+        form.scale = preset.scale;
+        form.mean = preset.mean;
+        form.std = preset.std;
+    });
+    // SAFETY: per this function's contract.
+    unsafe { result_code(result, error) }
 }
 
 impl ReaderOptionsC {

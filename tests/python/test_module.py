@@ -187,7 +187,7 @@ class ReaderAndDatasetWithoutGpu(unittest.TestCase):
             (dict(dtype="int7"), "dtype 'int7'"),
             (dict(layout="CHW"), "layout 'CHW'"),
             (dict(color_order="gbr"), "color_order 'gbr'"),
-            (dict(normalize="imagenette"), "normalize 'imagenette'"),
+            (dict(normalize="imagenette"), 'normalize "imagenette": none, unit, symmetric or imagenet; or give mean and std'),
             (dict(mean=(0.5, 0.5)), "mean"),
             (dict(crop=(1, 2, 3)), "crop"),
             (dict(device="cpu"), "device 'cpu'"),
@@ -198,6 +198,29 @@ class ReaderAndDatasetWithoutGpu(unittest.TestCase):
             with self.subTest(options=options):
                 with self.assertRaisesRegex(ValueError, named):
                     cudapreproc.VideoReader(clip, **options)
+
+    def test_normalisation_presets_and_custom_statistics(self):
+        from cudapreproc._reader import _set_form
+
+        for options, scale, mean, std in (
+            (dict(), 1.0, (0, 0, 0), (1, 1, 1)),
+            (dict(normalize="unit"), 1 / 255, (0, 0, 0), (1, 1, 1)),
+            (dict(normalize="symmetric"), 2 / 255, (1, 1, 1), (1, 1, 1)),
+            (dict(normalize="imagenet"), 1 / 255, (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)),
+            # Custom statistics are on [0, 1] values unless a preset or scale says otherwise.
+            (dict(mean=(0.5, 0.25, 0.125)), 1 / 255, (0.5, 0.25, 0.125), (1, 1, 1)),
+            (dict(std=(2, 3, 4), scale=0.5), 0.5, (0, 0, 0), (2, 3, 4)),
+            (dict(normalize="symmetric", mean=(0.1, 0.2, 0.3)), 2 / 255, (0.1, 0.2, 0.3), (1, 1, 1)),
+            (dict(normalize="imagenet", scale=1.0), 1.0, (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)),
+        ):
+            with self.subTest(options=options):
+                form = cudapreproc._c_struct("TensorFormC")()
+                arguments = dict(dict(normalize=None, mean=None, std=None, scale=None), **options)
+                _set_form(form, "NCHW", "rgb", **arguments)
+                self.assertAlmostEqual(form.scale, scale, places=15)
+                for got, expected in ((form.mean, mean), (form.std, std)):
+                    for g, e in zip(got, expected):
+                        self.assertAlmostEqual(g, e, places=15)
 
     def test_a_video_that_cannot_be_read_names_the_file(self):
         for path, reason in (
@@ -292,7 +315,7 @@ class WriterWithoutGpu(unittest.TestCase):
                 cudapreproc.VideoWriter(out, fps=(30, 0))
             with self.assertRaisesRegex(ValueError, "bitrate_kbps 0"):
                 cudapreproc.VideoWriter(out, bitrate_kbps=0)
-            with self.assertRaisesRegex(ValueError, "normalize 'unitary'"):
+            with self.assertRaisesRegex(ValueError, 'normalize "unitary"'):
                 cudapreproc.VideoWriter(out, normalize="unitary")
             with self.assertRaisesRegex(cudapreproc.Error, "nvh264enc is not installed"):
                 cudapreproc.VideoWriter(out, encoder="nvh264enc")
