@@ -22,12 +22,13 @@ from __future__ import annotations
 
 import ctypes
 import dataclasses
+import inspect
 import os
 import pathlib
 from typing import Any, Iterator, List, Optional, Sequence
 
 from . import Error, _PULLED, _PULL_WAIT_MS, _WAITING, _c_struct, _call, _create, _library, _raise, _take_string
-from ._reader import _as_output, _options, _read_batch, torch
+from ._reader import VideoReader, _as_output, _options, _read_batch, torch
 from .samplers import RandomIndices, _Sampler
 
 __all__ = ["ClipBatch", "SkippedFile", "VideoDataset"]
@@ -112,6 +113,32 @@ def _labels_of(labels: Optional[Sequence[Any]], file_indices: List[int]):
     return chosen
 
 
+@dataclasses.dataclass(frozen=True)
+class _DatasetOptions:
+    """How a ``VideoDataset`` batches, orders and decodes its clips (its arguments of those
+    names)."""
+
+    batch_size: int
+    shuffle: bool
+    seed: int
+    on_error: str
+    decoders: int
+    drop_last: bool
+
+    def _struct(self) -> ctypes.Structure:
+        """The library's ``DatasetOptionsC``."""
+        if min(self.batch_size, self.decoders) < 1:
+            raise ValueError("batch_size and decoders must be at least 1")
+        return _c_struct("DatasetOptionsC")(
+            batch_size=self.batch_size,
+            shuffle=int(bool(self.shuffle)),
+            seed=self.seed & (2**64 - 1),
+            on_error=_ON_ERROR.index(self.on_error),
+            decoders=self.decoders,
+            drop_last=int(bool(self.drop_last)),
+        )
+
+
 _Base = torch.utils.data.IterableDataset if torch is not None else object
 
 
@@ -154,14 +181,7 @@ class VideoDataset(_Base):
         if not isinstance(self.sampler, _Sampler):
             raise TypeError(f"sampler {sampler!r}: one of the classes of cudapreproc.samplers")
         self.labels = list(labels) if labels is not None else None
-        self._settings = dict(
-            batch_size=batch_size,
-            shuffle=shuffle,
-            seed=seed,
-            on_error=on_error,
-            decoders=decoders,
-            drop_last=drop_last,
-        )
+        self._options = _DatasetOptions(batch_size, shuffle, seed, on_error, decoders, drop_last)
         self._reader_options = dict(reader_options)
         self._rank, self._world = 0, 1
         self._epoch = None
@@ -192,17 +212,7 @@ class VideoDataset(_Base):
         if self._handle is not None:
             return self._handle
         lib = _library()
-        s = self._settings
-        options = _c_struct("DatasetOptionsC")(
-            batch_size=s["batch_size"],
-            shuffle=int(bool(s["shuffle"])),
-            seed=s["seed"] & (2**64 - 1),
-            on_error=_ON_ERROR.index(s["on_error"]),
-            decoders=s["decoders"],
-            drop_last=int(bool(s["drop_last"])),
-        )
-        if min(s["batch_size"], s["decoders"]) < 1:
-            raise ValueError("batch_size and decoders must be at least 1")
+        options = self._options._struct()
         reader = _reader_struct(self._reader_options)
         paths = (ctypes.c_char_p * len(self.files))(*[os.fsencode(f) for f in self.files])
         handle = _create(
@@ -330,30 +340,16 @@ class VideoDataset(_Base):
 
     def __repr__(self) -> str:
         return (
-            f"VideoDataset({len(self.files)} files, {self.sampler}, batch_size={self._settings['batch_size']}, "
+            f"VideoDataset({len(self.files)} files, {self.sampler}, batch_size={self._options.batch_size}, "
             f"shard {self._rank} of {self._world})"
         )
 
 
 def _reader_struct(options: dict) -> ctypes.Structure:
-    """The reader options of ``VideoReader``'s keyword arguments."""
-    known = {
-        "device": "cuda",
-        "seek_mode": "exact",
-        "width": None,
-        "height": None,
-        "resize": "stretch",
-        "crop": None,
-        "color_order": "rgb",
-        "dtype": "uint8",
-        "layout": "NCHW",
-        "normalize": None,
-        "mean": None,
-        "std": None,
-        "scale": None,
-    }
+    """The reader options of ``VideoReader``'s keyword arguments (its defaults for the others)."""
+    parameters = inspect.signature(VideoReader.__init__).parameters.values()
+    known = {p.name: p.default for p in parameters if p.kind is p.KEYWORD_ONLY}
     unknown = set(options) - set(known)
     if unknown:
         raise TypeError(f"unknown option(s) {', '.join(sorted(unknown))}; VideoReader takes {', '.join(known)}")
-    merged = {**known, **options}
-    return _options(**merged)
+    return _options(**{**known, **options})
