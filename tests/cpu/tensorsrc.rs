@@ -49,16 +49,12 @@ fn tensor(n: u8, released: &Arc<AtomicUsize>) -> gst::Buffer {
 
 /// `tensorsrc ! tensorsink` with the source's `max-buffers` and the sink's, playing.
 fn pipeline(src_queue: u32, sink_queue: u32) -> (gst::Pipeline, TensorSrc, TensorSink) {
-    cudapreproc_tests::init();
-    let pipeline = gst::parse::launch(&format!(
+    let pipeline = cudapreproc_tests::pipeline(&format!(
         "tensorsrc name=src max-buffers={src_queue} caps=\"{CAPS}\" ! \
          tensorsink name=sink max-buffers={sink_queue}"
-    ))
-    .unwrap()
-    .downcast::<gst::Pipeline>()
-    .unwrap();
-    let src = pipeline.by_name("src").unwrap().downcast().unwrap();
-    let sink = pipeline.by_name("sink").unwrap().downcast().unwrap();
+    ));
+    let src = cudapreproc_tests::element(&pipeline, "src");
+    let sink = cudapreproc_tests::element(&pipeline, "sink");
     pipeline.set_state(gst::State::Playing).unwrap();
     (pipeline, src, sink)
 }
@@ -206,14 +202,10 @@ fn stopping_gives_queued_tensors_back() {
 /// wait for room returns the failure instead of waiting for ever.
 #[test]
 fn a_push_after_downstream_failed_returns_its_error() {
-    cudapreproc_tests::init();
-    let pipeline = gst::parse::launch(&format!(
+    let pipeline = cudapreproc_tests::pipeline(&format!(
         "tensorsrc name=src max-buffers=1 caps=\"{CAPS}\" ! identity error-after=2 ! fakesink"
-    ))
-    .unwrap()
-    .downcast::<gst::Pipeline>()
-    .unwrap();
-    let src: TensorSrc = pipeline.by_name("src").unwrap().downcast().unwrap();
+    ));
+    let src: TensorSrc = cudapreproc_tests::element(&pipeline, "src");
     pipeline.set_state(gst::State::Playing).unwrap();
     let released = Arc::new(AtomicUsize::new(0));
     let (done, results) = mpsc::channel();

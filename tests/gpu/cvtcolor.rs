@@ -436,13 +436,7 @@ fn rgba_round_trip_of_videotestsrc() {
          t. ! queue ! cudacvtcolor ! video/x-raw(memory:CUDAMemory),format=RGBA ! cudacvtcolor ! \
          video/x-raw,format=I420 ! appsink name=roundtrip sync=false",
     ));
-    let sink = |name| {
-        pipeline
-            .by_name(name)
-            .unwrap()
-            .downcast::<gst_app::AppSink>()
-            .unwrap()
-    };
+    let sink = |name| cudapreproc_tests::element::<gst_app::AppSink>(&*pipeline, name);
     let (original, roundtrip) = (sink("original"), sink("roundtrip"));
     pipeline.set_state(gst::State::Playing).unwrap();
     let (mut frames, mut clipped) = (0, 0usize);

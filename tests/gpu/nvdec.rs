@@ -130,11 +130,7 @@ pub(crate) fn decode_pipeline(
             pad.link(&video_sink).unwrap();
         }
     });
-    let sink = tail
-        .by_name("sink")
-        .unwrap()
-        .downcast::<gst_app::AppSink>()
-        .unwrap();
+    let sink = cudapreproc_tests::element(&tail, "sink");
     (Stopping(pipeline), sink)
 }
 

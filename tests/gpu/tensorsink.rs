@@ -47,11 +47,7 @@ fn pull_all(
         "{SOURCE} ! cudaconvert dtype=uint8 layout=nhwc channel-order=rgba ! \
          tensorsink name=sink {props}"
     )));
-    let sink = pipeline
-        .by_name("sink")
-        .unwrap()
-        .downcast::<gstcudapreproc::TensorSink>()
-        .unwrap();
+    let sink: gstcudapreproc::TensorSink = cudapreproc_tests::element(&*pipeline, "sink");
     pipeline.set_state(gst::State::Playing).unwrap();
     let (mut frames, mut kept) = (Vec::new(), Vec::new());
     while let Some(sample) = sink.try_pull_tensor(gst::ClockTime::from_seconds(20)) {

@@ -17,35 +17,27 @@ pub fn init() {
     cudapreproc::register_elements().expect("plugin registers");
 }
 
-/// The GStreamer colorimetry for a matrix and range (transfer and primaries of that standard).
+/// The GStreamer colorimetry for a matrix and range: GStreamer's named colorimetry of that
+/// standard (its transfer function and primaries), with the range asked for.
 pub fn colorimetry(matrix: Matrix, range: Range) -> gst_video::VideoColorimetry {
-    let (gst_matrix, transfer, primaries) = match matrix {
-        Matrix::Bt601 => (
-            gst_video::VideoColorMatrix::Bt601,
-            gst_video::VideoTransferFunction::Bt601,
-            gst_video::VideoColorPrimaries::Smpte170m,
-        ),
-        Matrix::Bt709 => (
-            gst_video::VideoColorMatrix::Bt709,
-            gst_video::VideoTransferFunction::Bt709,
-            gst_video::VideoColorPrimaries::Bt709,
-        ),
-        Matrix::Bt2020 => (
-            gst_video::VideoColorMatrix::Bt2020,
-            gst_video::VideoTransferFunction::Bt202010,
-            gst_video::VideoColorPrimaries::Bt2020,
-        ),
-        Matrix::Smpte240m => (
-            gst_video::VideoColorMatrix::Smpte240m,
-            gst_video::VideoTransferFunction::Smpte240m,
-            gst_video::VideoColorPrimaries::Smpte240m,
-        ),
+    let name = match matrix {
+        Matrix::Bt601 => "bt601",
+        Matrix::Bt709 => "bt709",
+        Matrix::Bt2020 => "bt2020-10",
+        Matrix::Smpte240m => "smpte240m",
     };
+    let standard: gst_video::VideoColorimetry =
+        name.parse().expect("a colorimetry GStreamer names");
     let gst_range = match range {
         Range::Limited => gst_video::VideoColorRange::Range16_235,
         Range::Full => gst_video::VideoColorRange::Range0_255,
     };
-    gst_video::VideoColorimetry::new(gst_range, gst_matrix, transfer, primaries)
+    gst_video::VideoColorimetry::new(
+        gst_range,
+        standard.matrix(),
+        standard.transfer(),
+        standard.primaries(),
+    )
 }
 
 /// A video info for `format` at `width` x `height`, with the colorimetry of `encoding` for
@@ -401,13 +393,18 @@ pub fn tsv(path: &std::path::Path) -> (Vec<String>, Vec<Vec<String>>) {
     (header, rows.collect())
 }
 
+/// The element named `name` in `bin`, as a `T` (an appsrc, an appsink, one of ours). Panics
+/// naming it when there is none, or when it is something else.
+pub fn element<T: IsA<gst::Element>>(bin: &impl IsA<gst::Bin>, name: &str) -> T {
+    bin.by_name(name)
+        .unwrap_or_else(|| panic!("no element named {name}"))
+        .downcast::<T>()
+        .unwrap_or_else(|e| panic!("{name} is a {}, not a {}", e.type_(), T::static_type()))
+}
+
 /// The appsrc named `src` in `pipeline`.
 pub fn appsrc(pipeline: &gst::Pipeline) -> gst_app::AppSrc {
-    pipeline
-        .by_name("src")
-        .expect("an element named src")
-        .downcast::<gst_app::AppSrc>()
-        .expect("src is an appsrc")
+    element(pipeline, "src")
 }
 
 /// Plays `pipeline` and takes the MD5 of every frame its appsink `sink` receives (as
@@ -426,9 +423,5 @@ pub fn play_frame_md5s(pipeline: &gst::Pipeline) -> (Vec<String>, bool) {
 
 /// The appsink named `sink` in `pipeline`.
 pub fn appsink(pipeline: &gst::Pipeline) -> gst_app::AppSink {
-    pipeline
-        .by_name("sink")
-        .expect("an element named sink")
-        .downcast::<gst_app::AppSink>()
-        .expect("sink is an appsink")
+    element(pipeline, "sink")
 }
