@@ -11,7 +11,7 @@
 enum DType { DT_U8 = 0, DT_F16 = 1, DT_BF16 = 2, DT_F32 = 3 };
 
 // Where the samples of one tensor channel (or one frame component) are in the frame.
-// Matches `SampleAccess` in src/cuda/tensor.rs.
+// Matches `SampleAccess` in core/src/kernels/tensor.rs.
 struct SampleAccess {
     u64 plane;        // plane address
     int pitch;        // row pitch, bytes
@@ -23,7 +23,7 @@ struct SampleAccess {
 };
 
 // The frame side: one access per tensor channel (video -> tensor) or per frame component
-// (tensor -> video). Matches `FrameAccess` in src/cuda/tensor.rs.
+// (tensor -> video). Matches `FrameAccess` in core/src/kernels/tensor.rs.
 struct FrameAccess {
     SampleAccess sample[4];
     int count;         // tensor channels, or frame components
@@ -34,7 +34,7 @@ struct FrameAccess {
 
 // The tensor and the per-channel affine map between samples and elements:
 // video -> tensor: y = x * a[c] - b[c]; tensor -> video: x = y * a[c] + b[c].
-// Matches `TensorMap` in src/cuda/tensor.rs.
+// Matches `TensorMap` in core/src/kernels/tensor.rs.
 struct TensorMap {
     u64 tensor;
     int channels;

@@ -17,7 +17,7 @@ enum BorderMode {
     BORDER_WRAP = 4,        // cdefgh|abcdefgh|abcdefg
 };
 
-// One plane of 1-4 interleaved channels. Matches `WarpPlane` in src/cuda/warp.rs.
+// One plane of 1-4 interleaved channels. Matches `WarpPlane` in core/src/kernels/warp.rs.
 struct WarpPlane {
     u64 addr;
     int pitch;
@@ -25,7 +25,7 @@ struct WarpPlane {
     int height;
 };
 
-// Matches `WarpParams` in src/cuda/warp.rs.
+// Matches `WarpParams` in core/src/kernels/warp.rs.
 struct WarpParams {
     float m[6];       // destination -> source
     float border[4];  // constant border value per channel, in sample code values
