@@ -142,6 +142,19 @@ fn check_case(case: &Case, middle: &str, seed: u64) -> Result<u32, String> {
     Ok(worst)
 }
 
+/// A random `format` frame of `width` x `height` drawn from `seed`, and the video info of caps
+/// that describe it with `encoding`.
+fn random_frame(
+    format: PixelFormat,
+    (width, height): (u32, u32),
+    encoding: (Matrix, Range),
+    seed: u64,
+) -> (gst_video::VideoInfo, Image) {
+    let info = video_info(format, width, height, Some(encoding));
+    let image = Image::random(format, width as usize, height as usize, seed);
+    (info, image)
+}
+
 fn cuda_caps(format: PixelFormat) -> String {
     format!("video/x-raw(memory:CUDAMemory),format={}", format.name())
 }
@@ -318,13 +331,12 @@ fn overrides_and_hd_default() {
 #[test]
 fn passthrough_when_caps_match() {
     let _device = device();
-    let info = video_info(
+    let (info, image) = random_frame(
         PixelFormat::I420,
-        32,
-        16,
-        Some((Matrix::Bt709, Range::Limited)),
+        (32, 16),
+        (Matrix::Bt709, Range::Limited),
+        1,
     );
-    let image = Image::random(PixelFormat::I420, 32, 16, 1);
     let input = image_to_buffer(&image, &info);
     let in_ptr = input.map_readable().unwrap().as_ptr();
     let mut out_ptr = None;
@@ -602,13 +614,7 @@ fn missing_device_is_reported() {
 #[test]
 fn fresh_pool_buffers_are_poisoned_then_overwritten() {
     let _device = device();
-    let info = video_info(
-        PixelFormat::Gray8,
-        16,
-        8,
-        Some((Matrix::Bt601, Range::Full)),
-    );
-    let image = Image::random(PixelFormat::Gray8, 16, 8, 4);
+    let (info, image) = random_frame(PixelFormat::Gray8, (16, 8), (Matrix::Bt601, Range::Full), 4);
     let mut checked = false;
     run_frames(
         "cudacvtcolor ! video/x-raw(memory:CUDAMemory),format=RGBx",
@@ -635,11 +641,11 @@ fn fresh_pool_buffers_are_poisoned_then_overwritten() {
 fn host_writes_and_deep_copies_of_cuda_memory() {
     let device = device();
     let stream = Arc::new(device.new_stream().unwrap());
-    let info = video_info(
+    let (info, image) = random_frame(
         PixelFormat::Nv12,
-        64,
-        32,
-        Some((Matrix::Bt709, Range::Limited)),
+        (64, 32),
+        (Matrix::Bt709, Range::Limited),
+        31,
     );
     let pool = memory::CudaBufferPool::new(&device, &stream);
     let mut config = pool.config();
@@ -647,7 +653,6 @@ fn host_writes_and_deep_copies_of_cuda_memory() {
     pool.set_config(config).unwrap();
     pool.set_active(true).unwrap();
 
-    let image = Image::random(PixelFormat::Nv12, 64, 32, 31);
     let mut written = pool.acquire_buffer(None).unwrap();
     {
         let mut frame =
