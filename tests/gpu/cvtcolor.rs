@@ -11,8 +11,8 @@ use gst::prelude::*;
 use gst_video::prelude::*;
 
 use cudapreproc_tests::{
-    buffer_to_image, encoding_of, image_to_buffer, run_frames, sample_or_error, video_info,
-    Stopping,
+    buffer_to_image, encoding_of, image_to_buffer, random_frame, run_frames, sample_or_error,
+    video_info, Stopping,
 };
 
 use crate::device;
@@ -140,19 +140,6 @@ fn check_case(case: &Case, middle: &str, seed: u64) -> Result<u32, String> {
         worst = worst.max(diff.max);
     }
     Ok(worst)
-}
-
-/// A random `format` frame of `width` x `height` drawn from `seed`, and the video info of caps
-/// that describe it with `encoding`.
-fn random_frame(
-    format: PixelFormat,
-    (width, height): (u32, u32),
-    encoding: (Matrix, Range),
-    seed: u64,
-) -> (gst_video::VideoInfo, Image) {
-    let info = video_info(format, width, height, Some(encoding));
-    let image = Image::random(format, width as usize, height as usize, seed);
-    (info, image)
 }
 
 fn cuda_caps(format: PixelFormat) -> String {
@@ -334,7 +321,7 @@ fn passthrough_when_caps_match() {
     let (info, image) = random_frame(
         PixelFormat::I420,
         (32, 16),
-        (Matrix::Bt709, Range::Limited),
+        Some((Matrix::Bt709, Range::Limited)),
         1,
     );
     let input = image_to_buffer(&image, &info);
@@ -614,7 +601,12 @@ fn missing_device_is_reported() {
 #[test]
 fn fresh_pool_buffers_are_poisoned_then_overwritten() {
     let _device = device();
-    let (info, image) = random_frame(PixelFormat::Gray8, (16, 8), (Matrix::Bt601, Range::Full), 4);
+    let (info, image) = random_frame(
+        PixelFormat::Gray8,
+        (16, 8),
+        Some((Matrix::Bt601, Range::Full)),
+        4,
+    );
     let mut checked = false;
     run_frames(
         "cudacvtcolor ! video/x-raw(memory:CUDAMemory),format=RGBx",
@@ -644,7 +636,7 @@ fn host_writes_and_deep_copies_of_cuda_memory() {
     let (info, image) = random_frame(
         PixelFormat::Nv12,
         (64, 32),
-        (Matrix::Bt709, Range::Limited),
+        Some((Matrix::Bt709, Range::Limited)),
         31,
     );
     let pool = memory::CudaBufferPool::new(&device, &stream);

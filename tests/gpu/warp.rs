@@ -10,11 +10,10 @@ use std::process::Command;
 
 use cudapreproc_core::colorspace::{Matrix, PixelFormat, Range};
 use cudapreproc_core::kernels::warp::{planes_of, FORMATS};
-use cudapreproc_tests::reference::Image;
 use gst::prelude::*;
 
 use cudapreproc_tests::{
-    half_plane_matrix, image_to_buffer, init, run_frames, tight_planes, video_info, Rng,
+    half_plane_matrix, image_to_buffer, init, random_frame, run_frames, tight_planes, Rng,
 };
 
 const BORDERS: [&str; 5] = ["constant", "replicate", "reflect", "reflect-101", "wrap"];
@@ -131,16 +130,10 @@ fn run_cases(cases: &[Case], folder: &str) -> Vec<(i64, usize)> {
     let mut table = String::new();
     let mut outputs = Vec::new();
     for (index, case) in cases.iter().enumerate() {
-        let in_info = video_info(
+        let (in_info, image) = random_frame(
             case.format,
-            case.src.0,
-            case.src.1,
+            case.src,
             Some((Matrix::Bt709, Range::Limited)),
-        );
-        let image = Image::random(
-            case.format,
-            case.src.0 as usize,
-            case.src.1 as usize,
             1000 + index as u64,
         );
         let input = image_to_buffer(&image, &in_info);
@@ -360,14 +353,13 @@ fn placement_matrices_read_back_and_match_opencv() {
     ];
     for (i, (name, props, dst)) in placements.iter().enumerate() {
         let format = PixelFormat::Rgb;
-        let in_info = video_info(format, 120, 72, None);
+        let (in_info, image) = random_frame(format, (120, 72), None, i as u64);
         let pipeline = cudapreproc_tests::pipeline(&format!(
             "appsrc name=src ! cudawarpaffine name=warp inverse-map=true {props} ! fakesink"
         ));
         let src = cudapreproc_tests::appsrc(&pipeline);
         src.set_caps(Some(&in_info.to_caps().unwrap()));
         src.set_property("format", gst::Format::Time);
-        let image = Image::random(format, 120, 72, i as u64);
         src.push_buffer(image_to_buffer(&image, &in_info)).unwrap();
         src.end_of_stream().unwrap();
         assert_eq!(cudapreproc_tests::run_to_end(&pipeline), None, "{name}");
@@ -401,7 +393,7 @@ fn placement_matrices_read_back_and_match_opencv() {
 fn matrix_changes_per_buffer() {
     init();
     let format = PixelFormat::Gray8;
-    let in_info = video_info(format, 64, 48, None);
+    let (in_info, image) = random_frame(format, (64, 48), None, 99);
     let pipeline = cudapreproc_tests::Stopping(cudapreproc_tests::pipeline(
         "appsrc name=src format=time ! cudawarpaffine name=warp inverse-map=true \
          interpolation=nearest ! appsink name=sink sync=false",
@@ -411,7 +403,6 @@ fn matrix_changes_per_buffer() {
     let warp = pipeline.by_name("warp").unwrap();
     src.set_caps(Some(&in_info.to_caps().unwrap()));
     pipeline.set_state(gst::State::Playing).unwrap();
-    let image = Image::random(format, 64, 48, 99);
     let frame = |pts: u64| {
         let mut b = image_to_buffer(&image, &in_info);
         b.make_mut().set_pts(gst::ClockTime::from_mseconds(pts));

@@ -58,6 +58,19 @@ pub fn video_info(
     builder.build().unwrap()
 }
 
+/// A random `format` frame of `width` x `height` drawn from `seed`, and the video info of caps
+/// that describe it (with `encoding`, as [`video_info`] reads it).
+pub fn random_frame(
+    format: PixelFormat,
+    (width, height): (u32, u32),
+    encoding: Option<(Matrix, Range)>,
+    seed: u64,
+) -> (gst_video::VideoInfo, Image) {
+    let info = video_info(format, width, height, encoding);
+    let image = Image::random(format, width as usize, height as usize, seed);
+    (info, image)
+}
+
 /// The encoding a frame of `info` is in, read from its colorimetry the way docs/colour.md
 /// defines it (written independently of the element's own reading).
 pub fn encoding_of(info: &gst_video::VideoInfo) -> Encoding {
