@@ -444,11 +444,7 @@ fn edge_values_are_accepted() {
         ("cudaconvert", "scale", "-1"),
         ("cudaconvert", "scale", "1e-9"),
         ("cudaconvert", "mean", "<-1000,0,1000,0.5>"),
-        (
-            "cudaconvert",
-            "std",
-            "<0.000001,0.000001,0.000001,0.000001>",
-        ),
+        ("cudaconvert", "std", "<1e-6,1e-6,1e-6,1e-6>"),
         ("cudaconvert", "std", "<1000,1,1,1>"),
         ("cudacvtcolor", "output-matrix", "smpte240m"),
         ("tensorsink", "batch-size", "1"),

@@ -76,14 +76,9 @@ pub trait CudaBaseTransformImpl: BaseTransformImpl {
     /// as the negotiation error.
     fn set_info(&self, negotiated: &Negotiated) -> Result<(), String>;
 
-    /// Queues the work turning `input` into `output` on `stream`; the base brackets it with the
+    /// Queues the work turning `src` into `dst` on `stream`; the base brackets it with the
     /// ordering of both buffers' memory and posts an error returned here.
-    fn transform_frames(
-        &self,
-        stream: &Stream,
-        input: &Input,
-        output: &mut Output,
-    ) -> TransformResult;
+    fn transform_frames(&self, stream: &Stream, src: &Input, dst: &mut Output) -> TransformResult;
 
     /// What decides `field` of what the filter makes of `caps` (the property, or what would
     /// help), for the error the base posts when downstream takes none of it: a caps event that

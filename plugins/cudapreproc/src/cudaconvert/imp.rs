@@ -203,18 +203,13 @@ impl CudaBaseTransformImpl for CudaConvert {
         Ok(())
     }
 
-    fn transform_frames(
-        &self,
-        stream: &Stream,
-        input: &Input,
-        output: &mut Output,
-    ) -> TransformResult {
+    fn transform_frames(&self, stream: &Stream, src: &Input, dst: &mut Output) -> TransformResult {
         match self.mode.lock().unwrap().as_ref() {
             Some(Mode::ToTensor(conversion)) => {
-                conversion.to_tensor(stream, &input.video()?, &mut output.tensor()?)?
+                conversion.to_tensor(stream, &src.video()?, &mut dst.tensor()?)?
             }
             Some(Mode::ToVideo(conversion)) => {
-                conversion.to_video(stream, &input.tensor()?, &mut output.video()?)?
+                conversion.to_video(stream, &src.tensor()?, &mut dst.video()?)?
             }
             None => return Err(CudaError::Invalid("no negotiated conversion".into()).into()),
         }

@@ -331,14 +331,9 @@ impl CudaBaseTransformImpl for CudaCvtColor {
         Ok(())
     }
 
-    fn transform_frames(
-        &self,
-        stream: &Stream,
-        input: &Input,
-        output: &mut Output,
-    ) -> TransformResult {
+    fn transform_frames(&self, stream: &Stream, src: &Input, dst: &mut Output) -> TransformResult {
         let mode = self.mode.lock().unwrap();
-        let (src, mut dst) = (input.video()?, output.video()?);
+        let (src, mut dst) = (src.video()?, dst.video()?);
         match mode.as_ref() {
             Some(Mode::Convert(conversion)) => conversion.launch(stream, &src, &mut dst)?,
             Some(Mode::Copy) => copy_frame(stream, &src, &mut dst)?,

@@ -403,14 +403,9 @@ impl CudaBaseTransformImpl for CudaWarpAffine {
         Ok(())
     }
 
-    fn transform_frames(
-        &self,
-        stream: &Stream,
-        input: &Input,
-        output: &mut Output,
-    ) -> TransformResult {
+    fn transform_frames(&self, stream: &Stream, src: &Input, dst: &mut Output) -> TransformResult {
         let settings = self.settings.lock().unwrap().clone();
-        let per_buffer = match gst::meta::CustomMeta::from_buffer(input.buffer(), MATRIX_META) {
+        let per_buffer = match gst::meta::CustomMeta::from_buffer(src.buffer(), MATRIX_META) {
             Ok(meta) => match matrix_from_structure(meta.structure()) {
                 Ok((m, inverse)) => Some((m, inverse.unwrap_or(settings.inverse_map))),
                 Err(e) => {
@@ -425,10 +420,10 @@ impl CudaBaseTransformImpl for CudaWarpAffine {
             Err(_) => None,
         };
         let border = border_value(
-            output.media().video_info().expect("video output"),
+            dst.media().video_info().expect("video output"),
             &settings.border_value,
         );
-        let (src, mut dst) = (input.video()?, output.video()?);
+        let (src, mut dst) = (src.video()?, dst.video()?);
         let src_size = (src.width(), src.height());
         let dst_size = (dst.width(), dst.height());
         let inverse = settings
